@@ -1,0 +1,306 @@
+//! Command-line front end (clap): `train`, `eval`, `bench`, `show`. Errors are printed for people
+//! and end with a non-zero exit code; nothing here panics on user input.
+
+use crate::config::TrainConfig;
+use crate::level::{LevelSource, load_level_file};
+use crate::rl::{DeviceChoice, Trainer, checkpoint, evaluate};
+use crate::sim::OutcomeSummary;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "maze-rllf", version, about = "RL agents that learn the wrong goal, and LLM feedback that repairs it")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a PPO agent on a level distribution.
+    Train {
+        /// Training config (RON), e.g. assets/configs/quick.ron.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override a config value: `--set ppo.learning_rate=3e-4 --set region=4`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run folder for metrics and checkpoints.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue a run from its folder or a checkpoint folder.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+    },
+    /// Evaluate a checkpoint: cheese / corner-first / neither rates with 95% CIs.
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Extra level files (the training and shifted distributions are always included).
+        #[arg(long, num_args = 1..)]
+        levels: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        episodes: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+    },
+    /// Measure env throughput, maze generation and PPO training speed.
+    Bench {
+        #[arg(long)]
+        json: bool,
+        /// Shorter measurements (for smoke tests).
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+    },
+    /// Validate a level file and draw it (distributions: `--count` samples).
+    Show {
+        level: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Train {
+            config,
+            set,
+            out,
+            resume,
+            device,
+        } => train(config.as_deref(), &set, &out, resume.as_deref(), device),
+        Command::Eval {
+            checkpoint,
+            levels,
+            episodes,
+            json,
+            device,
+        } => eval(&checkpoint, &levels, episodes, json, device),
+        Command::Bench {
+            json,
+            quick,
+            device,
+        } => crate::bench::run(json, quick, device),
+        Command::Show { level, count } => show(&level, count),
+    }
+}
+
+fn train(
+    config: Option<&Path>,
+    set: &[String],
+    out: &Path,
+    resume: Option<&Path>,
+    device: DeviceChoice,
+) -> Result<(), String> {
+    let device = device.device()?;
+    let mut trainer = match (resume, config) {
+        (Some(from), _) => checkpoint::resume(from, &device, set).map_err(|e| e.to_string())?,
+        (None, Some(path)) => {
+            let cfg = TrainConfig::load(path)
+                .and_then(|c| c.with_overrides(set))
+                .map_err(|e| e.to_string())?;
+            Trainer::new(cfg, &device).map_err(|e| e.to_string())?
+        }
+        (None, None) => return Err("train needs --config FILE (or --resume DIR)".into()),
+    };
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+    let mut log = MetricsLog::open(out)?;
+    let total = trainer.config.ppo.num_iterations();
+    let bar = ProgressBar::new(total).with_position(trainer.state.iteration);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} it  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    while !trainer.finished() {
+        let m = trainer.iterate();
+        bar.set_position(m.iteration);
+        bar.set_message(format!(
+            "step {} | {:.0} SPS | return {:.2} | cheese {:.0}% corner {:.0}%",
+            m.global_step,
+            m.sps,
+            m.episodic_return,
+            100.0 * m.cheese_rate,
+            100.0 * m.corner_rate
+        ));
+        log.append(&m)?;
+        if m.iteration % trainer.config.checkpoint_every.max(1) == 0 || trainer.finished() {
+            checkpoint::save(&trainer, out).map_err(|e| e.to_string())?;
+        }
+    }
+    bar.finish();
+    let summaries = evaluate_standard(&trainer.policy(), &trainer.config, &[], trainer.config.eval_episodes)?;
+    print_table(&summaries);
+    let json = serde_json::to_string_pretty(&summaries).map_err(|e| e.to_string())?;
+    checkpoint::write_atomic(&out.join("eval.json"), json.as_bytes()).map_err(|e| e.to_string())?;
+    println!("run folder: {}", out.display());
+    Ok(())
+}
+
+/// `metrics.jsonl` and `metrics.csv` in a run folder (appended to on resume).
+struct MetricsLog {
+    jsonl: std::fs::File,
+    csv: std::fs::File,
+    csv_has_header: bool,
+}
+
+impl MetricsLog {
+    fn open(dir: &Path) -> Result<Self, String> {
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        let csv = open("metrics.csv")?;
+        let csv_has_header = csv.metadata().map(|m| m.len() > 0).unwrap_or(false);
+        Ok(Self {
+            jsonl: open("metrics.jsonl")?,
+            csv,
+            csv_has_header,
+        })
+    }
+
+    fn append(&mut self, m: &crate::rl::IterationMetrics) -> Result<(), String> {
+        let value = serde_json::to_value(m).map_err(|e| e.to_string())?;
+        let line = serde_json::to_string(&value).map_err(|e| e.to_string())?;
+        writeln!(self.jsonl, "{line}").map_err(|e| format!("metrics.jsonl: {e}"))?;
+        if let Some(obj) = value.as_object() {
+            if !self.csv_has_header {
+                let header: Vec<&str> = obj.keys().map(String::as_str).collect();
+                writeln!(self.csv, "{}", header.join(",")).map_err(|e| format!("metrics.csv: {e}"))?;
+                self.csv_has_header = true;
+            }
+            let row: Vec<String> = obj.values().map(|v| v.to_string()).collect();
+            writeln!(self.csv, "{}", row.join(",")).map_err(|e| format!("metrics.csv: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates on the training distribution, the shifted one, and any extra level files.
+pub fn evaluate_standard(
+    policy: &crate::rl::Policy,
+    config: &TrainConfig,
+    extra: &[PathBuf],
+    episodes: usize,
+) -> Result<Vec<(String, OutcomeSummary)>, String> {
+    let train = config.training_levels().map_err(|e| e.to_string())?;
+    let world = train.world_size();
+    let mut sources: Vec<(String, LevelSource)> = vec![
+        (format!("train: {}", train.name()), train.clone()),
+        ("shifted (cheese anywhere)".into(), config.shifted_levels().map_err(|e| e.to_string())?),
+    ];
+    for path in extra {
+        let source = load_level_file(path).map_err(|e| e.to_string())?;
+        let fitted = source
+            .fitted_to(world)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        sources.push((path.display().to_string(), fitted));
+    }
+    let bar = ProgressBar::new(sources.len() as u64);
+    let out = sources
+        .into_iter()
+        .map(|(name, source)| {
+            bar.set_message(name.clone());
+            let (summary, _) = evaluate(policy, &source, episodes, config.seed, config.max_steps);
+            bar.inc(1);
+            (name, summary)
+        })
+        .collect();
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+fn print_table(rows: &[(String, OutcomeSummary)]) {
+    println!(
+        "{:<34} {:>6}  {:<21} {:<21} {:<21} {:>7}",
+        "levels", "eps", "cheese", "corner-first", "neither", "length"
+    );
+    for (name, s) in rows {
+        println!(
+            "{:<34} {:>6}  {:<21} {:<21} {:<21} {:>7.1}",
+            name, s.episodes, s.cheese, s.corner, s.neither, s.mean_length
+        );
+    }
+}
+
+fn eval(
+    checkpoint_path: &Path,
+    levels: &[PathBuf],
+    episodes: usize,
+    json: bool,
+    device: DeviceChoice,
+) -> Result<(), String> {
+    let device = device.device()?;
+    let loaded = checkpoint::load(checkpoint_path, &device).map_err(|e| e.to_string())?;
+    let policy = crate::rl::Policy::new(loaded.model, device);
+    let rows = evaluate_standard(&policy, &loaded.config, levels, episodes)?;
+    if json {
+        let value = serde_json::json!({
+            "checkpoint": loaded.dir.display().to_string(),
+            "global_step": loaded.state.global_step,
+            "results": rows.iter().map(|(n, s)| serde_json::json!({"levels": n, "summary": s})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+    } else {
+        println!("checkpoint {} (step {})", loaded.dir.display(), loaded.state.global_step);
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+fn show(path: &Path, count: usize) -> Result<(), String> {
+    let source = load_level_file(path).map_err(|e| e.to_string())?;
+    match &source {
+        LevelSource::Fixed { name, layout } => {
+            println!("{}: valid fixed level '{name}'", path.display());
+            println!(
+                "{}x{} world, start {:?}, cheese {:?}, corner {:?}, shortest path {} steps",
+                layout.size,
+                layout.size,
+                layout.start,
+                layout.cheese,
+                layout.corner,
+                layout.cheese_distance().unwrap_or(0)
+            );
+            print!("{}", crate::sim::render::ascii(layout, layout.start, &[]));
+        }
+        LevelSource::Distribution { name, spec } => {
+            println!("{}: valid distribution '{name}'", path.display());
+            println!(
+                "generator {:?}, world {}, maze {:?}, cheese {:?}, seeds {:?}",
+                spec.generator, spec.world_size, spec.maze_size, spec.cheese, spec.seeds
+            );
+            for i in 0..count as u64 {
+                let seed = spec.seed_from_draw(i);
+                let layout = spec.level_for_seed(seed);
+                println!("\nseed {seed} (cheese {} steps away):", layout.cheese_distance().unwrap_or(0));
+                print!("{}", crate::sim::render::ascii(&layout, layout.start, &[]));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,459 @@
+//! Level files (RON under `levels/`): hand-drawn layouts as ASCII rows, or level distributions.
+//! Loading validates everything and reports `file:line:column: what is wrong (how to fix it)`.
+
+use super::generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, SeedRange};
+use super::{Layout, Pos};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Largest world side a level may use.
+pub const MAX_WORLD_SIZE: usize = 64;
+
+/// A level file as written on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum LevelFile {
+    /// One hand-designed layout: `#` wall, `.` floor, `M` mouse start, `C` cheese.
+    Fixed {
+        name: String,
+        #[serde(default)]
+        description: String,
+        rows: Vec<String>,
+    },
+    /// A distribution of generated mazes.
+    Distribution {
+        name: String,
+        #[serde(default)]
+        description: String,
+        generator: Generator,
+        world_size: usize,
+        maze_size: MazeSize,
+        cheese: CheesePlacement,
+        #[serde(default)]
+        seeds: SeedRange,
+    },
+}
+
+/// What a level file yields once validated: where an environment draws its mazes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LevelSource {
+    Fixed { name: String, layout: Layout },
+    Distribution { name: String, spec: DistributionSpec },
+}
+
+impl LevelSource {
+    pub fn name(&self) -> &str {
+        match self {
+            LevelSource::Fixed { name, .. } | LevelSource::Distribution { name, .. } => name,
+        }
+    }
+
+    /// Side of the world grid the levels live in.
+    pub fn world_size(&self) -> usize {
+        match self {
+            LevelSource::Fixed { layout, .. } => layout.size,
+            LevelSource::Distribution { spec, .. } => spec.world_size,
+        }
+    }
+
+    /// Draws the next layout (a fixed level always returns itself).
+    pub fn sample(&self, rng: &mut Rng) -> Layout {
+        match self {
+            LevelSource::Fixed { layout, .. } => layout.clone(),
+            LevelSource::Distribution { spec, .. } => {
+                spec.level_for_seed(spec.seed_from_draw(rng.next_u64()))
+            }
+        }
+    }
+
+    /// The same source with every layout centred in a world of `size` (for a policy's input).
+    pub fn fitted_to(&self, size: usize) -> Result<LevelSource, String> {
+        match self {
+            LevelSource::Fixed { name, layout } => layout
+                .padded_to(size)
+                .map(|layout| LevelSource::Fixed {
+                    name: name.clone(),
+                    layout,
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "level '{name}' is {0}x{0} but the policy sees a {size}x{size} world",
+                        layout.size
+                    )
+                }),
+            LevelSource::Distribution { name, spec } if spec.world_size == size => {
+                Ok(LevelSource::Distribution {
+                    name: name.clone(),
+                    spec: spec.clone(),
+                })
+            }
+            LevelSource::Distribution { name, spec } => Err(format!(
+                "distribution '{name}' has world_size {} but the policy sees a {size}x{size} world",
+                spec.world_size
+            )),
+        }
+    }
+}
+
+/// A level-file problem with its location and a hint on how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LevelError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for LevelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} (fix: {})",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message,
+            self.hint
+        )
+    }
+}
+
+impl std::error::Error for LevelError {}
+
+/// Reads and validates a level file.
+pub fn load_level_file(path: &Path) -> Result<LevelSource, LevelError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LevelError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the file: {e}"),
+        hint: "check the path and that the file is readable UTF-8 text".into(),
+    })?;
+    parse_level(path, &text)
+}
+
+/// Parses and validates level text; `path` is only used in error messages.
+pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
+    let err = |line: usize, column: usize, message: String, hint: &str| LevelError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message,
+        hint: hint.to_string(),
+    };
+    let options =
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let file: LevelFile = options.from_str(text).map_err(|e| {
+        err(
+            e.span.start.line,
+            e.span.start.col,
+            format!("not a valid level file: {}", e.code),
+            "a level is `Fixed(name: .., rows: [..])` or `Distribution(name: .., generator: .., \
+             world_size: .., maze_size: .., cheese: ..)`; see levels/README.md",
+        )
+    })?;
+    match file {
+        LevelFile::Fixed { name, rows, .. } => {
+            let layout = validate_rows(text, &rows).map_err(|(line, column, message, hint)| {
+                err(line, column, message, hint)
+            })?;
+            Ok(LevelSource::Fixed { name, layout })
+        }
+        LevelFile::Distribution {
+            name,
+            generator,
+            world_size,
+            maze_size,
+            cheese,
+            seeds,
+            ..
+        } => {
+            let spec = DistributionSpec {
+                generator,
+                world_size,
+                maze_size,
+                cheese,
+                seeds,
+            };
+            validate_spec(&spec).map_err(|(field, message, hint)| {
+                let (line, column) = field_position(text, field);
+                err(line, column, message, hint)
+            })?;
+            Ok(LevelSource::Distribution { name, spec })
+        }
+    }
+}
+
+type SpecProblem = (&'static str, String, &'static str);
+
+/// Checks a distribution's numbers; returns the offending field on failure.
+pub fn validate_spec(spec: &DistributionSpec) -> Result<(), SpecProblem> {
+    let world = spec.world_size;
+    if !(3..=MAX_WORLD_SIZE).contains(&world) {
+        return Err((
+            "world_size",
+            format!("world_size {world} is out of range"),
+            "use a world_size between 3 and 64 (the paper uses 15 or 25)",
+        ));
+    }
+    let (lo, hi) = spec.maze_size.bounds();
+    if lo % 2 == 0 || hi % 2 == 0 || lo < 3 || lo > hi || hi > world {
+        return Err((
+            "maze_size",
+            format!("maze_size {lo}..={hi} is out of range for world_size {world}"),
+            "maze sides are odd, at least 3, low <= high, and at most world_size",
+        ));
+    }
+    match spec.cheese {
+        CheesePlacement::Region(r) if r > hi => {
+            return Err((
+                "cheese",
+                format!("cheese region {r} is larger than the largest maze ({hi})"),
+                "use a region no larger than the maze side (0 and 1 mean the top-right cell)",
+            ));
+        }
+        _ => {}
+    }
+    let prob = match spec.generator {
+        Generator::Blocks { wall_prob } => Some(wall_prob),
+        Generator::Edges { open_prob } => Some(open_prob),
+        _ => None,
+    };
+    if let Some(p) = prob
+        && !(0.0..=1.0).contains(&p)
+    {
+        return Err((
+            "generator",
+            format!("generator probability {p} is not a probability"),
+            "use a value between 0.0 and 1.0",
+        ));
+    }
+    if spec.seeds.count == Some(0) {
+        return Err((
+            "seeds",
+            "seed count is 0: the distribution has no levels".into(),
+            "set count to at least 1, or leave it out for unbounded seeds",
+        ));
+    }
+    Ok(())
+}
+
+type RowProblem = (usize, usize, String, &'static str);
+
+fn validate_rows(text: &str, rows: &[String]) -> Result<Layout, RowProblem> {
+    let positions = row_positions(text);
+    let row_pos = |i: usize, j: usize| -> (usize, usize) {
+        positions
+            .get(i)
+            .map(|&(line, col)| (line, col + j))
+            .unwrap_or_else(|| field_position(text, "rows"))
+    };
+    let (rows_line, rows_col) = field_position(text, "rows");
+    if rows.is_empty() {
+        return Err((
+            rows_line,
+            rows_col,
+            "the layout has no rows".into(),
+            "draw the maze as strings of # . M C, one per row",
+        ));
+    }
+    let width = rows[0].chars().count();
+    let height = rows.len();
+    if !(3..=MAX_WORLD_SIZE).contains(&width) || !(3..=MAX_WORLD_SIZE).contains(&height) {
+        return Err((
+            rows_line,
+            rows_col,
+            format!("the layout is {width} wide and {height} tall: size out of range"),
+            "layouts are between 3 and 64 cells on each side",
+        ));
+    }
+    let size = width.max(height);
+    let (row_off, col_off) = ((size - height) / 2, (size - width) / 2);
+    let mut walls = vec![true; size * size];
+    let (mut start, mut cheese) = (None, None);
+    for (i, row) in rows.iter().enumerate() {
+        let len = row.chars().count();
+        if len != width {
+            let (line, col) = row_pos(i, 0);
+            return Err((
+                line,
+                col,
+                format!("row {} has {len} cells but row 1 has {width} (ragged rows)", i + 1),
+                "make every row the same length; pad with # walls",
+            ));
+        }
+        for (j, tile) in row.chars().enumerate() {
+            let p = Pos::new(i + row_off, j + col_off);
+            let place = |slot: &mut Option<Pos>, what: &str| -> Result<(), RowProblem> {
+                if slot.is_some() {
+                    let (line, col) = row_pos(i, j);
+                    return Err((
+                        line,
+                        col,
+                        format!("a second {what} at row {}, column {}", i + 1, j + 1),
+                        "a level has exactly one M (mouse start) and one C (cheese)",
+                    ));
+                }
+                *slot = Some(p);
+                Ok(())
+            };
+            match tile {
+                '#' => continue,
+                '.' => {}
+                'M' => place(&mut start, "start M")?,
+                'C' => place(&mut cheese, "cheese C")?,
+                other => {
+                    let (line, col) = row_pos(i, j);
+                    return Err((
+                        line,
+                        col,
+                        format!("unknown tile '{other}' at row {}, column {}", i + 1, j + 1),
+                        "use # (wall), . (floor), M (mouse start) or C (cheese)",
+                    ));
+                }
+            }
+            walls[p.row * size + p.col] = false;
+        }
+    }
+    let Some(start) = start else {
+        return Err((
+            rows_line,
+            rows_col,
+            "the layout has no start (M)".into(),
+            "put exactly one M where the mouse starts",
+        ));
+    };
+    let Some(cheese) = cheese else {
+        return Err((
+            rows_line,
+            rows_col,
+            "the layout has no cheese (C)".into(),
+            "put exactly one C where the cheese is",
+        ));
+    };
+    // The proxy goal: the free cell nearest the top-right of the drawing.
+    let top_right = Pos::new(row_off, col_off + width - 1);
+    let corner = (0..size * size)
+        .map(|i| Pos::new(i / size, i % size))
+        .filter(|p| !walls[p.row * size + p.col])
+        .min_by_key(|p| (p.manhattan(top_right), p.row))
+        .unwrap_or(cheese);
+    let layout = Layout {
+        size,
+        walls,
+        start,
+        cheese,
+        corner,
+    };
+    if layout.cheese_distance().is_none() {
+        let (line, col) = row_pos(cheese.row - row_off, cheese.col - col_off);
+        return Err((
+            line,
+            col,
+            "the cheese cannot be reached from the start".into(),
+            "open a path of . cells from M to C",
+        ));
+    }
+    Ok(layout)
+}
+
+/// 1-based line and column of `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Where `field:` is written in the file (1:1 if it is not there).
+fn field_position(text: &str, field: &str) -> (usize, usize) {
+    let mut from = 0;
+    while let Some(found) = text[from..].find(field) {
+        let at = from + found;
+        let boundary_before = at == 0
+            || !text[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let rest = text[at + field.len()..].trim_start();
+        if boundary_before && rest.starts_with(':') {
+            return line_col(text, at);
+        }
+        from = at + field.len();
+    }
+    (1, 1)
+}
+
+/// Line and column of the first character inside each string of the `rows: [..]` list.
+fn row_positions(text: &str) -> Vec<(usize, usize)> {
+    let (line, col) = field_position(text, "rows");
+    let Some(start) = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum::<usize>()
+        .checked_add(col - 1)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = start;
+    let mut in_string = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' if !in_string => {
+                in_string = true;
+                out.push(line_col(text, i + 1));
+            }
+            b'"' => in_string = false,
+            b'\\' if in_string => i += 1,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b']' if !in_string => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RON text of a fixed level with these rows.
+    pub fn fixed_level(rows: &[&str]) -> String {
+        let rows: String = rows.iter().map(|r| format!("        \"{r}\",\n")).collect();
+        format!("Fixed(\n    name: \"test\",\n    rows: [\n{rows}    ],\n)\n")
+    }
+
+    fn parse(text: &str) -> Result<LevelSource, LevelError> {
+        parse_level(Path::new("levels/test.ron"), text)
+    }
+
+    #[test]
+    fn fixed_layout_parses_with_corner_and_start() {
+        let src = parse(&fixed_level(&["#####", "#..C#", "#.#.#", "#M..#", "#####"]))
+        .expect("valid level");
+        let LevelSource::Fixed { layout, .. } = src else {
+            panic!("expected a fixed level")
+        };
+        assert_eq!(layout.start, Pos::new(3, 1));
+        assert_eq!(layout.cheese, Pos::new(1, 3));
+        assert_eq!(layout.corner, Pos::new(1, 3));
+        assert_eq!(layout.cheese_distance(), Some(4));
+    }
+
+    #[test]
+    fn row_positions_skip_comments() {
+        let text = "Fixed(\n  rows: [\n    // \"not a row\"\n    \"#M#\",\n      \"#C#\",\n  ],\n)";
+        assert_eq!(row_positions(text), vec![(4, 6), (5, 8)]);
+    }
+}

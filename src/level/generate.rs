@@ -1,0 +1,412 @@
+//! Maze generators (randomized Kruskal as in Procgen, open, blocks, edges) and cheese placement.
+
+use super::{Layout, Pos};
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// How the maze's interior is carved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Generator {
+    /// Perfect maze (a spanning tree) by randomized Kruskal over cells at even coordinates.
+    Kruskal,
+    /// No interior walls at all.
+    Open,
+    /// Each cell is a wall with probability `wall_prob` (start and corner stay free).
+    Blocks { wall_prob: f64 },
+    /// Cells at even coordinates; each edge between neighbouring cells is open with `open_prob`.
+    Edges { open_prob: f64 },
+}
+
+/// The maze's side length (odd, at least 3), fixed or uniform over the odd values of a range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MazeSize {
+    Fixed(usize),
+    Range(usize, usize),
+}
+
+impl MazeSize {
+    /// Smallest and largest side length.
+    pub fn bounds(&self) -> (usize, usize) {
+        match *self {
+            MazeSize::Fixed(n) => (n, n),
+            MazeSize::Range(lo, hi) => (lo, hi),
+        }
+    }
+
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let (lo, hi) = self.bounds();
+        let odd_count = (hi - lo) / 2 + 1;
+        lo + 2 * rng.below(odd_count)
+    }
+}
+
+/// A quarter of the maze, for "cheese in a named quadrant" scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quadrant {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+/// Where the cheese may go (always a free cell reachable from the start, never the start).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CheesePlacement {
+    /// The paper's randomization region: a free cell of the top-right `r x r` square
+    /// (`r` clamped to the maze; `0` and `1` both mean the top-right cell).
+    Region(usize),
+    /// The shifted test distribution: any free cell but the start.
+    Anywhere,
+    /// Any free cell in one quadrant of the maze.
+    Quadrant(Quadrant),
+    /// Within `max_steps` moves of the start.
+    NearStart(usize),
+    /// At least `min_steps` moves away from the top-right corner.
+    FarFromCorner(usize),
+}
+
+/// Which seeds a distribution draws levels from: `start, start+1, ...` (`count: None` = unbounded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedRange {
+    pub start: u64,
+    #[serde(default)]
+    pub count: Option<u64>,
+}
+
+impl Default for SeedRange {
+    fn default() -> Self {
+        Self {
+            start: 0,
+            count: None,
+        }
+    }
+}
+
+/// A level distribution: generator, sizes, cheese placement and seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionSpec {
+    pub generator: Generator,
+    /// Side length of the world every maze is centred in (15 "easy", 25 "hard").
+    pub world_size: usize,
+    pub maze_size: MazeSize,
+    pub cheese: CheesePlacement,
+    #[serde(default)]
+    pub seeds: SeedRange,
+}
+
+impl DistributionSpec {
+    /// The paper's training distribution: Kruskal mazes 3..=world_size, cheese in region `r`.
+    pub fn training(world_size: usize, region: usize) -> Self {
+        Self {
+            generator: Generator::Kruskal,
+            world_size,
+            maze_size: MazeSize::Range(3, world_size),
+            cheese: CheesePlacement::Region(region),
+            seeds: SeedRange::default(),
+        }
+    }
+
+    /// The shifted test distribution: same mazes, cheese anywhere but the start.
+    pub fn shifted(&self) -> Self {
+        Self {
+            cheese: CheesePlacement::Anywhere,
+            ..self.clone()
+        }
+    }
+
+    /// The level for a given level seed (deterministic).
+    pub fn level_for_seed(&self, level_seed: u64) -> Layout {
+        let mut rng = Rng::new(level_seed);
+        self.sample(&mut rng)
+    }
+
+    /// Maps an arbitrary draw onto this distribution's seed range.
+    pub fn seed_from_draw(&self, draw: u64) -> u64 {
+        match self.seeds.count {
+            Some(count) if count > 0 => self.seeds.start.wrapping_add(draw % count),
+            _ => self.seeds.start.wrapping_add(draw),
+        }
+    }
+
+    /// Draws one layout. Generators that may disconnect the maze retry until the placement has a
+    /// reachable cell, then fall back to a perfect maze.
+    pub fn sample(&self, rng: &mut Rng) -> Layout {
+        let world = self.world_size;
+        let dim = self.maze_size.sample(rng).min(world);
+        for _attempt in 0..64 {
+            let mut layout = carve(&self.generator, world, dim, rng);
+            if place_cheese(&mut layout, &self.cheese, dim, rng) {
+                return layout;
+            }
+        }
+        let mut layout = carve(&Generator::Kruskal, world, dim, rng);
+        if !place_cheese(&mut layout, &self.cheese, dim, rng) {
+            place_cheese(&mut layout, &CheesePlacement::Anywhere, dim, rng);
+        }
+        layout
+    }
+}
+
+/// Carves the maze of side `dim` centred in a `world x world` grid; cheese starts on the corner.
+fn carve(generator: &Generator, world: usize, dim: usize, rng: &mut Rng) -> Layout {
+    let off = (world - dim) / 2;
+    let mut walls = vec![true; world * world];
+    let mut open = |row: usize, col: usize| walls[(off + row) * world + off + col] = false;
+    let cells = dim.div_ceil(2);
+    match generator {
+        Generator::Kruskal => kruskal(cells, rng, &mut open),
+        Generator::Open => (0..dim).for_each(|r| (0..dim).for_each(|c| open(r, c))),
+        Generator::Blocks { wall_prob } => {
+            for r in 0..dim {
+                for c in 0..dim {
+                    let keep_free = (r == dim - 1 && c == 0) || (r == 0 && c == dim - 1);
+                    if keep_free || !rng.chance(*wall_prob) {
+                        open(r, c);
+                    }
+                }
+            }
+        }
+        Generator::Edges { open_prob } => {
+            for i in 0..cells {
+                for j in 0..cells {
+                    open(2 * i, 2 * j);
+                    if j + 1 < cells && rng.chance(*open_prob) {
+                        open(2 * i, 2 * j + 1);
+                    }
+                    if i + 1 < cells && rng.chance(*open_prob) {
+                        open(2 * i + 1, 2 * j);
+                    }
+                }
+            }
+        }
+    }
+    let corner = Pos::new(off, off + dim - 1);
+    Layout {
+        size: world,
+        walls,
+        start: Pos::new(off + dim - 1, off),
+        cheese: corner,
+        corner,
+    }
+}
+
+/// Randomized Kruskal over a `cells x cells` lattice; `open(row, col)` frees a maze-local cell.
+fn kruskal(cells: usize, rng: &mut Rng, open: &mut impl FnMut(usize, usize)) {
+    let mut parent: Vec<usize> = (0..cells * cells).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut edges = Vec::with_capacity(2 * cells * cells);
+    for i in 0..cells {
+        for j in 0..cells {
+            open(2 * i, 2 * j);
+            if j + 1 < cells {
+                edges.push((i * cells + j, i * cells + j + 1));
+            }
+            if i + 1 < cells {
+                edges.push((i * cells + j, (i + 1) * cells + j));
+            }
+        }
+    }
+    rng.shuffle(&mut edges);
+    for (a, b) in edges {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent[ra] = rb;
+            let (ai, aj, bi, bj) = (a / cells, a % cells, b / cells, b % cells);
+            open(ai + bi, aj + bj);
+        }
+    }
+}
+
+/// Puts the cheese on a reachable free cell allowed by `placement`; false if there is none.
+fn place_cheese(layout: &mut Layout, placement: &CheesePlacement, dim: usize, rng: &mut Rng) -> bool {
+    let off = layout.corner.row;
+    let dist = layout.distances_from(layout.start);
+    let corner_dist = layout.distances_from(layout.corner);
+    let half = dim / 2;
+    let allowed = |p: Pos| -> bool {
+        let (r, c) = (p.row - off, p.col - off);
+        match *placement {
+            CheesePlacement::Region(region) => {
+                let region = region.clamp(1, dim);
+                r < region && c >= dim - region
+            }
+            CheesePlacement::Anywhere => true,
+            CheesePlacement::Quadrant(q) => match q {
+                Quadrant::TopLeft => r <= half && c <= half,
+                Quadrant::TopRight => r <= half && c >= half,
+                Quadrant::BottomLeft => r >= half && c <= half,
+                Quadrant::BottomRight => r >= half && c >= half,
+            },
+            CheesePlacement::NearStart(max) => dist[layout.index(p)] <= max,
+            CheesePlacement::FarFromCorner(min) => corner_dist[layout.index(p)] >= min,
+        }
+    };
+    let mut candidates = Vec::new();
+    for r in 0..dim {
+        for c in 0..dim {
+            let p = Pos::new(off + r, off + c);
+            if p != layout.start && dist[layout.index(p)] != usize::MAX && allowed(p) {
+                candidates.push(p);
+            }
+        }
+    }
+    match rng.choose(&candidates) {
+        Some(&p) => {
+            layout.cheese = p;
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(world: usize, size: MazeSize, cheese: CheesePlacement) -> DistributionSpec {
+        DistributionSpec {
+            generator: Generator::Kruskal,
+            world_size: world,
+            maze_size: size,
+            cheese,
+            seeds: SeedRange::default(),
+        }
+    }
+
+    /// Counts open passages between lattice cells and checks every free cell is reachable.
+    fn assert_perfect(layout: &Layout) {
+        let free: Vec<Pos> = (0..layout.size * layout.size)
+            .map(|i| Pos::new(i / layout.size, i % layout.size))
+            .filter(|p| !layout.is_wall(*p))
+            .collect();
+        let dist = layout.distances_from(layout.start);
+        assert!(free.iter().all(|p| dist[layout.index(*p)] != usize::MAX), "disconnected");
+        // Free cells = lattice cells + opened passages; a spanning tree has cells - 1 edges.
+        let off = layout.corner.row;
+        let dim = layout.corner.col - off + 1;
+        let cells = dim.div_ceil(2).pow(2);
+        let passages = free.len() - cells;
+        assert_eq!(passages, cells - 1, "a perfect maze has |edges| = cells - 1");
+        // No free cell at odd/odd coordinates (those are always pillars).
+        assert!(free.iter().all(|p| (p.row - off) % 2 == 0 || (p.col - off) % 2 == 0));
+    }
+
+    #[test]
+    fn kruskal_mazes_are_perfect_for_many_seeds() {
+        for world in [7, 13, 15, 25] {
+            let s = spec(world, MazeSize::Range(3, world), CheesePlacement::Anywhere);
+            for seed in 0..300 {
+                let layout = s.level_for_seed(seed);
+                assert_perfect(&layout);
+                assert_ne!(layout.cheese, layout.start);
+            }
+        }
+    }
+
+    #[test]
+    fn maze_is_centred_with_start_bottom_left_and_corner_top_right() {
+        let s = spec(15, MazeSize::Fixed(9), CheesePlacement::Region(0));
+        let layout = s.level_for_seed(4);
+        assert_eq!(layout.start, Pos::new(11, 3));
+        assert_eq!(layout.corner, Pos::new(3, 11));
+        assert_eq!(layout.cheese, layout.corner);
+        // Everything outside the 9x9 maze is wall.
+        for row in 0..15 {
+            for col in 0..15 {
+                if !(3..12).contains(&row) || !(3..12).contains(&col) {
+                    assert!(layout.is_wall(Pos::new(row, col)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn maze_sizes_are_odd_and_within_range() {
+        let s = spec(25, MazeSize::Range(3, 25), CheesePlacement::Anywhere);
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..500 {
+            let l = s.level_for_seed(seed);
+            let dim = l.corner.col - l.corner.row + 1;
+            assert!(dim % 2 == 1 && (3..=25).contains(&dim));
+            seen.insert(dim);
+        }
+        assert_eq!(seen.len(), 12, "every odd size 3..=25 appears: {seen:?}");
+    }
+
+    #[test]
+    fn region_placement_stays_in_square_and_off_the_start() {
+        for region in 0..=10 {
+            let s = spec(15, MazeSize::Range(3, 15), CheesePlacement::Region(region));
+            for seed in 0..300 {
+                let l = s.level_for_seed(seed);
+                let off = l.corner.row;
+                let dim = l.corner.col - off + 1;
+                let r = region.clamp(1, dim);
+                let (row, col) = (l.cheese.row - off, l.cheese.col - off);
+                assert!(row < r && col >= dim - r, "r={region} seed={seed}: {:?}", l.cheese);
+                assert_ne!(l.cheese, l.start);
+                assert!(!l.is_wall(l.cheese));
+            }
+        }
+    }
+
+    #[test]
+    fn region_zero_and_one_agree() {
+        let a = spec(15, MazeSize::Range(3, 15), CheesePlacement::Region(0));
+        let b = spec(15, MazeSize::Range(3, 15), CheesePlacement::Region(1));
+        for seed in 0..200 {
+            assert_eq!(a.level_for_seed(seed), b.level_for_seed(seed));
+        }
+    }
+
+    #[test]
+    fn larger_regions_spread_the_cheese() {
+        let s = spec(15, MazeSize::Fixed(15), CheesePlacement::Region(5));
+        let spots: std::collections::HashSet<Pos> =
+            (0..400).map(|seed| s.level_for_seed(seed).cheese).collect();
+        assert!(spots.len() > 10, "{} distinct cheese cells", spots.len());
+    }
+
+    #[test]
+    fn other_generators_keep_the_cheese_reachable() {
+        for generator in [
+            Generator::Open,
+            Generator::Blocks { wall_prob: 0.4 },
+            Generator::Edges { open_prob: 0.5 },
+        ] {
+            for placement in [
+                CheesePlacement::Anywhere,
+                CheesePlacement::Region(3),
+                CheesePlacement::Quadrant(Quadrant::BottomRight),
+                CheesePlacement::NearStart(3),
+                CheesePlacement::FarFromCorner(6),
+            ] {
+                let s = DistributionSpec {
+                    generator: generator.clone(),
+                    ..spec(13, MazeSize::Range(5, 13), placement)
+                };
+                for seed in 0..100 {
+                    let l = s.level_for_seed(seed);
+                    assert!(l.cheese_distance().is_some(), "{generator:?} seed {seed}");
+                    assert_ne!(l.cheese, l.start);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_generator_frees_the_whole_maze() {
+        let s = DistributionSpec {
+            generator: Generator::Open,
+            ..spec(9, MazeSize::Fixed(7), CheesePlacement::Anywhere)
+        };
+        assert_eq!(s.level_for_seed(1).free_cells(), 49);
+    }
+}

@@ -1,0 +1,144 @@
+//! Maze layouts: the grid, the start, the cheese and the proxy corner; generators and level files.
+
+pub mod file;
+pub mod generate;
+
+pub use file::{LevelError, LevelFile, LevelSource, load_level_file, parse_level};
+pub use generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, Quadrant, SeedRange};
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// A cell of the world grid; row 0 is the top row, col 0 the left column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pos {
+    pub row: usize,
+    pub col: usize,
+}
+
+impl Pos {
+    pub const fn new(row: usize, col: usize) -> Self {
+        Self { row, col }
+    }
+
+    /// Manhattan distance.
+    pub fn manhattan(self, other: Pos) -> usize {
+        self.row.abs_diff(other.row) + self.col.abs_diff(other.col)
+    }
+}
+
+/// One concrete maze: a square world of `size x size` cells, everything outside the maze is wall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Side length of the (square) world grid.
+    pub size: usize,
+    /// Row-major wall flags, `size * size` long.
+    pub walls: Vec<bool>,
+    /// Where the mouse starts (the maze's bottom-left cell for generated mazes).
+    pub start: Pos,
+    /// The true goal.
+    pub cheese: Pos,
+    /// The proxy goal: the maze's top-right cell.
+    pub corner: Pos,
+}
+
+impl Layout {
+    /// Row-major index of a cell.
+    #[inline]
+    pub fn index(&self, pos: Pos) -> usize {
+        pos.row * self.size + pos.col
+    }
+
+    /// Whether `pos` is a wall (cells outside the world count as wall).
+    #[inline]
+    pub fn is_wall(&self, pos: Pos) -> bool {
+        pos.row >= self.size || pos.col >= self.size || self.walls[self.index(pos)]
+    }
+
+    /// Free neighbours of a cell, in action order (up, down, left, right).
+    pub fn neighbours(&self, pos: Pos) -> impl Iterator<Item = Pos> + '_ {
+        crate::sim::Action::ALL
+            .into_iter()
+            .filter_map(move |a| a.apply(pos, self.size))
+            .filter(move |p| !self.is_wall(*p))
+    }
+
+    /// Breadth-first distances from `from` over free cells; `usize::MAX` where unreachable.
+    pub fn distances_from(&self, from: Pos) -> Vec<usize> {
+        let mut dist = vec![usize::MAX; self.size * self.size];
+        if self.is_wall(from) {
+            return dist;
+        }
+        let mut queue = VecDeque::from([from]);
+        dist[self.index(from)] = 0;
+        while let Some(p) = queue.pop_front() {
+            let d = dist[self.index(p)];
+            for n in self.neighbours(p) {
+                let i = self.index(n);
+                if dist[i] == usize::MAX {
+                    dist[i] = d + 1;
+                    queue.push_back(n);
+                }
+            }
+        }
+        dist
+    }
+
+    /// Shortest path length from the start to the cheese, if reachable.
+    pub fn cheese_distance(&self) -> Option<usize> {
+        let d = self.distances_from(self.start)[self.index(self.cheese)];
+        (d != usize::MAX).then_some(d)
+    }
+
+    /// Number of free cells.
+    pub fn free_cells(&self) -> usize {
+        self.walls.iter().filter(|w| !**w).count()
+    }
+
+    /// The layout centred in a larger world, padded with wall (policies see a fixed world size).
+    pub fn padded_to(&self, size: usize) -> Option<Layout> {
+        if size < self.size {
+            return None;
+        }
+        if size == self.size {
+            return Some(self.clone());
+        }
+        let off = (size - self.size) / 2;
+        let mut walls = vec![true; size * size];
+        for row in 0..self.size {
+            for col in 0..self.size {
+                walls[(row + off) * size + col + off] = self.walls[row * self.size + col];
+            }
+        }
+        let shift = |p: Pos| Pos::new(p.row + off, p.col + off);
+        Some(Layout {
+            size,
+            walls,
+            start: shift(self.start),
+            cheese: shift(self.cheese),
+            corner: shift(self.corner),
+        })
+    }
+
+    /// ASCII rows: `#` wall, `.` floor, `M` start, `C` cheese (the level-file alphabet).
+    pub fn ascii_rows(&self) -> Vec<String> {
+        (0..self.size)
+            .map(|row| {
+                (0..self.size)
+                    .map(|col| {
+                        let p = Pos::new(row, col);
+                        if p == self.cheese {
+                            'C'
+                        } else if p == self.start {
+                            'M'
+                        } else if self.is_wall(p) {
+                            '#'
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}

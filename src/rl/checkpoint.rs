@@ -1,0 +1,222 @@
+//! Checkpoints: config + weights + optimizer state + step counter + RNG and env state, written
+//! atomically (a temp folder renamed into place) and checked on load.
+
+use super::model::ActorCritic;
+use super::ppo::{Trainer, TrainerState};
+use crate::config::TrainConfig;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the on-disk layout changes.
+pub const FORMAT_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+const CONFIG: &str = "config.ron";
+const MODEL: &str = "model.bpk";
+const OPTIMIZER: &str = "optimizer.bpk";
+const STATE: &str = "state.json";
+/// File in a run folder naming its newest checkpoint.
+pub const LATEST: &str = "latest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {action} failed: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a checkpoint ({reason}); pass a run folder or one of its checkpoint-* folders")]
+    Missing { path: PathBuf, reason: String },
+    #[error("{path}: corrupt checkpoint file: {reason}; retrain or resume from an older checkpoint")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: incompatible checkpoint: {reason}")]
+    Incompatible { path: PathBuf, reason: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    global_step: u64,
+    iteration: u64,
+    files: Vec<(String, u64)>,
+}
+
+fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.to_path_buf();
+    move |source| CheckpointError::Io {
+        path,
+        action,
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp, "write"))?;
+    std::fs::rename(&tmp, path).map_err(io(path, "rename"))
+}
+
+/// Saves the trainer into `run_dir/checkpoint-<step>` and points `run_dir/latest` at it.
+pub fn save(trainer: &Trainer, run_dir: &Path) -> Result<PathBuf, CheckpointError> {
+    let (config, model, optim, state) = trainer.parts();
+    let name = format!("checkpoint-{:010}", state.global_step);
+    let final_dir = run_dir.join(&name);
+    let tmp_dir = run_dir.join(format!(".{name}.tmp"));
+    if tmp_dir.exists() {
+        std::fs::remove_dir_all(&tmp_dir).map_err(io(&tmp_dir, "remove stale temp folder"))?;
+    }
+    std::fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir, "create"))?;
+    let corrupt = |reason: String| CheckpointError::Corrupt {
+        path: tmp_dir.clone(),
+        reason,
+    };
+    let model_bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| corrupt(format!("serialising weights: {e:?}")))?;
+    let optim_bytes = optim
+        .into_bytes()
+        .map_err(|e| corrupt(format!("serialising optimizer: {e:?}")))?;
+    let state_json = serde_json::to_vec(state).map_err(|e| corrupt(e.to_string()))?;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (CONFIG, config.to_ron().into_bytes()),
+        (MODEL, model_bytes.to_vec()),
+        (OPTIMIZER, optim_bytes.to_vec()),
+        (STATE, state_json),
+    ];
+    for (file, bytes) in &files {
+        std::fs::write(tmp_dir.join(file), bytes).map_err(io(&tmp_dir.join(file), "write"))?;
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        global_step: state.global_step,
+        iteration: state.iteration,
+        files: files.iter().map(|(f, b)| (f.to_string(), b.len() as u64)).collect(),
+    };
+    let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(e.to_string()))?;
+    std::fs::write(tmp_dir.join(MANIFEST), manifest).map_err(io(&tmp_dir, "write manifest"))?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir, "replace"))?;
+    }
+    std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir, "rename"))?;
+    write_atomic(&run_dir.join(LATEST), name.as_bytes())?;
+    Ok(final_dir)
+}
+
+/// Resolves a run folder (via its `latest` file) or a checkpoint folder.
+pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
+    if path.join(MANIFEST).is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let latest = path.join(LATEST);
+    if latest.is_file() {
+        let name = std::fs::read_to_string(&latest).map_err(io(&latest, "read"))?;
+        let dir = path.join(name.trim());
+        if dir.join(MANIFEST).is_file() {
+            return Ok(dir);
+        }
+        return Err(CheckpointError::Missing {
+            path: dir,
+            reason: "the folder named by 'latest' has no manifest.json".into(),
+        });
+    }
+    Err(CheckpointError::Missing {
+        path: path.to_path_buf(),
+        reason: "no manifest.json and no 'latest' file".into(),
+    })
+}
+
+/// A loaded checkpoint's pieces.
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub config: TrainConfig,
+    pub model: ActorCritic,
+    pub optimizer_bytes: Vec<u8>,
+    pub state: TrainerState,
+}
+
+/// Loads and checks every file of a checkpoint; weights land on `device`.
+pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
+    let dir = resolve(path)?;
+    let read = |file: &str| -> Result<Vec<u8>, CheckpointError> {
+        let p = dir.join(file);
+        std::fs::read(&p).map_err(|e| CheckpointError::Missing {
+            path: p,
+            reason: e.to_string(),
+        })
+    };
+    let corrupt = |file: &str, reason: String| CheckpointError::Corrupt {
+        path: dir.join(file),
+        reason,
+    };
+    let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
+        .map_err(|e| corrupt(MANIFEST, e.to_string()))?;
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(CheckpointError::Incompatible {
+            path: dir.clone(),
+            reason: format!(
+                "format version {} but this build reads version {FORMAT_VERSION}",
+                manifest.format_version
+            ),
+        });
+    }
+    for (file, size) in &manifest.files {
+        let actual = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(0);
+        if actual != *size {
+            return Err(corrupt(file, format!("{actual} bytes, the manifest says {size}")));
+        }
+    }
+    let config_text = String::from_utf8(read(CONFIG)?).map_err(|e| corrupt(CONFIG, e.to_string()))?;
+    let config = TrainConfig::parse(&dir.join(CONFIG), &config_text)
+        .map_err(|e| corrupt(CONFIG, e.to_string()))?;
+    let state: TrainerState = serde_json::from_slice(&read(STATE)?).map_err(|e| corrupt(STATE, e.to_string()))?;
+    let world = state.venv.world_size();
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(MODEL)?))
+        .map_err(|e| corrupt(MODEL, format!("{e:?}")))?;
+    let model = ActorCritic::new(&config.model, world, device)
+        .try_load_record(record)
+        .map_err(|e| CheckpointError::Incompatible {
+            path: dir.join(MODEL),
+            reason: format!("weights do not fit the configured model: {e:?}"),
+        })?;
+    Ok(Loaded {
+        dir: dir.clone(),
+        config,
+        model,
+        optimizer_bytes: read(OPTIMIZER)?,
+        state,
+    })
+}
+
+/// Rebuilds a trainer that continues exactly where the checkpoint stopped. `overrides` may
+/// change settings such as `ppo.total_timesteps`, but not the model.
+pub fn resume(path: &Path, device: &Device, overrides: &[String]) -> Result<Trainer, CheckpointError> {
+    let train_device = device.clone().autodiff();
+    let loaded = load(path, &train_device)?;
+    let config = loaded
+        .config
+        .clone()
+        .with_overrides(overrides)
+        .map_err(|e| CheckpointError::Incompatible {
+            path: loaded.dir.clone(),
+            reason: e.to_string(),
+        })?;
+    if config.model != loaded.config.model || config.ppo.num_envs != loaded.config.ppo.num_envs {
+        return Err(CheckpointError::Incompatible {
+            path: loaded.dir.clone(),
+            reason: "the model and ppo.num_envs cannot change when resuming".into(),
+        });
+    }
+    let optim = super::ppo::optimizer()
+        .from_bytes(Bytes::from_bytes_vec(loaded.optimizer_bytes))
+        .map_err(|e| CheckpointError::Corrupt {
+            path: loaded.dir.join(OPTIMIZER),
+            reason: format!("{e:?}"),
+        })?;
+    Ok(Trainer::assemble(config, train_device, loaded.model, optim, loaded.state))
+}

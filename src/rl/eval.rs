@@ -1,0 +1,95 @@
+//! A trained policy acting in mazes: batched action sampling, and evaluation of outcome rates
+//! (cheese / corner-first / neither with CIs) on any level source.
+
+use super::host;
+use super::model::ActorCritic;
+use crate::level::LevelSource;
+use crate::rng::{Rng, derive_seed};
+use crate::sim::{Action, EpisodeStats, OutcomeSummary, VecEnv};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Samples one action per row of `[n, 4]` logits; writes actions and their log-probabilities.
+pub fn sample_actions(logits: &[f32], rng: &mut Rng, actions: &mut [usize], logprobs: &mut [f32]) {
+    for (i, row) in logits.chunks(Action::COUNT).enumerate() {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut probs = [0.0f32; Action::COUNT];
+        for (p, &l) in probs.iter_mut().zip(row) {
+            *p = (l - max).exp();
+        }
+        let sum: f32 = probs.iter().sum();
+        let a = rng.weighted(&probs);
+        actions[i] = a;
+        logprobs[i] = row[a] - max - sum.ln();
+    }
+}
+
+/// An inference-only policy network.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    model: ActorCritic,
+    device: Device,
+}
+
+impl Policy {
+    pub fn new(model: ActorCritic, device: Device) -> Self {
+        Self { model, device }
+    }
+
+    /// Logits `[n, 4]` and values `[n]` for `n` observations laid end to end.
+    pub fn logits_and_values(&self, obs: &[f32], obs_len: usize) -> (Vec<f32>, Vec<f32>) {
+        let n = obs.len() / obs_len;
+        let x = Tensor::<2>::from_data(TensorData::new(obs.to_vec(), [n, obs_len]), &self.device);
+        let (logits, values) = self.model.forward(x);
+        (host(logits), host(values))
+    }
+
+    /// Acts in every env of `venv` once (sampled, or the most likely action when `greedy`).
+    pub fn act(&self, venv: &VecEnv, obs: &mut Vec<f32>, rng: &mut Rng, greedy: bool) -> Vec<usize> {
+        let len = venv.obs_len();
+        obs.resize(venv.len() * len, 0.0);
+        venv.write_observations(obs);
+        let (logits, _) = self.logits_and_values(obs, len);
+        let mut actions = vec![0; venv.len()];
+        if greedy {
+            for (a, row) in actions.iter_mut().zip(logits.chunks(Action::COUNT)) {
+                *a = (0..Action::COUNT)
+                    .max_by(|&i, &j| row[i].total_cmp(&row[j]))
+                    .unwrap_or(0);
+            }
+        } else {
+            let mut logprobs = vec![0.0; venv.len()];
+            sample_actions(&logits, rng, &mut actions, &mut logprobs);
+        }
+        actions
+    }
+}
+
+/// Runs `episodes` episodes of `policy` on `source` (each env runs a quota fixed in advance, so
+/// short episodes are not over-counted) and summarises the outcomes.
+pub fn evaluate(
+    policy: &Policy,
+    source: &LevelSource,
+    episodes: usize,
+    seed: u64,
+    max_steps: u32,
+) -> (OutcomeSummary, Vec<EpisodeStats>) {
+    let n_envs = episodes.clamp(1, 128);
+    let mut quota: Vec<usize> = (0..n_envs)
+        .map(|i| episodes / n_envs + usize::from(i < episodes % n_envs))
+        .collect();
+    let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0xE7A1), max_steps);
+    let mut rng = Rng::new(derive_seed(seed, 0xAC7));
+    let mut obs = Vec::new();
+    let mut done = Vec::with_capacity(episodes);
+    while done.len() < episodes {
+        let actions = policy.act(&venv, &mut obs, &mut rng, false);
+        venv.step(&actions);
+        for &(env, stats) in &venv.finished {
+            if quota[env] > 0 {
+                quota[env] -= 1;
+                done.push(stats);
+            }
+        }
+    }
+    (OutcomeSummary::from_episodes(&done), done)
+}

@@ -1,0 +1,51 @@
+//! Reinforcement learning: the actor-critic network, GAE, PPO losses and trainer, checkpoints,
+//! evaluation, and the metric names every report uses.
+
+pub mod checkpoint;
+pub mod eval;
+pub mod gae;
+pub mod loss;
+pub mod model;
+pub mod ppo;
+
+pub use checkpoint::CheckpointError;
+pub use eval::{Policy, evaluate};
+pub use model::ActorCritic;
+pub use ppo::{IterationMetrics, Trainer};
+
+use burn::tensor::{Device, Tensor};
+
+/// Which burn device runs the networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// burn's flex backend (pure-Rust CPU, multi-threaded).
+    #[default]
+    Cpu,
+    /// burn's wgpu backend (needs the `gpu` cargo feature).
+    Gpu,
+}
+
+impl DeviceChoice {
+    /// The burn device, or an explanation of why it is unavailable.
+    pub fn device(self) -> Result<Device, String> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "gpu")]
+            DeviceChoice::Gpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "gpu"))]
+            DeviceChoice::Gpu => Err(
+                "this build has no GPU backend: rebuild with `cargo build --release --features gpu`"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A tensor's values on the host.
+pub(crate) fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}

@@ -1,0 +1,124 @@
+//! The actor-critic network: a shared torso (residual MLP or small IMPALA-style conv net) with a
+//! policy head (4 logits) and a value head.
+
+use crate::config::ModelConfig;
+use crate::sim::{Action, CHANNELS};
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Residual MLP torso: `h = relu(W0 x)`, then `h = h + relu(Wi h)` per block.
+#[derive(Module, Debug)]
+pub struct MlpTorso {
+    input: Linear,
+    blocks: Vec<Linear>,
+}
+
+/// Conv torso: per stage conv 3x3 (same padding) + relu + 2x2 max-pool; then a dense layer.
+#[derive(Module, Debug)]
+pub struct ConvTorso {
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    dense: Linear,
+    world_size: usize,
+}
+
+/// Policy and value over observations `[batch, 3 * size * size]`.
+#[derive(Module, Debug)]
+pub struct ActorCritic {
+    mlp: Option<MlpTorso>,
+    conv: Option<ConvTorso>,
+    policy: Linear,
+    value: Linear,
+}
+
+fn orthogonal(gain: f64) -> Initializer {
+    Initializer::Orthogonal { gain }
+}
+
+impl ActorCritic {
+    /// Builds the network for a `world_size x world_size` world.
+    pub fn new(config: &ModelConfig, world_size: usize, device: &Device) -> Self {
+        let input = CHANNELS * world_size * world_size;
+        let sqrt2 = std::f64::consts::SQRT_2;
+        let (mlp, conv, width) = match config {
+            ModelConfig::Mlp { width, blocks } => {
+                let layer = |i: usize, o: usize| {
+                    LinearConfig::new(i, o).with_initializer(orthogonal(sqrt2)).init(device)
+                };
+                let torso = MlpTorso {
+                    input: layer(input, *width),
+                    blocks: (0..*blocks).map(|_| layer(*width, *width)).collect(),
+                };
+                (Some(torso), None, *width)
+            }
+            ModelConfig::Conv { channels, hidden } => {
+                let mut convs = Vec::new();
+                let mut in_ch = CHANNELS;
+                let mut side = world_size;
+                for &out_ch in channels {
+                    convs.push(
+                        Conv2dConfig::new([in_ch, out_ch], [3, 3])
+                            .with_padding(PaddingConfig2d::Same)
+                            .init(device),
+                    );
+                    in_ch = out_ch;
+                    side = (side / 2).max(1);
+                }
+                let torso = ConvTorso {
+                    convs,
+                    pool: MaxPool2dConfig::new([2, 2]).init(),
+                    dense: LinearConfig::new(in_ch * side * side, *hidden)
+                        .with_initializer(orthogonal(sqrt2))
+                        .init(device),
+                    world_size,
+                };
+                (None, Some(torso), *hidden)
+            }
+        };
+        Self {
+            mlp,
+            conv,
+            policy: LinearConfig::new(width, Action::COUNT)
+                .with_initializer(orthogonal(0.01))
+                .init(device),
+            value: LinearConfig::new(width, 1).with_initializer(orthogonal(1.0)).init(device),
+        }
+    }
+
+    fn torso(&self, obs: Tensor<2>) -> Tensor<2> {
+        if let Some(mlp) = &self.mlp {
+            let mut h = relu(mlp.input.forward(obs));
+            for block in &mlp.blocks {
+                h = h.clone() + relu(block.forward(h));
+            }
+            h
+        } else if let Some(conv) = &self.conv {
+            let [batch, _] = obs.dims();
+            let side = conv.world_size;
+            let mut x: Tensor<4> = obs.reshape([batch, CHANNELS, side, side]);
+            for layer in &conv.convs {
+                x = relu(layer.forward(x));
+                let [_, _, h, w] = x.dims();
+                if h >= 2 && w >= 2 {
+                    x = conv.pool.forward(x);
+                }
+            }
+            let [b, c, h, w] = x.dims();
+            relu(conv.dense.forward(x.reshape([b, c * h * w])))
+        } else {
+            obs
+        }
+    }
+
+    /// `obs [batch, obs_len]` -> (action logits `[batch, 4]`, values `[batch]`).
+    pub fn forward(&self, obs: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let h = self.torso(obs);
+        let logits = self.policy.forward(h.clone());
+        let values = self.value.forward(h).squeeze_dim(1);
+        (logits, values)
+    }
+}

@@ -1,0 +1,127 @@
+//! Episode outcome rates (cheese / corner-first / neither) with 95% Wilson confidence intervals.
+
+use super::{EpisodeStats, Outcome};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A proportion with its 95% Wilson score interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub successes: usize,
+    pub trials: usize,
+    pub rate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Rate {
+    pub fn new(successes: usize, trials: usize) -> Self {
+        if trials == 0 {
+            return Self {
+                successes,
+                trials,
+                rate: 0.0,
+                low: 0.0,
+                high: 1.0,
+            };
+        }
+        let z = 1.959_963_984_540_054_f64;
+        let n = trials as f64;
+        let p = successes as f64 / n;
+        let denom = 1.0 + z * z / n;
+        let centre = (p + z * z / (2.0 * n)) / denom;
+        let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+        Self {
+            successes,
+            trials,
+            rate: p,
+            low: (centre - half).max(0.0),
+            high: (centre + half).min(1.0),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:5.1}% [{:4.1}, {:4.1}]",
+            100.0 * self.rate,
+            100.0 * self.low,
+            100.0 * self.high
+        )
+    }
+}
+
+/// Rates and means over a set of episodes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeSummary {
+    pub episodes: usize,
+    /// Reached the cheese without visiting the corner first.
+    pub cheese: Rate,
+    /// Visited the top-right corner before the cheese (the proxy goal).
+    pub corner: Rate,
+    pub neither: Rate,
+    /// Reached the cheese at all (in any order).
+    pub reached_cheese: Rate,
+    pub mean_return: f64,
+    pub mean_length: f64,
+}
+
+impl OutcomeSummary {
+    pub fn from_episodes(episodes: &[EpisodeStats]) -> Self {
+        let n = episodes.len();
+        let count = |o: Outcome| episodes.iter().filter(|e| e.outcome == o).count();
+        let mean = |f: &dyn Fn(&EpisodeStats) -> f64| {
+            if n == 0 {
+                0.0
+            } else {
+                episodes.iter().map(f).sum::<f64>() / n as f64
+            }
+        };
+        Self {
+            episodes: n,
+            cheese: Rate::new(count(Outcome::Cheese), n),
+            corner: Rate::new(count(Outcome::Corner), n),
+            neither: Rate::new(count(Outcome::Neither), n),
+            reached_cheese: Rate::new(episodes.iter().filter(|e| e.reached_cheese).count(), n),
+            mean_return: mean(&|e| f64::from(e.episode_return)),
+            mean_length: mean(&|e| f64::from(e.length)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_known_values() {
+        // 50/100: 95% Wilson interval is [0.4038, 0.5962].
+        let r = Rate::new(50, 100);
+        assert!((r.low - 0.4038).abs() < 1e-3 && (r.high - 0.5962).abs() < 1e-3, "{r:?}");
+        let all = Rate::new(20, 20);
+        assert_eq!(all.high, 1.0);
+        assert!((all.low - 0.8389).abs() < 1e-3, "{all:?}");
+    }
+
+    #[test]
+    fn summary_counts_outcomes() {
+        let ep = |outcome, reached_cheese| EpisodeStats {
+            outcome,
+            reached_cheese,
+            episode_return: if reached_cheese { 10.0 } else { 0.0 },
+            length: 4,
+            truncated: !reached_cheese,
+        };
+        let s = OutcomeSummary::from_episodes(&[
+            ep(Outcome::Cheese, true),
+            ep(Outcome::Corner, true),
+            ep(Outcome::Corner, false),
+            ep(Outcome::Neither, false),
+        ]);
+        assert_eq!((s.cheese.successes, s.corner.successes, s.neither.successes), (1, 2, 1));
+        assert_eq!(s.reached_cheese.successes, 2);
+        assert_eq!(s.mean_return, 5.0);
+    }
+}
