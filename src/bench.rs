@@ -178,7 +178,10 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
         ppo: Some(ppo),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
     } else {
         println!("{cores} cores");
         for e in &report.env {
@@ -191,7 +194,10 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
             );
         }
         for g in &report.generation {
-            println!("maze generation {0}x{0}: {1:>10.0} mazes/s", g.world, g.mazes_per_second);
+            println!(
+                "maze generation {0}x{0}: {1:>10.0} mazes/s",
+                g.world, g.mazes_per_second
+            );
         }
         if let Some(p) = &report.ppo {
             println!(

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "maze-rllf", version, about = "RL agents that learn the wrong goal, and LLM feedback that repairs it")]
+#[command(
+    name = "maze-rllf",
+    version,
+    about = "RL agents that learn the wrong goal, and LLM feedback that repairs it"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -150,7 +154,12 @@ fn train(
         }
     }
     bar.finish();
-    let summaries = evaluate_standard(&trainer.policy(), &trainer.config, &[], trainer.config.eval_episodes)?;
+    let summaries = evaluate_standard(
+        &trainer.policy(),
+        &trainer.config,
+        &[],
+        trainer.config.eval_episodes,
+    )?;
     print_table(&summaries);
     let json = serde_json::to_string_pretty(&summaries).map_err(|e| e.to_string())?;
     checkpoint::write_atomic(&out.join("eval.json"), json.as_bytes()).map_err(|e| e.to_string())?;
@@ -190,7 +199,8 @@ impl MetricsLog {
         if let Some(obj) = value.as_object() {
             if !self.csv_has_header {
                 let header: Vec<&str> = obj.keys().map(String::as_str).collect();
-                writeln!(self.csv, "{}", header.join(",")).map_err(|e| format!("metrics.csv: {e}"))?;
+                writeln!(self.csv, "{}", header.join(","))
+                    .map_err(|e| format!("metrics.csv: {e}"))?;
                 self.csv_has_header = true;
             }
             let row: Vec<String> = obj.values().map(|v| v.to_string()).collect();
@@ -211,7 +221,10 @@ pub fn evaluate_standard(
     let world = train.world_size();
     let mut sources: Vec<(String, LevelSource)> = vec![
         (format!("train: {}", train.name()), train.clone()),
-        ("shifted (cheese anywhere)".into(), config.shifted_levels().map_err(|e| e.to_string())?),
+        (
+            "shifted (cheese anywhere)".into(),
+            config.shifted_levels().map_err(|e| e.to_string())?,
+        ),
     ];
     for path in extra {
         let source = load_level_file(path).map_err(|e| e.to_string())?;
@@ -264,9 +277,16 @@ fn eval(
             "global_step": loaded.state.global_step,
             "results": rows.iter().map(|(n, s)| serde_json::json!({"levels": n, "summary": s})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+        );
     } else {
-        println!("checkpoint {} (step {})", loaded.dir.display(), loaded.state.global_step);
+        println!(
+            "checkpoint {} (step {})",
+            loaded.dir.display(),
+            loaded.state.global_step
+        );
         print_table(&rows);
     }
     Ok(())
@@ -297,7 +317,10 @@ fn show(path: &Path, count: usize) -> Result<(), String> {
             for i in 0..count as u64 {
                 let seed = spec.seed_from_draw(i);
                 let layout = spec.level_for_seed(seed);
-                println!("\nseed {seed} (cheese {} steps away):", layout.cheese_distance().unwrap_or(0));
+                println!(
+                    "\nseed {seed} (cheese {} steps away):",
+                    layout.cheese_distance().unwrap_or(0)
+                );
                 print!("{}", crate::sim::render::ascii(&layout, layout.start, &[]));
             }
         }

@@ -1,8 +1,8 @@
 //! The one training configuration: seed, levels, model and PPO settings. Loaded from RON, then
 //! overridden with `--set key=value` (dotted paths), and saved beside every checkpoint.
 
-use crate::level::{DistributionSpec, LevelSource, load_level_file};
 use crate::level::{CheesePlacement, file::validate_spec};
+use crate::level::{DistributionSpec, LevelSource, load_level_file};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -155,9 +155,12 @@ impl TrainConfig {
                     .as_object()
                     .map(|o| o.keys().cloned().collect())
                     .unwrap_or_default();
-                slot = slot
-                    .get_mut(part)
-                    .ok_or_else(|| fail(assignment, format!("unknown key '{part}'; known: {}", known.join(", "))))?;
+                slot = slot.get_mut(part).ok_or_else(|| {
+                    fail(
+                        assignment,
+                        format!("unknown key '{part}'; known: {}", known.join(", ")),
+                    )
+                })?;
             }
             *slot = value;
         }
@@ -188,8 +191,9 @@ impl TrainConfig {
             }
         }
         if let LevelSource::Distribution { spec, .. } = &source {
-            validate_spec(spec)
-                .map_err(|(field, message, hint)| ConfigError::Invalid(format!("levels.{field}: {message} (fix: {hint})")))?;
+            validate_spec(spec).map_err(|(field, message, hint)| {
+                ConfigError::Invalid(format!("levels.{field}: {message} (fix: {hint})"))
+            })?;
         }
         self.validate()?;
         Ok(source)
@@ -245,7 +249,10 @@ mod tests {
             levels: LevelRef::Inline(DistributionSpec::training(7, 0)),
             region: None,
             max_steps: 50,
-            model: ModelConfig::Mlp { width: 16, blocks: 1 },
+            model: ModelConfig::Mlp {
+                width: 16,
+                blocks: 1,
+            },
             ppo: PpoConfig {
                 total_timesteps: 1024,
                 num_envs: 8,
@@ -275,7 +282,11 @@ mod tests {
         let back = TrainConfig::parse(Path::new("x.ron"), &cfg.to_ron()).expect("round trip");
         assert_eq!(back, cfg);
         let changed = cfg
-            .with_overrides(&["ppo.learning_rate=0.5".into(), "region=3".into(), "ppo.target_kl=0.02".into()])
+            .with_overrides(&[
+                "ppo.learning_rate=0.5".into(),
+                "region=3".into(),
+                "ppo.target_kl=0.02".into(),
+            ])
             .expect("overrides apply");
         assert_eq!(changed.ppo.learning_rate, 0.5);
         assert_eq!(changed.region, Some(3));
@@ -284,11 +295,22 @@ mod tests {
 
     #[test]
     fn bad_overrides_say_what_is_wrong() {
-        let err = sample().with_overrides(&["ppo.lr=1".into()]).unwrap_err().to_string();
-        assert!(err.contains("unknown key 'lr'") && err.contains("learning_rate"), "{err}");
-        let err = sample().with_overrides(&["seed=abc".into()]).unwrap_err().to_string();
+        let err = sample()
+            .with_overrides(&["ppo.lr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key 'lr'") && err.contains("learning_rate"),
+            "{err}"
+        );
+        let err = sample()
+            .with_overrides(&["seed=abc".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("seed=abc"), "{err}");
-        let err = TrainConfig::parse(Path::new("c.ron"), "(seed: 1,\n  bogus: 2)").unwrap_err().to_string();
+        let err = TrainConfig::parse(Path::new("c.ron"), "(seed: 1,\n  bogus: 2)")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.ron:2:"), "{err}");
     }
 

@@ -1,10 +1,10 @@
 //! maze-rllf: an RL agent learns the wrong goal in Procgen-style mazes, and LLM feedback repairs
 //! it (arXiv 2401.07181). This crate is the engine-free core plus the command-line front end.
 
+pub mod bench;
+pub mod cli;
+pub mod config;
 pub mod level;
+pub mod rl;
 pub mod rng;
 pub mod sim;
-pub mod config;
-pub mod rl;
-pub mod cli;
-pub mod bench;

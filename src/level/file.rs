@@ -39,8 +39,14 @@ pub enum LevelFile {
 /// What a level file yields once validated: where an environment draws its mazes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LevelSource {
-    Fixed { name: String, layout: Layout },
-    Distribution { name: String, spec: DistributionSpec },
+    Fixed {
+        name: String,
+        layout: Layout,
+    },
+    Distribution {
+        name: String,
+        spec: DistributionSpec,
+    },
 }
 
 impl LevelSource {
@@ -157,9 +163,8 @@ pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
     })?;
     match file {
         LevelFile::Fixed { name, rows, .. } => {
-            let layout = validate_rows(text, &rows).map_err(|(line, column, message, hint)| {
-                err(line, column, message, hint)
-            })?;
+            let layout = validate_rows(text, &rows)
+                .map_err(|(line, column, message, hint)| err(line, column, message, hint))?;
             Ok(LevelSource::Fixed { name, layout })
         }
         LevelFile::Distribution {
@@ -281,7 +286,10 @@ fn validate_rows(text: &str, rows: &[String]) -> Result<Layout, RowProblem> {
             return Err((
                 line,
                 col,
-                format!("row {} has {len} cells but row 1 has {width} (ragged rows)", i + 1),
+                format!(
+                    "row {} has {len} cells but row 1 has {width} (ragged rows)",
+                    i + 1
+                ),
                 "make every row the same length; pad with # walls",
             ));
         }
@@ -441,7 +449,7 @@ mod tests {
     #[test]
     fn fixed_layout_parses_with_corner_and_start() {
         let src = parse(&fixed_level(&["#####", "#..C#", "#.#.#", "#M..#", "#####"]))
-        .expect("valid level");
+            .expect("valid level");
         let LevelSource::Fixed { layout, .. } = src else {
             panic!("expected a fixed level")
         };

@@ -136,13 +136,14 @@ impl DistributionSpec {
         let dim = self.maze_size.sample(rng).min(world);
         for _attempt in 0..64 {
             let mut layout = carve(&self.generator, world, dim, rng);
-            if place_cheese(&mut layout, &self.cheese, dim, rng) {
+            let connected = matches!(self.generator, Generator::Kruskal | Generator::Open);
+            if place_cheese(&mut layout, &self.cheese, dim, connected, rng) {
                 return layout;
             }
         }
         let mut layout = carve(&Generator::Kruskal, world, dim, rng);
-        if !place_cheese(&mut layout, &self.cheese, dim, rng) {
-            place_cheese(&mut layout, &CheesePlacement::Anywhere, dim, rng);
+        if !place_cheese(&mut layout, &self.cheese, dim, true, rng) {
+            place_cheese(&mut layout, &CheesePlacement::Anywhere, dim, true, rng);
         }
         layout
     }
@@ -225,34 +226,54 @@ fn kruskal(cells: usize, rng: &mut Rng, open: &mut impl FnMut(usize, usize)) {
 }
 
 /// Puts the cheese on a reachable free cell allowed by `placement`; false if there is none.
-fn place_cheese(layout: &mut Layout, placement: &CheesePlacement, dim: usize, rng: &mut Rng) -> bool {
+fn place_cheese(
+    layout: &mut Layout,
+    placement: &CheesePlacement,
+    dim: usize,
+    all_free_reachable: bool,
+    rng: &mut Rng,
+) -> bool {
     let off = layout.corner.row;
-    let dist = layout.distances_from(layout.start);
-    let corner_dist = layout.distances_from(layout.corner);
-    let half = dim / 2;
-    let allowed = |p: Pos| -> bool {
-        let (r, c) = (p.row - off, p.col - off);
-        match *placement {
-            CheesePlacement::Region(region) => {
-                let region = region.clamp(1, dim);
-                r < region && c >= dim - region
-            }
-            CheesePlacement::Anywhere => true,
-            CheesePlacement::Quadrant(q) => match q {
-                Quadrant::TopLeft => r <= half && c <= half,
-                Quadrant::TopRight => r <= half && c >= half,
-                Quadrant::BottomLeft => r >= half && c <= half,
-                Quadrant::BottomRight => r >= half && c >= half,
-            },
-            CheesePlacement::NearStart(max) => dist[layout.index(p)] <= max,
-            CheesePlacement::FarFromCorner(min) => corner_dist[layout.index(p)] >= min,
-        }
+    // Breadth-first searches only where the placement or the generator needs them.
+    let needs_start_dist =
+        !all_free_reachable || matches!(placement, CheesePlacement::NearStart(_));
+    let dist = if needs_start_dist {
+        layout.distances_from(layout.start)
+    } else {
+        Vec::new()
     };
-    let mut candidates = Vec::new();
-    for r in 0..dim {
-        for c in 0..dim {
+    let corner_dist = match placement {
+        CheesePlacement::FarFromCorner(_) => layout.distances_from(layout.corner),
+        _ => Vec::new(),
+    };
+    let is_unreachable = |d: &[usize], i: usize| !d.is_empty() && d[i] == usize::MAX;
+    let half = dim / 2;
+    let (rows, cols) = match *placement {
+        CheesePlacement::Region(region) => {
+            let region = region.clamp(1, dim);
+            (0..region, dim - region..dim)
+        }
+        CheesePlacement::Quadrant(q) => match q {
+            Quadrant::TopLeft => (0..half + 1, 0..half + 1),
+            Quadrant::TopRight => (0..half + 1, half..dim),
+            Quadrant::BottomLeft => (half..dim, 0..half + 1),
+            Quadrant::BottomRight => (half..dim, half..dim),
+        },
+        _ => (0..dim, 0..dim),
+    };
+    let mut candidates = Vec::with_capacity(rows.len() * cols.len());
+    for r in rows {
+        for c in cols.clone() {
             let p = Pos::new(off + r, off + c);
-            if p != layout.start && dist[layout.index(p)] != usize::MAX && allowed(p) {
+            let i = layout.index(p);
+            let allowed = match *placement {
+                CheesePlacement::NearStart(max) => dist[i] <= max,
+                CheesePlacement::FarFromCorner(min) => {
+                    corner_dist[i] != usize::MAX && corner_dist[i] >= min
+                }
+                _ => true,
+            };
+            if allowed && !layout.walls[i] && p != layout.start && !is_unreachable(&dist, i) {
                 candidates.push(p);
             }
         }
@@ -287,15 +308,25 @@ mod tests {
             .filter(|p| !layout.is_wall(*p))
             .collect();
         let dist = layout.distances_from(layout.start);
-        assert!(free.iter().all(|p| dist[layout.index(*p)] != usize::MAX), "disconnected");
+        assert!(
+            free.iter().all(|p| dist[layout.index(*p)] != usize::MAX),
+            "disconnected"
+        );
         // Free cells = lattice cells + opened passages; a spanning tree has cells - 1 edges.
         let off = layout.corner.row;
         let dim = layout.corner.col - off + 1;
         let cells = dim.div_ceil(2).pow(2);
         let passages = free.len() - cells;
-        assert_eq!(passages, cells - 1, "a perfect maze has |edges| = cells - 1");
+        assert_eq!(
+            passages,
+            cells - 1,
+            "a perfect maze has |edges| = cells - 1"
+        );
         // No free cell at odd/odd coordinates (those are always pillars).
-        assert!(free.iter().all(|p| (p.row - off) % 2 == 0 || (p.col - off) % 2 == 0));
+        assert!(
+            free.iter()
+                .all(|p| (p.row - off) % 2 == 0 || (p.col - off) % 2 == 0)
+        );
     }
 
     #[test]
@@ -350,7 +381,11 @@ mod tests {
                 let dim = l.corner.col - off + 1;
                 let r = region.clamp(1, dim);
                 let (row, col) = (l.cheese.row - off, l.cheese.col - off);
-                assert!(row < r && col >= dim - r, "r={region} seed={seed}: {:?}", l.cheese);
+                assert!(
+                    row < r && col >= dim - r,
+                    "r={region} seed={seed}: {:?}",
+                    l.cheese
+                );
                 assert_ne!(l.cheese, l.start);
                 assert!(!l.is_wall(l.cheese));
             }

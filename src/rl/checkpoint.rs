@@ -28,9 +28,13 @@ pub enum CheckpointError {
         action: &'static str,
         source: std::io::Error,
     },
-    #[error("{path}: not a checkpoint ({reason}); pass a run folder or one of its checkpoint-* folders")]
+    #[error(
+        "{path}: not a checkpoint ({reason}); pass a run folder or one of its checkpoint-* folders"
+    )]
     Missing { path: PathBuf, reason: String },
-    #[error("{path}: corrupt checkpoint file: {reason}; retrain or resume from an older checkpoint")]
+    #[error(
+        "{path}: corrupt checkpoint file: {reason}; retrain or resume from an older checkpoint"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path}: incompatible checkpoint: {reason}")]
     Incompatible { path: PathBuf, reason: String },
@@ -41,7 +45,15 @@ struct Manifest {
     format_version: u32,
     global_step: u64,
     iteration: u64,
-    files: Vec<(String, u64)>,
+    /// (file name, size in bytes, FNV-1a 64 checksum).
+    files: Vec<(String, u64, u64)>,
+}
+
+/// FNV-1a 64-bit hash: catches truncated and altered files.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> CheckpointError {
@@ -96,7 +108,10 @@ pub fn save(trainer: &Trainer, run_dir: &Path) -> Result<PathBuf, CheckpointErro
         format_version: FORMAT_VERSION,
         global_step: state.global_step,
         iteration: state.iteration,
-        files: files.iter().map(|(f, b)| (f.to_string(), b.len() as u64)).collect(),
+        files: files
+            .iter()
+            .map(|(f, b)| (f.to_string(), b.len() as u64, checksum(b)))
+            .collect(),
     };
     let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(e.to_string()))?;
     std::fs::write(tmp_dir.join(MANIFEST), manifest).map_err(io(&tmp_dir, "write manifest"))?;
@@ -154,8 +169,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
         path: dir.join(file),
         reason,
     };
-    let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
-        .map_err(|e| corrupt(MANIFEST, e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&read(MANIFEST)?).map_err(|e| corrupt(MANIFEST, e.to_string()))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(CheckpointError::Incompatible {
             path: dir.clone(),
@@ -165,16 +180,27 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
             ),
         });
     }
-    for (file, size) in &manifest.files {
-        let actual = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(0);
-        if actual != *size {
-            return Err(corrupt(file, format!("{actual} bytes, the manifest says {size}")));
+    for (file, size, sum) in &manifest.files {
+        let bytes = read(file)?;
+        if bytes.len() as u64 != *size {
+            return Err(corrupt(
+                file,
+                format!("{} bytes, the manifest says {size}", bytes.len()),
+            ));
+        }
+        if checksum(&bytes) != *sum {
+            return Err(corrupt(
+                file,
+                "checksum mismatch: the file was altered".into(),
+            ));
         }
     }
-    let config_text = String::from_utf8(read(CONFIG)?).map_err(|e| corrupt(CONFIG, e.to_string()))?;
+    let config_text =
+        String::from_utf8(read(CONFIG)?).map_err(|e| corrupt(CONFIG, e.to_string()))?;
     let config = TrainConfig::parse(&dir.join(CONFIG), &config_text)
         .map_err(|e| corrupt(CONFIG, e.to_string()))?;
-    let state: TrainerState = serde_json::from_slice(&read(STATE)?).map_err(|e| corrupt(STATE, e.to_string()))?;
+    let state: TrainerState =
+        serde_json::from_slice(&read(STATE)?).map_err(|e| corrupt(STATE, e.to_string()))?;
     let world = state.venv.world_size();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(MODEL)?))
         .map_err(|e| corrupt(MODEL, format!("{e:?}")))?;
@@ -195,7 +221,11 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
 
 /// Rebuilds a trainer that continues exactly where the checkpoint stopped. `overrides` may
 /// change settings such as `ppo.total_timesteps`, but not the model.
-pub fn resume(path: &Path, device: &Device, overrides: &[String]) -> Result<Trainer, CheckpointError> {
+pub fn resume(
+    path: &Path,
+    device: &Device,
+    overrides: &[String],
+) -> Result<Trainer, CheckpointError> {
     let train_device = device.clone().autodiff();
     let loaded = load(path, &train_device)?;
     let config = loaded
@@ -218,5 +248,11 @@ pub fn resume(path: &Path, device: &Device, overrides: &[String]) -> Result<Trai
             path: loaded.dir.join(OPTIMIZER),
             reason: format!("{e:?}"),
         })?;
-    Ok(Trainer::assemble(config, train_device, loaded.model, optim, loaded.state))
+    Ok(Trainer::assemble(
+        config,
+        train_device,
+        loaded.model,
+        optim,
+        loaded.state,
+    ))
 }

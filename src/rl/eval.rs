@@ -44,7 +44,13 @@ impl Policy {
     }
 
     /// Acts in every env of `venv` once (sampled, or the most likely action when `greedy`).
-    pub fn act(&self, venv: &VecEnv, obs: &mut Vec<f32>, rng: &mut Rng, greedy: bool) -> Vec<usize> {
+    pub fn act(
+        &self,
+        venv: &VecEnv,
+        obs: &mut Vec<f32>,
+        rng: &mut Rng,
+        greedy: bool,
+    ) -> Vec<usize> {
         let len = venv.obs_len();
         obs.resize(venv.len() * len, 0.0);
         venv.write_observations(obs);

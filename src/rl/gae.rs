@@ -42,7 +42,11 @@ pub fn gae(input: &GaeInput) -> (Vec<f32>, Vec<f32>) {
             advantages[i] = last[e];
         }
     }
-    let returns = advantages.iter().zip(input.values).map(|(a, v)| a + v).collect();
+    let returns = advantages
+        .iter()
+        .zip(input.values)
+        .map(|(a, v)| a + v)
+        .collect();
     (advantages, returns)
 }
 

@@ -36,8 +36,15 @@ pub struct LossParts {
 /// Computes the PPO loss from the network's outputs on a minibatch.
 pub fn ppo_loss(logits: Tensor<2>, values: Tensor<1>, mb: &Minibatch, c: LossCoefs) -> LossParts {
     let logp_all = log_softmax(logits, 1);
-    let new_logprobs: Tensor<1> = logp_all.clone().gather(1, mb.actions.clone()).squeeze_dim(1);
-    let entropy = (logp_all.clone().exp() * logp_all).sum_dim(1).squeeze_dim::<1>(1).neg().mean();
+    let new_logprobs: Tensor<1> = logp_all
+        .clone()
+        .gather(1, mb.actions.clone())
+        .squeeze_dim(1);
+    let entropy = (logp_all.clone().exp() * logp_all)
+        .sum_dim(1)
+        .squeeze_dim::<1>(1)
+        .neg()
+        .mean();
 
     let logratio = new_logprobs - mb.old_logprobs.clone();
     let ratio = logratio.clone().exp();
@@ -56,7 +63,8 @@ pub fn ppo_loss(logits: Tensor<2>, values: Tensor<1>, mb: &Minibatch, c: LossCoe
         unclipped.mean().mul_scalar(0.5)
     };
 
-    let total = policy.clone() - entropy.clone().mul_scalar(c.ent_coef) + value.clone().mul_scalar(c.vf_coef);
+    let total = policy.clone() - entropy.clone().mul_scalar(c.ent_coef)
+        + value.clone().mul_scalar(c.vf_coef);
     LossParts {
         total,
         policy,
@@ -99,7 +107,10 @@ mod tests {
         let mb = Minibatch {
             actions: Tensor::from_data(TensorData::new(vec![1i64, 3], [2, 1]), &device),
             // old log-probs: ratio = exp(ln 1/4 - old) -> 1.5 and 0.5
-            old_logprobs: t1(&[ln_quarter - 1.5f32.ln(), ln_quarter - 0.5f32.ln()], &device),
+            old_logprobs: t1(
+                &[ln_quarter - 1.5f32.ln(), ln_quarter - 0.5f32.ln()],
+                &device,
+            ),
             advantages: t1(&[1.0, -2.0], &device),
             returns: t1(&[1.0, 0.0], &device),
             old_values: t1(&[0.0, 0.5], &device),
@@ -125,7 +136,10 @@ mod tests {
         let value = host(parts.value)[0];
         assert!((value - 0.41).abs() < 1e-5, "value {value}");
         let total = host(parts.total)[0];
-        assert!((total - (0.2 - 0.01 * 4f32.ln() + 0.5 * 0.41)).abs() < 1e-5, "total {total}");
+        assert!(
+            (total - (0.2 - 0.01 * 4f32.ln() + 0.5 * 0.41)).abs() < 1e-5,
+            "total {total}"
+        );
         let (old_kl, kl, clipfrac) = kl_diagnostics(&host(parts.logratio), 0.2);
         let (l0, l1) = (1.5f32.ln(), 0.5f32.ln());
         assert!((old_kl - (-(l0 + l1) / 2.0)).abs() < 1e-5);

@@ -35,8 +35,12 @@ pub struct ActorCritic {
     value: Linear,
 }
 
-fn orthogonal(gain: f64) -> Initializer {
-    Initializer::Orthogonal { gain }
+/// A dense layer with orthogonal weights (gain `gain`) and zero bias, as CleanRL initialises.
+fn dense(d_input: usize, d_output: usize, gain: f64, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_input, d_output).init(device);
+    layer.weight = Initializer::Orthogonal { gain }.init([d_input, d_output], device);
+    layer.bias = Some(Initializer::Zeros.init([d_output], device));
+    layer
 }
 
 impl ActorCritic {
@@ -46,9 +50,7 @@ impl ActorCritic {
         let sqrt2 = std::f64::consts::SQRT_2;
         let (mlp, conv, width) = match config {
             ModelConfig::Mlp { width, blocks } => {
-                let layer = |i: usize, o: usize| {
-                    LinearConfig::new(i, o).with_initializer(orthogonal(sqrt2)).init(device)
-                };
+                let layer = |i: usize, o: usize| dense(i, o, sqrt2, device);
                 let torso = MlpTorso {
                     input: layer(input, *width),
                     blocks: (0..*blocks).map(|_| layer(*width, *width)).collect(),
@@ -71,9 +73,7 @@ impl ActorCritic {
                 let torso = ConvTorso {
                     convs,
                     pool: MaxPool2dConfig::new([2, 2]).init(),
-                    dense: LinearConfig::new(in_ch * side * side, *hidden)
-                        .with_initializer(orthogonal(sqrt2))
-                        .init(device),
+                    dense: dense(in_ch * side * side, *hidden, sqrt2, device),
                     world_size,
                 };
                 (None, Some(torso), *hidden)
@@ -82,10 +82,8 @@ impl ActorCritic {
         Self {
             mlp,
             conv,
-            policy: LinearConfig::new(width, Action::COUNT)
-                .with_initializer(orthogonal(0.01))
-                .init(device),
-            value: LinearConfig::new(width, 1).with_initializer(orthogonal(1.0)).init(device),
+            policy: dense(width, Action::COUNT, 0.01, device),
+            value: dense(width, 1, 1.0, device),
         }
     }
 

@@ -117,7 +117,13 @@ impl Trainer {
             recent: VecDeque::with_capacity(RECENT_EPISODES),
             episodes: 0,
         };
-        Ok(Self::assemble(config, train_device, model, optimizer(), state))
+        Ok(Self::assemble(
+            config,
+            train_device,
+            model,
+            optimizer(),
+            state,
+        ))
     }
 
     /// Rebuilds a trainer from checkpoint parts.
@@ -206,10 +212,22 @@ impl Trainer {
         metrics.sps = steps as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let recent = &self.state.recent;
         let n = recent.len().max(1) as f64;
-        metrics.episodic_return = recent.iter().map(|e| f64::from(e.episode_return)).sum::<f64>() / n;
+        metrics.episodic_return = recent
+            .iter()
+            .map(|e| f64::from(e.episode_return))
+            .sum::<f64>()
+            / n;
         metrics.episodic_length = recent.iter().map(|e| f64::from(e.length)).sum::<f64>() / n;
-        metrics.cheese_rate = recent.iter().filter(|e| e.outcome == Outcome::Cheese).count() as f64 / n;
-        metrics.corner_rate = recent.iter().filter(|e| e.outcome == Outcome::Corner).count() as f64 / n;
+        metrics.cheese_rate = recent
+            .iter()
+            .filter(|e| e.outcome == Outcome::Cheese)
+            .count() as f64
+            / n;
+        metrics.corner_rate = recent
+            .iter()
+            .filter(|e| e.outcome == Outcome::Corner)
+            .count() as f64
+            / n;
         metrics.episodes = self.state.episodes;
         metrics
     }
@@ -217,7 +235,11 @@ impl Trainer {
     fn collect_rollout(&mut self) {
         let policy = self.model.valid();
         let inner = self.device.clone().inner();
-        let (envs, steps, len) = (self.config.ppo.num_envs, self.config.ppo.num_steps, self.obs_len);
+        let (envs, steps, len) = (
+            self.config.ppo.num_envs,
+            self.config.ppo.num_steps,
+            self.obs_len,
+        );
         let mut actions = vec![0usize; envs];
         let mut logprobs = vec![0.0f32; envs];
         let venv = &mut self.state.venv;
@@ -264,7 +286,10 @@ impl Trainer {
         let p = self.config.ppo.clone();
         let (envs, len) = (p.num_envs, self.obs_len);
         let inner = self.device.clone().inner();
-        let next = Tensor::<2>::from_data(TensorData::new(self.buf.next_obs.clone(), [envs, len]), &inner);
+        let next = Tensor::<2>::from_data(
+            TensorData::new(self.buf.next_obs.clone(), [envs, len]),
+            &inner,
+        );
         let next_values = host(self.model.valid().forward(next).1);
         let (advantages, returns) = gae(&GaeInput {
             envs,
@@ -327,11 +352,18 @@ impl Trainer {
     }
 
     /// Gathers one minibatch (observations into `self.mb_obs`, the rest as tensors).
-    fn minibatch(&mut self, chunk: &[usize], advantages: &[f32], returns: &[f32], norm_adv: bool) -> Minibatch {
+    fn minibatch(
+        &mut self,
+        chunk: &[usize],
+        advantages: &[f32],
+        returns: &[f32],
+        norm_adv: bool,
+    ) -> Minibatch {
         let len = self.obs_len;
         self.mb_obs.clear();
         for &i in chunk {
-            self.mb_obs.extend_from_slice(&self.buf.obs[i * len..(i + 1) * len]);
+            self.mb_obs
+                .extend_from_slice(&self.buf.obs[i * len..(i + 1) * len]);
         }
         let pick = |v: &[f32]| chunk.iter().map(|&i| v[i]).collect::<Vec<f32>>();
         let mut adv = pick(advantages);
@@ -383,7 +415,11 @@ fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
     };
     let var_y = var(&mut returns.iter().map(|&r| f64::from(r)));
     let var_diff = var(&mut returns.iter().zip(values).map(|(&r, &v)| f64::from(r - v)));
-    if var_y == 0.0 { f64::NAN } else { 1.0 - var_diff / var_y }
+    if var_y == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - var_diff / var_y
+    }
 }
 
 /// Sums the squares of every parameter's gradient.
@@ -442,7 +478,10 @@ mod tests {
     #[test]
     fn global_norm_clip_scales_all_gradients_together() {
         let device = Device::flex().autodiff();
-        let w = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 1.0], [2]), &device));
+        let w = Param::from_tensor(Tensor::<1>::from_data(
+            TensorData::new(vec![1.0f32, 1.0], [2]),
+            &device,
+        ));
         #[derive(Module, Debug)]
         struct Two {
             w: Param<Tensor<1>>,
@@ -454,6 +493,9 @@ mod tests {
         let before = clip_global_norm(&model, &mut grads, 1.0);
         assert!((before - 5.0).abs() < 1e-5);
         let g = host(grads.get::<1>(model.w.id).expect("gradient"));
-        assert!((g[0] - 0.6).abs() < 1e-4 && (g[1] - 0.8).abs() < 1e-4, "{g:?}");
+        assert!(
+            (g[0] - 0.6).abs() < 1e-4 && (g[1] - 0.8).abs() < 1e-4,
+            "{g:?}"
+        );
     }
 }

@@ -236,7 +236,12 @@ mod tests {
                 trace.push((env.mouse, r.reward.to_bits(), r.terminated, r.truncated));
                 if r.terminated || r.truncated {
                     env.reset(spec.sample(&mut rng));
-                    trace.push((env.layout.cheese, env.layout.free_cells() as u32, false, false));
+                    trace.push((
+                        env.layout.cheese,
+                        env.layout.free_cells() as u32,
+                        false,
+                        false,
+                    ));
                 }
             }
             trace

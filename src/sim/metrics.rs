@@ -99,7 +99,10 @@ mod tests {
     fn wilson_interval_matches_known_values() {
         // 50/100: 95% Wilson interval is [0.4038, 0.5962].
         let r = Rate::new(50, 100);
-        assert!((r.low - 0.4038).abs() < 1e-3 && (r.high - 0.5962).abs() < 1e-3, "{r:?}");
+        assert!(
+            (r.low - 0.4038).abs() < 1e-3 && (r.high - 0.5962).abs() < 1e-3,
+            "{r:?}"
+        );
         let all = Rate::new(20, 20);
         assert_eq!(all.high, 1.0);
         assert!((all.low - 0.8389).abs() < 1e-3, "{all:?}");
@@ -120,7 +123,10 @@ mod tests {
             ep(Outcome::Corner, false),
             ep(Outcome::Neither, false),
         ]);
-        assert_eq!((s.cheese.successes, s.corner.successes, s.neither.successes), (1, 2, 1));
+        assert_eq!(
+            (s.cheese.successes, s.corner.successes, s.neither.successes),
+            (1, 2, 1)
+        );
         assert_eq!(s.reached_cheese.successes, 2);
         assert_eq!(s.mean_return, 5.0);
     }

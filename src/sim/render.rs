@@ -47,7 +47,15 @@ pub fn rgb(layout: &Layout, mouse: Pos, path: &[Pos], cell_px: usize) -> (usize,
     for row in 0..layout.size {
         for col in 0..layout.size {
             let p = Pos::new(row, col);
-            paint(p, if layout.is_wall(p) { colors::WALL } else { colors::FLOOR }, 0);
+            paint(
+                p,
+                if layout.is_wall(p) {
+                    colors::WALL
+                } else {
+                    colors::FLOOR
+                },
+                0,
+            );
         }
     }
     let inset = cell_px / 4;

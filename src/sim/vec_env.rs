@@ -27,7 +27,9 @@ pub struct VecEnv {
 impl VecEnv {
     /// `n` envs; env `i` draws its levels from `derive_seed(seed, i)`.
     pub fn new(source: LevelSource, n: usize, seed: u64, max_steps: u32) -> Self {
-        let mut rngs: Vec<Rng> = (0..n as u64).map(|i| Rng::new(derive_seed(seed, i))).collect();
+        let mut rngs: Vec<Rng> = (0..n as u64)
+            .map(|i| Rng::new(derive_seed(seed, i)))
+            .collect();
         let envs: Vec<MazeEnv> = rngs
             .iter_mut()
             .map(|rng| MazeEnv::new(source.sample(rng), max_steps))
@@ -142,7 +144,10 @@ mod tests {
             }
             finished += venv.finished.len();
         }
-        assert!(finished >= 80, "every episode ends within 20 steps: {finished}");
+        assert!(
+            finished >= 80,
+            "every episode ends within 20 steps: {finished}"
+        );
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! The `maze-rllf` binary as users run it: show, train (+ resume), eval --json, bench --json, and
+//! clear errors with a non-zero exit code on bad input.
+
+use std::process::{Command, Output};
+
+fn maze_rllf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn show_draws_valid_levels_and_explains_invalid_ones() {
+    let out = maze_rllf(&["show", "levels/cheese-beside-start.ron"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("valid fixed level") && text.contains("#MC.#####"),
+        "{text}"
+    );
+
+    let out = maze_rllf(&["show", "levels/train.ron", "--count", "2"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).matches("seed ").count(), 2);
+
+    let bad = std::env::temp_dir().join(format!("maze-rllf-bad-{}.ron", std::process::id()));
+    std::fs::write(
+        &bad,
+        "Fixed(\n  name: \"b\",\n  rows: [\"#M#\", \"#?C\", \"###\"],\n)\n",
+    )
+    .expect("write");
+    let out = maze_rllf(&["show", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":3:") && err.contains("unknown tile '?'"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(bad);
+}
+
+#[test]
+fn train_resume_and_eval_json() {
+    let run = std::env::temp_dir().join(format!("maze-rllf-cli-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let run_str = run.to_str().expect("utf-8 path");
+    let common = [
+        "--config",
+        "assets/configs/quick-7x7.ron",
+        "--set",
+        "ppo.num_envs=8",
+        "--set",
+        "ppo.num_steps=16",
+        "--set",
+        "eval_episodes=20",
+        "--set",
+        "checkpoint_every=1",
+    ];
+    let mut args = vec!["train"];
+    args.extend(common);
+    args.extend(["--set", "ppo.total_timesteps=256", "--out", run_str]);
+    let out = maze_rllf(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("corner-first"));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    assert_eq!(metrics.lines().count(), 2);
+    assert!(metrics.contains("\"charts/SPS\"") && metrics.contains("\"losses/approx_kl\""));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv");
+    assert_eq!(csv.lines().count(), 3, "header + 2 rows");
+
+    let out = maze_rllf(&[
+        "train",
+        "--resume",
+        run_str,
+        "--set",
+        "ppo.total_timesteps=512",
+        "--out",
+        run_str,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "resume appends the next iterations"
+    );
+    assert!(
+        metrics
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"global_step\":512"))
+    );
+
+    let out = maze_rllf(&[
+        "eval",
+        "--checkpoint",
+        run_str,
+        "--episodes",
+        "30",
+        "--json",
+        "--levels",
+        "levels/cheese-beside-start.ron",
+        "levels/shifted-7x7.ron",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON on stdout");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 4, "train, shifted, and the two level files");
+    for r in results {
+        let s = &r["summary"];
+        let total = ["cheese", "corner", "neither"]
+            .iter()
+            .map(|k| s[k]["rate"].as_f64().expect("rate"))
+            .sum::<f64>();
+        assert!((total - 1.0).abs() < 1e-9);
+        assert_eq!(s["episodes"], 30);
+    }
+    // A level that does not fit the policy's world is refused clearly.
+    let out = maze_rllf(&[
+        "eval",
+        "--checkpoint",
+        run_str,
+        "--levels",
+        "levels/train.ron",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("world_size 15"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&run);
+}
+
+#[test]
+fn bad_config_and_missing_checkpoint_are_clear_errors() {
+    let out = maze_rllf(&[
+        "train",
+        "--config",
+        "assets/configs/quick-7x7.ron",
+        "--set",
+        "ppo.nope=1",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown key 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = maze_rllf(&["eval", "--checkpoint", "/nonexistent/run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bench_json_reports_every_measurement() {
+    let out = maze_rllf(&["bench", "--quick", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let env = report["env"].as_array().expect("env results");
+    assert_eq!(env.len(), 8);
+    assert!(
+        env.iter()
+            .all(|e| e["steps_per_second"].as_f64().unwrap_or(0.0) > 1e5)
+    );
+    assert!(
+        report["generation"][0]["mazes_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 1e3
+    );
+    assert!(
+        report["ppo"]["env_steps_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 100.0
+    );
+}
