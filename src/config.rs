@@ -216,7 +216,7 @@ impl TrainConfig {
         if p.num_envs == 0 || p.num_steps == 0 {
             return bad("ppo.num_envs and ppo.num_steps must be at least 1");
         }
-        if p.num_minibatches == 0 || p.batch_size() % p.num_minibatches != 0 {
+        if p.num_minibatches == 0 || !p.batch_size().is_multiple_of(p.num_minibatches) {
             return bad("ppo.num_minibatches must divide num_envs * num_steps");
         }
         if p.total_timesteps < p.batch_size() as u64 {

@@ -102,7 +102,7 @@ impl Rng {
     /// Samples an index from unnormalised non-negative weights (falls back to uniform).
     pub fn weighted(&mut self, weights: &[f32]) -> usize {
         let total: f32 = weights.iter().sum();
-        if !(total > 0.0) || !total.is_finite() {
+        if total <= 0.0 || !total.is_finite() {
             return self.below(weights.len());
         }
         let mut target = self.unit_f32() * total;

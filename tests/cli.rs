@@ -64,6 +64,8 @@ fn train_resume_and_eval_json() {
         "eval_episodes=20",
         "--set",
         "checkpoint_every=1",
+        "--set",
+        r#"levels={"File":"levels/train.ron"}"#,
     ];
     let mut args = vec!["train"];
     args.extend(common);
@@ -130,10 +132,10 @@ fn train_resume_and_eval_json() {
         "--checkpoint",
         run_str,
         "--levels",
-        "levels/train.ron",
+        "levels/train-hard.ron",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("world_size 15"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("world_size 25"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&run);
 }
 

@@ -89,10 +89,14 @@ impl LevelSource {
                         layout.size
                     )
                 }),
-            LevelSource::Distribution { name, spec } if spec.world_size == size => {
+            // Mazes are centred in the world, so a smaller world simply grows its wall margin.
+            LevelSource::Distribution { name, spec } if spec.world_size <= size => {
                 Ok(LevelSource::Distribution {
                     name: name.clone(),
-                    spec: spec.clone(),
+                    spec: DistributionSpec {
+                        world_size: size,
+                        ..spec.clone()
+                    },
                 })
             }
             LevelSource::Distribution { name, spec } => Err(format!(

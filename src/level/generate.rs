@@ -66,20 +66,11 @@ pub enum CheesePlacement {
 }
 
 /// Which seeds a distribution draws levels from: `start, start+1, ...` (`count: None` = unbounded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SeedRange {
     pub start: u64,
     #[serde(default)]
     pub count: Option<u64>,
-}
-
-impl Default for SeedRange {
-    fn default() -> Self {
-        Self {
-            start: 0,
-            count: None,
-        }
-    }
 }
 
 /// A level distribution: generator, sizes, cheese placement and seeds.
@@ -325,7 +316,7 @@ mod tests {
         // No free cell at odd/odd coordinates (those are always pillars).
         assert!(
             free.iter()
-                .all(|p| (p.row - off) % 2 == 0 || (p.col - off) % 2 == 0)
+                .all(|p| (p.row - off).is_multiple_of(2) || (p.col - off).is_multiple_of(2))
         );
     }
 

@@ -204,7 +204,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
     let world = state.venv.world_size();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(MODEL)?))
         .map_err(|e| corrupt(MODEL, format!("{e:?}")))?;
-    let model = ActorCritic::new(&config.model, world, device)
+    let model = ActorCritic::new(&config.model, world, config.seed, device)
         .try_load_record(record)
         .map_err(|e| CheckpointError::Incompatible {
             path: dir.join(MODEL),

@@ -24,7 +24,7 @@ pub fn gae(input: &GaeInput) -> (Vec<f32>, Vec<f32>) {
     let mut advantages = vec![0.0; n];
     let mut last = vec![0.0f32; envs];
     for t in (0..steps).rev() {
-        for e in 0..envs {
+        for (e, last) in last.iter_mut().enumerate() {
             let i = t * envs + e;
             let next_value = if input.terminated[i] {
                 0.0
@@ -37,9 +37,9 @@ pub fn gae(input: &GaeInput) -> (Vec<f32>, Vec<f32>) {
             };
             let delta = input.rewards[i] + input.gamma * next_value - input.values[i];
             let episode_goes_on = !(input.terminated[i] || input.truncated[i]);
-            let carry = if episode_goes_on { last[e] } else { 0.0 };
-            last[e] = delta + input.gamma * input.lambda * carry;
-            advantages[i] = last[e];
+            let carry = if episode_goes_on { *last } else { 0.0 };
+            *last = delta + input.gamma * input.lambda * carry;
+            advantages[i] = *last;
         }
     }
     let returns = advantages

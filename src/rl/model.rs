@@ -3,7 +3,7 @@
 
 use crate::config::ModelConfig;
 use crate::sim::{Action, CHANNELS};
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
@@ -26,6 +26,15 @@ pub struct ConvTorso {
     world_size: usize,
 }
 
+/// Forces burn's lazy parameter initialisation (reading a parameter initialises it).
+struct Initialise;
+
+impl ModuleVisitor for Initialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 /// Policy and value over observations `[batch, 3 * size * size]`.
 #[derive(Module, Debug)]
 pub struct ActorCritic {
@@ -44,8 +53,23 @@ fn dense(d_input: usize, d_output: usize, gain: f64, device: &Device) -> Linear 
 }
 
 impl ActorCritic {
-    /// Builds the network for a `world_size x world_size` world.
-    pub fn new(config: &ModelConfig, world_size: usize, device: &Device) -> Self {
+    /// Builds the network for a `world_size x world_size` world with weights drawn from `seed`.
+    ///
+    /// burn's initialisers draw from a backend-wide RNG and initialise lazily, so the seeding and
+    /// the materialisation happen under one process-wide lock: concurrent trainers (tests, the
+    /// study's parallel cells) still get exactly the weights their seed names.
+    pub fn new(config: &ModelConfig, world_size: usize, seed: u64, device: &Device) -> Self {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        device.seed(seed);
+        let model = Self::build(config, world_size, device);
+        model.visit(&mut Initialise);
+        model
+    }
+
+    fn build(config: &ModelConfig, world_size: usize, device: &Device) -> Self {
         let input = CHANNELS * world_size * world_size;
         let sqrt2 = std::f64::consts::SQRT_2;
         let (mlp, conv, width) = match config {

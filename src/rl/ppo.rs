@@ -100,9 +100,13 @@ impl Trainer {
     pub fn new(config: TrainConfig, device: &Device) -> Result<Self, crate::config::ConfigError> {
         let source = config.training_levels()?;
         let world = source.world_size();
-        device.seed(derive_seed(config.seed, 1));
         let train_device = device.clone().autodiff();
-        let model = ActorCritic::new(&config.model, world, &train_device);
+        let model = ActorCritic::new(
+            &config.model,
+            world,
+            derive_seed(config.seed, 1),
+            &train_device,
+        );
         let venv = VecEnv::new(
             source,
             config.ppo.num_envs,
