@@ -87,37 +87,68 @@ pub struct MazeEnv {
     /// Set once the mouse stands on the corner before it has found the cheese.
     pub corner_first: bool,
     pub episode_return: f32,
+    /// Where each move leads from each cell (`[row, col]`, 4 per cell; a bump stays put).
+    /// Derived from the layout; rebuilt after deserialisation.
+    #[serde(skip)]
+    moves: Vec<[u8; 2]>,
 }
 
 impl MazeEnv {
     pub fn new(layout: Layout, max_steps: u32) -> Self {
-        Self {
+        let mut env = Self {
             mouse: layout.start,
             layout,
             steps: 0,
             max_steps,
             corner_first: false,
             episode_return: 0.0,
-        }
+            moves: Vec::new(),
+        };
+        env.build_moves();
+        env
     }
 
     /// Starts a new episode on `layout`.
     pub fn reset(&mut self, layout: Layout) {
+        let same_maze = layout.size == self.layout.size && layout.walls == self.layout.walls;
         self.mouse = layout.start;
         self.layout = layout;
         self.steps = 0;
         self.corner_first = false;
         self.episode_return = 0.0;
+        if !same_maze || self.moves.is_empty() {
+            self.build_moves();
+        }
+    }
+
+    /// Precomputes every move's destination so a step is one table lookup.
+    fn build_moves(&mut self) {
+        let size = self.layout.size;
+        self.moves.clear();
+        self.moves.reserve(size * size * Action::COUNT);
+        for row in 0..size {
+            for col in 0..size {
+                let here = Pos::new(row, col);
+                for action in Action::ALL {
+                    let to = action
+                        .apply(here, size)
+                        .filter(|p| !self.layout.is_wall(*p))
+                        .unwrap_or(here);
+                    // World sides are at most 64, so coordinates fit a byte.
+                    self.moves.push([to.row as u8, to.col as u8]);
+                }
+            }
+        }
     }
 
     /// Applies one move.
     #[inline]
     pub fn step(&mut self, action: Action) -> StepResult {
-        if let Some(next) = action.apply(self.mouse, self.layout.size)
-            && !self.layout.walls[next.row * self.layout.size + next.col]
-        {
-            self.mouse = next;
+        if self.moves.is_empty() {
+            self.build_moves();
         }
+        let [row, col] = self.moves[self.layout.index(self.mouse) * Action::COUNT + action as usize];
+        self.mouse = Pos::new(usize::from(row), usize::from(col));
         self.steps += 1;
         let mut result = StepResult::default();
         if self.mouse == self.layout.cheese {
