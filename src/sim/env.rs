@@ -147,7 +147,8 @@ impl MazeEnv {
         if self.moves.is_empty() {
             self.build_moves();
         }
-        let [row, col] = self.moves[self.layout.index(self.mouse) * Action::COUNT + action as usize];
+        let [row, col] =
+            self.moves[self.layout.index(self.mouse) * Action::COUNT + action as usize];
         self.mouse = Pos::new(usize::from(row), usize::from(col));
         self.steps += 1;
         let mut result = StepResult::default();
