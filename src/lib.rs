@@ -4,7 +4,10 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod experiment;
 pub mod level;
+pub mod llm;
+pub mod reward;
 pub mod rl;
 pub mod rng;
 pub mod sim;

@@ -83,12 +83,12 @@ fn assert_error(text: &str, position: &str, words: &[&str]) {
 fn bad_ron_names_the_position() {
     assert_error(
         "Fixed(\n    name: \"x\",\n    rows: [\"#M#\" \"#C#\"],\n)",
-        "3:",
-        &["not a valid level file"],
+        "3:18",
+        &["not a valid level file", "Expected comma"],
     );
     assert_error(
         "Fixed(\n    name: \"x\",\n    rowz: [],\n)",
-        "3:",
+        "3:5",
         &["rowz"],
     );
 }

@@ -82,8 +82,19 @@ struct Rollout {
     next_obs: Vec<f32>,
 }
 
+/// Fine-tuning with a learned reward: R' = lambda * R_hat (normalised) + (1 - lambda) * R.
+#[derive(Clone)]
+pub struct RewardShaping {
+    pub model: std::sync::Arc<crate::reward::RewardModel>,
+    pub lambda: f32,
+}
+
 /// Owns the network, optimizer, envs and RNG of one training run (all on the calling thread).
 pub struct Trainer {
+    /// Learned reward used in place of (part of) the env reward, when set.
+    pub shaping: Option<RewardShaping>,
+    /// (step index, observation) of episodes that ended during the rollout, for R_hat(s, s').
+    ended_obs: Vec<(usize, Vec<f32>)>,
     pub config: TrainConfig,
     device: Device,
     model: ActorCritic,
@@ -154,6 +165,8 @@ impl Trainer {
         };
         let mb_obs = Vec::with_capacity(config.ppo.minibatch_size() * obs_len);
         Self {
+            shaping: None,
+            ended_obs: Vec::new(),
             config,
             device,
             model,
@@ -274,7 +287,11 @@ impl Trainer {
                     self.buf.truncated_values[t * envs + e] = v;
                 }
             }
-            for &(_, stats) in &venv.finished {
+            for &(e, stats) in &venv.finished {
+                if self.shaping.is_some() {
+                    let final_obs = venv.final_obs[e * len..(e + 1) * len].to_vec();
+                    self.ended_obs.push((t * envs + e, final_obs));
+                }
                 if self.state.recent.len() == RECENT_EPISODES {
                     self.state.recent.pop_front();
                 }
@@ -283,7 +300,39 @@ impl Trainer {
             }
         }
         venv.write_observations(&mut self.buf.next_obs);
-        let _ = &self.buf.next_obs;
+        self.shape_rewards();
+    }
+
+    /// Replaces the env rewards by R' = lambda * R_hat(s_t, s_t+1) + (1 - lambda) * R.
+    fn shape_rewards(&mut self) {
+        let Some(shaping) = self.shaping.clone() else {
+            return;
+        };
+        let (envs, steps, len) = (
+            self.config.ppo.num_envs,
+            self.config.ppo.num_steps,
+            self.obs_len,
+        );
+        let ended: std::collections::HashMap<usize, Vec<f32>> = self.ended_obs.drain(..).collect();
+        let mut features = vec![0.0f32; envs * 2 * len];
+        for t in 0..steps {
+            for e in 0..envs {
+                let i = t * envs + e;
+                let row = &mut features[e * 2 * len..(e + 1) * 2 * len];
+                row[..len].copy_from_slice(&self.buf.obs[i * len..(i + 1) * len]);
+                let next = match ended.get(&i) {
+                    Some(obs) => obs.as_slice(),
+                    None if t + 1 < steps => &self.buf.obs[(i + envs) * len..(i + envs + 1) * len],
+                    None => &self.buf.next_obs[e * len..(e + 1) * len],
+                };
+                row[len..].copy_from_slice(next);
+            }
+            let learned = shaping.model.rewards(&features);
+            for (e, r_hat) in learned.into_iter().enumerate() {
+                let r = &mut self.buf.rewards[t * envs + e];
+                *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
+            }
+        }
     }
 
     fn update(&mut self, learning_rate: f64) -> IterationMetrics {

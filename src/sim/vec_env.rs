@@ -18,7 +18,7 @@ pub struct VecEnv {
     pub rewards: Vec<f32>,
     pub terminated: Vec<bool>,
     pub truncated: Vec<bool>,
-    /// For envs whose last step truncated: the observation they were cut in (before the reset).
+    /// For envs whose last step ended the episode: the observation it ended in (before the reset).
     pub final_obs: Vec<f32>,
     /// Episodes that ended on the last step, as (env index, stats).
     pub finished: Vec<(usize, EpisodeStats)>,
@@ -85,9 +85,7 @@ impl VecEnv {
             self.terminated[i] = result.terminated;
             self.truncated[i] = result.truncated;
             if result.terminated || result.truncated {
-                if result.truncated {
-                    env.write_observation(&mut self.final_obs[i * len..(i + 1) * len]);
-                }
+                env.write_observation(&mut self.final_obs[i * len..(i + 1) * len]);
                 self.finished.push((i, env.stats(result)));
                 env.reset(self.source.sample(&mut self.rngs[i]));
                 env.static_observation_bits(&mut self.statics[i * words..(i + 1) * words]);
@@ -162,16 +160,15 @@ mod tests {
     }
 
     #[test]
-    fn truncated_envs_keep_their_final_observation() {
+    fn finished_envs_keep_their_final_observation() {
         let mut venv = VecEnv::new(source(), 2, 9, 1);
         let mut expected = vec![0.0; venv.obs_len()];
         let mut before = venv.envs[0].clone();
         before.step(Action::Left);
         before.write_observation(&mut expected);
         venv.step(&[2, 2]);
-        if venv.truncated[0] {
-            assert_eq!(&venv.final_obs[..venv.obs_len()], &expected[..]);
-        }
         assert!(venv.truncated[0] || venv.terminated[0]);
+        assert_eq!(&venv.final_obs[..venv.obs_len()], &expected[..]);
+        assert_eq!(venv.envs[0].steps, 0, "and they were reset");
     }
 }

@@ -1,0 +1,11 @@
+//! The paper's loop as a pipeline: rollouts of the paused agent, an LLM round (analysis,
+//! scenarios, swap-averaged preferences), the reward model, fine-tuning — and the region x seed
+//! study with its reports.
+
+pub mod plot;
+pub mod preferences;
+pub mod rollouts;
+pub mod study;
+
+pub use preferences::{PreferenceRound, gather_preferences};
+pub use rollouts::collect_rollouts;

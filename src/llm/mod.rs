@@ -1,0 +1,184 @@
+//! LLM feedback: the judge interface (analyse rollouts, compare two), its backends (scripted
+//! oracle, OpenAI-compatible HTTP, human), rollout-to-text rendering, scenarios and the label cache.
+
+pub mod cache;
+pub mod http;
+pub mod human;
+pub mod oracle;
+pub mod scenario;
+pub mod text;
+
+pub use cache::LabelCache;
+pub use scenario::{Scenario, ScenarioEdit};
+
+use crate::level::{Layout, Pos};
+use crate::sim::{Action, EpisodeStats};
+use serde::{Deserialize, Serialize};
+
+/// One recorded episode: the maze, the path walked, the moves, and (for the oracle and for
+/// diagnostics only) how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub layout: Layout,
+    /// Cells visited, starting with the start cell (one more than `actions`).
+    pub path: Vec<Pos>,
+    pub actions: Vec<Action>,
+    pub stats: EpisodeStats,
+}
+
+/// Which of two rollouts a judge prefers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Choice {
+    First,
+    Second,
+    /// Equally good (or the judge could not tell).
+    Tie,
+}
+
+/// A judge's answer to "which is better?".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub choice: Choice,
+    pub rationale: String,
+}
+
+/// A judge's reading of the policy: failure modes, proposed scenarios, and its raw words.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub failure_modes: Vec<String>,
+    /// Validated scenarios, ready to roll out in.
+    pub scenarios: Vec<Scenario>,
+    /// Suggestions that could not be used, with the reason.
+    pub rejected: Vec<String>,
+    pub raw: String,
+}
+
+impl Analysis {
+    /// Whether the analysis names the cheese/corner confound.
+    pub fn names_confound(&self) -> bool {
+        let text = format!("{} {}", self.raw, self.failure_modes.join(" ")).to_lowercase();
+        text.contains("corner") && (text.contains("cheese") || text.contains("goal"))
+    }
+}
+
+/// A judge failure; rounds count these and go on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    #[error("judge unreachable: {0}")]
+    Unreachable(String),
+    #[error("judge timed out after {0:.1} s")]
+    Timeout(f64),
+    #[error("judge answered with HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("judge answer could not be understood: {0}")]
+    Unparseable(String),
+    #[error("call budget of {0} calls for this round is spent")]
+    BudgetExhausted(usize),
+    #[error("judge configuration: {0}")]
+    Config(String),
+}
+
+/// Anything that can analyse rollouts and compare pairs of them.
+pub trait Judge: Send {
+    /// Backend and model, e.g. `oracle(noise=0.1)` or `http:llama3.1:8b`; keys the label cache.
+    fn name(&self) -> String;
+    /// Reads rollouts of the paused agent and proposes scenarios.
+    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError>;
+    /// Which of two rollouts (shown in this order) is better.
+    fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError>;
+    /// A new feedback round starts (budgets refill).
+    fn begin_round(&mut self) {}
+    /// The text that identifies a comparison query (the label-cache key).
+    fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
+        let o = text::TextOptions {
+            state_outcome: true,
+        };
+        format!(
+            "{}\n---\n{}",
+            text::render_rollout(first, o),
+            text::render_rollout(second, o)
+        )
+    }
+}
+
+/// A judge whose comparisons go through the label cache: answered once, replayed forever.
+pub struct CachedJudge {
+    pub inner: Box<dyn Judge>,
+    pub cache: LabelCache,
+    pub hits: usize,
+    pub misses: usize,
+}
+
+impl CachedJudge {
+    pub fn new(inner: Box<dyn Judge>, cache: LabelCache) -> Self {
+        Self {
+            inner,
+            cache,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+impl Judge for CachedJudge {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
+        let key = format!(
+            "analyze\n{environment}\n{}",
+            rollouts
+                .iter()
+                .map(|r| self.inner.compare_prompt(r, r))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let name = self.inner.name();
+        if let Some(a) = self
+            .cache
+            .get(&name, &key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
+            self.hits += 1;
+            return Ok(a);
+        }
+        self.misses += 1;
+        let analysis = self.inner.analyze(environment, rollouts)?;
+        let value =
+            serde_json::to_value(&analysis).map_err(|e| JudgeError::Config(e.to_string()))?;
+        self.cache
+            .put(&name, &key, value)
+            .map_err(JudgeError::Config)?;
+        Ok(analysis)
+    }
+
+    fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError> {
+        let key = self.inner.compare_prompt(first, second);
+        let name = self.inner.name();
+        if let Some(c) = self
+            .cache
+            .get(&name, &key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
+            self.hits += 1;
+            return Ok(c);
+        }
+        self.misses += 1;
+        let comparison = self.inner.compare(first, second)?;
+        let value =
+            serde_json::to_value(&comparison).map_err(|e| JudgeError::Config(e.to_string()))?;
+        self.cache
+            .put(&name, &key, value)
+            .map_err(JudgeError::Config)?;
+        Ok(comparison)
+    }
+
+    fn begin_round(&mut self) {
+        self.inner.begin_round();
+    }
+
+    fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
+        self.inner.compare_prompt(first, second)
+    }
+}

@@ -1,0 +1,186 @@
+//! Rollouts as text for LLM judges: the maze as ASCII with the path, the moves, plain-language
+//! event captions, an environment description, and prompt templates read from `assets/prompts/`.
+
+use super::Rollout;
+use crate::level::Pos;
+use crate::sim::render;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Default folder of prompt templates (editable without recompiling).
+pub const PROMPT_DIR: &str = "assets/prompts";
+
+/// How a rollout is shown to a judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TextOptions {
+    /// State the outcome ("reached the cheese") in the text; the paper does not.
+    pub state_outcome: bool,
+}
+
+/// Plain-language captions of what happened along the path (as Motif captions NetHack).
+pub fn captions(rollout: &Rollout) -> Vec<String> {
+    let layout = &rollout.layout;
+    let mut out = Vec::new();
+    let mut bumps = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut revisits = 0;
+    for (i, window) in rollout.path.windows(2).enumerate() {
+        let (from, to) = (window[0], window[1]);
+        if from == to {
+            bumps += 1;
+        } else if !seen.insert(to) {
+            revisits += 1;
+        }
+        if to == layout.corner && from != to && to != layout.cheese {
+            out.push(format!(
+                "step {}: the mouse reaches the top-right corner",
+                i + 1
+            ));
+        }
+    }
+    let distance = |p: Pos| p.manhattan(layout.cheese);
+    if let (Some(first), Some(last)) = (rollout.path.first(), rollout.path.last()) {
+        if distance(*last) < distance(*first) {
+            out.push("the mouse ends closer to the cheese than it started".into());
+        } else {
+            out.push("the mouse ends no closer to the cheese than it started".into());
+        }
+    }
+    if bumps > 0 {
+        out.push(format!("the mouse bumps into walls {bumps} times"));
+    }
+    if revisits > 0 {
+        out.push(format!(
+            "the mouse walks back over cells it has visited {revisits} times"
+        ));
+    }
+    out
+}
+
+/// The rollout as text: ASCII maze with the path, the moves, captions (and optionally the outcome).
+pub fn render_rollout(rollout: &Rollout, options: TextOptions) -> String {
+    let last = rollout.path.last().copied().unwrap_or(rollout.layout.start);
+    let mut text = String::new();
+    text.push_str(
+        "Maze (# wall, . floor, C cheese, * top-right corner, o visited, M mouse at the end):\n",
+    );
+    text.push_str(&render::ascii(&rollout.layout, last, &rollout.path));
+    let moves: Vec<&str> = rollout.actions.iter().map(|a| a.name()).collect();
+    text.push_str(&format!("Moves ({}): {}\n", moves.len(), moves.join(" ")));
+    text.push_str("Events:\n");
+    for caption in captions(rollout) {
+        text.push_str(&format!("- {caption}\n"));
+    }
+    if options.state_outcome {
+        let outcome = if rollout.stats.reached_cheese {
+            "The episode ended when the mouse reached the cheese."
+        } else {
+            "The episode ended at the time limit without the cheese."
+        };
+        text.push_str(outcome);
+        text.push('\n');
+    }
+    text
+}
+
+/// The environment description given with every analysis request.
+pub fn environment_description(world: usize, max_steps: u32) -> String {
+    format!(
+        "A mouse moves in a {world}x{world} grid maze (up, down, left, right; walls block). \
+         It starts in the bottom-left cell. Reaching the cheese gives reward 10 and ends the \
+         episode; there is no other reward; episodes end after {max_steps} steps. During training \
+         the cheese was always placed near the top-right corner of the maze."
+    )
+}
+
+/// Prompt templates by name (`compare`, `analyze`, `system`), loaded from a folder; `{name}`
+/// placeholders are filled by [`Prompts::fill`].
+#[derive(Clone, Debug)]
+pub struct Prompts {
+    templates: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
+impl Prompts {
+    /// Loads `system.txt`, `analyze.txt` and `compare.txt` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let mut templates = BTreeMap::new();
+        for name in ["system", "analyze", "compare"] {
+            let path = dir.join(format!("{name}.txt"));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: cannot read prompt template: {e}", path.display()))?;
+            templates.insert(name.to_string(), text);
+        }
+        Ok(Self {
+            templates,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The template `name` with `{key}` replaced by each value.
+    pub fn fill(&self, name: &str, values: &[(&str, &str)]) -> String {
+        let mut text = self.templates.get(name).cloned().unwrap_or_default();
+        for (key, value) in values {
+            text = text.replace(&format!("{{{key}}}"), value);
+        }
+        text
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::DistributionSpec;
+    use crate::sim::{Action, EpisodeStats, Outcome};
+
+    #[test]
+    fn rollout_text_shows_maze_moves_and_events_but_not_the_outcome_by_default() {
+        let layout = DistributionSpec::training(7, 1).level_for_seed(1);
+        let mut path = vec![layout.start];
+        let mut env = crate::sim::MazeEnv::new(layout.clone(), 20);
+        let actions = vec![Action::Up, Action::Up, Action::Right, Action::Left];
+        for a in &actions {
+            env.step(*a);
+            path.push(env.mouse);
+        }
+        let rollout = Rollout {
+            layout,
+            path,
+            actions,
+            stats: EpisodeStats {
+                outcome: Outcome::Neither,
+                reached_cheese: false,
+                episode_return: 0.0,
+                length: 4,
+                truncated: true,
+            },
+        };
+        let text = render_rollout(
+            &rollout,
+            TextOptions {
+                state_outcome: false,
+            },
+        );
+        assert!(text.contains("Moves (4): up up right left"), "{text}");
+        assert!(text.contains('C') && text.contains('M'));
+        assert!(!text.contains("time limit without"));
+        let told = render_rollout(
+            &rollout,
+            TextOptions {
+                state_outcome: true,
+            },
+        );
+        assert!(told.contains("time limit without the cheese"));
+    }
+
+    #[test]
+    fn shipped_prompts_load_and_fill() {
+        let prompts = Prompts::load(Path::new(PROMPT_DIR)).expect("assets/prompts");
+        let filled = prompts.fill("compare", &[("first", "AAA"), ("second", "BBB")]);
+        assert!(filled.contains("AAA") && filled.contains("BBB") && !filled.contains("{first}"));
+    }
+}

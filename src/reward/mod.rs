@@ -1,0 +1,346 @@
+//! The learned reward R_hat(s_t, s_t+1): an MLP over both observations, trained with the
+//! Bradley-Terry loss on soft preference labels over summed rewards, with a held-out split, the
+//! paper's precision/recall/F1 table, and normalisation statistics for PPO.
+
+use crate::experiment::preferences::LabeledPair;
+use crate::experiment::rollouts::observation_at;
+use crate::llm::Rollout;
+use crate::rl::host;
+use crate::rng::Rng;
+use crate::sim::obs_len;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::{log_sigmoid, relu};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Reward-model settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardConfig {
+    pub hidden: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    /// Pairs per gradient step.
+    pub batch_pairs: usize,
+    /// Share of pairs held out for the report.
+    pub holdout: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            epochs: 30,
+            learning_rate: 1e-3,
+            batch_pairs: 32,
+            holdout: 0.2,
+        }
+    }
+}
+
+/// MLP over `[s_t, s_t+1]`.
+#[derive(Module, Debug)]
+pub struct RewardNet {
+    l1: Linear,
+    l2: Linear,
+    out: Linear,
+}
+
+impl RewardNet {
+    pub fn new(obs: usize, hidden: usize, device: &Device) -> Self {
+        Self {
+            l1: LinearConfig::new(2 * obs, hidden).init(device),
+            l2: LinearConfig::new(hidden, hidden).init(device),
+            out: LinearConfig::new(hidden, 1).init(device),
+        }
+    }
+
+    /// `[n, 2 * obs_len]` -> rewards `[n]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<1> {
+        let h = relu(self.l1.forward(x));
+        let h = relu(self.l2.forward(h));
+        self.out.forward(h).squeeze_dim(1)
+    }
+}
+
+struct Initialise;
+impl ModuleVisitor for Initialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// One row of the precision/recall/F1 table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassRow {
+    /// `(1,0)`, `(0,1)` or `(0.5,0.5)`.
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// What training reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RewardReport {
+    pub train_pairs: usize,
+    pub heldout_pairs: usize,
+    pub final_train_loss: f64,
+    pub heldout_loss: f64,
+    pub table: Vec<ClassRow>,
+}
+
+/// A trained reward model with its normalisation (mean/std of R_hat over training transitions).
+pub struct RewardModel {
+    net: RewardNet,
+    device: Device,
+    world: usize,
+    pub mean: f32,
+    pub std: f32,
+}
+
+/// Transition features of a rollout: `[len, 2 * obs_len]`.
+fn features(rollout: &Rollout) -> Vec<f32> {
+    let len = obs_len(rollout.layout.size);
+    let steps = rollout.path.len().saturating_sub(1);
+    let mut out = vec![0.0; steps * 2 * len];
+    let mut current = vec![0.0; len];
+    if steps > 0 {
+        observation_at(rollout, 0, &mut current);
+    }
+    for t in 0..steps {
+        let row = &mut out[t * 2 * len..(t + 1) * 2 * len];
+        row[..len].copy_from_slice(&current);
+        observation_at(rollout, t + 1, &mut row[len..]);
+        current.copy_from_slice(&row[len..]);
+    }
+    out
+}
+
+fn label_class(mu: f32) -> usize {
+    if mu >= 0.75 {
+        0
+    } else if mu <= 0.25 {
+        1
+    } else {
+        2
+    }
+}
+
+impl RewardModel {
+    /// Trains on labelled pairs of `rollouts` (all from one world size); deterministic per seed.
+    pub fn train(
+        rollouts: &[Rollout],
+        pairs: &[LabeledPair],
+        config: &RewardConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(Self, RewardReport), String> {
+        let world = rollouts
+            .first()
+            .map(|r| r.layout.size)
+            .ok_or("no rollouts to learn a reward from")?;
+        if pairs.is_empty() {
+            return Err("no labelled pairs to learn a reward from".into());
+        }
+        let obs = obs_len(world);
+        let feats: Vec<Vec<f32>> = rollouts.iter().map(features).collect();
+        let train_device = device.clone().autodiff();
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let mut net = {
+            let _guard = INIT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            train_device.seed(seed);
+            let net = RewardNet::new(obs, config.hidden, &train_device);
+            net.visit(&mut Initialise);
+            net
+        };
+        let mut rng = Rng::new(seed);
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        rng.shuffle(&mut order);
+        let held = ((pairs.len() as f64 * config.holdout).round() as usize)
+            .min(pairs.len().saturating_sub(1));
+        let (heldout, train) = order.split_at(held);
+        let mut train = train.to_vec();
+        let mut optim = AdamConfig::new().init();
+        let mut last_loss = 0.0;
+        for _ in 0..config.epochs {
+            rng.shuffle(&mut train);
+            let mut total = 0.0;
+            for chunk in train.chunks(config.batch_pairs.max(1)) {
+                let batch: Vec<&LabeledPair> = chunk.iter().map(|&i| &pairs[i]).collect();
+                let loss = bt_loss(&net, &batch, &feats, obs, &train_device);
+                total += f64::from(host(loss.clone())[0]) * chunk.len() as f64;
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(config.learning_rate, net, grads);
+            }
+            last_loss = total / train.len().max(1) as f64;
+        }
+        let net = net.valid();
+        let inner = device.clone();
+        let mut model = RewardModel {
+            net,
+            device: inner,
+            world,
+            mean: 0.0,
+            std: 1.0,
+        };
+        // Normalisation over every transition seen in training.
+        let all: Vec<f32> = train
+            .iter()
+            .flat_map(|&i| [pairs[i].first, pairs[i].second])
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .flat_map(|r| model.raw_rewards(&feats[r]))
+            .collect();
+        if !all.is_empty() {
+            let n = all.len() as f32;
+            model.mean = all.iter().sum::<f32>() / n;
+            let var = all.iter().map(|r| (r - model.mean).powi(2)).sum::<f32>() / n;
+            model.std = var.sqrt().max(1e-6);
+        }
+        let report = model.report(pairs, heldout, &feats, train.len(), last_loss);
+        Ok((model, report))
+    }
+
+    /// Raw R_hat for a block of transition features `[n, 2 * obs_len]`.
+    pub fn raw_rewards(&self, features: &[f32]) -> Vec<f32> {
+        let width = 2 * obs_len(self.world);
+        let n = features.len() / width;
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(n);
+        for chunk in features.chunks(4096 * width) {
+            let rows = chunk.len() / width;
+            let x = Tensor::<2>::from_data(
+                TensorData::new(chunk.to_vec(), [rows, width]),
+                &self.device,
+            );
+            out.extend(host(self.net.forward(x)));
+        }
+        out
+    }
+
+    /// Normalised R_hat, as PPO sees it.
+    pub fn rewards(&self, features: &[f32]) -> Vec<f32> {
+        self.raw_rewards(features)
+            .into_iter()
+            .map(|r| (r - self.mean) / self.std)
+            .collect()
+    }
+
+    /// The world size the model reads.
+    pub fn world_size(&self) -> usize {
+        self.world
+    }
+
+    /// Sum of R_hat over a rollout.
+    pub fn rollout_return(&self, rollout: &Rollout) -> f32 {
+        self.raw_rewards(&features(rollout)).iter().sum()
+    }
+
+    fn report(
+        &self,
+        pairs: &[LabeledPair],
+        heldout: &[usize],
+        feats: &[Vec<f32>],
+        train_pairs: usize,
+        final_train_loss: f64,
+    ) -> RewardReport {
+        let mut confusion = [[0usize; 3]; 3];
+        let mut loss = 0.0;
+        for &i in heldout {
+            let p = &pairs[i];
+            let ra: f32 = self.raw_rewards(&feats[p.first]).iter().sum();
+            let rb: f32 = self.raw_rewards(&feats[p.second]).iter().sum();
+            let d = f64::from(ra - rb);
+            let prob = 1.0 / (1.0 + (-d).exp());
+            let mu = f64::from(p.mu_first);
+            loss -= mu * prob.max(1e-9).ln() + (1.0 - mu) * (1.0 - prob).max(1e-9).ln();
+            let predicted = if prob > 0.6 {
+                0
+            } else if prob < 0.4 {
+                1
+            } else {
+                2
+            };
+            confusion[label_class(p.mu_first)][predicted] += 1;
+        }
+        let labels = ["(1,0)", "(0,1)", "(0.5,0.5)"];
+        let table = (0..3)
+            .map(|c| {
+                let tp = confusion[c][c] as f64;
+                let predicted: usize = (0..3).map(|r| confusion[r][c]).sum();
+                let actual: usize = confusion[c].iter().sum();
+                let precision = if predicted > 0 {
+                    tp / predicted as f64
+                } else {
+                    0.0
+                };
+                let recall = if actual > 0 { tp / actual as f64 } else { 0.0 };
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassRow {
+                    label: labels[c].into(),
+                    precision,
+                    recall,
+                    f1,
+                    support: actual,
+                }
+            })
+            .collect();
+        RewardReport {
+            train_pairs,
+            heldout_pairs: heldout.len(),
+            final_train_loss,
+            heldout_loss: loss / heldout.len().max(1) as f64,
+            table,
+        }
+    }
+}
+
+/// Bradley-Terry loss with soft labels over summed rewards of each pair's two rollouts.
+fn bt_loss(
+    net: &RewardNet,
+    batch: &[&LabeledPair],
+    feats: &[Vec<f32>],
+    obs: usize,
+    device: &Device,
+) -> Tensor<1> {
+    let width = 2 * obs;
+    let mut rows = Vec::new();
+    let mut owner = Vec::new(); // which trajectory (2k: first, 2k+1: second) each row belongs to
+    for (k, p) in batch.iter().enumerate() {
+        for (side, r) in [p.first, p.second].into_iter().enumerate() {
+            rows.extend_from_slice(&feats[r]);
+            owner.extend(std::iter::repeat_n(2 * k + side, feats[r].len() / width));
+        }
+    }
+    let n_rows = owner.len();
+    let n_traj = 2 * batch.len();
+    let mut segments = vec![0.0f32; n_traj * n_rows];
+    for (row, &t) in owner.iter().enumerate() {
+        segments[t * n_rows + row] = 1.0;
+    }
+    let b = batch.len();
+    let x = Tensor::<2>::from_data(TensorData::new(rows, [n_rows, width]), device);
+    let rewards = net.forward(x).unsqueeze_dim::<2>(1);
+    let seg = Tensor::<2>::from_data(TensorData::new(segments, [n_traj, n_rows]), device);
+    let returns: Tensor<2> = seg.matmul(rewards).reshape([b, 2]);
+    let first: Tensor<1> = returns.clone().slice([0..b, 0..1]).reshape([b]);
+    let second: Tensor<1> = returns.slice([0..b, 1..2]).reshape([b]);
+    let d = first - second;
+    let mu: Vec<f32> = batch.iter().map(|p| p.mu_first).collect();
+    let mu = Tensor::<1>::from_data(TensorData::new(mu, [b]), device);
+    let prefer_first = mu.clone() * log_sigmoid(d.clone());
+    let prefer_second = mu.neg().add_scalar(1.0) * log_sigmoid(d.neg());
+    (prefer_first + prefer_second).neg().mean()
+}
