@@ -66,6 +66,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
+    /// The paper's region study: baseline vs LLM-feedback arm for every region and seed.
+    Study {
+        /// Study config (RON), e.g. assets/configs/study-7x7.ron.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "oracle")]
+        judge: crate::experiment::study::JudgeKind,
+        #[arg(long)]
+        out: PathBuf,
+        /// Independent (region, seed) cells run in parallel.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Override a study config value: `--set lambda=0.5 --set train.ppo.total_timesteps=1000000`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
+    },
     /// Validate a level file and draw it (distributions: `--count` samples).
     Show {
         level: PathBuf,
@@ -108,6 +126,14 @@ fn run(command: Command) -> Result<(), String> {
             device,
         } => crate::bench::run(json, quick, device),
         Command::Show { level, count } => show(&level, count),
+        Command::Study {
+            config,
+            judge,
+            out,
+            jobs,
+            set,
+            device,
+        } => study(&config, judge, &out, jobs, &set, device),
     }
 }
 
@@ -289,6 +315,28 @@ fn eval(
         );
         print_table(&rows);
     }
+    Ok(())
+}
+
+fn study(
+    config: &Path,
+    judge: crate::experiment::study::JudgeKind,
+    out: &Path,
+    jobs: usize,
+    set: &[String],
+    device: DeviceChoice,
+) -> Result<(), String> {
+    use crate::experiment::study::{StudyConfig, run_study};
+    let device = device.device()?;
+    let config = StudyConfig::load(config)?.with_overrides(set)?;
+    let results = run_study(&config, judge, out, jobs, &device)?;
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    println!("{report}");
+    println!(
+        "{} cells; results.csv, report.md and plot.png in {}",
+        results.len(),
+        out.display()
+    );
     Ok(())
 }
 

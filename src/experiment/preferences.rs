@@ -31,7 +31,7 @@ pub struct JudgeStats {
     pub order_flips: f64,
     /// Agreement of the averaged label with the true outcome (ties count when the truth is a tie).
     pub oracle_agreement: f64,
-    /// The same, only on pairs whose true outcomes differ.
+    /// The same, only on pairs where exactly one rollout reached the cheese.
     pub oracle_agreement_decisive: f64,
     pub errors: Vec<String>,
 }
@@ -154,7 +154,7 @@ pub fn gather_preferences(
         let truth = Oracle::truth(&rollouts[p.first], &rollouts[p.second]);
         let ok = label_class(p.mu_first) == truth;
         agree += usize::from(ok);
-        if truth != Choice::Tie {
+        if rollouts[p.first].stats.reached_cheese != rollouts[p.second].stats.reached_cheese {
             decisive += 1;
             agree_decisive += usize::from(ok);
         }

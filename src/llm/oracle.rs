@@ -32,13 +32,23 @@ impl Oracle {
         }
     }
 
-    /// The truthful preference: the rollout that reached the cheese, else the one that got
-    /// closer to it; a tie when both reached it or neither moved closer differently.
+    /// The truthful preference: the rollout that reached the cheese; between two that did,
+    /// the shorter; between two that did not, the one that ended closer to the cheese (maze
+    /// distance). Equal on all counts: a tie.
     pub fn truth(first: &Rollout, second: &Rollout) -> Choice {
-        match (first.stats.reached_cheese, second.stats.reached_cheese) {
-            (true, false) => Choice::First,
-            (false, true) => Choice::Second,
-            _ => Choice::Tie,
+        let key = |r: &Rollout| -> (bool, i64) {
+            if r.stats.reached_cheese {
+                (true, -i64::from(r.stats.length))
+            } else {
+                let end = r.path.last().copied().unwrap_or(r.layout.start);
+                let d = r.layout.distances_from(r.layout.cheese)[r.layout.index(end)];
+                (false, -(d.min(1 << 20) as i64))
+            }
+        };
+        match key(first).cmp(&key(second)) {
+            std::cmp::Ordering::Greater => Choice::First,
+            std::cmp::Ordering::Less => Choice::Second,
+            std::cmp::Ordering::Equal => Choice::Tie,
         }
     }
 }

@@ -26,6 +26,16 @@ pub struct RewardConfig {
     pub batch_pairs: usize,
     /// Share of pairs held out for the report.
     pub holdout: f64,
+    /// Pad episodes that ended on the cheese with an absorbing end-of-episode transition (all-zero
+    /// observations, which no real step produces) up to the longest episode, so summed rewards
+    /// compare equally long sequences. Padding with (s_T, s_T) instead would look like bumping
+    /// into a wall, and PPO learns to bump walls.
+    #[serde(default = "default_true")]
+    pub absorbing_padding: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for RewardConfig {
@@ -36,6 +46,7 @@ impl Default for RewardConfig {
             learning_rate: 1e-3,
             batch_pairs: 32,
             holdout: 0.2,
+            absorbing_padding: true,
         }
     }
 }
@@ -91,6 +102,10 @@ pub struct RewardReport {
     pub final_train_loss: f64,
     pub heldout_loss: f64,
     pub table: Vec<ClassRow>,
+    /// Mean normalised R_hat of steps onto the cheese, and of every other step: a reward model
+    /// that learned the goal rates the first far above the second.
+    pub cheese_step_reward: f64,
+    pub other_step_reward: f64,
 }
 
 /// A trained reward model with its normalisation (mean/std of R_hat over training transitions).
@@ -102,11 +117,17 @@ pub struct RewardModel {
     pub std: f32,
 }
 
-/// Transition features of a rollout: `[len, 2 * obs_len]`.
-fn features(rollout: &Rollout) -> Vec<f32> {
+/// Transition features of a rollout: `[len, 2 * obs_len]`, padded with absorbing transitions to
+/// `pad_to` rows when the episode ended on the cheese.
+fn features(rollout: &Rollout, pad_to: usize) -> Vec<f32> {
     let len = obs_len(rollout.layout.size);
     let steps = rollout.path.len().saturating_sub(1);
-    let mut out = vec![0.0; steps * 2 * len];
+    let rows = if rollout.stats.reached_cheese {
+        steps.max(pad_to)
+    } else {
+        steps
+    };
+    let mut out = vec![0.0; rows * 2 * len];
     let mut current = vec![0.0; len];
     if steps > 0 {
         observation_at(rollout, 0, &mut current);
@@ -117,6 +138,7 @@ fn features(rollout: &Rollout) -> Vec<f32> {
         observation_at(rollout, t + 1, &mut row[len..]);
         current.copy_from_slice(&row[len..]);
     }
+    // Rows past `steps` stay all-zero: the end-of-episode token.
     out
 }
 
@@ -147,7 +169,16 @@ impl RewardModel {
             return Err("no labelled pairs to learn a reward from".into());
         }
         let obs = obs_len(world);
-        let feats: Vec<Vec<f32>> = rollouts.iter().map(features).collect();
+        let pad_to = if config.absorbing_padding {
+            rollouts
+                .iter()
+                .map(|r| r.path.len().saturating_sub(1))
+                .max()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let feats: Vec<Vec<f32>> = rollouts.iter().map(|r| features(r, pad_to)).collect();
         let train_device = device.clone().autodiff();
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let mut net = {
@@ -203,7 +234,22 @@ impl RewardModel {
             let var = all.iter().map(|r| (r - model.mean).powi(2)).sum::<f32>() / n;
             model.std = var.sqrt().max(1e-6);
         }
-        let report = model.report(pairs, heldout, &feats, train.len(), last_loss);
+        let mut report = model.report(pairs, heldout, &feats, train.len(), last_loss);
+        let (mut cheese, mut other) = (Vec::new(), Vec::new());
+        for r in rollouts {
+            let steps = r.path.len().saturating_sub(1);
+            let rewards = model.rewards(&features(r, 0));
+            for (t, value) in rewards.into_iter().enumerate().take(steps) {
+                if r.path[t + 1] == r.layout.cheese {
+                    cheese.push(f64::from(value));
+                } else {
+                    other.push(f64::from(value));
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        report.cheese_step_reward = mean(&cheese);
+        report.other_step_reward = mean(&other);
         Ok((model, report))
     }
 
@@ -241,7 +287,7 @@ impl RewardModel {
 
     /// Sum of R_hat over a rollout.
     pub fn rollout_return(&self, rollout: &Rollout) -> f32 {
-        self.raw_rewards(&features(rollout)).iter().sum()
+        self.raw_rewards(&features(rollout, 0)).iter().sum()
     }
 
     fn report(
@@ -303,6 +349,8 @@ impl RewardModel {
             final_train_loss,
             heldout_loss: loss / heldout.len().max(1) as f64,
             table,
+            cheese_step_reward: 0.0,
+            other_step_reward: 0.0,
         }
     }
 }
