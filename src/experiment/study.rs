@@ -112,6 +112,8 @@ pub struct CellResult {
     pub scenarios: Vec<ScenarioEdit>,
     pub rejected_scenarios: Vec<String>,
     pub analysis: String,
+    /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
+    pub cached_answers: usize,
     pub seconds: f64,
 }
 
@@ -319,6 +321,7 @@ pub fn run_cell(
         scenarios: scenarios.iter().map(|s| s.edit.clone()).collect(),
         rejected_scenarios: analysis.rejected.clone(),
         analysis: analysis.raw.clone(),
+        cached_answers: judge.hits,
         seconds: started.elapsed().as_secs_f64(),
     };
     let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;

@@ -7,9 +7,10 @@ use crate::experiment::rollouts::observation_at;
 use crate::llm::Rollout;
 use crate::rl::host;
 use crate::rng::Rng;
-use crate::sim::obs_len;
+use crate::sim::{CHANNELS, obs_len};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::{log_sigmoid, relu};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -26,10 +27,10 @@ pub struct RewardConfig {
     pub batch_pairs: usize,
     /// Share of pairs held out for the report.
     pub holdout: f64,
-    /// Pad episodes that ended on the cheese with an absorbing end-of-episode transition (all-zero
-    /// observations, which no real step produces) up to the longest episode, so summed rewards
-    /// compare equally long sequences. Padding with (s_T, s_T) instead would look like bumping
-    /// into a wall, and PPO learns to bump walls.
+    /// Pad episodes that ended on the cheese with the absorbing transition (s_T, s_T) — the mouse
+    /// staying on the cheese — up to the longest episode, so summed rewards compare equally long
+    /// sequences and cannot separate outcomes by length alone (an all-zero end token instead is
+    /// learned as "ending is good", with nothing about the cheese).
     #[serde(default = "default_true")]
     pub absorbing_padding: bool,
 }
@@ -41,8 +42,8 @@ fn default_true() -> bool {
 impl Default for RewardConfig {
     fn default() -> Self {
         Self {
-            hidden: 64,
-            epochs: 30,
+            hidden: 16,
+            epochs: 10,
             learning_rate: 1e-3,
             batch_pairs: 32,
             holdout: 0.2,
@@ -51,28 +52,43 @@ impl Default for RewardConfig {
     }
 }
 
-/// MLP over `[s_t, s_t+1]`.
+/// A small conv net over `[s_t, s_t+1]` stacked as 6 channels: two 3x3 convolutions (which can
+/// tell "the mouse stands on / next to the cheese" at any position), summed over the grid, then a
+/// linear read-out. An MLP over the flat grids cannot express co-location cheaply and learns
+/// shortcuts (episode length, standing still) instead.
 #[derive(Module, Debug)]
 pub struct RewardNet {
-    l1: Linear,
-    l2: Linear,
+    conv1: Conv2d,
+    conv2: Conv2d,
     out: Linear,
+    world: usize,
 }
 
 impl RewardNet {
-    pub fn new(obs: usize, hidden: usize, device: &Device) -> Self {
+    pub fn new(world: usize, hidden: usize, device: &Device) -> Self {
+        let conv = |i: usize, o: usize| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device)
+        };
         Self {
-            l1: LinearConfig::new(2 * obs, hidden).init(device),
-            l2: LinearConfig::new(hidden, hidden).init(device),
+            conv1: conv(2 * CHANNELS, hidden),
+            conv2: conv(hidden, hidden),
             out: LinearConfig::new(hidden, 1).init(device),
+            world,
         }
     }
 
     /// `[n, 2 * obs_len]` -> rewards `[n]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<1> {
-        let h = relu(self.l1.forward(x));
-        let h = relu(self.l2.forward(h));
-        self.out.forward(h).squeeze_dim(1)
+        let [n, _] = x.dims();
+        let w = self.world;
+        let x: Tensor<4> = x.reshape([n, 2 * CHANNELS, w, w]);
+        let h = relu(self.conv1.forward(x));
+        let h = relu(self.conv2.forward(h));
+        let [_, c, _, _] = h.dims();
+        let pooled: Tensor<2> = h.reshape([n, c, w * w]).sum_dim(2).reshape([n, c]);
+        self.out.forward(pooled).squeeze_dim(1)
     }
 }
 
@@ -138,7 +154,12 @@ fn features(rollout: &Rollout, pad_to: usize) -> Vec<f32> {
         observation_at(rollout, t + 1, &mut row[len..]);
         current.copy_from_slice(&row[len..]);
     }
-    // Rows past `steps` stay all-zero: the end-of-episode token.
+    // Absorbing state: the mouse stays on the cheese.
+    for t in steps..rows {
+        let row = &mut out[t * 2 * len..(t + 1) * 2 * len];
+        row[..len].copy_from_slice(&current);
+        row[len..].copy_from_slice(&current);
+    }
     out
 }
 
@@ -186,7 +207,7 @@ impl RewardModel {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             train_device.seed(seed);
-            let net = RewardNet::new(obs, config.hidden, &train_device);
+            let net = RewardNet::new(world, config.hidden, &train_device);
             net.visit(&mut Initialise);
             net
         };

@@ -1,0 +1,126 @@
+//! The study as users run it: killed with SIGKILL and restarted, it skips finished cells and
+//! replays cached labels instead of asking again; reports are written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn study_command(out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_maze-rllf"));
+    cmd.args([
+        "study",
+        "--config",
+        "assets/configs/study-7x7.ron",
+        "--judge",
+        "oracle",
+        "--out",
+    ])
+    .arg(out)
+    .args([
+        "--set",
+        "regions=[1,4]",
+        "--set",
+        "train.ppo.total_timesteps=16384",
+        "--set",
+        "train.ppo.num_envs=16",
+    ])
+    .args([
+        "--set",
+        "train.ppo.num_steps=64",
+        "--set",
+        "pairs=40",
+        "--set",
+        "feedback_rollouts=60",
+    ])
+    .args([
+        "--set",
+        "inspect_rollouts=4",
+        "--set",
+        "eval_episodes=50",
+        "--set",
+        "reward.epochs=3",
+    ])
+    .args(["--set", "train.checkpoint_every=2"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+fn cell(out: &Path, region: usize) -> PathBuf {
+    out.join("cells").join(format!("r{region:02}-s0"))
+}
+
+#[test]
+fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
+    let out = std::env::temp_dir().join(format!("maze-rllf-study-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    // Cells run last-first: r=4, then r=1. Kill once r=4 is done and r=1 has labels.
+    let mut child = study_command(&out).spawn().expect("study starts");
+    let started = Instant::now();
+    let labels = cell(&out, 1).join("labels.jsonl");
+    loop {
+        let first_done = cell(&out, 4).join("result.json").exists();
+        let labelled = std::fs::read_to_string(&labels)
+            .map(|t| t.lines().count() >= 10)
+            .unwrap_or(false);
+        if first_done && labelled {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the study made no progress"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the study ended before it could be killed: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let finished = cell(&out, 4).join("result.json");
+    let before = std::fs::read(&finished).expect("finished cell");
+    let modified = std::fs::metadata(&finished)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let labels_before = std::fs::read_to_string(&labels)
+        .expect("labels")
+        .lines()
+        .count();
+    assert!(
+        !cell(&out, 1).join("result.json").exists(),
+        "r=1 was interrupted"
+    );
+
+    let output = study_command(&out).output().expect("study restarts");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&finished).expect("finished cell"),
+        before,
+        "the finished cell was not redone"
+    );
+    assert_eq!(
+        std::fs::metadata(&finished)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        modified
+    );
+    let result: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(cell(&out, 1).join("result.json")).expect("r=1 finished"),
+    )
+    .expect("json");
+    let replayed = result["cached_answers"].as_u64().expect("cached_answers");
+    assert!(
+        replayed as usize >= labels_before.saturating_sub(1),
+        "cached labels were replayed: {replayed} of {labels_before}"
+    );
+    for file in ["results.csv", "report.md", "plot.png"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    let csv = std::fs::read_to_string(out.join("results.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "header + 2 cells x 2 arms");
+    let _ = std::fs::remove_dir_all(&out);
+}
