@@ -52,8 +52,7 @@ fn serve(replies: Vec<Reply>) -> Server {
 fn read_request(stream: &mut TcpStream) -> String {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
-    loop {
-        let Ok(n) = stream.read(&mut buf) else { break };
+    while let Ok(n) = stream.read(&mut buf) {
         if n == 0 {
             break;
         }

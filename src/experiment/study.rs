@@ -129,7 +129,11 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
 fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(), String> {
     while trainer.state.iteration < iterations && !trainer.finished() {
         trainer.iterate();
-        if trainer.state.iteration % trainer.config.checkpoint_every.max(1) == 0 {
+        if trainer
+            .state
+            .iteration
+            .is_multiple_of(trainer.config.checkpoint_every.max(1))
+        {
             checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
         }
     }
