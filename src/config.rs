@@ -135,37 +135,10 @@ impl TrainConfig {
     /// Applies `key=value` overrides; keys are dotted paths (`ppo.learning_rate=3e-4`,
     /// `region=4`); values are JSON (`true`, `0.1`, `"text"`; bare words are strings).
     pub fn with_overrides(self, assignments: &[String]) -> Result<Self, ConfigError> {
-        if assignments.is_empty() {
-            return Ok(self);
-        }
-        let fail = |assignment: &str, message: String| ConfigError::Override {
-            assignment: assignment.to_string(),
+        apply_overrides(self, assignments).map_err(|(assignment, message)| ConfigError::Override {
+            assignment,
             message,
-        };
-        let mut root = serde_json::to_value(&self).map_err(|e| fail("", e.to_string()))?;
-        for assignment in assignments {
-            let Some((key, raw)) = assignment.split_once('=') else {
-                return Err(fail(assignment, "expected key=value".into()));
-            };
-            let value: serde_json::Value = serde_json::from_str(raw)
-                .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
-            let mut slot = &mut root;
-            for part in key.split('.') {
-                let known: Vec<String> = slot
-                    .as_object()
-                    .map(|o| o.keys().cloned().collect())
-                    .unwrap_or_default();
-                slot = slot.get_mut(part).ok_or_else(|| {
-                    fail(
-                        assignment,
-                        format!("unknown key '{part}'; known: {}", known.join(", ")),
-                    )
-                })?;
-            }
-            *slot = value;
-        }
-        let joined = assignments.join(" ");
-        serde_json::from_value(root).map_err(|e| fail(&joined, e.to_string()))
+        })
     }
 
     /// Resolves and validates the training levels (with the region override applied).
@@ -233,6 +206,40 @@ impl TrainConfig {
             _ => Ok(()),
         }
     }
+}
+
+/// Applies dotted `key=value` overrides to any serde config; on failure returns the offending
+/// assignment and what is wrong with it.
+pub fn apply_overrides<T: Serialize + serde::de::DeserializeOwned>(
+    config: T,
+    assignments: &[String],
+) -> Result<T, (String, String)> {
+    if assignments.is_empty() {
+        return Ok(config);
+    }
+    let mut root = serde_json::to_value(&config).map_err(|e| (String::new(), e.to_string()))?;
+    for assignment in assignments {
+        let Some((key, raw)) = assignment.split_once('=') else {
+            return Err((assignment.clone(), "expected key=value".into()));
+        };
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+        let mut slot = &mut root;
+        for part in key.split('.') {
+            let known: Vec<String> = slot
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            slot = slot.get_mut(part).ok_or_else(|| {
+                (
+                    assignment.clone(),
+                    format!("unknown key '{part}'; known: {}", known.join(", ")),
+                )
+            })?;
+        }
+        *slot = value;
+    }
+    serde_json::from_value(root).map_err(|e| (assignments.join(" "), e.to_string()))
 }
 
 fn ron_options() -> ron::Options {

@@ -66,7 +66,5 @@ pub fn collect_rollouts(
 
 /// The float observation of `rollout` at step `t` (mouse at `path[t]`).
 pub fn observation_at(rollout: &Rollout, t: usize, out: &mut [f32]) {
-    let mut env = crate::sim::MazeEnv::new(rollout.layout.clone(), u32::MAX);
-    env.mouse = rollout.path[t];
-    env.write_observation(out);
+    crate::sim::obs::write_observation_at(&rollout.layout, rollout.path[t], out);
 }

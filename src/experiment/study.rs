@@ -71,22 +71,8 @@ impl StudyConfig {
 
     /// Applies `--set` overrides (dotted keys, JSON values).
     pub fn with_overrides(self, assignments: &[String]) -> Result<Self, String> {
-        let mut root = serde_json::to_value(&self).map_err(|e| e.to_string())?;
-        for a in assignments {
-            let (key, raw) = a
-                .split_once('=')
-                .ok_or(format!("--set {a}: expected key=value"))?;
-            let value =
-                serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into()));
-            let mut slot = &mut root;
-            for part in key.split('.') {
-                slot = slot
-                    .get_mut(part)
-                    .ok_or(format!("--set {a}: unknown key '{part}'"))?;
-            }
-            *slot = value;
-        }
-        serde_json::from_value(root).map_err(|e| format!("--set: {e}"))
+        crate::config::apply_overrides(self, assignments)
+            .map_err(|(assignment, message)| format!("--set {assignment}: {message}"))
     }
 }
 

@@ -5,7 +5,7 @@
 //! or written anywhere.
 
 use super::scenario::{MENU, parse_suggestions};
-use super::text::{Prompts, TextOptions, environment_description, render_rollout};
+use super::text::{Prompts, TextOptions, render_rollout};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
 use crate::level::DistributionSpec;
 use crate::rng::Rng;
@@ -456,11 +456,6 @@ impl Judge for HttpJudge {
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
         HttpJudge::compare_prompt(self, first, second)
     }
-}
-
-/// The description handed to `analyze` for a level distribution.
-pub fn describe(spec: &DistributionSpec, max_steps: u32) -> String {
-    environment_description(spec.world_size, max_steps)
 }
 
 #[cfg(test)]

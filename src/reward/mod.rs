@@ -8,7 +8,7 @@ use crate::llm::Rollout;
 use crate::rl::host;
 use crate::rng::Rng;
 use crate::sim::{CHANNELS, obs_len};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -108,13 +108,6 @@ impl RewardNet {
         let [_, c, _, _] = h.dims();
         let pooled: Tensor<2> = h.reshape([n, c, w * w]).sum_dim(2).reshape([n, c]);
         self.out.forward(pooled).squeeze_dim(1)
-    }
-}
-
-struct Initialise;
-impl ModuleVisitor for Initialise {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
     }
 }
 
@@ -225,16 +218,9 @@ impl RewardModel {
         };
         let feats: Vec<Vec<f32>> = rollouts.iter().map(|r| features(r, pad_to)).collect();
         let train_device = device.clone().autodiff();
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let mut net = {
-            let _guard = INIT
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            train_device.seed(seed);
-            let net = RewardNet::new(world, config.hidden, &train_device);
-            net.visit(&mut Initialise);
-            net
-        };
+        let mut net = crate::rl::model::seeded_init(&train_device, seed, || {
+            RewardNet::new(world, config.hidden, &train_device)
+        });
         let mut rng = Rng::new(seed);
         let mut order: Vec<usize> = (0..pairs.len()).collect();
         rng.shuffle(&mut order);

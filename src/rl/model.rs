@@ -26,6 +26,20 @@ pub struct ConvTorso {
     world_size: usize,
 }
 
+/// Builds a module with weights drawn from `seed`. burn's initialisers draw from a backend-wide
+/// RNG and initialise lazily, so seeding, building and initialising happen under one
+/// process-wide lock: concurrent builders get exactly the weights their seed names.
+pub(crate) fn seeded_init<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    let module = build();
+    module.visit(&mut Initialise);
+    module
+}
+
 /// Forces burn's lazy parameter initialisation (reading a parameter initialises it).
 struct Initialise;
 
@@ -54,10 +68,6 @@ fn dense(d_input: usize, d_output: usize, gain: f64, device: &Device) -> Linear 
 
 impl ActorCritic {
     /// Builds the network for a `world_size x world_size` world with weights drawn from `seed`.
-    ///
-    /// burn's initialisers draw from a backend-wide RNG and initialise lazily, so the seeding and
-    /// the materialisation happen under one process-wide lock: concurrent trainers (tests, the
-    /// study's parallel cells) still get exactly the weights their seed names.
     pub fn new(config: &ModelConfig, world_size: usize, seed: u64, device: &Device) -> Self {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = INIT

@@ -2,6 +2,7 @@
 //! written into caller-provided buffers (packed bits or `f32`), never allocating per step.
 
 use super::MazeEnv;
+use crate::level::{Layout, Pos};
 
 /// Channels: 0 wall, 1 mouse, 2 cheese.
 pub const CHANNELS: usize = 3;
@@ -16,17 +17,23 @@ pub const fn obs_words(size: usize) -> usize {
     obs_len(size).div_ceil(64)
 }
 
+/// Writes the observation of the mouse at `mouse` in `layout` as 0.0/1.0 floats
+/// (`obs_len(size)` long, channels-first).
+pub fn write_observation_at(layout: &Layout, mouse: Pos, out: &mut [f32]) {
+    let plane = layout.size * layout.size;
+    let out = &mut out[..CHANNELS * plane];
+    for (o, &wall) in out[..plane].iter_mut().zip(&layout.walls) {
+        *o = f32::from(u8::from(wall));
+    }
+    out[plane..].fill(0.0);
+    out[plane + layout.index(mouse)] = 1.0;
+    out[2 * plane + layout.index(layout.cheese)] = 1.0;
+}
+
 impl MazeEnv {
     /// Writes the observation as 0.0/1.0 floats (`obs_len(size)` long, channels-first).
     pub fn write_observation(&self, out: &mut [f32]) {
-        let plane = self.layout.size * self.layout.size;
-        let out = &mut out[..CHANNELS * plane];
-        for (o, &wall) in out[..plane].iter_mut().zip(&self.layout.walls) {
-            *o = f32::from(u8::from(wall));
-        }
-        out[plane..].fill(0.0);
-        out[plane + self.layout.index(self.mouse)] = 1.0;
-        out[2 * plane + self.layout.index(self.layout.cheese)] = 1.0;
+        write_observation_at(&self.layout, self.mouse, out);
     }
 
     /// Writes the observation as packed bits (`obs_words(size)` words; bit `i` = element `i`).
