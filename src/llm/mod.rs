@@ -120,58 +120,49 @@ impl CachedJudge {
     }
 }
 
+impl CachedJudge {
+    /// The cached answer for `key`, or the inner judge's (stored before it is returned).
+    fn cached<T: Serialize + serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        ask: impl FnOnce(&mut dyn Judge) -> Result<T, JudgeError>,
+    ) -> Result<T, JudgeError> {
+        let name = self.inner.name();
+        if let Some(answer) = self
+            .cache
+            .get(&name, key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        {
+            self.hits += 1;
+            return Ok(answer);
+        }
+        self.misses += 1;
+        let answer = ask(self.inner.as_mut())?;
+        let value = serde_json::to_value(&answer).map_err(|e| JudgeError::Config(e.to_string()))?;
+        self.cache
+            .put(&name, key, value)
+            .map_err(JudgeError::Config)?;
+        Ok(answer)
+    }
+}
+
 impl Judge for CachedJudge {
     fn name(&self) -> String {
         self.inner.name()
     }
 
     fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
-        let key = format!(
-            "analyze\n{environment}\n{}",
-            rollouts
-                .iter()
-                .map(|r| self.inner.compare_prompt(r, r))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let name = self.inner.name();
-        if let Some(a) = self
-            .cache
-            .get(&name, &key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-        {
-            self.hits += 1;
-            return Ok(a);
-        }
-        self.misses += 1;
-        let analysis = self.inner.analyze(environment, rollouts)?;
-        let value =
-            serde_json::to_value(&analysis).map_err(|e| JudgeError::Config(e.to_string()))?;
-        self.cache
-            .put(&name, &key, value)
-            .map_err(JudgeError::Config)?;
-        Ok(analysis)
+        let shown: Vec<String> = rollouts
+            .iter()
+            .map(|r| self.inner.compare_prompt(r, r))
+            .collect();
+        let key = format!("analyze\n{environment}\n{}", shown.join("\n"));
+        self.cached(&key, |judge| judge.analyze(environment, rollouts))
     }
 
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError> {
         let key = self.inner.compare_prompt(first, second);
-        let name = self.inner.name();
-        if let Some(c) = self
-            .cache
-            .get(&name, &key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-        {
-            self.hits += 1;
-            return Ok(c);
-        }
-        self.misses += 1;
-        let comparison = self.inner.compare(first, second)?;
-        let value =
-            serde_json::to_value(&comparison).map_err(|e| JudgeError::Config(e.to_string()))?;
-        self.cache
-            .put(&name, &key, value)
-            .map_err(JudgeError::Config)?;
-        Ok(comparison)
+        self.cached(&key, |judge| judge.compare(first, second))
     }
 
     fn begin_round(&mut self) {
