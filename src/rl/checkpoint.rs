@@ -158,7 +158,7 @@ pub struct Loaded {
 /// Loads and checks every file of a checkpoint; weights land on `device`.
 pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
     let dir = resolve(path)?;
-    let read = |file: &str| -> Result<Vec<u8>, CheckpointError> {
+    let read_file = |file: &str| -> Result<Vec<u8>, CheckpointError> {
         let p = dir.join(file);
         std::fs::read(&p).map_err(|e| CheckpointError::Missing {
             path: p,
@@ -169,8 +169,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
         path: dir.join(file),
         reason,
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&read(MANIFEST)?).map_err(|e| corrupt(MANIFEST, e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(&read_file(MANIFEST)?)
+        .map_err(|e| corrupt(MANIFEST, e.to_string()))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(CheckpointError::Incompatible {
             path: dir.clone(),
@@ -180,8 +180,10 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
             ),
         });
     }
+    // Every listed file is read once, checked, and then parsed from memory.
+    let mut contents = std::collections::HashMap::new();
     for (file, size, sum) in &manifest.files {
-        let bytes = read(file)?;
+        let bytes = read_file(file)?;
         if bytes.len() as u64 != *size {
             return Err(corrupt(
                 file,
@@ -194,7 +196,16 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
                 "checksum mismatch: the file was altered".into(),
             ));
         }
+        contents.insert(file.as_str(), bytes);
     }
+    let mut read = |file: &str| -> Result<Vec<u8>, CheckpointError> {
+        contents
+            .remove(file)
+            .ok_or_else(|| CheckpointError::Missing {
+                path: dir.join(file),
+                reason: "not listed in manifest.json".into(),
+            })
+    };
     let config_text =
         String::from_utf8(read(CONFIG)?).map_err(|e| corrupt(CONFIG, e.to_string()))?;
     let config = TrainConfig::parse(&dir.join(CONFIG), &config_text)
