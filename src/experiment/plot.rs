@@ -188,7 +188,7 @@ pub fn cheese_rate_plot(rows: &[(usize, [Rate; 3], [Rate; 3])]) -> Result<Vec<u8
         3,
     );
     c.text(LEFT as i64 + 218, 11, "llm feedback", INK);
-    c.text((W - 230) as i64, 11, "cheese rate", INK);
+    c.text((W - 140) as i64, 11, "cheese rate", INK);
 
     let mut bytes = Vec::new();
     {
