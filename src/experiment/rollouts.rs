@@ -14,10 +14,8 @@ pub fn collect_rollouts(
     seed: u64,
     max_steps: u32,
 ) -> Vec<Rollout> {
-    let n_envs = count.clamp(1, 64);
-    let mut quota: Vec<usize> = (0..n_envs)
-        .map(|i| count / n_envs + usize::from(i < count % n_envs))
-        .collect();
+    let mut quota = crate::rl::eval::episode_quotas(count, 64);
+    let n_envs = quota.len();
     let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0x5011), max_steps);
     let mut rng = Rng::new(derive_seed(seed, 0x5012));
     let mut paths: Vec<_> = venv.envs.iter().map(|e| vec![e.mouse]).collect();

@@ -70,6 +70,15 @@ impl Policy {
     }
 }
 
+/// Splits `episodes` over at most `max_envs` envs, fixed in advance (so that counting the first
+/// episodes to finish does not over-count short ones); one entry per env.
+pub fn episode_quotas(episodes: usize, max_envs: usize) -> Vec<usize> {
+    let n_envs = episodes.clamp(1, max_envs.max(1));
+    (0..n_envs)
+        .map(|i| episodes / n_envs + usize::from(i < episodes % n_envs))
+        .collect()
+}
+
 /// Runs `episodes` episodes of `policy` on `source` (each env runs a quota fixed in advance, so
 /// short episodes are not over-counted) and summarises the outcomes.
 pub fn evaluate(
@@ -79,10 +88,8 @@ pub fn evaluate(
     seed: u64,
     max_steps: u32,
 ) -> (OutcomeSummary, Vec<EpisodeStats>) {
-    let n_envs = episodes.clamp(1, 128);
-    let mut quota: Vec<usize> = (0..n_envs)
-        .map(|i| episodes / n_envs + usize::from(i < episodes % n_envs))
-        .collect();
+    let mut quota = episode_quotas(episodes, 128);
+    let n_envs = quota.len();
     let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0xE7A1), max_steps);
     let mut rng = Rng::new(derive_seed(seed, 0xAC7));
     let mut obs = Vec::new();
