@@ -156,27 +156,10 @@ impl HttpJudge {
         })
     }
 
-    /// Starts a new round: the call budget refills.
-    pub fn begin_round(&mut self) {
-        self.round_calls = 0;
-    }
-
     fn text_options(&self) -> TextOptions {
         TextOptions {
             state_outcome: self.config.state_outcome,
         }
-    }
-
-    /// The exact user prompt of a comparison (also the label-cache key).
-    pub fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
-        let o = self.text_options();
-        self.prompts.fill(
-            "compare",
-            &[
-                ("first", &render_rollout(first, o)),
-                ("second", &render_rollout(second, o)),
-            ],
-        )
     }
 
     fn analyze_prompt(&self, environment: &str, rollouts: &[Rollout]) -> String {
@@ -449,12 +432,21 @@ impl Judge for HttpJudge {
         parse_comparison(&text).inspect_err(|_| self.stats.unparseable += 1)
     }
 
+    /// A new round: the call budget refills.
     fn begin_round(&mut self) {
-        HttpJudge::begin_round(self);
+        self.round_calls = 0;
     }
 
+    /// The exact user prompt of a comparison (also the label-cache key).
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
-        HttpJudge::compare_prompt(self, first, second)
+        let o = self.text_options();
+        self.prompts.fill(
+            "compare",
+            &[
+                ("first", &render_rollout(first, o)),
+                ("second", &render_rollout(second, o)),
+            ],
+        )
     }
 }
 

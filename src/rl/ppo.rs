@@ -178,18 +178,6 @@ impl Trainer {
         }
     }
 
-    pub fn model(&self) -> &ActorCritic {
-        &self.model
-    }
-
-    pub fn optimizer(&self) -> &ModuleOptimizer {
-        &self.optim
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Whether the configured number of timesteps has been reached.
     pub fn finished(&self) -> bool {
         self.state.iteration >= self.config.ppo.num_iterations()
