@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds (release) and runs maze-rllf. Idempotent. With no arguments: trains the quick 7x7 demo
-# run and evaluates it; otherwise passes the arguments to `maze-rllf`.
+# Builds (release) and runs maze-rllf. Idempotent. With no arguments: opens the app; otherwise
+# passes the arguments to `maze-rllf` (e.g. `scripts/run.sh demo`, `scripts/run.sh train ...`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/maze-rllf}"
@@ -9,7 +9,15 @@ if ! command -v cargo >/dev/null 2>&1; then
     # shellcheck disable=SC1091
     source "$HOME/.cargo/env"
 fi
-if [ "$#" -eq 0 ]; then
-    set -- train --config assets/configs/quick-7x7.ron --out runs/quick-7x7
+# The window needs X11 and Vulkan libraries at run time.
+missing=()
+for pkg in mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cargo run --release -- "$@"

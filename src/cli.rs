@@ -1,4 +1,5 @@
-//! Command-line front end (clap): `train`, `eval`, `bench`, `show`. Errors are printed for people
+//! Command-line front end (clap): the app (default), `demo`, `train`, `eval`, `bench`, `study`,
+//! `record`, `show`. Errors are printed for people
 //! and end with a non-zero exit code; nothing here panics on user input.
 
 use crate::config::TrainConfig;
@@ -18,8 +19,90 @@ use std::process::ExitCode;
     about = "RL agents that learn the wrong goal, and LLM feedback that repairs it"
 )]
 pub struct Cli {
+    /// Without a command, the app opens.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// How the app (and the demo) start.
+#[derive(Parser, Debug, Clone)]
+pub struct AppArgs {
+    /// Training config (RON).
+    #[arg(long, default_value = "assets/configs/quick-7x7.ron")]
+    pub config: PathBuf,
+    /// Override a config value: `--set region=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Start from a checkpoint (a run folder or checkpoint folder) instead of fresh weights.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The judge of feedback rounds.
+    #[arg(long, value_enum, default_value = "oracle")]
+    pub judge: AppJudge,
+    /// OpenAI-compatible server for `--judge http`.
+    #[arg(long, default_value = "http://127.0.0.1:11434")]
+    pub http_url: String,
+    #[arg(long, default_value = "llama3.1:8b")]
+    pub http_model: String,
+    /// Cache judge answers in this JSONL file.
+    #[arg(long)]
+    pub label_cache: Option<PathBuf>,
+    /// Window size, e.g. 1280x720.
+    #[arg(long, default_value = "1280x760")]
+    pub window: String,
+    #[arg(long)]
+    pub fullscreen: bool,
+    /// Take a screenshot in a view and exit afterwards: `--screenshot 2d=shots/a.png` (repeatable).
+    #[arg(long = "screenshot", value_name = "VIEW=PATH")]
+    pub screenshots: Vec<String>,
+    /// Quit after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<f64>,
+    /// Send a command at a time: `--at 5=run --at 60=round` (run, pause, step, evaluate, round,
+    /// shifted, training).
+    #[arg(long = "at", value_name = "SECONDS=ACTION")]
+    pub at: Vec<String>,
+    /// Append every training iteration's metrics here (JSON lines).
+    #[arg(long)]
+    pub metrics_log: Option<PathBuf>,
+    /// Write every frame's duration here (CSV: seconds, frame_ms, phase).
+    #[arg(long)]
+    pub frame_log: Option<PathBuf>,
+}
+
+/// Parses `SECONDS=ACTION`.
+#[cfg(feature = "app")]
+fn timed_command(text: &str) -> Result<(f64, crate::trainer::Command), String> {
+    use crate::trainer::{Command, ShowLevels};
+    let (at, action) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--at {text}: expected SECONDS=ACTION, e.g. 5=run"))?;
+    let at: f64 = at
+        .trim()
+        .parse()
+        .map_err(|_| format!("--at {text}: `{at}` is not a number of seconds"))?;
+    let command = match action.trim() {
+        "run" => Command::Run,
+        "pause" => Command::Pause,
+        "step" => Command::Step,
+        "evaluate" => Command::Evaluate,
+        "round" => Command::BeginFeedbackRound,
+        "shifted" => Command::Show(ShowLevels::Shifted),
+        "training" => Command::Show(ShowLevels::Training),
+        other => {
+            return Err(format!(
+                "--at {text}: unknown action `{other}` (run, pause, step, evaluate, round, shifted, training)"
+            ));
+        }
+    };
+    Ok((at, command))
+}
+
+/// Judges the app can ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppJudge {
+    Oracle,
+    Http,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +167,42 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
+    /// Open the app (the default without a command).
+    #[cfg(feature = "app")]
+    App(AppArgs),
+    /// The captioned demo: corner-seeking agent, LLM round, reward model, fine-tuning, before/after.
+    #[cfg(feature = "app")]
+    Demo {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Advance by itself when each step is done, then exit.
+        #[arg(long)]
+        auto: bool,
+        /// Write the stage timings (JSON) here at the end.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Record episodes of a checkpoint as GIFs (and a PNG of the first frame).
+    Record {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Level file to play (default: the shifted distribution of the checkpoint's config).
+        #[arg(long)]
+        level: Option<PathBuf>,
+        /// Output GIF; with `--count N > 1`, `-1`, `-2`, ... are added before the extension.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Pixels per cell.
+        #[arg(long, default_value_t = 24)]
+        cell_px: usize,
+        /// Also write a PNG of the maze with the whole path.
+        #[arg(long)]
+        png: bool,
+    },
     /// Validate a level file and draw it (distributions: `--count` samples).
     Show {
         level: PathBuf,
@@ -95,7 +214,18 @@ pub enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    #[cfg(feature = "app")]
+    let command = cli
+        .command
+        .unwrap_or(Command::App(AppArgs::parse_from(["app"])));
+    #[cfg(not(feature = "app"))]
+    let Some(command) = cli.command else {
+        eprintln!(
+            "error: this build has no app (the `app` feature is off): give a command, see --help"
+        );
+        return ExitCode::from(2);
+    };
+    match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -126,6 +256,39 @@ fn run(command: Command) -> Result<(), String> {
             device,
         } => crate::bench::run(json, quick, device),
         Command::Show { level, count } => show(&level, count),
+        #[cfg(feature = "app")]
+        Command::App(args) => crate::app::run(app_options(&args, crate::app::Mode::Watch)?),
+        #[cfg(feature = "app")]
+        Command::Demo { app, auto, report } => {
+            let mut options = app_options(&app, crate::app::Mode::Demo)?;
+            options.demo_auto = auto;
+            options.demo_report = report;
+            options.settings.auto_review = true;
+            if options.settings.checkpoint.is_none() && app.checkpoint.is_none() {
+                let shipped = PathBuf::from(DEMO_CHECKPOINT);
+                if shipped.exists() {
+                    options.settings.checkpoint = Some(shipped);
+                }
+            }
+            crate::app::run(options)
+        }
+        Command::Record {
+            checkpoint,
+            level,
+            out,
+            count,
+            seed,
+            cell_px,
+            png,
+        } => record(
+            &checkpoint,
+            level.as_deref(),
+            &out,
+            count,
+            seed,
+            cell_px,
+            png,
+        ),
         Command::Study {
             config,
             judge,
@@ -284,6 +447,134 @@ fn print_table(rows: &[(String, OutcomeSummary)]) {
             name, s.episodes, s.cheese, s.corner, s.neither, s.mean_length
         );
     }
+}
+
+/// The corner-seeking agent the demo starts from, made by
+/// `maze-rllf train --config assets/configs/quick-7x7.ron --out assets/checkpoints/corner-7x7`.
+pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-7x7";
+
+/// Session settings and window options from the app's arguments.
+#[cfg(feature = "app")]
+pub fn app_options(
+    args: &AppArgs,
+    mode: crate::app::Mode,
+) -> Result<crate::app::AppOptions, String> {
+    use crate::trainer::{JudgeChoice, SessionSettings};
+    let train = TrainConfig::load(&args.config)
+        .and_then(|c| c.with_overrides(&args.set))
+        .map_err(|e| e.to_string())?;
+    let mut settings = SessionSettings::new(train);
+    settings.checkpoint = args.checkpoint.clone();
+    settings.label_cache = args.label_cache.clone();
+    settings.metrics_log = args.metrics_log.clone();
+    if args.judge == AppJudge::Http {
+        settings.judge = JudgeChoice::Http(crate::llm::http::HttpConfig::new(
+            &args.http_url,
+            &args.http_model,
+        ));
+    }
+    let window = args
+        .window
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| w >= 320 && h >= 240)
+        .ok_or_else(|| {
+            format!(
+                "--window {}: expected WIDTHxHEIGHT of at least 320x240, e.g. 1280x720",
+                args.window
+            )
+        })?;
+    let screenshots = args
+        .screenshots
+        .iter()
+        .map(|s| crate::app::record::ScriptedShot::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--screenshot {e}"))?;
+    let timed_commands = args
+        .at
+        .iter()
+        .map(|t| timed_command(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::app::AppOptions {
+        timed_commands,
+        frame_log: args.frame_log.clone(),
+        settings,
+        mode,
+        demo_auto: false,
+        demo_report: None,
+        screenshots,
+        exit_after_s: args.exit_after,
+        window,
+        fullscreen: args.fullscreen,
+    })
+}
+
+/// Writes GIFs of `count` episodes of a checkpoint.
+fn record(
+    checkpoint_path: &Path,
+    level: Option<&Path>,
+    out: &Path,
+    count: usize,
+    seed: u64,
+    cell_px: usize,
+    png: bool,
+) -> Result<(), String> {
+    let device = DeviceChoice::Cpu.device()?;
+    let loaded = checkpoint::load(checkpoint_path, &device).map_err(|e| e.to_string())?;
+    let world = loaded
+        .config
+        .training_levels()
+        .map_err(|e| e.to_string())?
+        .world_size();
+    let source = match level {
+        Some(path) => load_level_file(path)
+            .map_err(|e| e.to_string())?
+            .fitted_to(world)?,
+        None => loaded.config.shifted_levels().map_err(|e| e.to_string())?,
+    };
+    if !(2..=64).contains(&cell_px) {
+        return Err(format!("--cell-px {cell_px}: use 2 to 64 pixels per cell"));
+    }
+    let policy = crate::rl::Policy::new(loaded.model, device);
+    let episodes = crate::experiment::rollouts::collect_rollouts(
+        &policy,
+        &source,
+        count.max(1),
+        seed,
+        loaded.config.max_steps,
+    );
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    for (i, episode) in episodes.iter().enumerate() {
+        let path = if episodes.len() == 1 {
+            out.to_path_buf()
+        } else {
+            let stem = out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("episode");
+            out.with_file_name(format!("{stem}-{}.gif", i + 1))
+        };
+        let gif = crate::sim::render::episode_gif(&episode.layout, &episode.path, cell_px, 12)?;
+        std::fs::write(&path, gif).map_err(|e| format!("{}: {e}", path.display()))?;
+        let outcome = format!("{:?}", episode.stats.outcome).to_lowercase();
+        println!(
+            "{}: {} steps, outcome {outcome}",
+            path.display(),
+            episode.stats.length
+        );
+        if png {
+            let last = episode.path.last().copied().unwrap_or(episode.layout.start);
+            let (w, h, pixels) =
+                crate::sim::render::rgb(&episode.layout, last, &episode.path, cell_px);
+            let png_path = path.with_extension("png");
+            let bytes = crate::sim::render::png_bytes(w, h, &pixels)?;
+            std::fs::write(&png_path, bytes).map_err(|e| format!("{}: {e}", png_path.display()))?;
+            println!("{}", png_path.display());
+        }
+    }
+    Ok(())
 }
 
 fn eval(

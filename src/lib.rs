@@ -1,6 +1,8 @@
 //! maze-rllf: an RL agent learns the wrong goal in Procgen-style mazes, and LLM feedback repairs
 //! it (arXiv 2401.07181). This crate is the engine-free core plus the command-line front end.
 
+#[cfg(feature = "app")]
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -11,3 +13,4 @@ pub mod reward;
 pub mod rl;
 pub mod rng;
 pub mod sim;
+pub mod trainer;

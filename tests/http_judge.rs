@@ -328,7 +328,7 @@ fn a_round_completes_whatever_the_server_does_and_counts_failures() {
     let rollouts: Vec<Rollout> = (0..6).map(|i| rollout(i % 2 == 0)).collect();
     let pairs = choose_pairs(&rollouts, 4, &mut Rng::new(3));
     let mut j = judge(&server.url);
-    let round = gather_preferences(&mut j, &rollouts, &pairs, |_| {});
+    let round = gather_preferences(&mut j, &rollouts, &pairs, |_| true);
     assert_eq!(round.stats.queries, 2 * pairs.len());
     assert_eq!(
         round.stats.failures, 2,

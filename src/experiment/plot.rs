@@ -190,17 +190,7 @@ pub fn cheese_rate_plot(rows: &[(usize, [Rate; 3], [Rate; 3])]) -> Result<Vec<u8
     c.text(LEFT as i64 + 218, 11, "llm feedback", INK);
     c.text((W - 140) as i64, 11, "cheese rate", INK);
 
-    let mut bytes = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut bytes, W as u32, H as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| format!("png: {e}"))?;
-        writer
-            .write_image_data(&c.px)
-            .map_err(|e| format!("png: {e}"))?;
-    }
-    Ok(bytes)
+    crate::sim::render::png_bytes(W, H, &c.px).map_err(|e| format!("png: {e}"))
 }
 
 #[cfg(test)]

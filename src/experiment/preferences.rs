@@ -79,17 +79,18 @@ fn score_first(choice: Choice, first_shown_first: bool) -> f32 {
     }
 }
 
-/// Asks the judge about every pair in both orders and averages the answers.
+/// Asks the judge about every pair in both orders and averages the answers; `on_label` sees each
+/// label as it arrives and stops the round early by returning false.
 pub fn gather_preferences(
     judge: &mut dyn Judge,
     rollouts: &[Rollout],
     pairs: &[(usize, usize)],
-    mut on_progress: impl FnMut(usize),
+    mut on_label: impl FnMut(&LabeledPair) -> bool,
 ) -> PreferenceRound {
     let mut round = PreferenceRound::default();
     let (mut first, mut second, mut tie, mut flips, mut swapped) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
-    for (done, &(a, b)) in pairs.iter().enumerate() {
+    for &(a, b) in pairs {
         let mut answers = [None, None];
         let mut rationales = [String::new(), String::new()];
         for (slot, (x, y)) in [(a, b), (b, a)].into_iter().enumerate() {
@@ -112,7 +113,6 @@ pub fn gather_preferences(
                 }
             }
         }
-        on_progress(done + 1);
         let scores: Vec<f32> = answers
             .iter()
             .zip([true, false])
@@ -127,13 +127,18 @@ pub fn gather_preferences(
                 flips += 1;
             }
         }
-        round.pairs.push(LabeledPair {
+        let label = LabeledPair {
             first: a,
             second: b,
             mu_first: scores.iter().sum::<f32>() / scores.len() as f32,
             answers,
             rationales,
-        });
+        };
+        let go_on = on_label(&label);
+        round.pairs.push(label);
+        if !go_on {
+            break;
+        }
     }
     let answered = (first + second + tie).max(1) as f64;
     round.stats.first_share = first as f64 / answered;
@@ -213,7 +218,7 @@ mod tests {
     fn swapping_cancels_pure_position_bias() {
         let rollouts = vec![rollout(true), rollout(false), rollout(true), rollout(false)];
         let pairs = choose_pairs(&rollouts, 4, &mut Rng::new(1));
-        let round = gather_preferences(&mut AlwaysSecond, &rollouts, &pairs, |_| {});
+        let round = gather_preferences(&mut AlwaysSecond, &rollouts, &pairs, |_| true);
         assert_eq!(round.pairs.len(), pairs.len());
         assert!(
             round.pairs.iter().all(|p| p.mu_first == 0.5),
@@ -241,7 +246,7 @@ mod tests {
             DistributionSpec::training(7, 1),
             3,
         );
-        let round = gather_preferences(&mut oracle, &rollouts, &pairs, |_| {});
+        let round = gather_preferences(&mut oracle, &rollouts, &pairs, |_| true);
         assert_eq!(round.stats.oracle_agreement, 1.0);
         assert!(
             round

@@ -269,7 +269,7 @@ pub fn run_cell(
     }
     let mut rng = crate::rng::Rng::new(derive_seed(seed, 13));
     let pairs = choose_pairs(&rollouts, config.pairs, &mut rng);
-    let round = gather_preferences(&mut judge, &rollouts, &pairs, |_| {});
+    let round = gather_preferences(&mut judge, &rollouts, &pairs, |_| true);
 
     // 5. Reward model.
     status(format!("{tag}: reward model"));

@@ -1,5 +1,6 @@
 //! Maze layouts: the grid, the start, the cheese and the proxy corner; generators and level files.
 
+pub mod edit;
 pub mod file;
 pub mod generate;
 

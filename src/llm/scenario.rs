@@ -42,6 +42,25 @@ pub const MENU: &str = r#"{"edit": "cheese_anywhere"}
 {"edit": "other_generator", "generator": "open" | "blocks" | "edges"}"#;
 
 impl ScenarioEdit {
+    /// A short human-readable title, e.g. "cheese in the top_left quadrant".
+    pub fn title(&self) -> String {
+        match self {
+            ScenarioEdit::CheeseAnywhere => "cheese anywhere".into(),
+            ScenarioEdit::CheeseInQuadrant { quadrant } => {
+                format!("cheese in the {quadrant} quadrant")
+            }
+            ScenarioEdit::CheeseFarFromCorner { min_steps } => {
+                format!("cheese at least {min_steps} moves from the corner")
+            }
+            ScenarioEdit::CheeseNearStart { max_steps } => {
+                format!("cheese within {max_steps} moves of the start")
+            }
+            ScenarioEdit::BiggerMazes { min_size } => format!("mazes of side {min_size} or more"),
+            ScenarioEdit::SmallerMazes { max_size } => format!("mazes of side {max_size} or less"),
+            ScenarioEdit::OtherGenerator { generator } => format!("`{generator}` levels"),
+        }
+    }
+
     /// Applies the edit to the training distribution, validating the result.
     pub fn apply(&self, base: &DistributionSpec) -> Result<Scenario, String> {
         let mut spec = base.clone();

@@ -4,9 +4,11 @@
 
 use crate::experiment::preferences::LabeledPair;
 use crate::experiment::rollouts::observation_at;
+use crate::level::{Layout, Pos};
 use crate::llm::Rollout;
 use crate::rl::host;
 use crate::rng::Rng;
+use crate::sim::obs::write_observation_at;
 use crate::sim::{CHANNELS, obs_len};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -317,6 +319,37 @@ impl RewardModel {
         self.raw_rewards(features)
             .into_iter()
             .map(|r| self.scale * (r - self.offset) / self.std)
+            .collect()
+    }
+
+    /// Normalised R_hat for stepping into each free cell of `layout`, averaged over the moves
+    /// from its free neighbours (row-major; None on walls): the reward model as a heatmap.
+    pub fn entry_rewards(&self, layout: &Layout) -> Vec<Option<f32>> {
+        let len = obs_len(layout.size);
+        let mut moves = Vec::new();
+        for i in 0..layout.size * layout.size {
+            let to = Pos::new(i / layout.size, i % layout.size);
+            if layout.is_wall(to) {
+                continue;
+            }
+            for from in layout.neighbours(to) {
+                moves.push((from, to));
+            }
+        }
+        let mut features = vec![0.0; moves.len() * 2 * len];
+        for (&(from, to), row) in moves.iter().zip(features.chunks_mut(2 * len)) {
+            write_observation_at(layout, from, &mut row[..len]);
+            write_observation_at(layout, to, &mut row[len..]);
+        }
+        let rewards = self.rewards(&features);
+        let mut sums = vec![(0.0f32, 0usize); layout.size * layout.size];
+        for (&(_, to), r) in moves.iter().zip(rewards) {
+            let cell = &mut sums[layout.index(to)];
+            cell.0 += r;
+            cell.1 += 1;
+        }
+        sums.into_iter()
+            .map(|(sum, n)| (n > 0).then(|| sum / n as f32))
             .collect()
     }
 

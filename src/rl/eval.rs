@@ -3,7 +3,7 @@
 
 use super::host;
 use super::model::ActorCritic;
-use crate::level::LevelSource;
+use crate::level::{Layout, LevelSource, Pos};
 use crate::rng::{Rng, derive_seed};
 use crate::sim::{Action, EpisodeStats, OutcomeSummary, VecEnv};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -105,4 +105,33 @@ pub fn evaluate(
         }
     }
     (OutcomeSummary::from_episodes(&done), done)
+}
+
+impl Policy {
+    /// The most likely move and its probability with the mouse placed in each free cell of
+    /// `layout` (row-major; None on walls): the policy as a vector field.
+    pub fn preferred_moves(&self, layout: &Layout) -> Vec<Option<(Action, f32)>> {
+        let len = crate::sim::obs::obs_len(layout.size);
+        let cells: Vec<Pos> = (0..layout.size * layout.size)
+            .map(|i| Pos::new(i / layout.size, i % layout.size))
+            .filter(|&p| !layout.is_wall(p))
+            .collect();
+        let mut field = vec![None; layout.size * layout.size];
+        if cells.is_empty() {
+            return field;
+        }
+        let mut obs = vec![0.0; cells.len() * len];
+        for (p, chunk) in cells.iter().zip(obs.chunks_mut(len)) {
+            crate::sim::obs::write_observation_at(layout, *p, chunk);
+        }
+        let (logits, _) = self.logits_and_values(&obs, len);
+        for (p, row) in cells.iter().zip(logits.chunks(Action::COUNT)) {
+            let best = (0..Action::COUNT)
+                .max_by(|&i, &j| row[i].total_cmp(&row[j]))
+                .unwrap_or(0);
+            let total: f32 = row.iter().map(|l| (l - row[best]).exp()).sum();
+            field[layout.index(*p)] = Some((Action::from_index(best), 1.0 / total));
+        }
+        field
+    }
 }

@@ -75,9 +75,68 @@ pub fn ppm(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An animated GIF of a whole episode: one frame per step (the path drawn so far), `delay_cs`
+/// hundredths of a second per frame, looping; the last frame is held for a second.
+pub fn episode_gif(
+    layout: &Layout,
+    path: &[Pos],
+    cell_px: usize,
+    delay_cs: u16,
+) -> Result<Vec<u8>, String> {
+    let side = layout.size * cell_px;
+    let side16 =
+        u16::try_from(side).map_err(|_| format!("a {side}px image is too large for a GIF"))?;
+    let mut out = Vec::new();
+    {
+        let mut encoder =
+            gif::Encoder::new(&mut out, side16, side16, &[]).map_err(|e| e.to_string())?;
+        encoder
+            .set_repeat(gif::Repeat::Infinite)
+            .map_err(|e| e.to_string())?;
+        let steps = path.len().max(1);
+        for t in 0..steps {
+            let mouse = path.get(t).copied().unwrap_or(layout.start);
+            let (_, _, pixels) = rgb(layout, mouse, &path[..t.min(path.len())], cell_px);
+            let mut frame = gif::Frame::from_rgb_speed(side16, side16, &pixels, 10);
+            frame.delay = if t + 1 == steps { 100 } else { delay_cs };
+            encoder.write_frame(&frame).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(out)
+}
+
+/// A PNG file of an RGB image.
+pub fn png_bytes(width: usize, height: usize, pixels: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(pixels).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_episode_becomes_a_gif_with_one_frame_per_step() {
+        let layout = crate::level::DistributionSpec::training(7, 1).level_for_seed(4);
+        let path = vec![layout.start; 5];
+        let bytes = episode_gif(&layout, &path, 8, 10).expect("gif");
+        assert!(bytes.starts_with(b"GIF89a"));
+        let mut decoder = gif::DecodeOptions::new()
+            .read_info(std::io::Cursor::new(bytes))
+            .expect("decodes");
+        let mut frames = 0;
+        while decoder.read_next_frame().expect("frame").is_some() {
+            frames += 1;
+        }
+        assert_eq!(frames, 5);
+    }
     use crate::level::DistributionSpec;
 
     #[test]

@@ -1,0 +1,303 @@
+//! Demo mode: the story as captioned steps — the agent learns the corner, fails on shifted mazes,
+//! the judge reads its rollouts and compares pairs, a reward model is fitted, fine-tuning runs,
+//! and the agents before and after are shown side by side. Right/Space/Enter advance, Left goes
+//! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
+
+use super::bridge::{RoundLog, SendCommand, TrainingLog};
+use super::scene::{Arrangement, Playback};
+use super::{AppSystems, Mode};
+use crate::trainer::{Command, Phase, ShowLevels};
+use bevy::prelude::*;
+use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<DemoOptions>()
+        .init_resource::<DemoState>()
+        .add_systems(OnEnter(Mode::Demo), start_demo)
+        .add_systems(
+            Update,
+            (
+                demo_keys.in_set(AppSystems::RecordInput),
+                run_demo_step.in_set(AppSystems::Update),
+            )
+                .run_if(in_state(Mode::Demo)),
+        );
+}
+
+/// How the demo runs.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct DemoOptions {
+    /// Advance without key presses when each step's work is done.
+    pub auto: bool,
+    /// Write the stage timings here when the demo ends.
+    pub report: Option<PathBuf>,
+}
+
+/// The steps of the story.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DemoStep {
+    Title,
+    Training,
+    Shifted,
+    Analysis,
+    Labels,
+    RewardModel,
+    FineTuning,
+    BeforeAfter,
+    End,
+}
+
+pub const STEPS: [DemoStep; 9] = [
+    DemoStep::Title,
+    DemoStep::Training,
+    DemoStep::Shifted,
+    DemoStep::Analysis,
+    DemoStep::Labels,
+    DemoStep::RewardModel,
+    DemoStep::FineTuning,
+    DemoStep::BeforeAfter,
+    DemoStep::End,
+];
+
+impl DemoStep {
+    pub fn title(self) -> &'static str {
+        match self {
+            DemoStep::Title => "An agent that learns the wrong goal",
+            DemoStep::Training => "1. Training: the cheese is always in the top-right corner",
+            DemoStep::Shifted => "2. Test: the cheese can be anywhere",
+            DemoStep::Analysis => "3. An LLM judge reads the agent's rollouts",
+            DemoStep::Labels => "4. The judge compares pairs of rollouts, in both orders",
+            DemoStep::RewardModel => "5. A reward model learns from the preferences",
+            DemoStep::FineTuning => "6. PPO resumes with the learned reward",
+            DemoStep::BeforeAfter => "7. Before and after, on the same mazes",
+            DemoStep::End => "The end",
+        }
+    }
+
+    pub fn body(self) -> &'static str {
+        match self {
+            DemoStep::Title => {
+                "A mouse (grey) must find the cheese (yellow). During training the cheese always \
+                 sits in the top-right corner (red marker), so 'go to the corner' and 'go to the \
+                 cheese' earn exactly the same reward. Which one does it learn?"
+            }
+            DemoStep::Training => {
+                "PPO on mazes whose cheese is always in the corner. The agent gets very good \
+                 at this."
+            }
+            DemoStep::Shifted => {
+                "Now the cheese moves. The agent still runs to the corner: it learned the \
+                 proxy goal. This is goal misgeneralization."
+            }
+            DemoStep::Analysis => {
+                "The judge sees rollouts as text (maze, path, events), names the failure and \
+                 proposes new environments from a fixed menu."
+            }
+            DemoStep::Labels => {
+                "The agent is rolled out in those environments. Each pair is shown to the judge \
+                 twice, in both orders, and the answers are averaged (position bias cancels)."
+            }
+            DemoStep::RewardModel => {
+                "A Bradley-Terry model turns the preferences into a reward for every move \
+                 R_hat(s, s')."
+            }
+            DemoStep::FineTuning => {
+                "PPO continues from where it paused, now with R' = lambda * R_hat + \
+                 (1 - lambda) * R."
+            }
+            DemoStep::BeforeAfter => {
+                "Left: the agent before feedback. Right: after. Same mazes, same random seeds."
+            }
+            DemoStep::End => "Press Left to go back through the story.",
+        }
+    }
+}
+
+/// One finished stage and how long it took.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageTime {
+    pub step: DemoStep,
+    pub seconds: f64,
+}
+
+#[derive(Resource, Debug, Default)]
+pub struct DemoState {
+    /// Index into [`STEPS`].
+    pub index: usize,
+    /// Seconds (app time) when the current step was entered.
+    pub entered_at: f64,
+    /// The furthest step whose work has been started (work is never started twice).
+    started_up_to: Option<usize>,
+    pub timings: Vec<StageTime>,
+    /// Evaluations seen when the step began (to wait for a fresh one).
+    evaluations_at_entry: usize,
+    pub finished: bool,
+}
+
+impl DemoState {
+    pub fn step(&self) -> DemoStep {
+        STEPS[self.index.min(STEPS.len() - 1)]
+    }
+}
+
+fn start_demo(
+    mut state: ResMut<DemoState>,
+    mut playback: ResMut<Playback>,
+    time: Res<Time>,
+    log: Res<TrainingLog>,
+) {
+    *state = DemoState {
+        entered_at: time.elapsed_secs_f64(),
+        evaluations_at_entry: log.evaluations.len(),
+        ..DemoState::default()
+    };
+    playback.arrangement = Arrangement::Grid;
+    playback.agents = 4;
+}
+
+fn demo_keys(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
+    mut state: ResMut<DemoState>,
+    time: Res<Time>,
+    log: Res<TrainingLog>,
+    mut window: Query<&mut Window, With<PrimaryWindow>>,
+) {
+    let Some(keys) = keys else {
+        return;
+    };
+    let forward = keys.any_just_pressed([KeyCode::ArrowRight, KeyCode::Space, KeyCode::Enter]);
+    if forward {
+        advance(&mut state, 1, time.elapsed_secs_f64(), &log);
+    }
+    if keys.just_pressed(KeyCode::ArrowLeft) {
+        advance(&mut state, -1, time.elapsed_secs_f64(), &log);
+    }
+    if keys.just_pressed(KeyCode::KeyF) {
+        for mut w in &mut window {
+            w.mode = match w.mode {
+                WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
+                _ => WindowMode::Windowed,
+            };
+        }
+    }
+}
+
+/// Moves `by` steps (clamped), recording how long the step being left took.
+pub fn advance(state: &mut DemoState, by: isize, now: f64, log: &TrainingLog) {
+    let next = (state.index as isize + by).clamp(0, STEPS.len() as isize - 1) as usize;
+    if next == state.index {
+        return;
+    }
+    state.timings.push(StageTime {
+        step: state.step(),
+        seconds: now - state.entered_at,
+    });
+    state.index = next;
+    state.entered_at = now;
+    state.evaluations_at_entry = log.evaluations.len();
+}
+
+/// Starts each step's work once, and (with `--auto`) advances when it is done.
+#[allow(clippy::too_many_arguments)]
+fn run_demo_step(
+    mut state: ResMut<DemoState>,
+    options: Res<DemoOptions>,
+    time: Res<Time>,
+    log: Res<TrainingLog>,
+    round: Res<RoundLog>,
+    mut commands: MessageWriter<SendCommand>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let now = time.elapsed_secs_f64();
+    let step = state.step();
+    if state.started_up_to.is_none_or(|s| s < state.index) {
+        state.started_up_to = Some(state.index);
+        let mut send = |c: Command| {
+            commands.write(SendCommand(c));
+        };
+        match step {
+            DemoStep::Title => send(Command::Show(ShowLevels::Training)),
+            DemoStep::Training => {
+                send(Command::Show(ShowLevels::Training));
+                send(Command::Run);
+            }
+            DemoStep::Shifted => {
+                send(Command::Pause);
+                send(Command::Show(ShowLevels::Shifted));
+                send(Command::Evaluate);
+            }
+            DemoStep::Analysis => send(Command::BeginFeedbackRound),
+            DemoStep::Labels | DemoStep::RewardModel => {}
+            DemoStep::FineTuning => send(Command::Run),
+            DemoStep::BeforeAfter => {
+                send(Command::Pause);
+                send(Command::CompareWithBaseline { count: 4 });
+                send(Command::Evaluate);
+            }
+            DemoStep::End => {}
+        }
+    }
+    let dwell = now - state.entered_at;
+    let phase = log.phase;
+    let fresh_eval = log.evaluations.len() > state.evaluations_at_entry;
+    let done = match step {
+        DemoStep::Title => dwell > 4.0,
+        DemoStep::Training => {
+            dwell > 6.0 && matches!(phase, Some(Phase::Finished) | Some(Phase::Paused))
+        }
+        DemoStep::Shifted => dwell > 8.0 && fresh_eval,
+        DemoStep::Analysis => dwell > 6.0 && round.analysis.is_some(),
+        DemoStep::Labels => dwell > 6.0 && round.stats.is_some(),
+        DemoStep::RewardModel => dwell > 5.0 && round.reward.is_some(),
+        DemoStep::FineTuning => dwell > 5.0 && phase == Some(Phase::Finished),
+        DemoStep::BeforeAfter => dwell > 12.0 && fresh_eval,
+        DemoStep::End => dwell > 2.0,
+    };
+    if !options.auto || !done {
+        return;
+    }
+    if step == DemoStep::End {
+        if !state.finished {
+            state.finished = true;
+            advance_final(&mut state, now);
+            if let Some(path) = &options.report {
+                write_report(path, &state.timings, &log);
+            }
+            exit.write(AppExit::Success);
+        }
+    } else {
+        advance(&mut state, 1, now, &log);
+    }
+}
+
+fn advance_final(state: &mut DemoState, now: f64) {
+    state.timings.push(StageTime {
+        step: state.step(),
+        seconds: now - state.entered_at,
+    });
+}
+
+#[derive(Serialize)]
+struct DemoReport<'a> {
+    stages: &'a [StageTime],
+    total_seconds: f64,
+    evaluations: &'a [crate::trainer::EvalPoint],
+}
+
+fn write_report(path: &std::path::Path, timings: &[StageTime], log: &TrainingLog) {
+    let report = DemoReport {
+        stages: timings,
+        total_seconds: timings.iter().map(|t| t.seconds).sum(),
+        evaluations: &log.evaluations,
+    };
+    match serde_json::to_vec_pretty(&report) {
+        Ok(bytes) => {
+            if let Err(e) = std::fs::write(path, bytes) {
+                error!("{}: {e}", path.display());
+            }
+        }
+        Err(e) => error!("demo report: {e}"),
+    }
+}

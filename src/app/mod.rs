@@ -1,0 +1,120 @@
+//! The Bevy shell: display and edit only. The trainer thread (`crate::trainer`) makes every
+//! decision; this module draws the maze, streams its events into the ECS, and sends commands back.
+
+pub mod bridge;
+pub mod demo;
+pub mod editor;
+mod panels;
+pub mod record;
+pub mod scene;
+mod view;
+
+use crate::trainer::{SessionSettings, TrainerHandle};
+use bevy::prelude::*;
+use bevy::window::WindowResolution;
+use std::path::PathBuf;
+
+/// The app's system sets, chained once here; features only join them.
+#[derive(SystemSet, Debug, Clone, Copy, Eq, PartialEq, Hash)]
+pub enum AppSystems {
+    /// Drain the trainer's events into resources and messages.
+    ReceiveEvents,
+    /// Keyboard, mouse and panel input.
+    RecordInput,
+    /// Everything else: playback, editing, demo steps.
+    Update,
+    /// Commands out to the trainer; scene and overlays follow the state.
+    Present,
+}
+
+/// What the window is for right now.
+#[derive(States, Debug, Clone, Copy, Default, Eq, PartialEq, Hash)]
+pub enum Mode {
+    /// Watch the agent train; run feedback rounds.
+    #[default]
+    Watch,
+    /// Draw levels and playtest them.
+    Edit,
+    /// The captioned story.
+    Demo,
+}
+
+/// How the app starts.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    pub settings: SessionSettings,
+    pub mode: Mode,
+    /// Advance the demo by itself when each step's work is done (for unattended runs).
+    pub demo_auto: bool,
+    /// Write a JSON report of the demo's stage timings here when it ends.
+    pub demo_report: Option<PathBuf>,
+    /// Screenshots to take and then exit (used by the rendering test).
+    pub screenshots: Vec<record::ScriptedShot>,
+    /// Exit after this many seconds (unattended runs).
+    pub exit_after_s: Option<f64>,
+    /// Commands sent at given times (seconds since start).
+    pub timed_commands: Vec<(f64, crate::trainer::Command)>,
+    /// Write each frame's duration here (CSV).
+    pub frame_log: Option<PathBuf>,
+    pub window: (u32, u32),
+    pub fullscreen: bool,
+}
+
+/// Everything the app adds besides Bevy's and egui's own plugins; also what headless tests add
+/// (after `MinimalPlugins` and `StatesPlugin`).
+pub fn plugin(app: &mut App) {
+    app.init_state::<Mode>();
+    app.configure_sets(
+        Update,
+        (
+            AppSystems::ReceiveEvents,
+            AppSystems::RecordInput,
+            AppSystems::Update,
+            AppSystems::Present,
+        )
+            .chain(),
+    );
+    app.add_plugins((bridge::plugin, scene::plugin, editor::plugin, demo::plugin));
+}
+
+/// Opens the app window and runs until it is closed.
+pub fn run(options: AppOptions) -> Result<(), String> {
+    let mut app = App::new();
+    let (width, height) = options.window;
+    let mut window = Window {
+        title: "maze-rllf — goal misgeneralization and LLM feedback".into(),
+        resolution: WindowResolution::new(width, height),
+        ..default()
+    };
+    if options.fullscreen {
+        window.mode =
+            bevy::window::WindowMode::BorderlessFullscreen(bevy::window::MonitorSelection::Current);
+    }
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(window),
+        ..default()
+    }));
+    app.add_plugins(bevy_egui::EguiPlugin::default());
+    app.add_plugins(plugin);
+    app.add_plugins((view::plugin, panels::plugin, record::plugin));
+    app.insert_state(options.mode);
+    app.insert_resource(bridge::TrainerLink::new(TrainerHandle::spawn(
+        options.settings.clone(),
+    )));
+    app.insert_resource(bridge::SessionDraft::new(options.settings.clone()));
+    app.insert_resource(demo::DemoOptions {
+        auto: options.demo_auto,
+        report: options.demo_report.clone(),
+    });
+    app.insert_resource(record::Script::new(
+        options.screenshots.clone(),
+        options.exit_after_s,
+        options.timed_commands.clone(),
+    ));
+    if let Some(path) = &options.frame_log {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        app.insert_resource(record::FrameLog::new(file));
+    }
+    app.run();
+    Ok(())
+}

@@ -1,0 +1,710 @@
+//! The maze scene: wall/floor tiles, start, cheese and agents spawned from the levels on stage
+//! (despawned cleanly when they change), smooth moves along streamed episodes, a 2D top-down view
+//! and a 3D view of the same world, and the overlays (visitation heatmap, policy arrows, learned
+//! reward).
+
+use super::bridge::{EpisodesArrived, Fields};
+use super::{AppSystems, Mode};
+use crate::level::{Layout, Pos};
+use crate::llm::Rollout;
+use crate::sim::render::colors;
+use crate::trainer::EpisodeSource;
+use bevy::prelude::*;
+
+/// Side of one cell in 2D world units.
+pub const TILE: f32 = 32.0;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<Playback>()
+        .init_resource::<View>()
+        .init_resource::<Overlays>()
+        .init_resource::<Stage>()
+        .init_resource::<Visits>()
+        .init_resource::<Spawned>()
+        .add_systems(
+            Update,
+            (
+                accept_episodes.in_set(AppSystems::Update),
+                advance_playback
+                    .in_set(AppSystems::Update)
+                    .after(accept_episodes),
+                (spawn_stage, move_agents, color_overlay_cells)
+                    .chain()
+                    .in_set(AppSystems::Present),
+            ),
+        );
+}
+
+/// How fast and how episodes are played.
+#[derive(Resource, Debug, Clone)]
+pub struct Playback {
+    pub steps_per_second: f32,
+    pub arrangement: Arrangement,
+    /// Mazes (grid) or agents (ghosts) shown at once.
+    pub agents: usize,
+    /// Seconds a finished stage stays before the next batch replaces it.
+    pub hold_s: f32,
+    pub paused: bool,
+}
+
+impl Default for Playback {
+    fn default() -> Self {
+        Self {
+            steps_per_second: 8.0,
+            arrangement: Arrangement::Grid,
+            agents: 4,
+            hold_s: 0.8,
+            paused: false,
+        }
+    }
+}
+
+/// A grid of N mazes with one agent each, or N ghost agents in one maze.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Arrangement {
+    #[default]
+    Grid,
+    Ghosts,
+}
+
+/// 2D top-down or 3D blocks.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum View {
+    #[default]
+    Flat,
+    Blocks,
+}
+
+/// Which overlays are drawn (2D view, first maze on stage).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overlays {
+    pub heatmap: bool,
+    pub arrows: bool,
+    pub reward: bool,
+}
+
+/// One agent's episode being played.
+#[derive(Clone, Debug)]
+pub struct Track {
+    pub episode: Rollout,
+    /// Steps played so far (fractional while moving between cells).
+    pub t: f32,
+}
+
+impl Track {
+    pub fn new(episode: Rollout) -> Self {
+        Self { episode, t: 0.0 }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.t >= self.last_step()
+    }
+
+    fn last_step(&self) -> f32 {
+        self.episode.path.len().saturating_sub(1) as f32
+    }
+
+    /// Where the agent is, in cells (row, col), between two cells while moving.
+    pub fn position(&self) -> Vec2 {
+        let path = &self.episode.path;
+        let Some(&first) = path.first() else {
+            return Vec2::ZERO;
+        };
+        let i = (self.t.floor() as usize).min(path.len() - 1);
+        let j = (i + 1).min(path.len() - 1);
+        let frac = (self.t - i as f32).clamp(0.0, 1.0);
+        let (a, b) = (path.get(i).copied().unwrap_or(first), path[j]);
+        let a = Vec2::new(a.row as f32, a.col as f32);
+        let b = Vec2::new(b.row as f32, b.col as f32);
+        a.lerp(b, frac)
+    }
+}
+
+/// One maze on stage.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub layout: Layout,
+    pub caption: String,
+    pub tracks: Vec<Track>,
+}
+
+/// What is on stage; `generation` changes whenever the mazes change.
+#[derive(Resource, Default, Debug)]
+pub struct Stage {
+    pub slots: Vec<Slot>,
+    pub generation: u64,
+    /// Seconds since every track finished.
+    pub finished_for: f32,
+    /// The next stage, shown when this one has played out.
+    pub pending: Option<Vec<Slot>>,
+    /// A baseline batch waiting for its fine-tuned partner.
+    before: Option<Vec<Rollout>>,
+}
+
+impl Stage {
+    /// Puts `slots` on stage now.
+    pub fn show(&mut self, slots: Vec<Slot>) {
+        self.slots = slots;
+        self.generation += 1;
+        self.finished_for = 0.0;
+    }
+
+    pub fn all_finished(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.tracks.iter().all(Track::finished))
+    }
+}
+
+/// Visits per cell of the first maze on stage, over every episode played in it.
+#[derive(Resource, Default, Debug)]
+pub struct Visits {
+    pub layout: Option<Layout>,
+    pub counts: Vec<u32>,
+}
+
+impl Visits {
+    fn add(&mut self, layout: &Layout, path: &[Pos]) {
+        if self.layout.as_ref() != Some(layout) {
+            self.layout = Some(layout.clone());
+            self.counts = vec![0; layout.size * layout.size];
+        }
+        for p in path {
+            self.counts[layout.index(*p)] += 1;
+        }
+    }
+}
+
+/// Which stage generation and view the entities were spawned for.
+#[derive(Resource, Default, Debug)]
+struct Spawned {
+    generation: u64,
+    view: View,
+}
+
+/// Everything `spawn_stage` spawns (despawned together).
+#[derive(Component)]
+pub struct SceneEntity;
+
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Wall;
+
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Floor;
+
+/// The cheese of maze `slot`.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Goal {
+    pub slot: usize,
+}
+
+/// The start cell of maze `slot`.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct StartCell {
+    pub slot: usize,
+}
+
+/// A mouse playing track `track` of maze `slot`.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Agent {
+    pub slot: usize,
+    pub track: usize,
+}
+
+/// A heatmap cell over the first maze.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct OverlayCell {
+    pub pos: Pos,
+}
+
+pub fn rgb(c: [u8; 3]) -> Color {
+    Color::srgb_u8(c[0], c[1], c[2])
+}
+
+/// Mazes per row on stage.
+fn columns(slots: usize, compare: bool) -> usize {
+    if compare {
+        2
+    } else {
+        (slots as f32).sqrt().ceil().max(1.0) as usize
+    }
+}
+
+/// The centre of every maze on stage, in 2D world units, and the stage's total size.
+pub fn slot_origins(stage: &Stage) -> (Vec<Vec2>, Vec2) {
+    let n = stage.slots.len();
+    if n == 0 {
+        return (Vec::new(), Vec2::ZERO);
+    }
+    let side = stage.slots.iter().map(|s| s.layout.size).max().unwrap_or(1) as f32 * TILE;
+    let gap = side + 1.5 * TILE;
+    let compare = stage.slots.iter().any(|s| s.caption.starts_with("before"));
+    let cols = columns(n, compare);
+    let rows = n.div_ceil(cols);
+    let origins = (0..n)
+        .map(|i| {
+            let (r, c) = (i / cols, i % cols);
+            Vec2::new(
+                (c as f32 - (cols as f32 - 1.0) / 2.0) * gap,
+                ((rows as f32 - 1.0) / 2.0 - r as f32) * gap,
+            )
+        })
+        .collect();
+    (
+        origins,
+        Vec2::new(cols as f32 * gap, rows as f32 * gap + TILE),
+    )
+}
+
+/// The 2D centre of cell (row, col) — fractional while moving — of a maze of side `size`.
+pub fn cell_center(origin: Vec2, size: usize, row_col: Vec2) -> Vec2 {
+    let half = size as f32 / 2.0;
+    origin
+        + Vec2::new(
+            (row_col.y + 0.5 - half) * TILE,
+            (half - row_col.x - 0.5) * TILE,
+        )
+}
+
+/// 2D world units to the 3D world (one cell = one unit, y up).
+pub fn to_3d(p: Vec2, height: f32) -> Vec3 {
+    Vec3::new(p.x / TILE, height, -p.y / TILE)
+}
+
+fn pos_vec(p: Pos) -> Vec2 {
+    Vec2::new(p.row as f32, p.col as f32)
+}
+
+/// Turns streamed episodes into the next stage.
+pub fn accept_episodes(
+    mut arrived: MessageReader<EpisodesArrived>,
+    mut stage: ResMut<Stage>,
+    mut visits: ResMut<Visits>,
+    playback: Res<Playback>,
+    mode: Res<State<Mode>>,
+) {
+    for EpisodesArrived(batch) in arrived.read() {
+        let slots = match batch.source {
+            EpisodeSource::Current if *mode.get() == Mode::Edit => continue,
+            EpisodeSource::Current => arrange(&batch.episodes, &playback),
+            EpisodeSource::Playtest => ghosts(&batch.episodes, "playtest", usize::MAX),
+            EpisodeSource::Baseline => {
+                stage.before = Some(batch.episodes.clone());
+                continue;
+            }
+            EpisodeSource::Tuned => {
+                let before = stage.before.take().unwrap_or_default();
+                let mut slots = Vec::new();
+                for (b, a) in before.iter().zip(&batch.episodes) {
+                    slots.push(single(b, "before feedback"));
+                    slots.push(single(a, "after feedback"));
+                }
+                slots
+            }
+        };
+        if slots.is_empty() {
+            continue;
+        }
+        if let Some(first) = slots.first() {
+            for t in &first.tracks {
+                visits.add(&first.layout, &t.episode.path);
+            }
+        }
+        // Comparisons and playtests go on stage at once; training streams wait their turn.
+        let now = batch.source != EpisodeSource::Current || stage.slots.is_empty();
+        if now {
+            stage.pending = None;
+            stage.show(slots);
+        } else {
+            stage.pending = Some(slots);
+        }
+    }
+}
+
+fn outcome_caption(e: &Rollout) -> &'static str {
+    match e.stats.outcome {
+        crate::sim::Outcome::Cheese => "cheese",
+        crate::sim::Outcome::Corner => "corner first",
+        crate::sim::Outcome::Neither => "neither",
+    }
+}
+
+fn single(e: &Rollout, caption: &str) -> Slot {
+    Slot {
+        layout: e.layout.clone(),
+        caption: format!("{caption}: {}", outcome_caption(e)),
+        tracks: vec![Track::new(e.clone())],
+    }
+}
+
+fn ghosts(episodes: &[Rollout], caption: &str, max: usize) -> Vec<Slot> {
+    let Some(first) = episodes.first() else {
+        return Vec::new();
+    };
+    let tracks: Vec<Track> = episodes
+        .iter()
+        .filter(|e| e.layout == first.layout)
+        .take(max)
+        .cloned()
+        .map(Track::new)
+        .collect();
+    let cheese = tracks
+        .iter()
+        .filter(|t| t.episode.stats.reached_cheese)
+        .count();
+    vec![Slot {
+        layout: first.layout.clone(),
+        caption: format!("{caption}: {cheese}/{} reach the cheese", tracks.len()),
+        tracks,
+    }]
+}
+
+fn arrange(episodes: &[Rollout], playback: &Playback) -> Vec<Slot> {
+    match playback.arrangement {
+        Arrangement::Grid => episodes
+            .iter()
+            .take(playback.agents.max(1))
+            .map(|e| single(e, "agent"))
+            .collect(),
+        Arrangement::Ghosts => ghosts(episodes, "ghosts", playback.agents.max(1)),
+    }
+}
+
+/// Moves every track forward in time; swaps in the pending stage once this one has played out,
+/// or replays it.
+pub fn advance_playback(time: Res<Time>, playback: Res<Playback>, mut stage: ResMut<Stage>) {
+    if playback.paused {
+        return;
+    }
+    let dt = time.delta_secs();
+    let step = dt * playback.steps_per_second;
+    for slot in &mut stage.slots {
+        for track in &mut slot.tracks {
+            track.t = (track.t + step).min(track.last_step());
+        }
+    }
+    if !stage.all_finished() {
+        return;
+    }
+    stage.finished_for += dt;
+    if stage.finished_for < playback.hold_s {
+        return;
+    }
+    match stage.pending.take() {
+        Some(next) => stage.show(next),
+        None => {
+            stage.finished_for = 0.0;
+            for slot in &mut stage.slots {
+                for track in &mut slot.tracks {
+                    track.t = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Handles for the 3D view's meshes and materials, made once.
+struct Blocks3d {
+    wall: Handle<Mesh>,
+    floor: Handle<Mesh>,
+    mouse: Handle<Mesh>,
+    cheese: Handle<Mesh>,
+    marker: Handle<Mesh>,
+    wall_mat: Handle<StandardMaterial>,
+    floor_mat: Handle<StandardMaterial>,
+    mouse_mat: Handle<StandardMaterial>,
+    cheese_mat: Handle<StandardMaterial>,
+    start_mat: Handle<StandardMaterial>,
+    corner_mat: Handle<StandardMaterial>,
+}
+
+impl Blocks3d {
+    fn new(meshes: &mut Assets<Mesh>, materials: &mut Assets<StandardMaterial>) -> Self {
+        let mut mat = |c: [u8; 3]| {
+            materials.add(StandardMaterial {
+                base_color: rgb(c),
+                perceptual_roughness: 0.8,
+                ..default()
+            })
+        };
+        Self {
+            wall_mat: mat(colors::WALL),
+            floor_mat: mat(colors::FLOOR),
+            mouse_mat: mat(colors::MOUSE),
+            cheese_mat: mat(colors::CHEESE),
+            start_mat: mat(START),
+            corner_mat: mat(colors::CORNER),
+            wall: meshes.add(Cuboid::new(1.0, 0.8, 1.0)),
+            floor: meshes.add(Cuboid::new(1.0, 0.05, 1.0)),
+            mouse: meshes.add(Sphere::new(0.3)),
+            cheese: meshes.add(Cylinder::new(0.3, 0.3)),
+            marker: meshes.add(Cylinder::new(0.35, 0.02)),
+        }
+    }
+}
+
+/// The start cell's marker colour.
+pub const START: [u8; 3] = [120, 190, 120];
+
+/// Respawns the stage's entities when the mazes or the view change.
+#[allow(clippy::too_many_arguments)]
+fn spawn_stage(
+    mut commands: Commands,
+    stage: Res<Stage>,
+    view: Res<View>,
+    mut spawned: ResMut<Spawned>,
+    existing: Query<Entity, With<SceneEntity>>,
+    meshes: Option<ResMut<Assets<Mesh>>>,
+    materials: Option<ResMut<Assets<StandardMaterial>>>,
+    mut blocks: Local<Option<Blocks3d>>,
+) {
+    if spawned.generation == stage.generation && spawned.view == *view {
+        return;
+    }
+    spawned.generation = stage.generation;
+    spawned.view = *view;
+    for e in &existing {
+        commands.entity(e).despawn();
+    }
+    let (origins, _) = slot_origins(&stage);
+    match *view {
+        View::Flat => {
+            for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
+                spawn_flat(&mut commands, i, slot, *origin);
+            }
+        }
+        View::Blocks => {
+            let (Some(mut meshes), Some(mut materials)) = (meshes, materials) else {
+                return;
+            };
+            let b = blocks.get_or_insert_with(|| Blocks3d::new(&mut meshes, &mut materials));
+            for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
+                spawn_blocks(&mut commands, b, i, slot, *origin);
+            }
+        }
+    }
+}
+
+fn spawn_flat(commands: &mut Commands, i: usize, slot: &Slot, origin: Vec2) {
+    let layout = &slot.layout;
+    let cell = Vec2::splat(TILE);
+    for row in 0..layout.size {
+        for col in 0..layout.size {
+            let p = Pos::new(row, col);
+            let at = cell_center(origin, layout.size, pos_vec(p));
+            if layout.is_wall(p) {
+                commands.spawn((
+                    Name::new("Wall"),
+                    SceneEntity,
+                    Wall,
+                    Sprite::from_color(rgb(colors::WALL), cell),
+                    Transform::from_translation(at.extend(0.0)),
+                ));
+            } else {
+                commands.spawn((
+                    Name::new("Floor"),
+                    SceneEntity,
+                    Floor,
+                    Sprite::from_color(rgb(colors::FLOOR), cell),
+                    Transform::from_translation(at.extend(0.0)),
+                ));
+                if i == 0 {
+                    commands.spawn((
+                        Name::new("Overlay"),
+                        SceneEntity,
+                        OverlayCell { pos: p },
+                        Sprite::from_color(Color::NONE, cell),
+                        Transform::from_translation(at.extend(0.5)),
+                    ));
+                }
+            }
+        }
+    }
+    let marker = |p: Pos, z: f32| cell_center(origin, layout.size, pos_vec(p)).extend(z);
+    commands.spawn((
+        Name::new("Corner"),
+        SceneEntity,
+        Sprite::from_color(rgb(colors::CORNER).with_alpha(0.55), cell * 0.5),
+        Transform::from_translation(marker(layout.corner, 1.0)),
+    ));
+    commands.spawn((
+        Name::new("Start"),
+        SceneEntity,
+        StartCell { slot: i },
+        Sprite::from_color(rgb(START), cell * 0.6),
+        Transform::from_translation(marker(layout.start, 1.0)),
+    ));
+    commands.spawn((
+        Name::new("Cheese"),
+        SceneEntity,
+        Goal { slot: i },
+        Sprite::from_color(rgb(colors::CHEESE), cell * 0.7),
+        Transform::from_translation(marker(layout.cheese, 2.0)),
+    ));
+    let ghost = slot.tracks.len() > 1;
+    for (k, track) in slot.tracks.iter().enumerate() {
+        let alpha = if ghost { 0.55 } else { 1.0 };
+        commands.spawn((
+            Name::new("Agent"),
+            SceneEntity,
+            Agent { slot: i, track: k },
+            Sprite::from_color(rgb(colors::MOUSE).with_alpha(alpha), cell * 0.55),
+            Transform::from_translation(
+                cell_center(origin, layout.size, track.position()).extend(3.0),
+            ),
+        ));
+    }
+    let top = cell_center(
+        origin,
+        layout.size,
+        Vec2::new(-1.0, (layout.size / 2) as f32),
+    );
+    commands.spawn((
+        Name::new("Caption"),
+        SceneEntity,
+        Text2d::new(slot.caption.clone()),
+        TextFont::from_font_size(14.0),
+        TextColor(Color::srgb(0.9, 0.9, 0.9)),
+        Transform::from_translation(top.extend(4.0)),
+    ));
+}
+
+fn spawn_blocks(commands: &mut Commands, b: &Blocks3d, i: usize, slot: &Slot, origin: Vec2) {
+    let layout = &slot.layout;
+    for row in 0..layout.size {
+        for col in 0..layout.size {
+            let p = Pos::new(row, col);
+            let at = cell_center(origin, layout.size, pos_vec(p));
+            if layout.is_wall(p) {
+                commands.spawn((
+                    Name::new("Wall"),
+                    SceneEntity,
+                    Wall,
+                    Mesh3d(b.wall.clone()),
+                    MeshMaterial3d(b.wall_mat.clone()),
+                    Transform::from_translation(to_3d(at, 0.4)),
+                ));
+            } else {
+                commands.spawn((
+                    Name::new("Floor"),
+                    SceneEntity,
+                    Floor,
+                    Mesh3d(b.floor.clone()),
+                    MeshMaterial3d(b.floor_mat.clone()),
+                    Transform::from_translation(to_3d(at, 0.0)),
+                ));
+            }
+        }
+    }
+    let at = |p: Pos, h: f32| to_3d(cell_center(origin, layout.size, pos_vec(p)), h);
+    commands.spawn((
+        Name::new("Corner"),
+        SceneEntity,
+        Mesh3d(b.marker.clone()),
+        MeshMaterial3d(b.corner_mat.clone()),
+        Transform::from_translation(at(layout.corner, 0.04)),
+    ));
+    commands.spawn((
+        Name::new("Start"),
+        SceneEntity,
+        StartCell { slot: i },
+        Mesh3d(b.marker.clone()),
+        MeshMaterial3d(b.start_mat.clone()),
+        Transform::from_translation(at(layout.start, 0.04)),
+    ));
+    commands.spawn((
+        Name::new("Cheese"),
+        SceneEntity,
+        Goal { slot: i },
+        Mesh3d(b.cheese.clone()),
+        MeshMaterial3d(b.cheese_mat.clone()),
+        Transform::from_translation(at(layout.cheese, 0.2)),
+    ));
+    for (k, track) in slot.tracks.iter().enumerate() {
+        commands.spawn((
+            Name::new("Agent"),
+            SceneEntity,
+            Agent { slot: i, track: k },
+            Mesh3d(b.mouse.clone()),
+            MeshMaterial3d(b.mouse_mat.clone()),
+            Transform::from_translation(to_3d(
+                cell_center(origin, layout.size, track.position()),
+                0.3,
+            )),
+        ));
+    }
+}
+
+/// Places every agent where its track is now (between cells while moving).
+pub fn move_agents(
+    stage: Res<Stage>,
+    view: Res<View>,
+    mut agents: Query<(&Agent, &mut Transform)>,
+) {
+    let (origins, _) = slot_origins(&stage);
+    for (agent, mut transform) in &mut agents {
+        let (Some(slot), Some(origin)) = (stage.slots.get(agent.slot), origins.get(agent.slot))
+        else {
+            continue;
+        };
+        let Some(track) = slot.tracks.get(agent.track) else {
+            continue;
+        };
+        let at = cell_center(*origin, slot.layout.size, track.position());
+        transform.translation = match *view {
+            View::Flat => at.extend(3.0),
+            View::Blocks => to_3d(at, 0.3),
+        };
+    }
+}
+
+/// A cold-to-warm colour for `x` in [0, 1].
+pub fn heat(x: f32, alpha: f32) -> Color {
+    let x = x.clamp(0.0, 1.0);
+    Color::srgba(
+        0.15 + 0.85 * x,
+        0.35 * (1.0 - x) + 0.2,
+        1.0 - 0.9 * x,
+        alpha,
+    )
+}
+
+/// Colours the heatmap cells of the first maze from visits or the learned reward.
+fn color_overlay_cells(
+    overlays: Res<Overlays>,
+    visits: Res<Visits>,
+    fields: Res<Fields>,
+    stage: Res<Stage>,
+    mut cells: Query<(&OverlayCell, &mut Sprite)>,
+) {
+    let Some(layout) = stage.slots.first().map(|s| &s.layout) else {
+        return;
+    };
+    let visit_max = visits.counts.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let reward = fields.reward.as_ref().filter(|f| &f.layout == layout);
+    let (lo, hi) = reward
+        .map(|f| {
+            f.values
+                .iter()
+                .flatten()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        })
+        .unwrap_or((0.0, 1.0));
+    for (cell, mut sprite) in &mut cells {
+        let i = layout.index(cell.pos);
+        sprite.color = if overlays.reward
+            && let Some(v) = reward.and_then(|f| f.values[i])
+        {
+            heat((v - lo) / (hi - lo).max(1e-6), 0.6)
+        } else if overlays.heatmap && visits.layout.as_ref() == Some(layout) {
+            let n = visits.counts[i] as f32;
+            if n > 0.0 {
+                heat((n.ln_1p() / visit_max.ln_1p()).max(0.05), 0.55)
+            } else {
+                Color::NONE
+            }
+        } else {
+            Color::NONE
+        };
+    }
+}

@@ -1,0 +1,287 @@
+//! Every type that crosses between the trainer thread and its front end (the app, the demo, tests):
+//! commands in, events out. Plain data only — no tensors, no engine types.
+
+use crate::config::TrainConfig;
+use crate::experiment::preferences::{JudgeStats, LabeledPair};
+use crate::level::Layout;
+use crate::llm::Rollout;
+use crate::llm::http::HttpConfig;
+use crate::llm::oracle::OracleConfig;
+use crate::reward::{RewardConfig, RewardReport};
+use crate::rl::IterationMetrics;
+use crate::sim::{Action, OutcomeSummary};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which judge a feedback round asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum JudgeChoice {
+    /// The scripted oracle (true outcome, with the configured noise and position bias).
+    Oracle(OracleConfig),
+    /// An OpenAI-compatible server.
+    Http(HttpConfig),
+}
+
+impl JudgeChoice {
+    pub fn label(&self) -> String {
+        match self {
+            JudgeChoice::Oracle(o) => format!(
+                "oracle (noise {:.2}, position bias {:.2})",
+                o.noise, o.position_bias
+            ),
+            JudgeChoice::Http(h) => format!("http {} at {}", h.model, h.base_url),
+        }
+    }
+}
+
+/// Everything a session needs; the app's panel edits a copy and sends it with [`Command::Reset`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    /// The training run (`region` and `seed` live here).
+    pub train: TrainConfig,
+    pub judge: JudgeChoice,
+    /// R' = lambda * R_hat + (1 - lambda) * R during fine-tuning.
+    pub lambda: f32,
+    /// N^I: rollouts the judge reads.
+    pub inspect_rollouts: usize,
+    /// N^R: rollouts gathered in the accepted scenarios.
+    pub feedback_rollouts: usize,
+    /// Pairs asked (each in both orders).
+    pub pairs: usize,
+    pub reward: RewardConfig,
+    /// Episodes streamed for display each time the scene is fed.
+    pub show_episodes: usize,
+    /// Seconds between two streamed batches of episodes while training.
+    pub show_interval_s: f64,
+    /// Episodes per evaluation point (train and shifted each).
+    pub eval_episodes: usize,
+    /// Iterations between evaluation points.
+    pub eval_every: u64,
+    /// Go through scenario and label review without waiting for a person.
+    pub auto_review: bool,
+    /// Where judge answers are cached (None: in memory only).
+    pub label_cache: Option<PathBuf>,
+    /// Start from this checkpoint instead of fresh weights.
+    pub checkpoint: Option<PathBuf>,
+    /// Append every iteration's metrics here (JSON lines).
+    pub metrics_log: Option<PathBuf>,
+}
+
+impl SessionSettings {
+    /// Interactive defaults around a training config: the oracle judge, the study's feedback sizes,
+    /// a few episodes streamed twice a second, and reviews that wait for a person.
+    pub fn new(train: TrainConfig) -> Self {
+        Self {
+            train,
+            judge: JudgeChoice::Oracle(OracleConfig {
+                noise: 0.0,
+                position_bias: 0.0,
+            }),
+            lambda: 1.0,
+            inspect_rollouts: 10,
+            feedback_rollouts: 400,
+            pairs: 400,
+            reward: RewardConfig {
+                learning_rate: 0.003,
+                ..RewardConfig::default()
+            },
+            show_episodes: 16,
+            show_interval_s: 0.5,
+            eval_episodes: 200,
+            eval_every: 10,
+            auto_review: false,
+            label_cache: None,
+            checkpoint: None,
+            metrics_log: None,
+        }
+    }
+}
+
+/// What the streamed episodes are played on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShowLevels {
+    /// Fresh mazes from the training distribution.
+    Training,
+    /// Fresh mazes from the shifted (test) distribution.
+    Shifted,
+    /// One layout (ghost agents in one maze; playtest of an edited level).
+    Fixed(Layout),
+}
+
+/// Commands from the front end; applied between iterations (never mid-update).
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Train continuously.
+    Run,
+    Pause,
+    /// One iteration, then pause.
+    Step,
+    /// Choose what streamed episodes are played on.
+    Show(ShowLevels),
+    /// Play the current policy in this layout now (the editor's playtest).
+    Playtest(Layout),
+    /// Start an LLM feedback round on the paused agent.
+    BeginFeedbackRound,
+    /// Keep (true) or drop each proposed scenario, in the order they were shown.
+    ReviewScenarios(Vec<bool>),
+    /// Replace the judge's label of pair `pair` (`Some(mu_first)`), or restore it (`None`).
+    OverrideLabel {
+        pair: usize,
+        mu_first: Option<f32>,
+    },
+    /// Fit the reward model on the (possibly overridden) labels.
+    TrainRewardModel,
+    /// Resume PPO with R' from the paused agent.
+    StartFineTuning,
+    /// Play the agent frozen at the round's start and the current one on the same `count` mazes.
+    CompareWithBaseline {
+        count: usize,
+    },
+    SetLambda(f32),
+    /// Evaluate the current agent on both distributions now.
+    Evaluate,
+    /// Start over with new settings.
+    Reset(Box<SessionSettings>),
+    Shutdown,
+}
+
+/// Where the session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    Paused,
+    Training,
+    /// The judge reads rollouts of the paused agent.
+    Analysing,
+    /// Waiting for the scenarios to be accepted or rejected.
+    ReviewScenarios,
+    /// Rollouts in the scenarios and pairwise judging.
+    Labelling,
+    /// Waiting for the labels to be reviewed (overrides) before the reward model trains.
+    ReviewLabels,
+    TrainingRewardModel,
+    /// The reward model is ready; fine-tuning has not started.
+    RewardModelReady,
+    /// PPO with R' = lambda * R_hat + (1 - lambda) * R.
+    FineTuning,
+    /// All configured timesteps are done.
+    Finished,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Paused => "paused",
+            Phase::Training => "training with the env reward",
+            Phase::Analysing => "the judge is analysing rollouts",
+            Phase::ReviewScenarios => "review the proposed scenarios",
+            Phase::Labelling => "the judge is comparing pairs",
+            Phase::ReviewLabels => "review the labels",
+            Phase::TrainingRewardModel => "training the reward model",
+            Phase::RewardModelReady => "reward model ready",
+            Phase::FineTuning => "fine-tuning with R'",
+            Phase::Finished => "finished",
+        }
+    }
+}
+
+/// Which agent an episode batch shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EpisodeSource {
+    /// The agent being trained.
+    Current,
+    /// The agent frozen when the feedback round began, beside [`EpisodeSource::Tuned`].
+    Baseline,
+    /// The current agent on the same mazes as the [`EpisodeSource::Baseline`] batch sent with it.
+    Tuned,
+    /// The current agent in a level from the editor.
+    Playtest,
+}
+
+/// Episodes to play back in the scene.
+#[derive(Clone, Debug)]
+pub struct EpisodeBatch {
+    pub source: EpisodeSource,
+    pub global_step: u64,
+    pub episodes: Vec<Rollout>,
+}
+
+/// The policy's preferred move in every free cell of one layout (the mouse placed there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyField {
+    pub layout: Layout,
+    /// Row-major; None on walls.
+    pub preferred: Vec<Option<(Action, f32)>>,
+}
+
+/// The learned reward for stepping into each free cell (mean over its free neighbours).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewardField {
+    pub layout: Layout,
+    pub values: Vec<Option<f32>>,
+}
+
+/// One evaluation point on both distributions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    pub global_step: u64,
+    pub train: OutcomeSummary,
+    pub shifted: OutcomeSummary,
+}
+
+/// A proposed scenario as shown for review.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioView {
+    pub title: String,
+    pub spec: crate::level::DistributionSpec,
+}
+
+/// The judge's reading of the paused agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisView {
+    pub judge: String,
+    pub text: String,
+    pub failure_modes: Vec<String>,
+    pub scenarios: Vec<ScenarioView>,
+    pub rejected: Vec<String>,
+    pub names_confound: bool,
+    /// The rollouts the judge read.
+    pub shown: Vec<Rollout>,
+}
+
+/// One judged pair with both rollouts, for side-by-side replay.
+#[derive(Clone, Debug)]
+pub struct LabelView {
+    pub index: usize,
+    pub first: Rollout,
+    pub second: Rollout,
+    pub label: LabeledPair,
+}
+
+/// Everything the trainer reports.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Phase(Phase),
+    Iteration(Box<IterationMetrics>),
+    Evaluation(Box<EvalPoint>),
+    Episodes(EpisodeBatch),
+    PolicyField(Box<PolicyField>),
+    RewardField(Box<RewardField>),
+    Analysis(Box<AnalysisView>),
+    Label(Box<LabelView>),
+    RoundStats(Box<JudgeStats>),
+    RewardModel(Box<RewardReport>),
+    /// A line for the status bar.
+    Status(String),
+    /// Something went wrong; the session goes on (shown in the panel, not only the log).
+    Error(String),
+}
+
+impl Event {
+    /// Streaming events may be dropped when the front end is behind; the rest are kept.
+    pub fn is_lossy(&self) -> bool {
+        matches!(
+            self,
+            Event::Iteration(_) | Event::PolicyField(_) | Event::Status(_)
+        ) || matches!(self, Event::Episodes(b) if b.source == EpisodeSource::Current)
+    }
+}

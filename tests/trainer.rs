@@ -1,0 +1,229 @@
+//! The trainer thread driven over its channels, as the app drives it: training streams metrics,
+//! episodes and evaluations; a feedback round goes analysis -> scenario review -> labels ->
+//! overrides -> reward model -> fine-tuning; the baseline comparison pairs episodes on the same
+//! mazes; and a front end that never reads its events never stalls the trainer.
+
+use maze_rllf::config::TrainConfig;
+use maze_rllf::trainer::{
+    Command, EpisodeSource, Event, Phase, SessionSettings, ShowLevels, TrainerHandle,
+};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn settings() -> SessionSettings {
+    let train = TrainConfig::load(Path::new("assets/configs/quick-7x7.ron"))
+        .expect("config")
+        .with_overrides(&[
+            "ppo.total_timesteps=16384".into(),
+            "ppo.num_envs=16".into(),
+            "ppo.num_steps=32".into(),
+        ])
+        .expect("overrides");
+    let mut s = SessionSettings::new(train);
+    s.pairs = 24;
+    s.feedback_rollouts = 60;
+    s.inspect_rollouts = 4;
+    s.eval_episodes = 40;
+    s.eval_every = 4;
+    s.show_episodes = 4;
+    s.show_interval_s = 0.0;
+    s
+}
+
+/// Waits for the first event that `pick` accepts, failing after `secs` seconds.
+fn wait_for<T>(
+    trainer: &TrainerHandle,
+    secs: u64,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(event) = trainer.next_event(Duration::from_millis(100)) {
+            if let Some(t) = pick(&event) {
+                return t;
+            }
+            if let Event::Error(e) = &event {
+                panic!("trainer error while waiting for {what}: {e}");
+            }
+        }
+    }
+    panic!("no {what} within {secs} s");
+}
+
+fn wait_phase(trainer: &TrainerHandle, phase: Phase, secs: u64) {
+    wait_for(trainer, secs, &format!("phase {phase:?}"), |e| match e {
+        Event::Phase(p) if *p == phase => Some(()),
+        _ => None,
+    });
+}
+
+#[test]
+fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
+    let mut trainer = TrainerHandle::spawn(settings());
+    wait_phase(&trainer, Phase::Paused, 30);
+    trainer.send(Command::Run).expect("send");
+    let metrics = wait_for(&trainer, 60, "iteration metrics", |e| match e {
+        Event::Iteration(m) => Some(m.clone()),
+        _ => None,
+    });
+    assert!(metrics.global_step > 0 && metrics.sps > 0.0);
+    let batch = wait_for(&trainer, 60, "episodes", |e| match e {
+        Event::Episodes(b) => Some(b.clone()),
+        _ => None,
+    });
+    assert_eq!(batch.source, EpisodeSource::Current);
+    assert_eq!(batch.episodes.len(), 4);
+    let eval = wait_for(&trainer, 60, "an evaluation", |e| match e {
+        Event::Evaluation(p) => Some(p.clone()),
+        _ => None,
+    });
+    assert_eq!(eval.train.episodes, 40);
+    assert_eq!(eval.shifted.episodes, 40);
+    wait_phase(&trainer, Phase::Finished, 120);
+
+    // One fixed maze: every streamed episode is played in it.
+    let layout = batch.episodes[0].layout.clone();
+    trainer
+        .send(Command::Show(ShowLevels::Fixed(layout.clone())))
+        .expect("send");
+    let ghosts = wait_for(&trainer, 30, "ghost episodes", |e| match e {
+        Event::Episodes(b) => Some(b.clone()),
+        _ => None,
+    });
+    assert!(ghosts.episodes.iter().all(|e| e.layout == layout));
+
+    trainer.send(Command::BeginFeedbackRound).expect("send");
+    let analysis = wait_for(&trainer, 60, "the analysis", |e| match e {
+        Event::Analysis(a) => Some(a.clone()),
+        _ => None,
+    });
+    assert_eq!(analysis.shown.len(), 4);
+    assert!(!analysis.scenarios.is_empty());
+    wait_phase(&trainer, Phase::ReviewScenarios, 10);
+    // Keep only the first scenario.
+    let mut keep = vec![false; analysis.scenarios.len()];
+    keep[0] = true;
+    trainer.send(Command::ReviewScenarios(keep)).expect("send");
+    let mut labels = Vec::new();
+    let stats = wait_for(&trainer, 120, "the round statistics", |e| match e {
+        Event::Label(l) => {
+            labels.push(l.clone());
+            None
+        }
+        Event::RoundStats(s) => Some(s.clone()),
+        _ => None,
+    });
+    assert_eq!(labels.len(), 24);
+    assert_eq!(stats.queries, 48, "every pair is asked in both orders");
+    assert!(
+        labels
+            .iter()
+            .all(|l| analysis.scenarios[0].spec.world_size == l.first.layout.size)
+    );
+    wait_phase(&trainer, Phase::ReviewLabels, 10);
+    trainer
+        .send(Command::OverrideLabel {
+            pair: 0,
+            mu_first: Some(0.5),
+        })
+        .expect("send");
+    trainer
+        .send(Command::OverrideLabel {
+            pair: 999,
+            mu_first: Some(1.0),
+        })
+        .expect("send");
+    let error = wait_for(
+        &trainer,
+        10,
+        "the out-of-range override error",
+        |e| match e {
+            Event::Error(e) => Some(e.clone()),
+            _ => None,
+        },
+    );
+    assert!(error.contains("no pair 999"), "{error}");
+    trainer.send(Command::TrainRewardModel).expect("send");
+    let report = wait_for(&trainer, 120, "the reward model", |e| match e {
+        Event::RewardModel(r) => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!(report.train_pairs + report.heldout_pairs, 24);
+    wait_phase(&trainer, Phase::RewardModelReady, 10);
+    trainer.send(Command::StartFineTuning).expect("send");
+    wait_phase(&trainer, Phase::FineTuning, 10);
+    wait_for(&trainer, 60, "fine-tuning iterations", |e| match e {
+        Event::Iteration(_) => Some(()),
+        _ => None,
+    });
+    trainer.send(Command::Pause).expect("send");
+    trainer
+        .send(Command::CompareWithBaseline { count: 3 })
+        .expect("send");
+    let before = wait_for(&trainer, 60, "the baseline batch", |e| match e {
+        Event::Episodes(b) if b.source == EpisodeSource::Baseline => Some(b.clone()),
+        _ => None,
+    });
+    let after = wait_for(&trainer, 60, "the fine-tuned batch", |e| match e {
+        Event::Episodes(b) if b.source == EpisodeSource::Tuned => Some(b.clone()),
+        _ => None,
+    });
+    assert_eq!(before.episodes.len(), 3);
+    let same_mazes = before
+        .episodes
+        .iter()
+        .zip(&after.episodes)
+        .all(|(b, a)| b.layout == a.layout);
+    assert!(same_mazes, "before and after are played on the same mazes");
+    assert!(trainer.shutdown(Duration::from_secs(30)));
+}
+
+#[test]
+fn a_front_end_that_never_reads_does_not_stall_training() {
+    let mut s = settings();
+    s.train.ppo.total_timesteps = 1 << 30;
+    let mut trainer = TrainerHandle::spawn(s);
+    trainer.send(Command::Run).expect("send");
+    // Nobody reads events for a while: the channel fills, streaming events are dropped.
+    std::thread::sleep(Duration::from_secs(4));
+    // The trainer is still responsive: it pauses, and streams again once read.
+    trainer.send(Command::Pause).expect("send");
+    let mut last_step = 0;
+    let (mut trained, mut paused) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !paused && Instant::now() < deadline {
+        match trainer.next_event(Duration::from_millis(100)) {
+            Some(Event::Iteration(m)) => last_step = m.global_step,
+            Some(Event::Phase(Phase::Training)) => trained = true,
+            Some(Event::Phase(Phase::Paused)) => paused = trained,
+            _ => {}
+        }
+    }
+    assert!(paused, "the pause was applied");
+    assert!(last_step > 0, "it trained while nobody read");
+    assert!(trainer.shutdown(Duration::from_secs(30)));
+}
+
+#[test]
+fn a_bad_setting_is_reported_and_a_reset_recovers() {
+    let mut s = settings();
+    s.checkpoint = Some("does/not/exist".into());
+    let mut trainer = TrainerHandle::spawn(s);
+    let error = wait_for(&trainer, 30, "an error", |e| match e {
+        Event::Error(e) => Some(e.clone()),
+        _ => None,
+    });
+    assert!(error.contains("does/not/exist"), "{error}");
+    trainer.send(Command::Run).expect("send");
+    let error = wait_for(&trainer, 30, "a second error", |e| match e {
+        Event::Error(e) => Some(e.clone()),
+        _ => None,
+    });
+    assert!(error.contains("no session"), "{error}");
+    trainer
+        .send(Command::Reset(Box::new(settings())))
+        .expect("send");
+    wait_phase(&trainer, Phase::Paused, 30);
+    assert!(trainer.shutdown(Duration::from_secs(30)));
+}
