@@ -52,6 +52,18 @@ pub struct AppArgs {
     pub window: String,
     #[arg(long)]
     pub fullscreen: bool,
+    /// Open in the level editor.
+    #[arg(long)]
+    pub edit: bool,
+    /// Overlays on at start: visits, arrows, reward (repeatable).
+    #[arg(long = "overlay", value_name = "NAME")]
+    pub overlays: Vec<String>,
+    /// Play the agent in this one level (ghost agents) instead of fresh training mazes.
+    #[arg(long)]
+    pub level: Option<PathBuf>,
+    /// Frame-rate cap (the trainer shares the CPU with the renderer).
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
     /// Take a screenshot in a view and exit afterwards: `--screenshot 2d=shots/a.png` (repeatable).
     #[arg(long = "screenshot", value_name = "VIEW=PATH")]
     pub screenshots: Vec<String>,
@@ -181,6 +193,9 @@ pub enum Command {
         /// Write the stage timings (JSON) here at the end.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// With --auto: a screenshot of every step into this folder.
+        #[arg(long)]
+        shots: Option<PathBuf>,
     },
     /// Record episodes of a checkpoint as GIFs (and a PNG of the first frame).
     Record {
@@ -259,10 +274,16 @@ fn run(command: Command) -> Result<(), String> {
         #[cfg(feature = "app")]
         Command::App(args) => crate::app::run(app_options(&args, crate::app::Mode::Watch)?),
         #[cfg(feature = "app")]
-        Command::Demo { app, auto, report } => {
+        Command::Demo {
+            app,
+            auto,
+            report,
+            shots,
+        } => {
             let mut options = app_options(&app, crate::app::Mode::Demo)?;
             options.demo_auto = auto;
             options.demo_report = report;
+            options.demo_shots = shots;
             options.settings.auto_review = true;
             if options.settings.checkpoint.is_none() && app.checkpoint.is_none() {
                 let shipped = PathBuf::from(DEMO_CHECKPOINT);
@@ -490,11 +511,51 @@ pub fn app_options(
         .map(|s| crate::app::record::ScriptedShot::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--screenshot {e}"))?;
-    let timed_commands = args
+    let mut timed_commands = args
         .at
         .iter()
         .map(|t| timed_command(t))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut overlays = crate::app::scene::Overlays::default();
+    for name in &args.overlays {
+        match name.as_str() {
+            "visits" => overlays.heatmap = true,
+            "arrows" => overlays.arrows = true,
+            "reward" => overlays.reward = true,
+            other => {
+                return Err(format!(
+                    "--overlay {other}: the overlays are visits, arrows and reward"
+                ));
+            }
+        }
+    }
+    let ghosts = match &args.level {
+        Some(path) => {
+            let world = settings
+                .train
+                .training_levels()
+                .map_err(|e| e.to_string())?
+                .world_size();
+            let source = load_level_file(path)
+                .map_err(|e| e.to_string())?
+                .fitted_to(world)?;
+            let layout = source.sample(&mut crate::rng::Rng::new(settings.train.seed));
+            timed_commands.insert(
+                0,
+                (
+                    0.0,
+                    crate::trainer::Command::Show(crate::trainer::ShowLevels::Fixed(layout)),
+                ),
+            );
+            true
+        }
+        None => false,
+    };
+    let mode = if args.edit {
+        crate::app::Mode::Edit
+    } else {
+        mode
+    };
     Ok(crate::app::AppOptions {
         timed_commands,
         frame_log: args.frame_log.clone(),
@@ -502,10 +563,14 @@ pub fn app_options(
         mode,
         demo_auto: false,
         demo_report: None,
+        demo_shots: None,
         screenshots,
         exit_after_s: args.exit_after,
         window,
         fullscreen: args.fullscreen,
+        fps: args.fps,
+        overlays,
+        ghosts,
     })
 }
 

@@ -33,6 +33,8 @@ pub struct DemoOptions {
     pub auto: bool,
     /// Write the stage timings here when the demo ends.
     pub report: Option<PathBuf>,
+    /// With `auto`: a screenshot of every step, just before it ends, into this folder.
+    pub shots: Option<PathBuf>,
 }
 
 /// The steps of the story.
@@ -134,6 +136,8 @@ pub struct DemoState {
     /// Evaluations seen when the step began (to wait for a fresh one).
     evaluations_at_entry: usize,
     pub finished: bool,
+    /// When the current step's screenshot was requested (it is rendered before moving on).
+    shot_at: Option<f64>,
 }
 
 impl DemoState {
@@ -196,6 +200,7 @@ pub fn advance(state: &mut DemoState, by: isize, now: f64, log: &TrainingLog) {
     });
     state.index = next;
     state.entered_at = now;
+    state.shot_at = None;
     state.evaluations_at_entry = log.evaluations.len();
 }
 
@@ -209,6 +214,7 @@ fn run_demo_step(
     round: Res<RoundLog>,
     mut commands: MessageWriter<SendCommand>,
     mut exit: MessageWriter<AppExit>,
+    mut record: MessageWriter<super::record::Record>,
 ) {
     let now = time.elapsed_secs_f64();
     let step = state.step();
@@ -257,6 +263,19 @@ fn run_demo_step(
     };
     if !options.auto || !done {
         return;
+    }
+    if let Some(dir) = &options.shots {
+        match state.shot_at {
+            None => {
+                let name = format!("{:02}-{:?}.png", state.index, step).to_lowercase();
+                record.write(super::record::Record::Screenshot(Some(dir.join(name))));
+                state.shot_at = Some(now);
+                return;
+            }
+            // Let the screenshot be taken with this step's caption still on screen.
+            Some(at) if now - at < 1.0 => return,
+            Some(_) => {}
+        }
     }
     if step == DemoStep::End {
         if !state.finished {

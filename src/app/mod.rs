@@ -48,6 +48,8 @@ pub struct AppOptions {
     pub demo_auto: bool,
     /// Write a JSON report of the demo's stage timings here when it ends.
     pub demo_report: Option<PathBuf>,
+    /// Screenshot every demo step into this folder (with `demo_auto`).
+    pub demo_shots: Option<PathBuf>,
     /// Screenshots to take and then exit (used by the rendering test).
     pub screenshots: Vec<record::ScriptedShot>,
     /// Exit after this many seconds (unattended runs).
@@ -58,12 +60,19 @@ pub struct AppOptions {
     pub frame_log: Option<PathBuf>,
     pub window: (u32, u32),
     pub fullscreen: bool,
+    /// Frame-rate cap: frames the trainer thread does not have to share the CPU with.
+    pub fps: f64,
+    /// Overlays on at start.
+    pub overlays: scene::Overlays,
+    /// Ghost agents in one maze instead of a grid of mazes.
+    pub ghosts: bool,
 }
 
 /// Everything the app adds besides Bevy's and egui's own plugins; also what headless tests add
 /// (after `MinimalPlugins` and `StatesPlugin`).
 pub fn plugin(app: &mut App) {
     app.init_state::<Mode>();
+    app.add_message::<record::Record>();
     app.configure_sets(
         Update,
         (
@@ -94,10 +103,23 @@ pub fn run(options: AppOptions) -> Result<(), String> {
         primary_window: Some(window),
         ..default()
     }));
+    let frame = std::time::Duration::from_secs_f64(1.0 / options.fps.clamp(1.0, 240.0));
+    app.insert_resource(bevy::winit::WinitSettings {
+        focused_mode: bevy::winit::UpdateMode::reactive(frame),
+        unfocused_mode: bevy::winit::UpdateMode::reactive(frame),
+    });
     app.add_plugins(bevy_egui::EguiPlugin::default());
     app.add_plugins(plugin);
     app.add_plugins((view::plugin, panels::plugin, record::plugin));
     app.insert_state(options.mode);
+    app.insert_resource(options.overlays);
+    if options.ghosts {
+        app.insert_resource(scene::Playback {
+            arrangement: scene::Arrangement::Ghosts,
+            agents: 8,
+            ..default()
+        });
+    }
     app.insert_resource(bridge::TrainerLink::new(TrainerHandle::spawn(
         options.settings.clone(),
     )));
@@ -105,6 +127,7 @@ pub fn run(options: AppOptions) -> Result<(), String> {
     app.insert_resource(demo::DemoOptions {
         auto: options.demo_auto,
         report: options.demo_report.clone(),
+        shots: options.demo_shots.clone(),
     });
     app.insert_resource(record::Script::new(
         options.screenshots.clone(),

@@ -20,7 +20,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
-use egui_plot::{Legend, Line, Plot};
+use egui_plot::{Legend, Line, Plot, Points};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
@@ -119,6 +119,9 @@ fn draw_panels(
             .max_rect(ctx.viewport_rect()),
     );
     let mode = *mode.get();
+    if m.playback.arrangement == Arrangement::Ghosts {
+        m.panel.show = ShowChoice::OneMaze;
+    }
     let left = egui::Panel::left("controls")
         .resizable(false)
         .exact_size(340.0)
@@ -399,6 +402,7 @@ fn plots(ui: &mut egui::Ui, m: &mut Models) {
             ];
             plot.include_y(0.0).include_y(1.0).show(ui, |p| {
                 for (name, points) in lines {
+                    p.points(Points::new(name, points.clone()).radius(2.5));
                     p.line(Line::new(name, points));
                 }
             });
@@ -782,7 +786,7 @@ fn editor_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
 }
 
 fn demo_controls(ui: &mut egui::Ui, m: &Models) {
-    ui.label("→ / Space: next   ← : back   F: full screen");
+    ui.label("Right or Space: next · Left: back · F: full screen");
     for (i, step) in STEPS.iter().enumerate() {
         let text = step.title();
         if i == m.demo.index {

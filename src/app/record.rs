@@ -11,15 +11,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_message::<Record>()
-        .init_resource::<Script>()
-        .add_systems(
-            Update,
-            (
-                record_keys.in_set(AppSystems::RecordInput),
-                (run_script, save_recordings, log_frames).in_set(AppSystems::Present),
-            ),
-        );
+    app.init_resource::<Script>().add_systems(
+        Update,
+        (
+            record_keys.in_set(AppSystems::RecordInput),
+            (run_script, save_recordings, log_frames).in_set(AppSystems::Present),
+        ),
+    );
 }
 
 /// Where recordings go unless a path is given.
@@ -208,6 +206,9 @@ fn save_recordings(
         match request {
             Record::Screenshot(path) => {
                 let path = path.clone().unwrap_or_else(|| numbered("png"));
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
                 commands
                     .spawn(Screenshot::primary_window())
                     .observe(save_to_disk(path));

@@ -257,6 +257,8 @@ fn draw_policy_arrows(
         };
         let length = TILE * (0.2 + 0.25 * p);
         let color = Color::srgba(0.1, 0.1, 0.1, 0.35 + 0.6 * p);
-        gizmos.arrow_2d(at - dir * length * 0.5, at + dir * length * 0.5, color);
+        gizmos
+            .arrow_2d(at - dir * length * 0.5, at + dir * length * 0.5, color)
+            .with_tip_length(TILE * 0.18);
     }
 }

@@ -202,6 +202,8 @@ struct Session {
     /// The agent as it was when the latest round began.
     baseline: Option<Policy>,
     metrics_log: Option<std::io::BufWriter<std::fs::File>>,
+    /// When the session started (wall-clock times in the metrics log count from here).
+    started: Instant,
 }
 
 /// What the command loop does next.
@@ -270,6 +272,10 @@ impl Session {
                 )));
                 out.send(Event::Phase(s.phase));
                 s.stream(out);
+                if s.settings.checkpoint.is_some() {
+                    // A loaded agent's rates are known from the first frame on.
+                    s.evaluate(out);
+                }
                 Some(s)
             }
             Err(e) => {
@@ -303,6 +309,7 @@ impl Session {
         };
         Ok(Self {
             metrics_log,
+            started: Instant::now(),
             settings,
             device,
             trainer,
@@ -407,7 +414,11 @@ impl Session {
         let metrics = self.trainer.iterate();
         if let Some(log) = &mut self.metrics_log {
             use std::io::Write;
-            let line = serde_json::to_string(&metrics).unwrap_or_default();
+            let mut line = serde_json::to_value(&metrics).unwrap_or_default();
+            if let Some(fields) = line.as_object_mut() {
+                let wall = self.started.elapsed().as_secs_f64();
+                fields.insert("time/wall_s".into(), wall.into());
+            }
             if let Err(e) = writeln!(log, "{line}").and_then(|()| log.flush()) {
                 out.send(Event::Error(format!("metrics log: {e}")));
                 self.metrics_log = None;
