@@ -55,6 +55,9 @@ pub struct AppArgs {
     /// Open in the level editor.
     #[arg(long)]
     pub edit: bool,
+    /// Go through feedback-round reviews without waiting (scenarios all kept, labels as judged).
+    #[arg(long)]
+    pub auto_review: bool,
     /// Overlays on at start: visits, arrows, reward (repeatable).
     #[arg(long = "overlay", value_name = "NAME")]
     pub overlays: Vec<String>,
@@ -488,6 +491,7 @@ pub fn app_options(
     settings.checkpoint = args.checkpoint.clone();
     settings.label_cache = args.label_cache.clone();
     settings.metrics_log = args.metrics_log.clone();
+    settings.auto_review = args.auto_review;
     if args.judge == AppJudge::Http {
         settings.judge = JudgeChoice::Http(crate::llm::http::HttpConfig::new(
             &args.http_url,

@@ -189,3 +189,44 @@ fn bench_json_reports_every_measurement() {
             > 100.0
     );
 }
+
+#[test]
+fn record_writes_episode_gifs_and_pngs_of_the_shipped_agent() {
+    let dir = std::env::temp_dir().join(format!("maze-rllf-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let gif = dir.join("ep.gif");
+    let out = maze_rllf(&[
+        "record",
+        "--checkpoint",
+        "assets/checkpoints/corner-7x7",
+        "--level",
+        "levels/shifted-7x7.ron",
+        "--out",
+        gif.to_str().expect("utf-8 path"),
+        "--count",
+        "2",
+        "--png",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["ep-1.gif", "ep-2.gif"] {
+        let bytes = std::fs::read(dir.join(name)).expect("gif written");
+        assert!(bytes.starts_with(b"GIF89a"), "{name}");
+    }
+    let png = std::fs::read(dir.join("ep-1.png")).expect("png written");
+    assert!(png.starts_with(b"\x89PNG"));
+    assert!(stdout(&out).contains("outcome"), "{}", stdout(&out));
+
+    // A level of another world size is a clear error, not a panic.
+    let out = maze_rllf(&[
+        "record",
+        "--checkpoint",
+        "assets/checkpoints/corner-7x7",
+        "--level",
+        "levels/fork-in-the-road.ron",
+        "--out",
+        gif.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("world"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

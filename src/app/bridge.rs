@@ -93,6 +93,8 @@ pub struct RoundLog {
     pub overrides: Vec<Option<f32>>,
     pub stats: Option<JudgeStats>,
     pub reward: Option<RewardReport>,
+    /// Analyses received since the app started (tells a new round from the last one).
+    pub rounds: u64,
 }
 
 /// The overlays' data.
@@ -152,6 +154,7 @@ pub fn receive_trainer_events(
                 *round = RoundLog {
                     accepted: vec![true; a.scenarios.len()],
                     analysis: Some(*a),
+                    rounds: round.rounds + 1,
                     ..RoundLog::default()
                 };
             }

@@ -38,6 +38,7 @@ struct PanelState {
     fill_seed: u64,
     resize_to: usize,
     show: ShowChoice,
+    rounds_seen: u64,
 }
 
 impl Default for PanelState {
@@ -51,6 +52,7 @@ impl Default for PanelState {
             fill_seed: 1,
             resize_to: 7,
             show: ShowChoice::Training,
+            rounds_seen: 0,
         }
     }
 }
@@ -119,6 +121,11 @@ fn draw_panels(
             .max_rect(ctx.viewport_rect()),
     );
     let mode = *mode.get();
+    // A new analysis opens the round window.
+    if m.round.rounds > m.panel.rounds_seen {
+        m.panel.rounds_seen = m.round.rounds;
+        m.panel.round_open = true;
+    }
     if m.playback.arrangement == Arrangement::Ghosts {
         m.panel.show = ShowChoice::OneMaze;
     }
@@ -180,7 +187,8 @@ fn draw_panels(
     if mode == Mode::Watch && m.panel.round_open {
         let mut open = true;
         egui::Window::new("LLM feedback round")
-            .default_size([600.0, 640.0])
+            .default_pos([left + 16.0, 16.0])
+            .default_size([600.0, 600.0])
             .vscroll(true)
             .open(&mut open)
             .show(&ctx, |ui| {
@@ -819,7 +827,21 @@ fn demo_facts(m: &Models) -> String {
                 100.0 * it.cheese_rate
             )
         }),
-        DemoStep::Shifted | DemoStep::BeforeAfter => eval.map_or(String::new(), |e| {
+        DemoStep::BeforeAfter => match (m.log.evaluations.first(), eval) {
+            (Some(a), Some(b)) if a.global_step != b.global_step => format!(
+                "shifted mazes, before (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%  →  after (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%",
+                a.global_step,
+                100.0 * a.shifted.cheese.rate,
+                100.0 * a.shifted.corner.rate,
+                100.0 * a.shifted.neither.rate,
+                b.global_step,
+                100.0 * b.shifted.cheese.rate,
+                100.0 * b.shifted.corner.rate,
+                100.0 * b.shifted.neither.rate
+            ),
+            _ => "measuring…".into(),
+        },
+        DemoStep::Shifted => eval.map_or(String::new(), |e| {
             format!(
                 "on shifted mazes: cheese {:.0}% · corner first {:.0}% · neither {:.0}% ({} episodes)",
                 100.0 * e.shifted.cheese.rate,

@@ -31,26 +31,32 @@ pub enum Record {
     EpisodeGif(Option<PathBuf>),
 }
 
-/// A screenshot to take in a given view before exiting.
+/// A screenshot to take in a given view (not before `not_before_s`) before exiting.
 #[derive(Clone, Debug)]
 pub struct ScriptedShot {
     pub view: View,
+    pub not_before_s: f64,
     pub path: PathBuf,
 }
 
 impl ScriptedShot {
-    /// Parses `2d=PATH` or `3d=PATH`.
+    /// Parses `2d=PATH`, `3d=PATH`, or with a time, `2d@60=PATH` (not before 60 s).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (view, path) = text
+        let (head, path) = text
             .split_once('=')
-            .ok_or_else(|| format!("`{text}`: expected 2d=PATH or 3d=PATH"))?;
+            .ok_or_else(|| format!("`{text}`: expected 2d=PATH, 3d=PATH or 2d@SECONDS=PATH"))?;
+        let (view, at) = head.split_once('@').unwrap_or((head, "0"));
         let view = match view {
             "2d" => View::Flat,
             "3d" => View::Blocks,
             other => return Err(format!("`{other}`: the view is 2d or 3d")),
         };
+        let not_before_s = at
+            .parse::<f64>()
+            .map_err(|_| format!("`{at}`: expected a number of seconds after @"))?;
         Ok(Self {
             view,
+            not_before_s,
             path: PathBuf::from(path),
         })
     }
@@ -164,7 +170,7 @@ fn run_script(
         script.settled_frames = 0;
         return;
     }
-    if stage.slots.is_empty() {
+    if stage.slots.is_empty() || time.elapsed_secs_f64() < script.shots[0].not_before_s {
         return;
     }
     script.settled_frames += 1;
