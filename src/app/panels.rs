@@ -829,7 +829,7 @@ fn demo_facts(m: &Models) -> String {
         }),
         DemoStep::BeforeAfter => match (m.log.evaluations.first(), eval) {
             (Some(a), Some(b)) if a.global_step != b.global_step => format!(
-                "shifted mazes, before (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%  →  after (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%",
+                "shifted mazes, before (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%; after (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%",
                 a.global_step,
                 100.0 * a.shifted.cheese.rate,
                 100.0 * a.shifted.corner.rate,

@@ -315,7 +315,26 @@ impl Trainer {
                 };
                 row[len..].copy_from_slice(next);
             }
-            let learned = shaping.model.rewards(&features);
+            let mut learned = shaping.model.rewards(&features);
+            if shaping.model.absorbing_value {
+                // Episodes that ended on the cheese: add the value of staying there.
+                let gamma = self.config.ppo.gamma as f32;
+                let done: Vec<usize> = (0..envs)
+                    .filter(|&e| self.buf.terminated[t * envs + e])
+                    .collect();
+                if !done.is_empty() {
+                    let mut rows = vec![0.0f32; done.len() * 2 * len];
+                    for (row, &e) in rows.chunks_mut(2 * len).zip(&done) {
+                        let last = &features[e * 2 * len + len..(e + 1) * 2 * len];
+                        row[..len].copy_from_slice(last);
+                        row[len..].copy_from_slice(last);
+                    }
+                    let stay = shaping.model.rewards(&rows);
+                    for (&e, value) in done.iter().zip(stay) {
+                        learned[e] += gamma / (1.0 - gamma) * value;
+                    }
+                }
+            }
             for (e, r_hat) in learned.into_iter().enumerate() {
                 let r = &mut self.buf.rewards[t * envs + e];
                 *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
