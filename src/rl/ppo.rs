@@ -318,7 +318,7 @@ impl Trainer {
             let mut learned = shaping.model.rewards(&features);
             if shaping.model.absorbing_value {
                 // Episodes that ended on the cheese: add the value of staying there.
-                let gamma = self.config.ppo.gamma as f32;
+                let gamma = self.config.ppo.gamma;
                 let done: Vec<usize> = (0..envs)
                     .filter(|&e| self.buf.terminated[t * envs + e])
                     .collect();
