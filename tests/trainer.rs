@@ -105,15 +105,41 @@ fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
     let mut keep = vec![false; analysis.scenarios.len()];
     keep[0] = true;
     trainer.send(Command::ReviewScenarios(keep)).expect("send");
+    // A command sent while the judge is busy is applied after the round, not lost.
+    trainer.send(Command::Evaluate).expect("send");
     let mut labels = Vec::new();
+    let mut evaluated = false;
     let stats = wait_for(&trainer, 120, "the round statistics", |e| match e {
         Event::Label(l) => {
             labels.push(l.clone());
             None
         }
+        Event::Evaluation(_) => {
+            evaluated = true;
+            None
+        }
         Event::RoundStats(s) => Some(s.clone()),
         _ => None,
     });
+    let mut reviewing = false;
+    while !(evaluated && reviewing) {
+        wait_for(
+            &trainer,
+            60,
+            "label review and the deferred evaluation",
+            |e| match e {
+                Event::Evaluation(_) => {
+                    evaluated = true;
+                    Some(())
+                }
+                Event::Phase(Phase::ReviewLabels) => {
+                    reviewing = true;
+                    Some(())
+                }
+                _ => None,
+            },
+        );
+    }
     assert_eq!(labels.len(), 24);
     assert_eq!(stats.queries, 48, "every pair is asked in both orders");
     assert!(
@@ -121,7 +147,6 @@ fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
             .iter()
             .all(|l| analysis.scenarios[0].spec.world_size == l.first.layout.size)
     );
-    wait_phase(&trainer, Phase::ReviewLabels, 10);
     trainer
         .send(Command::OverrideLabel {
             pair: 0,

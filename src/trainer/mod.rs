@@ -202,6 +202,8 @@ struct Session {
     /// The agent as it was when the latest round began.
     baseline: Option<Policy>,
     metrics_log: Option<std::io::BufWriter<std::fs::File>>,
+    /// Commands that arrived while a round was busy, applied next.
+    deferred: VecDeque<Command>,
     /// When the session started (wall-clock times in the metrics log count from here).
     started: Instant,
 }
@@ -216,7 +218,10 @@ fn run(settings: SessionSettings, commands: Receiver<Command>, mut out: Outbox) 
     let mut session = Session::new(settings, &mut out);
     loop {
         let busy = session.as_ref().is_some_and(Session::is_running);
-        let command = if busy {
+        let deferred = session.as_mut().and_then(|s| s.deferred.pop_front());
+        let command = if deferred.is_some() {
+            deferred
+        } else if busy {
             match commands.try_recv() {
                 Ok(c) => Some(c),
                 Err(TryRecvError::Empty) => None,
@@ -309,6 +314,7 @@ impl Session {
         };
         Ok(Self {
             metrics_log,
+            deferred: VecDeque::new(),
             started: Instant::now(),
             settings,
             device,
@@ -690,6 +696,7 @@ impl Session {
         };
         let mut stop = false;
         let mut index = 0;
+        let mut deferred = Vec::new();
         let round = gather_preferences(judge, &rollouts, &pairs, |label| {
             out.send(Event::Label(Box::new(LabelView {
                 index,
@@ -700,9 +707,14 @@ impl Session {
             index += 1;
             out.flush();
             // Only a shutdown interrupts a round; anything else waits its turn.
-            stop = matches!(commands.try_recv(), Ok(Command::Shutdown));
+            match commands.try_recv() {
+                Ok(Command::Shutdown) => stop = true,
+                Ok(other) => deferred.push(other),
+                Err(_) => {}
+            }
             !stop
         });
+        self.deferred.extend(deferred);
         if stop {
             return Flow::Stop;
         }
