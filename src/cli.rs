@@ -200,7 +200,7 @@ pub enum Command {
         #[arg(long)]
         shots: Option<PathBuf>,
     },
-    /// Record episodes of a checkpoint as GIFs (and a PNG of the first frame).
+    /// Record episodes of a checkpoint as GIFs (and, with `--png`, a PNG of each whole path).
     Record {
         #[arg(long)]
         checkpoint: PathBuf,

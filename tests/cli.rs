@@ -230,3 +230,34 @@ fn record_writes_episode_gifs_and_pngs_of_the_shipped_agent() {
     assert!(stderr(&out).contains("world"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(feature = "app")]
+#[test]
+fn bad_app_arguments_are_clear_errors_before_any_window_opens() {
+    for (args, expected) in [
+        (&["app", "--window", "wide"][..], "--window wide"),
+        (&["app", "--at", "5=jump"][..], "unknown action `jump`"),
+        (&["app", "--at", "soon=run"][..], "not a number of seconds"),
+        (&["app", "--overlay", "fog"][..], "--overlay fog"),
+        (
+            &["app", "--screenshot", "4d=x.png"][..],
+            "the view is 2d or 3d",
+        ),
+        (
+            &["app", "--level", "levels/nope.ron"][..],
+            "levels/nope.ron",
+        ),
+        (
+            &["demo", "--config", "assets/configs/missing.ron"][..],
+            "missing.ron",
+        ),
+    ] {
+        let out = maze_rllf(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
