@@ -254,10 +254,27 @@ fn bad_app_arguments_are_clear_errors_before_any_window_opens() {
     ] {
         let out = maze_rllf(args);
         assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: an error, not a panic"
+        );
         assert!(
             stderr(&out).contains(expected),
             "{args:?}: {}",
             stderr(&out)
         );
     }
+}
+
+#[cfg(feature = "app")]
+#[test]
+fn the_app_without_a_display_says_how_to_run_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .arg("app")
+        .env_remove("DISPLAY")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("xvfb-run"), "{}", stderr(&out));
 }

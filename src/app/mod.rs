@@ -88,6 +88,15 @@ pub fn plugin(app: &mut App) {
 
 /// Opens the app window and runs until it is closed.
 pub fn run(options: AppOptions) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() {
+        return Err(
+            "no display to open a window on (DISPLAY is not set): run it in a desktop \
+                    session, or headless as `xvfb-run -a maze-rllf ...`; the headless commands \
+                    (train, eval, study, record, bench) need no display"
+                .into(),
+        );
+    }
     let mut app = App::new();
     let (width, height) = options.window;
     let mut window = Window {
