@@ -4,7 +4,7 @@
 //! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
 
 use super::bridge::{RoundLog, SendCommand, TrainingLog};
-use super::scene::{Arrangement, Playback};
+use super::scene::{Arrangement, Playback, Stage, single};
 use super::{AppSystems, Mode};
 use crate::trainer::{Command, Phase, ShowLevels};
 use bevy::prelude::*;
@@ -136,6 +136,8 @@ pub struct DemoState {
     /// Evaluations seen when the step began (to wait for a fresh one).
     evaluations_at_entry: usize,
     pub finished: bool,
+    /// Whether the judged pairs are on stage (the labels step shows them side by side).
+    pairs_shown: bool,
     /// When the current step's screenshot was requested (it is rendered before moving on).
     shot_at: Option<f64>,
 }
@@ -212,6 +214,7 @@ fn run_demo_step(
     time: Res<Time>,
     log: Res<TrainingLog>,
     round: Res<RoundLog>,
+    mut stage: ResMut<Stage>,
     mut commands: MessageWriter<SendCommand>,
     mut exit: MessageWriter<AppExit>,
     mut record: MessageWriter<super::record::Record>,
@@ -244,6 +247,30 @@ fn run_demo_step(
             }
             DemoStep::End => {}
         }
+    }
+    if step == DemoStep::Labels && !state.pairs_shown && round.labels.len() >= 3 {
+        state.pairs_shown = true;
+        let slots = round
+            .labels
+            .iter()
+            .take(3)
+            .flat_map(|l| {
+                let verdict = |first: bool| {
+                    let p = if first {
+                        l.label.mu_first
+                    } else {
+                        1.0 - l.label.mu_first
+                    };
+                    let name = if first { "A" } else { "B" };
+                    format!("{name} · judge {:.0}%", 100.0 * p)
+                };
+                [
+                    single(&l.first, &verdict(true)),
+                    single(&l.second, &verdict(false)),
+                ]
+            })
+            .collect();
+        stage.show_in_columns(slots, 2);
     }
     let dwell = now - state.entered_at;
     let phase = log.phase;

@@ -120,6 +120,15 @@ impl Track {
     }
 }
 
+/// A maze with one agent's episode, captioned.
+pub fn single(e: &Rollout, caption: &str) -> Slot {
+    Slot {
+        layout: e.layout.clone(),
+        caption: format!("{caption}: {}", outcome_caption(e)),
+        tracks: vec![Track::new(e.clone())],
+    }
+}
+
 /// One maze on stage.
 #[derive(Clone, Debug)]
 pub struct Slot {
@@ -139,6 +148,8 @@ pub struct Stage {
     pub pending: Option<Vec<Slot>>,
     /// A baseline batch waiting for its fine-tuned partner.
     before: Option<Vec<Rollout>>,
+    /// Mazes per row when they come in pairs (side-by-side comparisons); None: a square grid.
+    pub columns: Option<usize>,
 }
 
 impl Stage {
@@ -147,6 +158,13 @@ impl Stage {
         self.slots = slots;
         self.generation += 1;
         self.finished_for = 0.0;
+        self.columns = None;
+    }
+
+    /// Puts `slots` on stage now, `columns` to a row (e.g. 2 for pairs side by side).
+    pub fn show_in_columns(&mut self, slots: Vec<Slot>, columns: usize) {
+        self.show(slots);
+        self.columns = Some(columns.max(1));
     }
 
     pub fn all_finished(&self) -> bool {
@@ -221,13 +239,9 @@ pub fn rgb(c: [u8; 3]) -> Color {
     Color::srgb_u8(c[0], c[1], c[2])
 }
 
-/// Mazes per row on stage.
-fn columns(slots: usize, compare: bool) -> usize {
-    if compare {
-        2
-    } else {
-        (slots as f32).sqrt().ceil().max(1.0) as usize
-    }
+/// Mazes per row on stage: a square grid.
+fn columns(slots: usize) -> usize {
+    (slots as f32).sqrt().ceil().max(1.0) as usize
 }
 
 /// The centre of every maze on stage, in 2D world units, and the stage's total size.
@@ -238,8 +252,7 @@ pub fn slot_origins(stage: &Stage) -> (Vec<Vec2>, Vec2) {
     }
     let side = stage.slots.iter().map(|s| s.layout.size).max().unwrap_or(1) as f32 * TILE;
     let gap = side + 1.5 * TILE;
-    let compare = stage.slots.iter().any(|s| s.caption.starts_with("before"));
-    let cols = columns(n, compare);
+    let cols = stage.columns.unwrap_or_else(|| columns(n));
     let rows = n.div_ceil(cols);
     let origins = (0..n)
         .map(|i| {
@@ -312,7 +325,10 @@ pub fn accept_episodes(
         }
         // Comparisons and playtests go on stage at once; training streams wait their turn.
         let now = batch.source != EpisodeSource::Current || stage.slots.is_empty();
-        if now {
+        if batch.source == EpisodeSource::Tuned {
+            stage.pending = None;
+            stage.show_in_columns(slots, 2);
+        } else if now {
             stage.pending = None;
             stage.show(slots);
         } else {
@@ -326,14 +342,6 @@ fn outcome_caption(e: &Rollout) -> &'static str {
         crate::sim::Outcome::Cheese => "cheese",
         crate::sim::Outcome::Corner => "corner first",
         crate::sim::Outcome::Neither => "neither",
-    }
-}
-
-fn single(e: &Rollout, caption: &str) -> Slot {
-    Slot {
-        layout: e.layout.clone(),
-        caption: format!("{caption}: {}", outcome_caption(e)),
-        tracks: vec![Track::new(e.clone())],
     }
 }
 
