@@ -208,7 +208,6 @@ fn save_recordings(
     mut commands: Commands,
 ) {
     for request in requests.read() {
-        let _ = std::fs::create_dir_all(RECORDINGS);
         match request {
             Record::Screenshot(path) => {
                 let path = path.clone().unwrap_or_else(|| numbered("png"));
@@ -229,6 +228,9 @@ fn save_recordings(
                     continue;
                 };
                 let path = path.clone().unwrap_or_else(|| numbered("gif"));
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
                 let gif =
                     crate::sim::render::episode_gif(&slot.layout, &track.episode.path, 24, 12)
                         .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string()));

@@ -482,10 +482,33 @@ impl Session {
     /// Streams episodes of the current policy and its vector field.
     fn stream(&mut self, out: &mut Outbox) {
         self.last_show = Some(Instant::now());
+        let source = self.show_source();
+        self.play(&source, EpisodeSource::Current, out);
+    }
+
+    fn playtest(&mut self, layout: Layout, out: &mut Outbox) {
+        if layout.size != self.training_levels.world_size() {
+            out.send(Event::Error(format!(
+                "this agent sees {0}x{0} worlds; the edited level is {1}x{1} (resize it to {0})",
+                self.training_levels.world_size(),
+                layout.size
+            )));
+            return;
+        }
+        let source = LevelSource::Fixed {
+            name: "playtest".into(),
+            layout,
+        };
+        self.play(&source, EpisodeSource::Playtest, out);
+    }
+
+    /// Plays the current policy on `source` and sends the episodes, tagged `tag`, with the
+    /// policy's vector field (and the learned reward, once there is one) on the first maze.
+    fn play(&mut self, source: &LevelSource, tag: EpisodeSource, out: &mut Outbox) {
         let policy = self.trainer.policy();
         let episodes = collect_rollouts(
             &policy,
-            &self.show_source(),
+            source,
             self.settings.show_episodes.max(1),
             self.rng.next_u64(),
             self.trainer.config.max_steps,
@@ -506,39 +529,7 @@ impl Session {
             }
         }
         out.send(Event::Episodes(EpisodeBatch {
-            source: EpisodeSource::Current,
-            global_step: self.trainer.state.global_step,
-            episodes,
-        }));
-    }
-
-    fn playtest(&mut self, layout: Layout, out: &mut Outbox) {
-        if layout.size != self.training_levels.world_size() {
-            out.send(Event::Error(format!(
-                "this agent sees {0}x{0} worlds; the edited level is {1}x{1} (resize it to {0})",
-                self.training_levels.world_size(),
-                layout.size
-            )));
-            return;
-        }
-        let source = LevelSource::Fixed {
-            name: "playtest".into(),
-            layout: layout.clone(),
-        };
-        let policy = self.trainer.policy();
-        let episodes = collect_rollouts(
-            &policy,
-            &source,
-            self.settings.show_episodes.max(1),
-            self.rng.next_u64(),
-            self.trainer.config.max_steps,
-        );
-        out.send(Event::PolicyField(Box::new(PolicyField {
-            preferred: policy.preferred_moves(&layout),
-            layout,
-        })));
-        out.send(Event::Episodes(EpisodeBatch {
-            source: EpisodeSource::Playtest,
+            source: tag,
             global_step: self.trainer.state.global_step,
             episodes,
         }));
