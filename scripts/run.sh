@@ -12,4 +12,6 @@ fi
 # The window needs X11 and Vulkan libraries at run time.
 scripts/apt-install.sh mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 libxrandr2 \
     libxkbcommon-x11-0
+# The offline judge's default model (cached; a no-op once installed).
+scripts/install-models.sh
 cargo run --release -- "$@"

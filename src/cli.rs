@@ -44,6 +44,14 @@ pub struct AppArgs {
     pub http_url: String,
     #[arg(long, default_value = "llama3.1:8b")]
     pub http_model: String,
+    /// Model of `--judge embedded`: a name from scripts/install-models.sh or a GGUF path.
+    #[cfg(feature = "embedded")]
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL)]
+    pub embedded_model: String,
+    /// Prompt variant of `--judge embedded` (assets/prompts/embedded/NAME.ron).
+    #[cfg(feature = "embedded")]
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_PROMPT)]
+    pub embedded_prompt: String,
     /// Cache judge answers in this JSONL file.
     #[arg(long)]
     pub label_cache: Option<PathBuf>,
@@ -118,6 +126,9 @@ fn timed_command(text: &str) -> Result<(f64, crate::trainer::Command), String> {
 pub enum AppJudge {
     Oracle,
     Http,
+    /// The offline GGUF model (`--embedded-model`, `--embedded-prompt`).
+    #[cfg(feature = "embedded")]
+    Embedded,
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,6 +192,42 @@ pub enum Command {
         set: Vec<String>,
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
+    },
+    /// How well the embedded judge agrees with the true outcome (controlled for length and
+    /// wording), how biased and how fast it is: every model x prompt variant on the same pairs.
+    #[cfg(feature = "embedded")]
+    JudgeEval {
+        /// Only `embedded` is measured here.
+        #[arg(long, default_value = "embedded")]
+        judge: String,
+        /// Model names (see `scripts/install-models.sh`) or GGUF paths, comma-separated.
+        #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL, value_delimiter = ',')]
+        model: Vec<String>,
+        /// Prompt variants (files in assets/prompts/embedded/), comma-separated; default: all.
+        #[arg(long, value_delimiter = ',')]
+        prompt: Vec<String>,
+        /// Pairs (one success, one failure each) per set.
+        #[arg(long, default_value_t = 30)]
+        pairs: usize,
+        /// The corner agent whose rollouts are judged.
+        #[arg(long, default_value = "assets/checkpoints/corner-7x7")]
+        checkpoint: PathBuf,
+        /// Episode limit of the judged rollouts.
+        #[arg(long, default_value_t = 40)]
+        max_steps: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Analyses asked per model/prompt.
+        #[arg(long, default_value_t = 2)]
+        analyses: usize,
+        /// Dequantize: auto (slow types only), all, none.
+        #[arg(long, default_value = "auto")]
+        dequantize: String,
+        /// Merge the controlled agreements into assets/judges/measured.json (shown with labels).
+        #[arg(long)]
+        record: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Open the app (the default without a command).
     #[cfg(feature = "app")]
@@ -321,7 +368,103 @@ fn run(command: Command) -> Result<(), String> {
             set,
             device,
         } => study(&config, judge, &out, jobs, &set, device),
+        #[cfg(feature = "embedded")]
+        Command::JudgeEval {
+            judge,
+            model,
+            prompt,
+            pairs,
+            checkpoint,
+            max_steps,
+            seed,
+            analyses,
+            dequantize,
+            record,
+            json,
+        } => {
+            if judge != "embedded" {
+                return Err(format!(
+                    "--judge {judge}: judge-eval measures the embedded judge (--judge embedded)"
+                ));
+            }
+            let dequantize = match dequantize.as_str() {
+                "auto" => crate::llm::embedded::Dequantize::Auto,
+                "all" => crate::llm::embedded::Dequantize::All,
+                "none" => crate::llm::embedded::Dequantize::None,
+                other => return Err(format!("--dequantize {other}: use auto, all or none")),
+            };
+            let prompts = if prompt.is_empty() {
+                crate::llm::embedded::PromptVariant::names()
+            } else {
+                prompt
+            };
+            judge_eval(
+                crate::experiment::judge_eval::EvalSettings {
+                    checkpoint,
+                    pairs,
+                    seed,
+                    max_steps,
+                    models: model,
+                    prompts,
+                    dequantize,
+                    analyses,
+                },
+                record,
+                json,
+            )
+        }
     }
+}
+
+#[cfg(feature = "embedded")]
+fn judge_eval(
+    settings: crate::experiment::judge_eval::EvalSettings,
+    record: bool,
+    json: bool,
+) -> Result<(), String> {
+    use crate::experiment::judge_eval::{collect_pairs, record_measured, run, table};
+    if settings.pairs == 0 {
+        return Err("--pairs must be at least 1".into());
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar.set_message("rolling out the agent");
+    let bank = collect_pairs(&settings)?;
+    // Each finished model/prompt is also logged, so long runs show partial results.
+    let results = run(&settings, &bank, &|m| {
+        if m.contains("controlled agreement") {
+            bar.println(&m);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("{m}");
+            }
+        }
+        bar.set_message(m)
+    })?;
+    bar.finish_and_clear();
+    if record {
+        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} pairs per set, rollouts of {} in shifted mazes (limit {} steps)",
+            settings.pairs,
+            settings.checkpoint.display(),
+            settings.max_steps
+        );
+        print!("{}", table(&results));
+        for r in &results {
+            println!(
+                "{}/{}: analysis example: {:?} -> scenarios {:?}",
+                r.model, r.prompt, r.analysis_example, r.scenarios_example
+            );
+        }
+    }
+    Ok(())
 }
 
 fn train(
@@ -497,6 +640,14 @@ pub fn app_options(
             &args.http_url,
             &args.http_model,
         ));
+    }
+    #[cfg(feature = "embedded")]
+    if args.judge == AppJudge::Embedded {
+        settings.judge = JudgeChoice::Embedded(crate::llm::embedded::EmbeddedConfig {
+            model: args.embedded_model.clone(),
+            prompt: args.embedded_prompt.clone(),
+            ..Default::default()
+        });
     }
     let window = args
         .window

@@ -27,6 +27,45 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(EguiPrimaryContextPass, draw_panels);
 }
 
+/// Which judge the run panel configures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PanelJudge {
+    Oracle,
+    Http,
+    #[cfg(feature = "embedded")]
+    Embedded,
+}
+
+/// How far a judge's labels can be trusted, from its measured controlled agreement.
+pub fn reliability(judge: &str, agreement: Option<f64>) -> (String, Color32) {
+    if judge.starts_with("oracle") {
+        return (
+            "answers from the true outcome (scripted)".into(),
+            Color32::GRAY,
+        );
+    }
+    if judge == "human" {
+        return ("your own labels".into(), Color32::GRAY);
+    }
+    match agreement {
+        Some(a) if a >= 0.70 => (
+            format!("measured agreement {:.0}%", 100.0 * a),
+            Color32::LIGHT_GREEN,
+        ),
+        Some(a) => (
+            format!(
+                "measured agreement {:.0}%: unreliable (below 70%)",
+                100.0 * a
+            ),
+            Color32::from_rgb(255, 120, 90),
+        ),
+        None => (
+            "agreement not measured (run `maze-rllf judge-eval`)".into(),
+            Color32::YELLOW,
+        ),
+    }
+}
+
 /// What the panels remember between frames.
 #[derive(Resource)]
 struct PanelState {
@@ -34,7 +73,13 @@ struct PanelState {
     plot: PlotTab,
     page: usize,
     http: HttpConfig,
-    use_http: bool,
+    judge: PanelJudge,
+    judge_from_settings: bool,
+    #[cfg(feature = "embedded")]
+    embedded: crate::llm::embedded::EmbeddedConfig,
+    /// Measured agreement per "model/prompt", read once from the measurements file.
+    #[cfg(feature = "embedded")]
+    measured: std::collections::HashMap<String, Option<f64>>,
     fill_seed: u64,
     resize_to: usize,
     show: ShowChoice,
@@ -48,7 +93,12 @@ impl Default for PanelState {
             plot: PlotTab::Rates,
             page: 0,
             http: HttpConfig::new("http://127.0.0.1:11434", "llama3.1:8b"),
-            use_http: false,
+            judge: PanelJudge::Oracle,
+            judge_from_settings: false,
+            #[cfg(feature = "embedded")]
+            embedded: crate::llm::embedded::EmbeddedConfig::default(),
+            #[cfg(feature = "embedded")]
+            measured: std::collections::HashMap::new(),
             fill_seed: 1,
             resize_to: 7,
             show: ShowChoice::Training,
@@ -248,6 +298,22 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
     });
     ui.collapsing("Run settings (apply restarts)", |ui| {
         let s = &mut m.draft.settings;
+        if !m.panel.judge_from_settings {
+            // The panel starts on the judge the app was opened with.
+            m.panel.judge_from_settings = true;
+            m.panel.judge = match &s.judge {
+                JudgeChoice::Oracle(_) => PanelJudge::Oracle,
+                JudgeChoice::Http(h) => {
+                    m.panel.http = h.clone();
+                    PanelJudge::Http
+                }
+                #[cfg(feature = "embedded")]
+                JudgeChoice::Embedded(e) => {
+                    m.panel.embedded = e.clone();
+                    PanelJudge::Embedded
+                }
+            };
+        }
         let mut region = s.train.region.unwrap_or(1);
         ui.add(egui::Slider::new(&mut region, 0..=15).text("cheese region r"));
         s.train.region = Some(region);
@@ -267,10 +333,55 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.checkbox(&mut s.auto_review, "go through reviews without waiting");
         ui.horizontal(|ui| {
             ui.label("judge");
-            ui.radio_value(&mut m.panel.use_http, false, "oracle");
-            ui.radio_value(&mut m.panel.use_http, true, "HTTP (OpenAI-compatible)");
+            ui.radio_value(&mut m.panel.judge, PanelJudge::Oracle, "oracle");
+            ui.radio_value(
+                &mut m.panel.judge,
+                PanelJudge::Http,
+                "HTTP (OpenAI-compatible)",
+            );
+            #[cfg(feature = "embedded")]
+            ui.radio_value(
+                &mut m.panel.judge,
+                PanelJudge::Embedded,
+                "embedded (offline)",
+            );
         });
-        if m.panel.use_http {
+        #[cfg(feature = "embedded")]
+        if m.panel.judge == PanelJudge::Embedded {
+            ui.horizontal(|ui| {
+                ui.label("model");
+                egui::ComboBox::from_id_salt("embedded-model")
+                    .selected_text(m.panel.embedded.model.clone())
+                    .show_ui(ui, |ui| {
+                        for known in crate::llm::embedded::KNOWN_MODELS {
+                            ui.selectable_value(
+                                &mut m.panel.embedded.model,
+                                known.name.to_string(),
+                                known.name,
+                            );
+                        }
+                    });
+                ui.label("prompt");
+                egui::ComboBox::from_id_salt("embedded-prompt")
+                    .selected_text(m.panel.embedded.prompt.clone())
+                    .show_ui(ui, |ui| {
+                        for name in crate::llm::embedded::PromptVariant::names() {
+                            ui.selectable_value(&mut m.panel.embedded.prompt, name.clone(), name);
+                        }
+                    });
+            });
+            let key = format!("{}/{}", m.panel.embedded.model, m.panel.embedded.prompt);
+            let panel = &mut *m.panel;
+            let (model, prompt) = (&panel.embedded.model, &panel.embedded.prompt);
+            let measured = *panel
+                .measured
+                .entry(key)
+                .or_insert_with(|| crate::llm::embedded::measured_agreement(model, prompt));
+            let (note, color) = reliability("embedded", measured);
+            ui.colored_label(color, note);
+            s.judge = JudgeChoice::Embedded(m.panel.embedded.clone());
+        }
+        if m.panel.judge == PanelJudge::Http {
             ui.horizontal(|ui| {
                 ui.label("base URL");
                 ui.text_edit_singleline(&mut m.panel.http.base_url);
@@ -280,7 +391,8 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 ui.text_edit_singleline(&mut m.panel.http.model);
             });
             s.judge = JudgeChoice::Http(m.panel.http.clone());
-        } else if !matches!(s.judge, JudgeChoice::Oracle(_)) {
+        } else if m.panel.judge == PanelJudge::Oracle && !matches!(s.judge, JudgeChoice::Oracle(_))
+        {
             s.judge = JudgeChoice::Oracle(OracleConfig {
                 noise: 0.0,
                 position_bias: 0.0,
@@ -489,6 +601,8 @@ fn round_window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) 
         ui.label("No round yet: press \"Start LLM feedback round\".");
         return;
     };
+    let (note, color) = reliability(&analysis.judge, analysis.judge_agreement);
+    ui.colored_label(color, format!("judge {}: {note}", analysis.judge));
     ui.collapsing(format!("Analysis by {}", analysis.judge), |ui| {
         if analysis.names_confound {
             ui.colored_label(Color32::LIGHT_GREEN, "names the corner / cheese confound");
@@ -532,6 +646,13 @@ fn round_window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) 
             100.0 * stats.oracle_agreement_decisive,
             stats.failures
         ));
+        let (note, color) = round
+            .analysis
+            .as_ref()
+            .map_or((String::new(), Color32::GRAY), |a| {
+                reliability(&a.judge, a.judge_agreement)
+            });
+        ui.colored_label(color, format!("these labels come from a judge with {note}"));
     }
     const PER_PAGE: usize = 3;
     let pages = round.labels.len().div_ceil(PER_PAGE).max(1);
@@ -855,8 +976,9 @@ fn demo_facts(m: &Models) -> String {
             |a| {
                 let first: String = a.text.chars().take(220).collect();
                 format!(
-                    "{}: \"{first}…\" → {}",
+                    "{} ({}): \"{first}…\" → {}",
                     a.judge,
+                    reliability(&a.judge, a.judge_agreement).0,
                     a.scenarios
                         .iter()
                         .map(|s| s.title.clone())

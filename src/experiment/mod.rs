@@ -2,6 +2,8 @@
 //! scenarios, swap-averaged preferences), the reward model, fine-tuning — and the region x seed
 //! study with its reports.
 
+#[cfg(feature = "embedded")]
+pub mod judge_eval;
 pub mod plot;
 pub mod preferences;
 pub mod rollouts;

@@ -50,6 +50,10 @@ pub struct StudyConfig {
     pub oracle: OracleConfig,
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    /// The embedded offline judge (`--judge embedded`); defaults to the chosen model and prompt.
+    #[cfg(feature = "embedded")]
+    #[serde(default)]
+    pub embedded: crate::llm::embedded::EmbeddedConfig,
 }
 
 impl StudyConfig {
@@ -82,6 +86,8 @@ pub enum JudgeKind {
     Oracle,
     Http,
     Human,
+    /// The GGUF model run in-process (needs the `embedded` feature and an installed model).
+    Embedded,
 }
 
 /// One finished (region, seed) cell.
@@ -94,6 +100,9 @@ pub struct CellResult {
     pub feedback: OutcomeSummary,
     pub reward_model: RewardReport,
     pub judge_stats: JudgeStats,
+    /// The judge's controlled agreement as measured by `judge-eval` (None: never measured).
+    #[serde(default)]
+    pub judge_measured_agreement: Option<f64>,
     pub names_confound: bool,
     pub scenarios: Vec<ScenarioEdit>,
     pub rejected_scenarios: Vec<String>,
@@ -143,6 +152,19 @@ fn make_judge(
             Box::new(HttpJudge::new(http, base.clone(), seed).map_err(|e| e.to_string())?)
         }
         JudgeKind::Human => Box::new(HumanJudge::new(HumanChannel::Terminal)),
+        #[cfg(feature = "embedded")]
+        JudgeKind::Embedded => Box::new(crate::llm::embedded::EmbeddedJudge::new(
+            &config.embedded,
+            base.clone(),
+        )?),
+        #[cfg(not(feature = "embedded"))]
+        JudgeKind::Embedded => {
+            return Err(
+                "--judge embedded: this build has no embedded judge; build with \
+                        `--features embedded` (on by default)"
+                    .into(),
+            );
+        }
     })
 }
 
@@ -307,6 +329,7 @@ pub fn run_cell(
         feedback,
         reward_model: reward_report,
         judge_stats: round.stats,
+        judge_measured_agreement: judge.measured_agreement(),
         names_confound: analysis.names_confound(),
         scenarios: scenarios.iter().map(|s| s.edit.clone()).collect(),
         rejected_scenarios: analysis.rejected.clone(),
@@ -517,6 +540,17 @@ pub fn write_reports(
         100.0 * mean(&|r| f64::from(u8::from(r.names_confound))),
         results.iter().map(|r| r.rejected_scenarios.len()).sum::<usize>(),
     ));
+    if let Some(measured) = results.iter().find_map(|r| r.judge_measured_agreement) {
+        md.push_str(&format!(
+            "- the judge's controlled agreement measured by `judge-eval`: {:.0}%{}\n",
+            100.0 * measured,
+            if measured < 0.70 {
+                " — **unreliable** (below 70%): treat its labels and this table with caution"
+            } else {
+                ""
+            }
+        ));
+    }
     write_atomic(&out.join("report.md"), md.as_bytes()).map_err(|e| e.to_string())?;
     let png = super::plot::cheese_rate_plot(&rows)?;
     write_atomic(&out.join("plot.png"), &png).map_err(|e| e.to_string())

@@ -2,6 +2,8 @@
 //! oracle, OpenAI-compatible HTTP, human), rollout-to-text rendering, scenarios and the label cache.
 
 pub mod cache;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod http;
 pub mod human;
 pub mod oracle;
@@ -88,6 +90,10 @@ pub trait Judge: Send {
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError>;
     /// A new feedback round starts (budgets refill).
     fn begin_round(&mut self) {}
+    /// The judge's agreement with the true outcome as measured by `judge-eval` (None: unmeasured).
+    fn measured_agreement(&self) -> Option<f64> {
+        None
+    }
     /// The text that identifies a comparison query (the label-cache key).
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
         let o = text::TextOptions {
@@ -167,6 +173,10 @@ impl Judge for CachedJudge {
 
     fn begin_round(&mut self) {
         self.inner.begin_round();
+    }
+
+    fn measured_agreement(&self) -> Option<f64> {
+        self.inner.measured_agreement()
     }
 
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {

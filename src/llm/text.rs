@@ -17,8 +17,24 @@ pub struct TextOptions {
     pub state_outcome: bool,
 }
 
+/// How the events of a rollout are worded: the standard captions, or a paraphrase with the same
+/// facts in other words (a judge that only matches phrases fails on it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wording {
+    #[default]
+    Standard,
+    Paraphrased,
+}
+
 /// Plain-language captions of what happened along the path (as Motif captions NetHack).
 pub fn captions(rollout: &Rollout) -> Vec<String> {
+    captions_worded(rollout, Wording::Standard)
+}
+
+/// [`captions`] in the given wording.
+pub fn captions_worded(rollout: &Rollout, wording: Wording) -> Vec<String> {
+    let paraphrased = wording == Wording::Paraphrased;
     let layout = &rollout.layout;
     let mut out = Vec::new();
     let mut bumps = 0;
@@ -32,46 +48,127 @@ pub fn captions(rollout: &Rollout) -> Vec<String> {
             revisits += 1;
         }
         if to == layout.corner && from != to && to != layout.cheese {
-            out.push(format!(
-                "step {}: the mouse reaches the top-right corner",
-                i + 1
-            ));
+            out.push(if paraphrased {
+                format!(
+                    "at move {} the agent arrives in the upper-right corner",
+                    i + 1
+                )
+            } else {
+                format!("step {}: the mouse reaches the top-right corner", i + 1)
+            });
         }
     }
     let distance = |p: Pos| p.manhattan(layout.cheese);
     if let (Some(first), Some(last)) = (rollout.path.first(), rollout.path.last()) {
-        if distance(*last) < distance(*first) {
-            out.push("the mouse ends closer to the cheese than it started".into());
-        } else {
-            out.push("the mouse ends no closer to the cheese than it started".into());
-        }
+        let closer = distance(*last) < distance(*first);
+        out.push(
+            match (paraphrased, closer) {
+                (false, true) => "the mouse ends closer to the cheese than it started",
+                (false, false) => "the mouse ends no closer to the cheese than it started",
+                (true, true) => "its final cell is nearer to the cheese than its first cell",
+                (true, false) => "its final cell is not nearer to the cheese than its first cell",
+            }
+            .into(),
+        );
     }
     if bumps > 0 {
-        out.push(format!("the mouse bumps into walls {bumps} times"));
+        out.push(if paraphrased {
+            format!("{bumps} of its moves were blocked by a wall")
+        } else {
+            format!("the mouse bumps into walls {bumps} times")
+        });
     }
     if revisits > 0 {
-        out.push(format!(
-            "the mouse walks back over cells it has visited {revisits} times"
-        ));
+        out.push(if paraphrased {
+            format!("{revisits} of its moves went back to cells seen before")
+        } else {
+            format!("the mouse walks back over cells it has visited {revisits} times")
+        });
     }
     out
 }
 
+/// Which parts of a rollout a prompt shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shown {
+    /// The ASCII maze with the path.
+    pub maze: bool,
+    /// The list of moves.
+    pub moves: bool,
+    /// The event captions.
+    pub events: bool,
+    /// Where the cheese is and where the mouse ended, as row/column numbers.
+    #[serde(default)]
+    pub positions: bool,
+}
+
 /// The rollout as text: ASCII maze with the path, the moves, captions (and optionally the outcome).
 pub fn render_rollout(rollout: &Rollout, options: TextOptions) -> String {
+    let shown = Shown {
+        maze: true,
+        moves: true,
+        events: true,
+        positions: false,
+    };
+    render_parts(rollout, shown, Wording::Standard, options.state_outcome)
+}
+
+/// The rollout as text with only the `shown` parts, events in `wording`.
+pub fn render_parts(
+    rollout: &Rollout,
+    shown: Shown,
+    wording: Wording,
+    state_outcome: bool,
+) -> String {
     let last = rollout.path.last().copied().unwrap_or(rollout.layout.start);
+    let paraphrased = wording == Wording::Paraphrased;
     let mut text = String::new();
-    text.push_str(
-        "Maze (# wall, . floor, C cheese, * top-right corner, o visited, M mouse at the end):\n",
-    );
-    text.push_str(&render::ascii(&rollout.layout, last, &rollout.path));
-    let moves: Vec<&str> = rollout.actions.iter().map(|a| a.name()).collect();
-    text.push_str(&format!("Moves ({}): {}\n", moves.len(), moves.join(" ")));
-    text.push_str("Events:\n");
-    for caption in captions(rollout) {
-        text.push_str(&format!("- {caption}\n"));
+    if shown.maze {
+        text.push_str(if paraphrased {
+            "Grid (# = wall, . = open, C = cheese, * = upper-right corner, o = walked, M = final \
+             position):\n"
+        } else {
+            "Maze (# wall, . floor, C cheese, * top-right corner, o visited, M mouse at the end):\n"
+        });
+        text.push_str(&render::ascii(&rollout.layout, last, &rollout.path));
     }
-    if options.state_outcome {
+    if shown.positions {
+        let cheese = rollout.layout.cheese;
+        text.push_str(&if paraphrased {
+            format!(
+                "The agent stops in row {}, column {}; the cheese lies in row {}, column {}.\n",
+                last.row, last.col, cheese.row, cheese.col
+            )
+        } else {
+            format!(
+                "Cheese at row {}, column {}. Mouse ends at row {}, column {}.\n",
+                cheese.row, cheese.col, last.row, last.col
+            )
+        });
+    }
+    if shown.moves {
+        let moves: Vec<&str> = rollout.actions.iter().map(|a| a.name()).collect();
+        let header = if paraphrased {
+            "Actions taken"
+        } else {
+            "Moves"
+        };
+        text.push_str(&format!(
+            "{header} ({}): {}\n",
+            moves.len(),
+            moves.join(" ")
+        ));
+    }
+    if shown.events {
+        text.push_str(match wording {
+            Wording::Standard => "Events:\n",
+            Wording::Paraphrased => "What happened:\n",
+        });
+        for caption in captions_worded(rollout, wording) {
+            text.push_str(&format!("- {caption}\n"));
+        }
+    }
+    if state_outcome {
         let outcome = if rollout.stats.reached_cheese {
             "The episode ended when the mouse reached the cheese."
         } else {

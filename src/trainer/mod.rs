@@ -551,6 +551,10 @@ impl Session {
             JudgeChoice::Http(h) => {
                 Box::new(HttpJudge::new(h.clone(), base.clone(), seed).map_err(|e| e.to_string())?)
             }
+            #[cfg(feature = "embedded")]
+            JudgeChoice::Embedded(e) => {
+                Box::new(crate::llm::embedded::EmbeddedJudge::new(e, base.clone())?)
+            }
         };
         let cache = match &self.settings.label_cache {
             Some(path) => LabelCache::open(path)?,
@@ -568,6 +572,10 @@ impl Session {
             }
         };
         if self.judge.is_none() {
+            out.send(Event::Status(format!(
+                "loading the judge: {}",
+                self.settings.judge.label()
+            )));
             match self.make_judge(&base) {
                 Ok(j) => self.judge = Some(j),
                 Err(e) => {
@@ -626,6 +634,7 @@ impl Session {
                 .collect(),
             rejected: analysis.rejected.clone(),
             names_confound: analysis.names_confound(),
+            judge_agreement: judge.measured_agreement(),
             shown,
         })));
         self.round.scenarios = scenarios;

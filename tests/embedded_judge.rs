@@ -1,0 +1,266 @@
+//! The embedded judge with real models (installed by `scripts/install-models.sh`, which the test
+//! script runs first): loading, exact tokenizer round trips, a calibrated choice for a pair, an
+//! analysis that always yields menu scenarios, and clear errors for missing, truncated, corrupt
+//! and wrong-checksum files.
+#![cfg(feature = "embedded")]
+
+use maze_rllf::level::DistributionSpec;
+use maze_rllf::llm::embedded::{
+    ChatModel, DEFAULT_MODEL, Dequantize, EmbeddedConfig, EmbeddedJudge, KNOWN_MODELS, ModelError,
+    resolve_model,
+};
+use maze_rllf::llm::text::Wording;
+use maze_rllf::llm::{Choice, Judge, Rollout};
+use maze_rllf::sim::{Action, EpisodeStats, MazeEnv, Outcome};
+use std::path::PathBuf;
+
+fn installed(name: &str) -> PathBuf {
+    let (_, path, _) = resolve_model(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-models.sh {name}",
+        path.display()
+    );
+    path
+}
+
+fn rollout(layout: maze_rllf::level::Layout, actions: &[Action]) -> Rollout {
+    let mut env = MazeEnv::new(layout.clone(), 100);
+    let mut path = vec![layout.start];
+    let mut reached = false;
+    for a in actions {
+        let step = env.step(*a);
+        path.push(env.mouse);
+        if step.terminated {
+            reached = true;
+            break;
+        }
+    }
+    Rollout {
+        layout,
+        actions: actions[..path.len() - 1].to_vec(),
+        stats: EpisodeStats {
+            outcome: if reached {
+                Outcome::Cheese
+            } else {
+                Outcome::Neither
+            },
+            reached_cheese: reached,
+            episode_return: if reached { 10.0 } else { 0.0 },
+            length: (path.len() - 1) as u32,
+            truncated: !reached,
+        },
+        path,
+    }
+}
+
+/// The shortest moves from the start to the cheese.
+fn route_to_cheese(layout: &maze_rllf::level::Layout) -> Vec<Action> {
+    let dist = layout.distances_from(layout.cheese);
+    let mut pos = layout.start;
+    let mut out = Vec::new();
+    while pos != layout.cheese && out.len() < 100 {
+        let step = Action::ALL
+            .iter()
+            .filter_map(|a| {
+                a.apply(pos, layout.size)
+                    .filter(|p| !layout.is_wall(*p))
+                    .map(|p| (*a, p))
+            })
+            .min_by_key(|(_, p)| dist[layout.index(*p)]);
+        let Some((action, next)) = step else { break };
+        out.push(action);
+        pos = next;
+    }
+    out
+}
+
+/// A success and a failure in the same maze: the shortest path to the cheese, and the same number
+/// of moves bumping around the start.
+fn success_and_failure() -> (Rollout, Rollout) {
+    let layout = DistributionSpec::training(7, 1).shifted().level_for_seed(3);
+    let route = route_to_cheese(&layout);
+    let success = rollout(layout.clone(), &route);
+    let dither: Vec<Action> = (0..route.len())
+        .map(|i| {
+            if i % 2 == 0 {
+                Action::Down
+            } else {
+                Action::Left
+            }
+        })
+        .collect();
+    let failure = rollout(layout, &dither);
+    assert!(success.stats.reached_cheese && !failure.stats.reached_cheese);
+    (success, failure)
+}
+
+#[test]
+fn tokenizers_round_trip_prompts_exactly_and_split_as_the_model_was_trained() {
+    let prompt = ChatModel::chat_prompt(
+        "You judge episodes.",
+        "Maze:\n#.#C#\n#M..#\nMoves (12): up up right 2024\nCheese at row 1, column 5.",
+        "",
+    );
+    for known in KNOWN_MODELS
+        .iter()
+        .filter(|m| resolve_model(m.name).1.exists())
+    {
+        let model = ChatModel::load(&installed(known.name), None, Dequantize::Auto, "install")
+            .expect("load");
+        let ids = model.encode(&prompt).expect("encode");
+        assert_eq!(
+            model.decode(&ids).expect("decode"),
+            prompt,
+            "{}",
+            known.name
+        );
+        let im_start = model.single_token("<|im_start|>").expect("ChatML token");
+        assert_eq!(ids[0], im_start, "{}: special token recognised", known.name);
+        // No prefix space: "user" right after <|im_start|> is not " user".
+        assert_eq!(
+            model.decode(&ids[1..2]).expect("decode"),
+            "system",
+            "{}",
+            known.name
+        );
+    }
+    if resolve_model("smollm2-135m").1.exists() {
+        let smol =
+            ChatModel::load(&installed("smollm2-135m"), None, Dequantize::Auto, "x").expect("load");
+        // SmolLM2's own ids (byte-level, no prefix space, digits one by one).
+        assert_eq!(smol.encode("A").expect("encode"), vec![49]);
+        assert_eq!(smol.encode(" A").expect("encode"), vec![330]);
+        assert_eq!(smol.encode("B").expect("encode"), vec![50]);
+        assert_eq!(smol.encode("2024").expect("encode").len(), 4);
+        assert!(
+            smol.info.dequantized_tensors > 0,
+            "Q4_1 weights dequantized"
+        );
+    }
+}
+
+#[test]
+fn default_judge_loads_and_chooses_for_a_pair_in_both_orders() {
+    installed(DEFAULT_MODEL);
+    let base = DistributionSpec::training(7, 1);
+    let mut judge = EmbeddedJudge::new(&EmbeddedConfig::default(), base).expect("judge");
+    assert!(judge.name().starts_with("embedded:"));
+    let (success, failure) = success_and_failure();
+    let forward = judge
+        .score(&success, &failure, Wording::Standard)
+        .expect("score");
+    let swapped = judge
+        .score(&failure, &success, Wording::Standard)
+        .expect("score");
+    for s in [forward, swapped] {
+        assert!((0.0..=1.0).contains(&s.raw) && (0.0..=1.0).contains(&s.calibrated));
+        assert!(s.label_mass > 0.0 && s.label_mass <= 1.0 + 1e-6);
+    }
+    let comparison = judge.compare(&success, &failure).expect("compare");
+    assert!(matches!(
+        comparison.choice,
+        Choice::First | Choice::Second | Choice::Tie
+    ));
+    assert!(comparison.rationale.contains("calibrated"));
+    // The label-cache key holds both rollouts: different pairs never share a cached answer.
+    assert_ne!(
+        judge.compare_prompt(&success, &failure),
+        judge.compare_prompt(&failure, &success)
+    );
+    // Averaged over both orders the default judge prefers the success here.
+    let averaged = (forward.calibrated + 1.0 - swapped.calibrated) / 2.0;
+    assert!(averaged > 0.5, "averaged P(success) {averaged:.2}");
+    // A pairwise variant (both rollouts in one prompt, calibrated against a content-free query).
+    judge.set_variant("positions").expect("pairwise variant");
+    let pairwise = judge
+        .score(&success, &failure, Wording::Paraphrased)
+        .expect("score");
+    assert!((0.0..=1.0).contains(&pairwise.calibrated) && pairwise.label_mass > 0.0);
+    assert!(judge.set_variant("no-such-variant").is_err());
+}
+
+#[test]
+fn analysis_always_yields_menu_scenarios_and_free_text() {
+    installed(DEFAULT_MODEL);
+    let base = DistributionSpec::training(7, 1);
+    let config = EmbeddedConfig {
+        analysis_tokens: 16,
+        ..EmbeddedConfig::default()
+    };
+    let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
+    let (success, failure) = success_and_failure();
+    let analysis = judge
+        .analyze("A mouse in a 7x7 maze.", &[failure, success])
+        .expect("analysis");
+    assert_eq!(analysis.scenarios.len(), config.scenarios);
+    assert!(!analysis.raw.trim().is_empty());
+}
+
+#[test]
+fn the_install_script_installs_the_default_model_by_default() {
+    let script = std::fs::read_to_string("scripts/install-models.sh").expect("install script");
+    assert!(
+        script.contains(&format!("DEFAULT_MODEL=\"{DEFAULT_MODEL}\"")),
+        "scripts/install-models.sh must name {DEFAULT_MODEL} as its default"
+    );
+    for known in KNOWN_MODELS {
+        assert!(
+            script.contains(&format!("{}|{}|{}|", known.name, known.file, known.sha256)),
+            "{} in the install script",
+            known.name
+        );
+    }
+}
+
+#[test]
+fn bad_model_files_give_errors_that_say_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("maze-rllf-gguf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Missing.
+    let missing = ChatModel::load(&dir.join("nope.gguf"), None, Dequantize::Auto, "install-it")
+        .err()
+        .expect("missing file is an error");
+    assert!(matches!(missing, ModelError::Missing { .. }));
+    assert!(missing.to_string().contains("install-it"), "{missing}");
+    // Not a GGUF at all.
+    let garbage = dir.join("garbage.gguf");
+    std::fs::write(&garbage, b"this is not a model").expect("write");
+    let err = ChatModel::load(&garbage, None, Dequantize::Auto, "install-it")
+        .err()
+        .expect("garbage is an error");
+    assert!(
+        err.to_string().contains("not a readable GGUF") && err.to_string().contains("install-it"),
+        "{err}"
+    );
+    // Truncated: the header is fine, the tensors are cut off.
+    let source = installed("smollm2-135m");
+    let bytes = std::fs::read(&source).expect("read model");
+    let truncated = dir.join("truncated.gguf");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
+    let err = ChatModel::load(&truncated, None, Dequantize::Auto, "install-it")
+        .err()
+        .expect("truncated is an error");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    // Wrong checksum: a complete, valid file that is not the expected one.
+    let err = ChatModel::load(
+        &source,
+        Some(&"0".repeat(64)),
+        Dequantize::Auto,
+        "install-it",
+    )
+    .err()
+    .expect("checksum mismatch is an error");
+    assert!(matches!(err, ModelError::Checksum { .. }));
+    assert!(err.to_string().contains("sha256") && err.to_string().contains("install-it"));
+    // A judge on a known model that is missing names the install command.
+    let config = EmbeddedConfig {
+        model: dir.join("absent.gguf").display().to_string(),
+        ..EmbeddedConfig::default()
+    };
+    let err = EmbeddedJudge::new(&config, DistributionSpec::training(7, 1))
+        .err()
+        .expect("absent model");
+    assert!(err.contains("not found"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
