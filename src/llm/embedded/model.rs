@@ -201,7 +201,7 @@ impl ChatModel {
                     .into(),
             });
         }
-        let tokenizer = build_tokenizer(&content).map_err(|e| corrupt(e))?;
+        let tokenizer = build_tokenizer(&content).map_err(corrupt)?;
         let end_of_turn = tokenizer
             .token_to_id("<|im_end|>")
             .ok_or_else(|| corrupt("the vocabulary has no <|im_end|> token".into()))?;
@@ -333,15 +333,13 @@ impl ChatModel {
         self.clear();
         let mut logits = self.forward(&ids, 0)?;
         let mut out = Vec::new();
-        let mut position = ids.len();
-        for _ in 0..max_tokens {
+        for position in ids.len()..ids.len() + max_tokens {
             let next = argmax(&logits);
             if next == self.end_of_turn {
                 break;
             }
             out.push(next);
             logits = self.forward(&[next], position)?;
-            position += 1;
         }
         self.clear();
         self.decode(&out)
