@@ -242,6 +242,17 @@ pub fn apply_overrides<T: Serialize + serde::de::DeserializeOwned>(
     serde_json::from_value(root).map_err(|e| (assignments.join(" "), e.to_string()))
 }
 
+/// A RON parse error as `file:line:column: what is wrong`.
+pub fn ron_error_at(path: &Path, e: &ron::error::SpannedError) -> String {
+    format!(
+        "{}:{}:{}: {}",
+        path.display(),
+        e.span.start.line,
+        e.span.start.col,
+        e.code
+    )
+}
+
 fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }

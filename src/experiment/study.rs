@@ -62,15 +62,7 @@ impl StudyConfig {
         ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(&text)
-            .map_err(|e| {
-                format!(
-                    "{}:{}:{}: {}",
-                    path.display(),
-                    e.span.start.line,
-                    e.span.start.col,
-                    e.code
-                )
-            })
+            .map_err(|e| crate::config::ron_error_at(path, &e))
     }
 
     /// Applies `--set` overrides (dotted keys, JSON values).

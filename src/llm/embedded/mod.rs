@@ -148,15 +148,8 @@ impl PromptVariant {
                 path.display()
             )
         })?;
-        let variant: Self = ron::from_str(&text).map_err(|e| {
-            format!(
-                "{}:{}:{}: {}",
-                path.display(),
-                e.span.start.line,
-                e.span.start.col,
-                e.code
-            )
-        })?;
+        let variant: Self =
+            ron::from_str(&text).map_err(|e| crate::config::ron_error_at(&path, &e))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -348,10 +341,6 @@ impl EmbeddedJudge {
 
     pub fn model_info(&self) -> &model::ModelInfo {
         &self.model.info
-    }
-
-    pub fn model(&mut self) -> &mut ChatModel {
-        &mut self.model
     }
 
     /// The compare prompt for two rendered rollouts.
