@@ -54,6 +54,11 @@ pub struct StudyConfig {
     #[cfg(feature = "embedded")]
     #[serde(default)]
     pub embedded: crate::llm::embedded::EmbeddedConfig,
+    /// Keep each cell's tau*T checkpoint after the cell finishes, so that deleting a cell's
+    /// `result.json` re-runs only the feedback arm (e.g. with other `reward` settings) and reuses
+    /// the pre-training and the baseline.
+    #[serde(default)]
+    pub keep_pretrain: bool,
 }
 
 impl StudyConfig {
@@ -287,13 +292,22 @@ pub fn run_cell(
 
     // 5. Reward model.
     status(format!("{tag}: reward model"));
-    let (reward_model, reward_report) = RewardModel::train(
+    let (reward_model, mut reward_report) = RewardModel::train(
         &rollouts,
         &round.pairs,
         &config.reward,
         derive_seed(seed, 17),
         device,
     )?;
+
+    let on_training = collect_rollouts(
+        &paused,
+        &train.training_levels().map_err(|e| e.to_string())?,
+        200,
+        derive_seed(seed, 19),
+        train.max_steps,
+    );
+    reward_report.on_training = Some(reward_model.step_profile(&on_training));
 
     // 6. Fine-tune from the same checkpoint with R'.
     status(format!("{tag}: fine-tuning with R'"));
@@ -302,9 +316,18 @@ pub fn run_cell(
         model: Arc::new(reward_model),
         lambda: config.lambda,
     });
+    // The fine-tuning curve (CleanRL metric names, one JSON line per iteration): the training
+    // distribution's cheese rate and episode length under R'.
+    let mut curve = String::new();
     while !tuned.finished() {
-        tuned.iterate();
+        let metrics = tuned.iterate();
+        if let Ok(line) = serde_json::to_string(&metrics) {
+            curve.push_str(&line);
+            curve.push('\n');
+        }
     }
+    let curve_path = dir.join("finetune-metrics.jsonl");
+    write_atomic(&curve_path, curve.as_bytes()).map_err(|e| e.to_string())?;
     let (feedback, _) = evaluate(
         &tuned.policy(),
         &shifted,
@@ -331,8 +354,10 @@ pub fn run_cell(
     };
     let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
     write_atomic(&result_path, &json).map_err(|e| e.to_string())?;
-    // The pretrain checkpoints are only needed until the cell is done.
-    let _ = std::fs::remove_dir_all(&pretrain_dir);
+    // The pretrain checkpoints are only needed until the cell is done (unless kept on purpose).
+    if !config.keep_pretrain {
+        let _ = std::fs::remove_dir_all(&pretrain_dir);
+    }
     Ok(result)
 }
 
@@ -515,6 +540,27 @@ pub fn write_reports(
                 mean(&|r| r.precision),
                 mean(&|r| r.recall),
                 mean(&|r| r.f1)
+            ));
+        }
+    }
+    md.push_str(&format!(
+        "\n## What the learned reward pays on the training mazes\n\nMean normalised R_hat per kind of step over 200 episodes of the paused agent on the training distribution (form `{:?}`; in the potential form PPO sees gamma * f(s') - f(s) with f(s) = R_hat(s, s), so a state's worth is the \"stay\" column of where the mouse ends).\n\n| r | seed | stay on cheese | onto cheese | closer | farther | wall bump | onto corner | 99th pct | max |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        config.reward.form
+    ));
+    for r in results {
+        if let Some(p) = &r.reward_model.on_training {
+            md.push_str(&format!(
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                r.region,
+                r.seed,
+                p.absorbing,
+                p.cheese,
+                p.closer,
+                p.farther,
+                p.bump,
+                p.corner,
+                p.p99,
+                p.max
             ));
         }
     }

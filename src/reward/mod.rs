@@ -18,11 +18,37 @@ use burn::tensor::activation::{log_sigmoid, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+/// How PPO uses the learned reward during fine-tuning.
+///
+/// Measured at r = 4 on 7x7 mazes (oracle judge, 400 pairs, seed 0; shifted-maze cheese rate of
+/// the fine-tuned agent, baseline 45.9%): `Direct` 32.5% (scale 0.1, offset at the maximum), 10.4%
+/// with `absorbing_value`, 22.5% with `coordinates` + `absorbing_value` + `goal_margin`; `Potential`
+/// 45.9% (47.1% with `coordinates`). Per-step learned rewards are farmed by the fine-tuned agent
+/// (ordinary steps on the training mazes reach above the goal's reward); the potential form
+/// cannot be farmed, and so far it neither hurts nor helps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardForm {
+    /// R_hat(s_t, s_t+1) per step, as in the paper.
+    Direct,
+    /// gamma * f(s_t+1) - f(s_t) with the potential f(s) = R_hat(s, s), the model's reward for
+    /// staying in s. Lingering anywhere telescopes to nothing, so no state can be farmed; what is
+    /// left is where the episode ends: f of the cheese state when the mouse reaches it, and the
+    /// shaping along the way (Ng et al. 1999).
+    #[default]
+    Potential,
+}
+
 /// Reward-model settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardConfig {
     pub hidden: usize,
+    /// Convolution layers of the reward net (see [`RewardNet::new`]).
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Row and column planes as extra inputs (see [`RewardNet::new`]).
+    #[serde(default)]
+    pub coordinates: bool,
     pub epochs: usize,
     pub learning_rate: f64,
     /// Pairs per gradient step.
@@ -35,79 +61,124 @@ pub struct RewardConfig {
     /// learned as "ending is good", with nothing about the cheese).
     #[serde(default = "default_true")]
     pub absorbing_padding: bool,
-    /// PPO sees scale * (R_hat - q) / std with q this quantile of R_hat over real steps (1.0: the
-    /// maximum): steps then cost something, so no state is worth lingering in and ending the
-    /// episode on the cheese stays the best plan. Measured at r=3 on 7x7 mazes: a mean-centred or
-    /// 0.95-quantile offset let the fine-tuned agent hover (~90% "neither"); the maximum did not.
-    #[serde(default = "default_quantile")]
-    pub offset_quantile: f64,
-    /// Multiplies the normalised reward. Large shaped returns swamp the value head of the shared
-    /// torso when fine-tuning starts (measured at r=3, 7x7: scale 1.0 left 17% cheese on shifted
-    /// mazes, 0.1 left 25%; the baseline had 33-45%).
-    #[serde(default = "default_scale")]
-    pub scale: f32,
-    /// When an episode ends on the cheese, PPO also receives the discounted value of staying in
-    /// the absorbing state, gamma / (1 - gamma) * R_hat(s_T, s_T): the part of the return the
-    /// reward model learned from the padding, which an episode that terminates never sees.
-    /// Off by default: measured at r=4 on 7x7 mazes (oracle, 400 pairs) the learned absorbing
-    /// reward sat at the top of the real steps (-0.01 normalised) rather than above them, and the
-    /// fine-tuned agent ended 83% "neither" (51% without; baseline 32%).
+    /// PPO sees scale * (R_hat - q) / std with q this quantile of R_hat over real steps. Unset:
+    /// the form's default. `Direct`: 1.0 (the maximum), so steps cost something and no state is
+    /// worth lingering in (measured at r=3 on 7x7 mazes: a mean-centred or 0.95-quantile offset
+    /// let the fine-tuned agent hover, ~90% "neither"). `Potential`: 0.0 (the minimum), so every
+    /// potential is >= 0 and standing still costs (1 - gamma) * f(s) (measured at r=4 on 7x7
+    /// mazes: the median left 50% "neither" against the baseline's 32%, the minimum 33%).
+    #[serde(default)]
+    pub offset_quantile: Option<f64>,
+    /// Multiplies the normalised reward. Unset: 0.1 for `Direct` (large per-step returns swamp the
+    /// value head of the shared torso when fine-tuning starts; measured at r=3, 7x7: scale 1.0 left
+    /// 17% cheese on shifted mazes, 0.1 left 25%), 1.0 for `Potential`.
+    #[serde(default)]
+    pub scale: Option<f32>,
+    /// `Direct` form only: when an episode ends on the cheese, PPO also receives the discounted
+    /// value of staying in the absorbing state for the rest of the time limit,
+    /// (gamma + ... + gamma^(H - T)) * R_hat(s_T, s_T), as the padding showed it to the reward
+    /// model. Off by default: measured at r=4 on 7x7 mazes (oracle, 400 pairs, median offset)
+    /// ordinary steps on the training mazes reach above the absorbing reward (99th percentile
+    /// 0.25 vs 0.24 normalised) and the fine-tuned agent ended 89% "neither" (baseline 32%).
     #[serde(default)]
     pub absorbing_value: bool,
+    /// `Direct` form only: caps every step's normalised reward at the reward of staying on the
+    /// cheese of the same maze minus this margin, so no ordinary step can pay as much as the goal
+    /// and lingering never beats ending the episode on the cheese.
+    #[serde(default)]
+    pub goal_margin: Option<f32>,
+    /// Direct R_hat per step (the paper) or its potential form.
+    #[serde(default)]
+    pub form: RewardForm,
 }
 
-fn default_scale() -> f32 {
-    0.1
-}
-
-fn default_quantile() -> f64 {
-    1.0
+fn default_layers() -> usize {
+    2
 }
 
 fn default_true() -> bool {
     true
 }
 
+impl RewardConfig {
+    /// The offset quantile in use (see [`RewardConfig::offset_quantile`]).
+    pub fn offset_quantile(&self) -> f64 {
+        let default = match self.form {
+            RewardForm::Direct => 1.0,
+            RewardForm::Potential => 0.0,
+        };
+        self.offset_quantile.unwrap_or(default).clamp(0.0, 1.0)
+    }
+
+    /// The scale in use (see [`RewardConfig::scale`]).
+    pub fn scale(&self) -> f32 {
+        let default = match self.form {
+            RewardForm::Direct => 0.1,
+            RewardForm::Potential => 1.0,
+        };
+        self.scale.unwrap_or(default)
+    }
+}
+
 impl Default for RewardConfig {
     fn default() -> Self {
         Self {
             hidden: 16,
+            layers: default_layers(),
+            coordinates: false,
             epochs: 10,
             learning_rate: 1e-3,
             batch_pairs: 32,
             holdout: 0.2,
             absorbing_padding: true,
-            offset_quantile: default_quantile(),
-            scale: default_scale(),
+            offset_quantile: None,
+            scale: None,
             absorbing_value: false,
+            goal_margin: None,
+            form: RewardForm::default(),
         }
     }
 }
 
-/// A small conv net over `[s_t, s_t+1]` stacked as 6 channels: two 3x3 convolutions (which can
-/// tell "the mouse stands on / next to the cheese" at any position), summed over the grid, then a
-/// linear read-out. An MLP over the flat grids cannot express co-location cheaply and learns
+/// A small conv net over `[s_t, s_t+1]` stacked as 6 channels: 3x3 convolutions (which can tell
+/// "the mouse stands on / near the cheese" at any position), summed over the grid, then a linear
+/// read-out. An MLP over the flat grids cannot express co-location cheaply and learns
 /// shortcuts (episode length, standing still) instead.
 #[derive(Module, Debug)]
 pub struct RewardNet {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    convs: Vec<Conv2d>,
     out: Linear,
     world: usize,
+    coordinates: bool,
 }
 
 impl RewardNet {
-    pub fn new(world: usize, hidden: usize, device: &Device) -> Self {
+    /// `layers` 3x3 convolutions: the receptive field, 2 * layers + 1 cells wide, bounds how far
+    /// apart the mouse and the cheese can be for the model to see them together. With
+    /// `coordinates`, two more input planes hold each cell's row and column (in [0, 1]): without
+    /// them the convolutions cannot tell where in the world a cell is (zero padding looks like
+    /// floor), so "the mouse went to the top-right corner" cannot be rewarded or penalised.
+    pub fn new(
+        world: usize,
+        hidden: usize,
+        layers: usize,
+        coordinates: bool,
+        device: &Device,
+    ) -> Self {
         let conv = |i: usize, o: usize| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
                 .init(device)
         };
+        let inputs = 2 * CHANNELS + if coordinates { 2 } else { 0 };
+        let convs = (0..layers.max(1))
+            .map(|k| conv(if k == 0 { inputs } else { hidden }, hidden))
+            .collect();
         Self {
-            conv1: conv(2 * CHANNELS, hidden),
-            conv2: conv(hidden, hidden),
+            convs,
             out: LinearConfig::new(hidden, 1).init(device),
             world,
+            coordinates,
         }
     }
 
@@ -115,9 +186,23 @@ impl RewardNet {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<1> {
         let [n, _] = x.dims();
         let w = self.world;
-        let x: Tensor<4> = x.reshape([n, 2 * CHANNELS, w, w]);
-        let h = relu(self.conv1.forward(x));
-        let h = relu(self.conv2.forward(h));
+        let mut h: Tensor<4> = x.reshape([n, 2 * CHANNELS, w, w]);
+        if self.coordinates {
+            let scale = (w.max(2) - 1) as f32;
+            let mut planes = vec![0.0f32; 2 * w * w];
+            for row in 0..w {
+                for col in 0..w {
+                    planes[row * w + col] = row as f32 / scale;
+                    planes[w * w + row * w + col] = col as f32 / scale;
+                }
+            }
+            let coords: Tensor<4> =
+                Tensor::from_data(TensorData::new(planes, [1, 2, w, w]), &h.device());
+            h = Tensor::cat(vec![h, coords.expand([n as i64, 2, w as i64, w as i64])], 1);
+        }
+        for conv in &self.convs {
+            h = relu(conv.forward(h));
+        }
         let [_, c, _, _] = h.dims();
         let pooled: Tensor<2> = h.reshape([n, c, w * w]).sum_dim(2).reshape([n, c]);
         self.out.forward(pooled).squeeze_dim(1)
@@ -153,6 +238,32 @@ pub struct RewardReport {
     /// Mean normalised R_hat(s_T, s_T) of staying on the cheese (the absorbing transition).
     #[serde(default)]
     pub absorbing_step_reward: f64,
+    /// The same profile over the paused agent's rollouts on the training distribution, where
+    /// PPO will be fine-tuned (filled in by the caller that has those rollouts).
+    #[serde(default)]
+    pub on_training: Option<StepProfile>,
+}
+
+/// Mean normalised R_hat per kind of transition over a set of rollouts: what the reward model pays
+/// for, in the units PPO sees.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepProfile {
+    /// Steps onto the cheese.
+    pub cheese: f64,
+    /// Every other move, and split by whether it shortens the maze distance to the cheese.
+    pub other: f64,
+    pub closer: f64,
+    pub farther: f64,
+    /// Bumps into walls (the mouse stays put).
+    pub bump: f64,
+    /// Steps onto the top-right corner cell when the cheese is elsewhere (the proxy goal).
+    #[serde(default)]
+    pub corner: f64,
+    /// Staying on the cheese, R_hat(s_T, s_T).
+    pub absorbing: f64,
+    /// The 99th percentile and the maximum of real (non-absorbing) steps.
+    pub p99: f64,
+    pub max: f64,
 }
 
 /// A trained reward model with its normalisation (mean/std of R_hat over training transitions).
@@ -160,12 +271,16 @@ pub struct RewardModel {
     net: RewardNet,
     device: Device,
     world: usize,
-    /// Subtracted from R_hat (a high quantile over real steps; see `RewardConfig::offset_quantile`).
+    /// Subtracted from R_hat (a quantile over real steps; see `RewardConfig::offset_quantile`).
     pub offset: f32,
     pub std: f32,
     pub scale: f32,
     /// See [`RewardConfig::absorbing_value`].
     pub absorbing_value: bool,
+    /// See [`RewardConfig::form`].
+    pub form: RewardForm,
+    /// See [`RewardConfig::goal_margin`].
+    pub goal_margin: Option<f32>,
 }
 
 /// Transition features of a rollout: `[len, 2 * obs_len]`, padded with absorbing transitions to
@@ -237,7 +352,13 @@ impl RewardModel {
         let feats: Vec<Vec<f32>> = rollouts.iter().map(|r| features(r, pad_to)).collect();
         let train_device = device.clone().autodiff();
         let mut net = crate::rl::model::seeded_init(&train_device, seed, || {
-            RewardNet::new(world, config.hidden, &train_device)
+            RewardNet::new(
+                world,
+                config.hidden,
+                config.layers,
+                config.coordinates,
+                &train_device,
+            )
         });
         let mut rng = Rng::new(seed);
         let mut order: Vec<usize> = (0..pairs.len()).collect();
@@ -268,8 +389,10 @@ impl RewardModel {
             world,
             offset: 0.0,
             std: 1.0,
-            scale: config.scale,
+            scale: config.scale(),
             absorbing_value: config.absorbing_value,
+            form: config.form,
+            goal_margin: config.goal_margin,
         };
         // Normalisation over the real steps (no padding) of every rollout seen in training.
         let mut all: Vec<f32> = train
@@ -285,12 +408,25 @@ impl RewardModel {
             let var = all.iter().map(|r| (r - mean).powi(2)).sum::<f32>() / n;
             model.std = var.sqrt().max(1e-6);
             all.sort_by(f32::total_cmp);
-            let q = config.offset_quantile.clamp(0.0, 1.0);
+            let q = config.offset_quantile();
             model.offset = all[((all.len() - 1) as f64 * q).round() as usize];
         }
         let mut report = model.report(pairs, heldout, &feats, train.len(), last_loss);
-        let (mut cheese, mut other, mut bump) = (Vec::new(), Vec::new(), Vec::new());
-        let mut absorbing = Vec::new();
+        let profile = model.step_profile(rollouts);
+        report.cheese_step_reward = profile.cheese;
+        report.other_step_reward = profile.other;
+        report.bump_step_reward = profile.bump;
+        report.absorbing_step_reward = profile.absorbing;
+        report.on_training = None;
+        Ok((model, report))
+    }
+
+    /// What the model pays per kind of transition in `rollouts` (see [`StepProfile`]).
+    pub fn step_profile(&self, rollouts: &[Rollout]) -> StepProfile {
+        let (mut cheese, mut closer, mut farther, mut bump) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut corner = Vec::new();
+        let (mut absorbing, mut real) = (Vec::new(), Vec::new());
         for r in rollouts {
             if r.stats.reached_cheese && !r.path.is_empty() {
                 let len = obs_len(r.layout.size);
@@ -298,26 +434,47 @@ impl RewardModel {
                 observation_at(r, r.path.len() - 1, &mut row[..len]);
                 let (a, b) = row.split_at_mut(len);
                 b.copy_from_slice(a);
-                absorbing.extend(model.rewards(&row).into_iter().map(f64::from));
+                absorbing.extend(self.rewards(&row).into_iter().map(f64::from));
             }
+            let distance = r.layout.distances_from(r.layout.cheese);
             let steps = r.path.len().saturating_sub(1);
-            let rewards = model.rewards(&features(r, 0));
+            let rewards = self.rewards(&features(r, 0));
             for (t, value) in rewards.into_iter().enumerate().take(steps) {
-                if r.path[t + 1] == r.layout.cheese {
-                    cheese.push(f64::from(value));
-                } else if r.path[t + 1] == r.path[t] {
-                    bump.push(f64::from(value));
+                let value = f64::from(value);
+                real.push(value);
+                let (from, to) = (r.path[t], r.path[t + 1]);
+                if to == r.layout.cheese {
+                    cheese.push(value);
+                } else if to == r.layout.corner && from != to {
+                    corner.push(value);
+                } else if to == from {
+                    bump.push(value);
+                } else if distance[r.layout.index(to)] < distance[r.layout.index(from)] {
+                    closer.push(value);
                 } else {
-                    other.push(f64::from(value));
+                    farther.push(value);
                 }
             }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        report.cheese_step_reward = mean(&cheese);
-        report.other_step_reward = mean(&other);
-        report.bump_step_reward = mean(&bump);
-        report.absorbing_step_reward = mean(&absorbing);
-        Ok((model, report))
+        real.sort_by(f64::total_cmp);
+        let quantile = |q: f64| {
+            real.get(((real.len().max(1) - 1) as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        StepProfile {
+            cheese: mean(&cheese),
+            other: (mean(&closer) * closer.len() as f64 + mean(&farther) * farther.len() as f64)
+                / (closer.len() + farther.len()).max(1) as f64,
+            closer: mean(&closer),
+            farther: mean(&farther),
+            bump: mean(&bump),
+            corner: mean(&corner),
+            absorbing: mean(&absorbing),
+            p99: quantile(0.99),
+            max: quantile(1.0),
+        }
     }
 
     /// Raw R_hat for a block of transition features `[n, 2 * obs_len]`.
@@ -337,6 +494,35 @@ impl RewardModel {
             out.extend(host(self.net.forward(x)));
         }
         out
+    }
+
+    /// Normalised potentials f(s) = R_hat(s, s) of one half of each transition row
+    /// `[s_t, s_t+1]` (`half` 0: s_t, 1: s_t+1).
+    pub fn potentials(&self, features: &[f32], half: usize) -> Vec<f32> {
+        let len = obs_len(self.world);
+        let mut stays = Vec::with_capacity(features.len());
+        for row in features.chunks_exact(2 * len) {
+            let state = &row[half * len..(half + 1) * len];
+            stays.extend_from_slice(state);
+            stays.extend_from_slice(state);
+        }
+        self.rewards(&stays)
+    }
+
+    /// Normalised R_hat(g, g) of the goal state g of each transition row `[s_t, s_t+1]`: s_t
+    /// with the mouse moved onto the cheese, the reward of staying there.
+    pub fn goal_rewards(&self, features: &[f32]) -> Vec<f32> {
+        let len = obs_len(self.world);
+        let plane = self.world * self.world;
+        let mut goals = Vec::with_capacity(features.len());
+        for row in features.chunks_exact(2 * len) {
+            let mut goal = row[..len].to_vec();
+            let (walls_and_mouse, cheese) = goal.split_at_mut(2 * plane);
+            walls_and_mouse[plane..].copy_from_slice(cheese);
+            goals.extend_from_slice(&goal);
+            goals.extend_from_slice(&goal);
+        }
+        self.rewards(&goals)
     }
 
     /// Normalised R_hat, as PPO sees it.
@@ -451,6 +637,7 @@ impl RewardModel {
             other_step_reward: 0.0,
             bump_step_reward: 0.0,
             absorbing_step_reward: 0.0,
+            on_training: None,
         }
     }
 }
@@ -491,4 +678,95 @@ fn bt_loss(
     let prefer_first = mu.clone() * log_sigmoid(d.clone());
     let prefer_second = mu.neg().add_scalar(1.0) * log_sigmoid(d.neg());
     (prefer_first + prefer_second).neg().mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::Layout;
+
+    fn device() -> Device {
+        Device::default()
+    }
+
+    fn open_layout(size: usize) -> Layout {
+        Layout {
+            size,
+            walls: vec![false; size * size],
+            start: Pos::new(size - 1, 0),
+            cheese: Pos::new(0, size - 1),
+            corner: Pos::new(0, size - 1),
+        }
+    }
+
+    /// Features of the mouse standing still at `mouse` in `layout`: `[s, s]`.
+    fn standing(layout: &Layout, mouse: Pos) -> Vec<f32> {
+        let len = obs_len(layout.size);
+        let mut row = vec![0.0; 2 * len];
+        write_observation_at(layout, mouse, &mut row[..len]);
+        let (a, b) = row.split_at_mut(len);
+        b.copy_from_slice(a);
+        row
+    }
+
+    fn model(world: usize, coordinates: bool) -> RewardModel {
+        let device = device();
+        let net = crate::rl::model::seeded_init(&device, 3, || {
+            RewardNet::new(world, 8, 2, coordinates, &device)
+        });
+        RewardModel {
+            net,
+            device,
+            world,
+            offset: 0.0,
+            std: 1.0,
+            scale: 1.0,
+            absorbing_value: false,
+            form: RewardForm::Potential,
+            goal_margin: None,
+        }
+    }
+
+    #[test]
+    fn only_coordinates_let_the_reward_tell_where_the_mouse_is() {
+        // An open 11x11 room: two cells far enough from the border and the cheese that every
+        // feature of two stacked 3x3 convolutions sees the same neighbourhood: summed over the
+        // grid, they look the same without coordinates.
+        let layout = open_layout(11);
+        let (a, b) = (Pos::new(4, 5), Pos::new(5, 5));
+        let mut both = standing(&layout, a);
+        both.extend(standing(&layout, b));
+        let blind = model(11, false).raw_rewards(&both);
+        assert!((blind[0] - blind[1]).abs() < 1e-4, "{blind:?}");
+        let seeing = model(11, true).raw_rewards(&both);
+        assert!((seeing[0] - seeing[1]).abs() > 1e-4, "{seeing:?}");
+    }
+
+    #[test]
+    fn the_goal_state_is_the_mouse_standing_on_the_cheese() {
+        let layout = open_layout(7);
+        let model = model(7, true);
+        let mut step = vec![0.0; 2 * obs_len(7)];
+        write_observation_at(&layout, layout.start, &mut step[..obs_len(7)]);
+        write_observation_at(&layout, Pos::new(5, 0), &mut step[obs_len(7)..]);
+        let goal = model.goal_rewards(&step);
+        let staying = model.rewards(&standing(&layout, layout.cheese));
+        assert_eq!(goal, staying);
+        assert_eq!(
+            model.potentials(&standing(&layout, layout.cheese), 1),
+            staying
+        );
+    }
+
+    #[test]
+    fn the_offset_and_scale_follow_the_form() {
+        let mut config = RewardConfig::default();
+        assert_eq!(config.form, RewardForm::Potential);
+        assert_eq!((config.offset_quantile(), config.scale()), (0.0, 1.0));
+        config.form = RewardForm::Direct;
+        assert_eq!((config.offset_quantile(), config.scale()), (1.0, 0.1));
+        config.offset_quantile = Some(0.5);
+        config.scale = Some(2.0);
+        assert_eq!((config.offset_quantile(), config.scale()), (0.5, 2.0));
+    }
 }

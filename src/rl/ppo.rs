@@ -7,6 +7,7 @@ use super::loss::{LossCoefs, Minibatch, kl_diagnostics, ppo_loss};
 use super::model::ActorCritic;
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
+use crate::reward::RewardForm;
 use crate::rng::{Rng, derive_seed};
 use crate::sim::{EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -93,7 +94,7 @@ pub struct RewardShaping {
 pub struct Trainer {
     /// Learned reward used in place of (part of) the env reward, when set.
     pub shaping: Option<RewardShaping>,
-    /// (step index, observation) of episodes that ended during the rollout, for R_hat(s, s').
+    /// (buffer index, final observation) of episodes that ended this rollout, for R_hat(s, s').
     ended_obs: Vec<(usize, Vec<f32>)>,
     pub config: TrainConfig,
     device: Device,
@@ -315,9 +316,31 @@ impl Trainer {
                 };
                 row[len..].copy_from_slice(next);
             }
-            let mut learned = shaping.model.rewards(&features);
-            if shaping.model.absorbing_value {
-                // Episodes that ended on the cheese: add the value of staying there.
+            let mut learned = match shaping.model.form {
+                RewardForm::Direct => shaping.model.rewards(&features),
+                RewardForm::Potential => {
+                    // gamma * f(s') - f(s) with f(s) = R_hat(s, s): staying in s' after the
+                    // cheese keeps f(s_T), every other stay telescopes away.
+                    let gamma = self.config.ppo.gamma;
+                    let now = shaping.model.potentials(&features, 0);
+                    let next = shaping.model.potentials(&features, 1);
+                    now.into_iter()
+                        .zip(next)
+                        .map(|(f, f_next)| gamma * f_next - f)
+                        .collect()
+                }
+            };
+            if let (Some(margin), RewardForm::Direct) =
+                (shaping.model.goal_margin, shaping.model.form)
+            {
+                let goals = shaping.model.goal_rewards(&features);
+                for (r_hat, goal) in learned.iter_mut().zip(goals) {
+                    *r_hat = r_hat.min(goal - margin);
+                }
+            }
+            if shaping.model.absorbing_value && shaping.model.form == RewardForm::Direct {
+                // Episodes that ended on the cheese: add the discounted value of staying there
+                // for the rest of the time limit, as the reward model saw it in the padding.
                 let gamma = self.config.ppo.gamma;
                 let done: Vec<usize> = (0..envs)
                     .filter(|&e| self.buf.terminated[t * envs + e])
@@ -331,7 +354,7 @@ impl Trainer {
                     }
                     let stay = shaping.model.rewards(&rows);
                     for (&e, value) in done.iter().zip(stay) {
-                        learned[e] += gamma / (1.0 - gamma) * value;
+                        learned[e] += absorbing_tail(gamma) * value;
                     }
                 }
             }
@@ -520,6 +543,15 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_n
         model.visit(&mut GradScale { grads, scale });
     }
     total
+}
+
+/// Discount weight of staying in the absorbing state after a terminal transition forever:
+/// gamma + gamma^2 + ... = gamma / (1 - gamma). Forever, not to the time limit, because PPO
+/// bootstraps truncated episodes as if they went on: an episode that lingers is valued as an
+/// endless stream of its steps, so the goal must be valued the same way, and then a constant added
+/// to R_hat shifts every return alike and cannot favour ending early or late.
+pub fn absorbing_tail(gamma: f32) -> f32 {
+    gamma / (1.0 - gamma).max(1e-6)
 }
 
 #[cfg(test)]
