@@ -84,7 +84,9 @@ pub struct RewardConfig {
     pub absorbing_value: bool,
     /// `Direct` form only: caps every step's normalised reward at the reward of staying on the
     /// cheese of the same maze minus this margin, so no ordinary step can pay as much as the goal
-    /// and lingering never beats ending the episode on the cheese.
+    /// and lingering never beats ending the episode on the cheese. Measured at r=4 on 7x7 mazes
+    /// (with `coordinates` and `absorbing_value`, margin 0.05 at scale 0.1): 22.5% cheese on
+    /// shifted mazes against the baseline's 45.9% — the agent no longer farms, but learns less.
     #[serde(default)]
     pub goal_margin: Option<f32>,
     /// Direct R_hat per step (the paper) or its potential form.
