@@ -550,7 +550,7 @@ pub fn write_reports(
     for r in results {
         if let Some(p) = &r.reward_model.on_training {
             md.push_str(&format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.2} |\n",
                 r.region,
                 r.seed,
                 p.absorbing,
@@ -558,7 +558,7 @@ pub fn write_reports(
                 p.closer,
                 p.farther,
                 p.bump,
-                p.corner,
+                p.corner.map_or("-".into(), |c| format!("{c:.2}")),
                 p.p99,
                 p.max
             ));

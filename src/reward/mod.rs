@@ -258,9 +258,10 @@ pub struct StepProfile {
     pub farther: f64,
     /// Bumps into walls (the mouse stays put).
     pub bump: f64,
-    /// Steps onto the top-right corner cell when the cheese is elsewhere (the proxy goal).
+    /// Steps onto the top-right corner cell when the cheese is elsewhere (the proxy goal); none
+    /// when the cheese always sits on the corner.
     #[serde(default)]
-    pub corner: f64,
+    pub corner: Option<f64>,
     /// Staying on the cheese, R_hat(s_T, s_T).
     pub absorbing: f64,
     /// The 99th percentile and the maximum of real (non-absorbing) steps.
@@ -472,7 +473,7 @@ impl RewardModel {
             closer: mean(&closer),
             farther: mean(&farther),
             bump: mean(&bump),
-            corner: mean(&corner),
+            corner: (!corner.is_empty()).then(|| mean(&corner)),
             absorbing: mean(&absorbing),
             p99: quantile(0.99),
             max: quantile(1.0),
