@@ -536,8 +536,38 @@ impl RewardModel {
             .collect()
     }
 
+    /// The learned reward as a heatmap over `layout` (row-major; None on walls), in the form PPO
+    /// uses it: the potential f of the mouse standing in each cell for the `Potential` form, the
+    /// reward for stepping into each cell for the `Direct` form.
+    pub fn cell_rewards(&self, layout: &Layout) -> Vec<Option<f32>> {
+        match self.form {
+            RewardForm::Direct => self.entry_rewards(layout),
+            RewardForm::Potential => self.stay_rewards(layout),
+        }
+    }
+
+    /// Normalised R_hat(s, s) of the mouse standing in each free cell of `layout`.
+    pub fn stay_rewards(&self, layout: &Layout) -> Vec<Option<f32>> {
+        let len = obs_len(layout.size);
+        let cells: Vec<Pos> = (0..layout.size * layout.size)
+            .map(|i| Pos::new(i / layout.size, i % layout.size))
+            .filter(|&p| !layout.is_wall(p))
+            .collect();
+        let mut features = vec![0.0; cells.len() * 2 * len];
+        for (&cell, row) in cells.iter().zip(features.chunks_mut(2 * len)) {
+            write_observation_at(layout, cell, &mut row[..len]);
+            let (a, b) = row.split_at_mut(len);
+            b.copy_from_slice(a);
+        }
+        let mut out = vec![None; layout.size * layout.size];
+        for (&cell, value) in cells.iter().zip(self.rewards(&features)) {
+            out[layout.index(cell)] = Some(value);
+        }
+        out
+    }
+
     /// Normalised R_hat for stepping into each free cell of `layout`, averaged over the moves
-    /// from its free neighbours (row-major; None on walls): the reward model as a heatmap.
+    /// from its free neighbours (row-major; None on walls).
     pub fn entry_rewards(&self, layout: &Layout) -> Vec<Option<f32>> {
         let len = obs_len(layout.size);
         let mut moves = Vec::new();

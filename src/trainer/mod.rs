@@ -523,7 +523,7 @@ impl Session {
                 && model.world_size() == layout.size
             {
                 out.send(Event::RewardField(Box::new(RewardField {
-                    values: model.entry_rewards(&layout),
+                    values: model.cell_rewards(&layout),
                     layout,
                 })));
             }

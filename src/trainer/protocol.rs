@@ -218,7 +218,7 @@ pub struct PolicyField {
     pub preferred: Vec<Option<(Action, f32)>>,
 }
 
-/// The learned reward for stepping into each free cell (mean over its free neighbours).
+/// The learned reward per free cell, in the form PPO uses it (see `RewardModel::cell_rewards`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RewardField {
     pub layout: Layout,
