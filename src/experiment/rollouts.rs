@@ -66,3 +66,99 @@ pub fn collect_rollouts(
 pub fn observation_at(rollout: &Rollout, t: usize, out: &mut [f32]) {
     crate::sim::obs::write_observation_at(&rollout.layout, rollout.path[t], out);
 }
+
+/// Cuts every rollout into consecutive pieces of at most `steps` moves, each a rollout of its own
+/// (it starts where the mouse stood, ends on the cheese or after `steps` moves), so that a judge
+/// compares equally long stretches of behaviour and the reward model learns which steps are
+/// better, not only which episodes. An empty input or `steps == 0` returns the rollouts as they are.
+pub fn segments(rollouts: &[Rollout], steps: usize) -> Vec<Rollout> {
+    use crate::sim::{CHEESE_REWARD, EpisodeStats, Outcome};
+    if steps == 0 {
+        return rollouts.to_vec();
+    }
+    let mut out = Vec::new();
+    for rollout in rollouts {
+        let moves = rollout
+            .actions
+            .len()
+            .min(rollout.path.len().saturating_sub(1));
+        let mut from = 0;
+        while from < moves {
+            let to = (from + steps).min(moves);
+            let path = rollout.path[from..=to].to_vec();
+            let reached = path.last() == Some(&rollout.layout.cheese);
+            let corner = path[1..]
+                .iter()
+                .position(|&p| p == rollout.layout.corner)
+                .is_some_and(|i| !reached || i + 1 < path.len() - 1);
+            let mut layout = rollout.layout.clone();
+            layout.start = path[0];
+            out.push(Rollout {
+                layout,
+                actions: rollout.actions[from..to].to_vec(),
+                stats: EpisodeStats {
+                    outcome: match (reached, corner) {
+                        (_, true) => Outcome::Corner,
+                        (true, false) => Outcome::Cheese,
+                        (false, false) => Outcome::Neither,
+                    },
+                    reached_cheese: reached,
+                    episode_return: if reached { CHEESE_REWARD } else { 0.0 },
+                    length: (to - from) as u32,
+                    truncated: !reached,
+                },
+                path,
+            });
+            from = to;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::level::{Layout, Pos};
+    use crate::sim::{Action, EpisodeStats, Outcome};
+
+    #[test]
+    fn segments_cover_the_episode_and_only_the_last_reaches_the_cheese() {
+        // A 1x5 corridor walked left to right: start (0,0), cheese (0,4), corner (0,4).
+        let layout = Layout {
+            size: 5,
+            walls: vec![false; 25],
+            start: Pos::new(0, 0),
+            cheese: Pos::new(0, 4),
+            corner: Pos::new(0, 4),
+        };
+        let path: Vec<Pos> = (0..5).map(|c| Pos::new(0, c)).collect();
+        let episode = Rollout {
+            layout,
+            actions: vec![Action::from_index(3); 4],
+            stats: EpisodeStats {
+                outcome: Outcome::Cheese,
+                reached_cheese: true,
+                episode_return: 10.0,
+                length: 4,
+                truncated: false,
+            },
+            path: path.clone(),
+        };
+        let pieces = segments(std::slice::from_ref(&episode), 3);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[0].path, path[..4].to_vec());
+        assert_eq!(pieces[1].path, path[3..].to_vec());
+        assert_eq!(pieces[1].layout.start, Pos::new(0, 3));
+        assert_eq!(
+            pieces
+                .iter()
+                .map(|p| p.stats.reached_cheese)
+                .collect::<Vec<_>>(),
+            [false, true]
+        );
+        assert_eq!(pieces[1].stats.outcome, Outcome::Cheese);
+        assert_eq!(pieces[0].stats.outcome, Outcome::Neither);
+        assert_eq!(pieces.iter().map(|p| p.actions.len()).sum::<usize>(), 4);
+        assert_eq!(segments(std::slice::from_ref(&episode), 0), vec![episode]);
+    }
+}

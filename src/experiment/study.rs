@@ -59,6 +59,10 @@ pub struct StudyConfig {
     /// the pre-training and the baseline.
     #[serde(default)]
     pub keep_pretrain: bool,
+    /// Judge pieces of at most this many moves instead of whole episodes (see
+    /// [`crate::experiment::rollouts::segments`]); unset: whole episodes, as in the paper.
+    #[serde(default)]
+    pub segment_steps: Option<usize>,
 }
 
 impl StudyConfig {
@@ -285,6 +289,9 @@ pub fn run_cell(
             derive_seed(seed, 100 + i as u64),
             train.max_steps,
         ));
+    }
+    if let Some(steps) = config.segment_steps {
+        rollouts = crate::experiment::rollouts::segments(&rollouts, steps);
     }
     let mut rng = crate::rng::Rng::new(derive_seed(seed, 13));
     let pairs = choose_pairs(&rollouts, config.pairs, &mut rng);
