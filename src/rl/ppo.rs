@@ -340,7 +340,7 @@ impl Trainer {
             }
             if shaping.model.absorbing_value && shaping.model.form == RewardForm::Direct {
                 // Episodes that ended on the cheese: add the discounted value of staying there
-                // for the rest of the time limit, as the reward model saw it in the padding.
+                // (see `absorbing_tail`), as the reward model saw it in the padding.
                 let gamma = self.config.ppo.gamma;
                 let done: Vec<usize> = (0..envs)
                     .filter(|&e| self.buf.terminated[t * envs + e])
