@@ -11,7 +11,7 @@ use maze_rllf::llm::embedded::{
 };
 use maze_rllf::llm::text::Wording;
 use maze_rllf::llm::{Choice, Judge, Rollout};
-use maze_rllf::sim::{Action, EpisodeStats, MazeEnv, Outcome};
+use maze_rllf::sim::{Action, MazeEnv};
 use std::path::PathBuf;
 
 fn installed(name: &str) -> PathBuf {
@@ -27,31 +27,15 @@ fn installed(name: &str) -> PathBuf {
 fn rollout(layout: maze_rllf::level::Layout, actions: &[Action]) -> Rollout {
     let mut env = MazeEnv::new(layout.clone(), 100);
     let mut path = vec![layout.start];
-    let mut reached = false;
     for a in actions {
         let step = env.step(*a);
         path.push(env.mouse);
         if step.terminated {
-            reached = true;
             break;
         }
     }
-    Rollout {
-        layout,
-        actions: actions[..path.len() - 1].to_vec(),
-        stats: EpisodeStats {
-            outcome: if reached {
-                Outcome::Cheese
-            } else {
-                Outcome::Neither
-            },
-            reached_cheese: reached,
-            episode_return: if reached { 10.0 } else { 0.0 },
-            length: (path.len() - 1) as u32,
-            truncated: !reached,
-        },
-        path,
-    }
+    let moves = actions[..path.len() - 1].to_vec();
+    Rollout::from_path(layout, path, moves)
 }
 
 /// The shortest moves from the start to the cheese.

@@ -72,7 +72,6 @@ pub fn observation_at(rollout: &Rollout, t: usize, out: &mut [f32]) {
 /// compares equally long stretches of behaviour and the reward model learns which steps are
 /// better, not only which episodes. An empty input or `steps == 0` returns the rollouts as they are.
 pub fn segments(rollouts: &[Rollout], steps: usize) -> Vec<Rollout> {
-    use crate::sim::{CHEESE_REWARD, EpisodeStats, Outcome};
     if steps == 0 {
         return rollouts.to_vec();
     }
@@ -82,34 +81,15 @@ pub fn segments(rollouts: &[Rollout], steps: usize) -> Vec<Rollout> {
             .actions
             .len()
             .min(rollout.path.len().saturating_sub(1));
-        let mut from = 0;
-        while from < moves {
+        for from in (0..moves).step_by(steps) {
             let to = (from + steps).min(moves);
-            let path = rollout.path[from..=to].to_vec();
-            let reached = path.last() == Some(&rollout.layout.cheese);
-            let corner = path[1..]
-                .iter()
-                .position(|&p| p == rollout.layout.corner)
-                .is_some_and(|i| !reached || i + 1 < path.len() - 1);
             let mut layout = rollout.layout.clone();
-            layout.start = path[0];
-            out.push(Rollout {
+            layout.start = rollout.path[from];
+            out.push(Rollout::from_path(
                 layout,
-                actions: rollout.actions[from..to].to_vec(),
-                stats: EpisodeStats {
-                    outcome: match (reached, corner) {
-                        (_, true) => Outcome::Corner,
-                        (true, false) => Outcome::Cheese,
-                        (false, false) => Outcome::Neither,
-                    },
-                    reached_cheese: reached,
-                    episode_return: if reached { CHEESE_REWARD } else { 0.0 },
-                    length: (to - from) as u32,
-                    truncated: !reached,
-                },
-                path,
-            });
-            from = to;
+                rollout.path[from..=to].to_vec(),
+                rollout.actions[from..to].to_vec(),
+            ));
         }
     }
     out

@@ -432,12 +432,9 @@ impl RewardModel {
         let (mut absorbing, mut real) = (Vec::new(), Vec::new());
         for r in rollouts {
             if r.stats.reached_cheese && !r.path.is_empty() {
-                let len = obs_len(r.layout.size);
-                let mut row = vec![0.0; 2 * len];
-                observation_at(r, r.path.len() - 1, &mut row[..len]);
-                let (a, b) = row.split_at_mut(len);
-                b.copy_from_slice(a);
-                absorbing.extend(self.rewards(&row).into_iter().map(f64::from));
+                let mut state = vec![0.0; obs_len(r.layout.size)];
+                observation_at(r, r.path.len() - 1, &mut state);
+                absorbing.extend(self.stay_potentials(&state).into_iter().map(f64::from));
             }
             let distance = r.layout.distances_from(r.layout.cheese);
             let steps = r.path.len().saturating_sub(1);
@@ -499,13 +496,12 @@ impl RewardModel {
         out
     }
 
-    /// Normalised potentials f(s) = R_hat(s, s) of one half of each transition row
-    /// `[s_t, s_t+1]` (`half` 0: s_t, 1: s_t+1).
-    pub fn potentials(&self, features: &[f32], half: usize) -> Vec<f32> {
+    /// Normalised f(s) = R_hat(s, s), the reward of staying in s, for each observation of
+    /// `states` (`[n, obs_len]`): the potential of the `Potential` form.
+    pub fn stay_potentials(&self, states: &[f32]) -> Vec<f32> {
         let len = obs_len(self.world);
-        let mut stays = Vec::with_capacity(features.len());
-        for row in features.chunks_exact(2 * len) {
-            let state = &row[half * len..(half + 1) * len];
+        let mut stays = Vec::with_capacity(2 * states.len());
+        for state in states.chunks_exact(len) {
             stays.extend_from_slice(state);
             stays.extend_from_slice(state);
         }
@@ -517,15 +513,15 @@ impl RewardModel {
     pub fn goal_rewards(&self, features: &[f32]) -> Vec<f32> {
         let len = obs_len(self.world);
         let plane = self.world * self.world;
-        let mut goals = Vec::with_capacity(features.len());
+        let mut goals = Vec::with_capacity(features.len() / 2);
         for row in features.chunks_exact(2 * len) {
-            let mut goal = row[..len].to_vec();
+            let start = goals.len();
+            goals.extend_from_slice(&row[..len]);
+            let goal = &mut goals[start..];
             let (walls_and_mouse, cheese) = goal.split_at_mut(2 * plane);
             walls_and_mouse[plane..].copy_from_slice(cheese);
-            goals.extend_from_slice(&goal);
-            goals.extend_from_slice(&goal);
         }
-        self.rewards(&goals)
+        self.stay_potentials(&goals)
     }
 
     /// Normalised R_hat, as PPO sees it.
@@ -553,14 +549,12 @@ impl RewardModel {
             .map(|i| Pos::new(i / layout.size, i % layout.size))
             .filter(|&p| !layout.is_wall(p))
             .collect();
-        let mut features = vec![0.0; cells.len() * 2 * len];
-        for (&cell, row) in cells.iter().zip(features.chunks_mut(2 * len)) {
-            write_observation_at(layout, cell, &mut row[..len]);
-            let (a, b) = row.split_at_mut(len);
-            b.copy_from_slice(a);
+        let mut states = vec![0.0; cells.len() * len];
+        for (&cell, state) in cells.iter().zip(states.chunks_mut(len)) {
+            write_observation_at(layout, cell, state);
         }
         let mut out = vec![None; layout.size * layout.size];
-        for (&cell, value) in cells.iter().zip(self.rewards(&features)) {
+        for (&cell, value) in cells.iter().zip(self.stay_potentials(&states)) {
             out[layout.index(cell)] = Some(value);
         }
         out
@@ -785,10 +779,9 @@ mod tests {
         let goal = model.goal_rewards(&step);
         let staying = model.rewards(&standing(&layout, layout.cheese));
         assert_eq!(goal, staying);
-        assert_eq!(
-            model.potentials(&standing(&layout, layout.cheese), 1),
-            staying
-        );
+        let mut on_cheese = vec![0.0; obs_len(7)];
+        write_observation_at(&layout, layout.cheese, &mut on_cheese);
+        assert_eq!(model.stay_potentials(&on_cheese), staying);
     }
 
     #[test]

@@ -292,17 +292,64 @@ impl Trainer {
         self.shape_rewards();
     }
 
-    /// Replaces the env rewards by R' = lambda * R_hat(s_t, s_t+1) + (1 - lambda) * R.
+    /// Replaces the env rewards by R' = lambda * R_hat + (1 - lambda) * R, with R_hat in the
+    /// reward model's form.
     fn shape_rewards(&mut self) {
         let Some(shaping) = self.shaping.clone() else {
             return;
         };
+        let ended: std::collections::HashMap<usize, Vec<f32>> = self.ended_obs.drain(..).collect();
+        let learned = match shaping.model.form {
+            RewardForm::Potential => self.potential_rewards(&shaping.model, &ended),
+            RewardForm::Direct => self.direct_rewards(&shaping.model, &ended),
+        };
+        for (r, r_hat) in self.buf.rewards.iter_mut().zip(learned) {
+            *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
+        }
+    }
+
+    /// gamma * f(s_t+1) - f(s_t) for every buffer entry, with f(s) = R_hat(s, s): staying in the
+    /// cheese state after the episode ends keeps f(s_T), every other stay telescopes away. Each
+    /// state's potential is computed once.
+    fn potential_rewards(
+        &self,
+        model: &crate::reward::RewardModel,
+        ended: &std::collections::HashMap<usize, Vec<f32>>,
+    ) -> Vec<f32> {
+        let envs = self.config.ppo.num_envs;
+        let gamma = self.config.ppo.gamma;
+        let f_obs = model.stay_potentials(&self.buf.obs);
+        let f_last = model.stay_potentials(&self.buf.next_obs);
+        let ended_at: Vec<usize> = ended.keys().copied().collect();
+        let ended_states: Vec<f32> = ended_at.iter().flat_map(|i| ended[i].clone()).collect();
+        let f_ended: std::collections::HashMap<usize, f32> = ended_at
+            .into_iter()
+            .zip(model.stay_potentials(&ended_states))
+            .collect();
+        (0..f_obs.len())
+            .map(|i| {
+                let f_next = match f_ended.get(&i) {
+                    Some(&f) => f,
+                    None if i + envs < f_obs.len() => f_obs[i + envs],
+                    None => f_last[i % envs],
+                };
+                gamma * f_next - f_obs[i]
+            })
+            .collect()
+    }
+
+    /// R_hat(s_t, s_t+1) for every buffer entry, with the optional goal cap and absorbing value.
+    fn direct_rewards(
+        &self,
+        model: &crate::reward::RewardModel,
+        ended: &std::collections::HashMap<usize, Vec<f32>>,
+    ) -> Vec<f32> {
         let (envs, steps, len) = (
             self.config.ppo.num_envs,
             self.config.ppo.num_steps,
             self.obs_len,
         );
-        let ended: std::collections::HashMap<usize, Vec<f32>> = self.ended_obs.drain(..).collect();
+        let mut out = Vec::with_capacity(envs * steps);
         let mut features = vec![0.0f32; envs * 2 * len];
         for t in 0..steps {
             for e in 0..envs {
@@ -316,53 +363,31 @@ impl Trainer {
                 };
                 row[len..].copy_from_slice(next);
             }
-            let mut learned = match shaping.model.form {
-                RewardForm::Direct => shaping.model.rewards(&features),
-                RewardForm::Potential => {
-                    // gamma * f(s') - f(s) with f(s) = R_hat(s, s): staying in s' after the
-                    // cheese keeps f(s_T), every other stay telescopes away.
-                    let gamma = self.config.ppo.gamma;
-                    let now = shaping.model.potentials(&features, 0);
-                    let next = shaping.model.potentials(&features, 1);
-                    now.into_iter()
-                        .zip(next)
-                        .map(|(f, f_next)| gamma * f_next - f)
-                        .collect()
-                }
-            };
-            if let (Some(margin), RewardForm::Direct) =
-                (shaping.model.goal_margin, shaping.model.form)
-            {
-                let goals = shaping.model.goal_rewards(&features);
+            let mut learned = model.rewards(&features);
+            if let Some(margin) = model.goal_margin {
+                let goals = model.goal_rewards(&features);
                 for (r_hat, goal) in learned.iter_mut().zip(goals) {
                     *r_hat = r_hat.min(goal - margin);
                 }
             }
-            if shaping.model.absorbing_value && shaping.model.form == RewardForm::Direct {
+            if model.absorbing_value {
                 // Episodes that ended on the cheese: add the discounted value of staying there
                 // (see `absorbing_tail`), as the reward model saw it in the padding.
-                let gamma = self.config.ppo.gamma;
                 let done: Vec<usize> = (0..envs)
                     .filter(|&e| self.buf.terminated[t * envs + e])
                     .collect();
-                if !done.is_empty() {
-                    let mut rows = vec![0.0f32; done.len() * 2 * len];
-                    for (row, &e) in rows.chunks_mut(2 * len).zip(&done) {
-                        let last = &features[e * 2 * len + len..(e + 1) * 2 * len];
-                        row[..len].copy_from_slice(last);
-                        row[len..].copy_from_slice(last);
-                    }
-                    let stay = shaping.model.rewards(&rows);
-                    for (&e, value) in done.iter().zip(stay) {
-                        learned[e] += absorbing_tail(gamma) * value;
-                    }
+                let last: Vec<f32> = done
+                    .iter()
+                    .flat_map(|&e| features[e * 2 * len + len..(e + 1) * 2 * len].to_vec())
+                    .collect();
+                let tail = absorbing_tail(self.config.ppo.gamma);
+                for (&e, value) in done.iter().zip(model.stay_potentials(&last)) {
+                    learned[e] += tail * value;
                 }
             }
-            for (e, r_hat) in learned.into_iter().enumerate() {
-                let r = &mut self.buf.rewards[t * envs + e];
-                *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
-            }
+            out.extend(learned);
         }
+        out
     }
 
     fn update(&mut self, learning_rate: f64) -> IterationMetrics {
