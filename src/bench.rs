@@ -108,7 +108,7 @@ fn ppo_bench(quick: bool, device: DeviceChoice) -> Result<PpoResult, String> {
         config.ppo.num_envs = 32;
         config.ppo.num_steps = 32;
     }
-    let iterations: u64 = if quick { 2 } else { 4 };
+    let iterations: u64 = if quick { 2 } else { 8 };
     config.ppo.total_timesteps = (iterations + 1) * config.ppo.batch_size() as u64;
     let device = device.device()?;
     let mut trainer = Trainer::new(config, &device).map_err(|e| e.to_string())?;

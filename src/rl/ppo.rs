@@ -4,12 +4,12 @@
 
 use super::gae::{GaeInput, gae};
 use super::loss::{LossCoefs, Minibatch, kl_diagnostics, ppo_loss};
-use super::model::ActorCritic;
+use super::model::{ActorCritic, GridRows};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
 use crate::reward::RewardForm;
 use crate::rng::{Rng, derive_seed};
-use crate::sim::{EpisodeStats, Outcome, VecEnv};
+use crate::sim::{CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -103,8 +103,8 @@ pub struct Trainer {
     pub state: TrainerState,
     obs_len: usize,
     buf: Rollout,
-    /// Observation scratch for minibatches.
-    mb_obs: Vec<f32>,
+    /// The rollout's observations taken apart for the MLP's first layer (see [`GridRows`]).
+    grids: Option<GridRows>,
 }
 
 impl Trainer {
@@ -164,7 +164,6 @@ impl Trainer {
             truncated_values: vec![0.0; n],
             next_obs: vec![0.0; e * obs_len],
         };
-        let mb_obs = Vec::with_capacity(config.ppo.minibatch_size() * obs_len);
         Self {
             shaping: None,
             ended_obs: Vec::new(),
@@ -175,7 +174,7 @@ impl Trainer {
             state,
             obs_len,
             buf,
-            mb_obs,
+            grids: None,
         }
     }
 
@@ -248,16 +247,21 @@ impl Trainer {
         );
         let mut actions = vec![0usize; envs];
         let mut logprobs = vec![0.0f32; envs];
+        // The rollout's observations taken apart for the MLP's first layer, built as they come.
+        let mut grids = policy.takes_grids().then(|| GridRows::new(len / CHANNELS));
         let venv = &mut self.state.venv;
         for t in 0..steps {
             let slot = &mut self.buf.obs[t * envs * len..(t + 1) * envs * len];
             venv.write_observations(slot);
-            let x = Tensor::<2>::from_data(TensorData::new(slot.to_vec(), [envs, len]), &inner);
-            let (logits, values) = policy.forward(x);
-            let logits = host(logits);
+            if let Some(rows) = &mut grids
+                && !rows.extend(slot)
+            {
+                grids = None;
+            }
+            let (logits, values) = infer(&policy, grids.as_ref(), slot, len, t * envs, &inner);
             sample_actions(&logits, &mut self.state.rng, &mut actions, &mut logprobs);
             let range = t * envs..(t + 1) * envs;
-            self.buf.values[range.clone()].copy_from_slice(&host(values));
+            self.buf.values[range.clone()].copy_from_slice(&values);
             self.buf.actions[range.clone()].copy_from_slice(&actions);
             self.buf.logprobs[range.clone()].copy_from_slice(&logprobs);
             venv.step(&actions);
@@ -289,6 +293,7 @@ impl Trainer {
             }
         }
         venv.write_observations(&mut self.buf.next_obs);
+        self.grids = grids;
         self.shape_rewards();
     }
 
@@ -425,24 +430,40 @@ impl Trainer {
             self.state.rng.shuffle(&mut indices);
             for chunk in indices.chunks(mbs) {
                 let mb = self.minibatch(chunk, &advantages, &returns, p.norm_adv);
-                let obs = Tensor::<2>::from_data(
-                    TensorData::new(std::mem::take(&mut self.mb_obs), [chunk.len(), len]),
-                    &self.device,
+                let data = ShardData {
+                    grids: self.grids.as_ref(),
+                    obs: &self.buf.obs,
+                    obs_len: len,
+                    device: &self.device,
+                    coefs,
+                };
+                // The minibatch's loss is a mean over its samples, so it is the weighted sum of
+                // its halves' losses: each half runs forward and backward on its own core (one on
+                // a fork of the model with its own autodiff graph) and the gradients are added.
+                let half = chunk.len().div_ceil(UPDATE_SHARDS);
+                let (first, second) = mb.split(half);
+                let (mut grads, rest) = rayon::join(
+                    || data.run(&self.model, first),
+                    || second.map(|mb| data.run(&self.model.clone().fork(&self.device), mb)),
                 );
-                let (logits, values) = self.model.forward(obs);
-                let parts = ppo_loss(logits, values, &mb, coefs);
-                let mut grads = GradientsParams::from_grads(parts.total.backward(), &self.model);
-                clip_global_norm(&self.model, &mut grads, p.max_grad_norm);
-                self.model = self.optim.step(learning_rate, self.model.clone(), grads);
-                let (old_kl, kl, clipfrac) = kl_diagnostics(&host(parts.logratio), p.clip_coef);
-                m.policy_loss += f64::from(host(parts.policy)[0]);
-                m.value_loss += f64::from(host(parts.value)[0]);
-                m.entropy += f64::from(host(parts.entropy)[0]);
+                let mut stats = grads.1;
+                if let Some((more, more_stats)) = rest {
+                    self.model.visit(&mut GradAdd {
+                        into: &mut grads.0,
+                        from: more,
+                    });
+                    stats.absorb(more_stats);
+                }
+                clip_global_norm(&self.model, &mut grads.0, p.max_grad_norm);
+                self.model = self.optim.step(learning_rate, self.model.clone(), grads.0);
+                let (old_kl, kl, clipfrac) = kl_diagnostics(&stats.logratio, p.clip_coef);
+                m.policy_loss += stats.policy;
+                m.value_loss += stats.value;
+                m.entropy += stats.entropy;
                 m.old_approx_kl = f64::from(old_kl);
                 m.approx_kl = f64::from(kl);
                 m.clipfrac += f64::from(clipfrac);
                 updates += 1.0;
-                self.mb_obs = Vec::with_capacity(mbs * len);
             }
             if let Some(target) = p.target_kl
                 && m.approx_kl > f64::from(target)
@@ -459,41 +480,192 @@ impl Trainer {
         m
     }
 
-    /// Gathers one minibatch (observations into `self.mb_obs`, the rest as tensors).
+    /// Gathers one minibatch's rows on the host (advantages normalised over the whole minibatch).
     fn minibatch(
-        &mut self,
+        &self,
         chunk: &[usize],
         advantages: &[f32],
         returns: &[f32],
         norm_adv: bool,
-    ) -> Minibatch {
-        let len = self.obs_len;
-        self.mb_obs.clear();
-        for &i in chunk {
-            self.mb_obs
-                .extend_from_slice(&self.buf.obs[i * len..(i + 1) * len]);
-        }
+    ) -> HostMinibatch {
         let pick = |v: &[f32]| chunk.iter().map(|&i| v[i]).collect::<Vec<f32>>();
         let mut adv = pick(advantages);
         if norm_adv {
             normalise(&mut adv);
         }
-        let n = chunk.len();
-        let d = &self.device;
-        let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [n]), d);
-        let actions: Vec<i64> = chunk.iter().map(|&i| self.buf.actions[i] as i64).collect();
-        Minibatch {
-            actions: Tensor::<2, Int>::from_data(TensorData::new(actions, [n, 1]), d),
-            old_logprobs: t1(pick(&self.buf.logprobs)),
-            advantages: t1(adv),
-            returns: t1(pick(returns)),
-            old_values: t1(pick(&self.buf.values)),
+        HostMinibatch {
+            rows: chunk.to_vec(),
+            actions: chunk.iter().map(|&i| self.buf.actions[i] as i64).collect(),
+            old_logprobs: pick(&self.buf.logprobs),
+            advantages: adv,
+            returns: pick(returns),
+            old_values: pick(&self.buf.values),
+            weight: 1.0,
         }
     }
 
     /// Parts needed to write a checkpoint.
     pub(crate) fn parts(&self) -> (&TrainConfig, &ActorCritic, &ModuleOptimizer, &TrainerState) {
         (&self.config, &self.model, &self.optim, &self.state)
+    }
+}
+
+/// Logits (`[n * 4]`) and values of the `n` observations in `obs` (rows `first..first + n` of
+/// `grids` when set), computed in [`UPDATE_SHARDS`] parts in parallel.
+fn infer(
+    policy: &ActorCritic,
+    grids: Option<&GridRows>,
+    obs: &[f32],
+    len: usize,
+    first: usize,
+    device: &Device,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = obs.len() / len;
+    let part = |rows: std::ops::Range<usize>| {
+        let (logits, values) = match grids {
+            Some(grids) => {
+                let picks: Vec<usize> = rows.map(|r| first + r).collect();
+                policy.forward_grids(grids.batch(&picks, device))
+            }
+            None => {
+                let data = obs[rows.start * len..rows.end * len].to_vec();
+                let x = Tensor::<2>::from_data(TensorData::new(data, [rows.len(), len]), device);
+                policy.forward(x)
+            }
+        };
+        (host(logits), host(values))
+    };
+    let half = n.div_ceil(UPDATE_SHARDS);
+    if half == n {
+        return part(0..n);
+    }
+    let ((mut logits, mut values), (more_logits, more_values)) =
+        rayon::join(|| part(0..half), || part(half..n));
+    logits.extend(more_logits);
+    values.extend(more_values);
+    (logits, values)
+}
+
+/// How many parts each minibatch's forward and backward pass is split into (run in parallel). A
+/// constant, not the core count, so that results do not depend on the machine.
+const UPDATE_SHARDS: usize = 2;
+
+/// A minibatch on the host: buffer rows and their stored data; `weight` is its share of the whole
+/// minibatch (its loss is scaled by it).
+struct HostMinibatch {
+    rows: Vec<usize>,
+    actions: Vec<i64>,
+    old_logprobs: Vec<f32>,
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+    old_values: Vec<f32>,
+    weight: f32,
+}
+
+impl HostMinibatch {
+    /// The first `at` rows and the rest (if any), each weighted by its share.
+    fn split(mut self, at: usize) -> (Self, Option<Self>) {
+        let n = self.rows.len();
+        if at >= n {
+            return (self, None);
+        }
+        let rest = Self {
+            rows: self.rows.split_off(at),
+            actions: self.actions.split_off(at),
+            old_logprobs: self.old_logprobs.split_off(at),
+            advantages: self.advantages.split_off(at),
+            returns: self.returns.split_off(at),
+            old_values: self.old_values.split_off(at),
+            weight: self.weight * (n - at) as f32 / n as f32,
+        };
+        self.weight *= at as f32 / n as f32;
+        (self, Some(rest))
+    }
+
+    fn tensors(self, device: &Device) -> Minibatch {
+        let n = self.rows.len();
+        let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [n]), device);
+        Minibatch {
+            actions: Tensor::<2, Int>::from_data(TensorData::new(self.actions, [n, 1]), device),
+            old_logprobs: t1(self.old_logprobs),
+            advantages: t1(self.advantages),
+            returns: t1(self.returns),
+            old_values: t1(self.old_values),
+        }
+    }
+}
+
+/// What every shard of a minibatch reads.
+struct ShardData<'a> {
+    grids: Option<&'a GridRows>,
+    obs: &'a [f32],
+    obs_len: usize,
+    device: &'a Device,
+    coefs: LossCoefs,
+}
+
+/// One shard's loss parts, already weighted by its share, and its log-ratios.
+struct ShardStats {
+    policy: f64,
+    value: f64,
+    entropy: f64,
+    logratio: Vec<f32>,
+}
+
+impl ShardStats {
+    fn absorb(&mut self, other: ShardStats) {
+        self.policy += other.policy;
+        self.value += other.value;
+        self.entropy += other.entropy;
+        self.logratio.extend(other.logratio);
+    }
+}
+
+impl ShardData<'_> {
+    /// Forward and backward on one shard with `model`: its gradients (of the loss scaled by the
+    /// shard's weight, keyed by parameter) and its stats.
+    fn run(&self, model: &ActorCritic, mb: HostMinibatch) -> (GradientsParams, ShardStats) {
+        let (logits, values) = match self.grids {
+            Some(grids) => model.forward_grids(grids.batch(&mb.rows, self.device)),
+            None => {
+                let len = self.obs_len;
+                let mut obs = Vec::with_capacity(mb.rows.len() * len);
+                for &i in &mb.rows {
+                    obs.extend_from_slice(&self.obs[i * len..(i + 1) * len]);
+                }
+                let obs = TensorData::new(obs, [mb.rows.len(), len]);
+                model.forward(Tensor::<2>::from_data(obs, self.device))
+            }
+        };
+        let weight = mb.weight;
+        let parts = ppo_loss(logits, values, &mb.tensors(self.device), self.coefs);
+        let grads = parts.total.mul_scalar(weight).backward();
+        let weighted = |t: Tensor<1>| f64::from(weight) * f64::from(host(t)[0]);
+        let stats = ShardStats {
+            policy: weighted(parts.policy),
+            value: weighted(parts.value),
+            entropy: weighted(parts.entropy),
+            logratio: host(parts.logratio),
+        };
+        (GradientsParams::from_grads(grads, model), stats)
+    }
+}
+
+/// Adds `from`'s gradients into `into`, parameter by parameter.
+struct GradAdd<'a> {
+    into: &'a mut GradientsParams,
+    from: GradientsParams,
+}
+
+impl ModuleVisitor for GradAdd<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(more) = self.from.remove::<D>(param.id) {
+            let sum = match self.into.remove::<D>(param.id) {
+                Some(g) => g + more,
+                None => more,
+            };
+            self.into.register(param.id, sum);
+        }
     }
 }
 
@@ -590,6 +762,79 @@ mod tests {
         assert!(v.iter().sum::<f32>().abs() < 1e-6);
         let var = v.iter().map(|x| x * x).sum::<f32>() / 3.0;
         assert!((var - 1.0).abs() < 1e-4);
+    }
+
+    /// Every parameter's gradient, flattened, in visiting order.
+    struct GradValues<'a> {
+        grads: &'a GradientsParams,
+        out: Vec<Vec<f32>>,
+    }
+
+    impl ModuleVisitor for GradValues<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = self
+                .grads
+                .get::<D>(param.id)
+                .expect("every parameter has a gradient");
+            self.out.push(host(g));
+        }
+    }
+
+    #[test]
+    fn sharded_minibatch_gradients_equal_the_whole_minibatch() {
+        let path = std::path::Path::new("assets/configs/quick-7x7.ron");
+        let mut config = TrainConfig::load(path).expect("shipped config");
+        config.ppo.num_envs = 8;
+        config.ppo.num_steps = 16;
+        let mut trainer = Trainer::new(config, &Device::flex()).expect("trainer");
+        trainer.collect_rollout();
+        assert!(trainer.grids.is_some(), "the MLP takes the grid form");
+        let n = trainer.buf.rewards.len();
+        let advantages: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let returns: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let chunk: Vec<usize> = (0..n).rev().step_by(3).collect();
+        let coefs = LossCoefs {
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+        };
+        for grid_form in [true, false] {
+            let data = ShardData {
+                grids: trainer.grids.as_ref().filter(|_| grid_form),
+                obs: &trainer.buf.obs,
+                obs_len: trainer.obs_len,
+                device: &trainer.device,
+                coefs,
+            };
+            let values = |grads: &GradientsParams| {
+                let mut v = GradValues { grads, out: vec![] };
+                trainer.model.visit(&mut v);
+                v.out
+            };
+            let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
+            let (whole, whole_stats) = data.run(&trainer.model, mb());
+            let (first, second) = mb().split(chunk.len() / 3);
+            let second = second.expect("two shards");
+            assert!((first.weight + second.weight - 1.0).abs() < 1e-6);
+            let (mut grads, mut stats) = data.run(&trainer.model, first);
+            let forked = trainer.model.clone().fork(&trainer.device);
+            let (more, more_stats) = data.run(&forked, second);
+            trainer.model.visit(&mut GradAdd {
+                into: &mut grads,
+                from: more,
+            });
+            stats.absorb(more_stats);
+            for (a, b) in values(&whole).iter().zip(values(&grads)) {
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "{x} vs {y}");
+                }
+            }
+            assert!((whole_stats.policy - stats.policy).abs() < 1e-5);
+            assert!((whole_stats.value - stats.value).abs() < 1e-5);
+            assert!((whole_stats.entropy - stats.entropy).abs() < 1e-5);
+            assert_eq!(whole_stats.logratio.len(), stats.logratio.len());
+        }
     }
 
     #[test]
