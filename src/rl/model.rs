@@ -9,7 +9,6 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use std::collections::HashMap;
 
 /// Residual MLP torso: `h = relu(W0 x)`, then `h = h + relu(Wi h)` per block.
 #[derive(Module, Debug)]
@@ -190,21 +189,19 @@ impl MlpTorso {
     }
 }
 
-/// Observations (`[rows, 3 * cells]` 0/1 floats, channels-first) taken apart for the MLP's first
-/// layer: `W x = W_wall x_wall + W_mouse[mouse] + W_cheese[cheese]` because the mouse and cheese
-/// planes are one-hot, and the wall plane is the same for every step of an episode, so it is
-/// multiplied once per distinct maze instead of once per observation. Built once per rollout on
-/// the host; [`GridRows::batch`] picks a minibatch.
+/// Observations taken apart for the MLP's first layer: `W x = W_wall x_wall + W_mouse[mouse] +
+/// W_cheese[cheese]` because the mouse and cheese planes of an observation are one-hot, and the
+/// wall plane is the same for every step of an episode, so it is multiplied once per maze instead
+/// of once per observation. Built on the host as a rollout is collected; [`GridRows::batch`]
+/// picks a minibatch.
 pub struct GridRows {
     cells: usize,
-    /// Distinct wall planes, `[mazes, cells]`.
+    /// Wall planes as 0/1 floats, `[mazes, cells]`.
     walls: Vec<f32>,
     /// Per observation: its row in `walls`, its mouse cell, its cheese cell.
     maze: Vec<u32>,
     mouse: Vec<u32>,
     cheese: Vec<u32>,
-    /// Wall plane (as bits) -> its row in `walls`.
-    seen: HashMap<Vec<u64>, u32>,
 }
 
 /// One batch of [`GridRows`] as tensors, for [`ActorCritic::forward_grids`].
@@ -217,7 +214,7 @@ pub struct GridBatch {
 }
 
 impl GridRows {
-    /// No observations yet, for `cells`-cell grids; add them with [`GridRows::extend`].
+    /// No observations yet, for grids of `cells` cells.
     pub fn new(cells: usize) -> Self {
         GridRows {
             cells,
@@ -225,58 +222,26 @@ impl GridRows {
             maze: Vec::new(),
             mouse: Vec::new(),
             cheese: Vec::new(),
-            seen: HashMap::new(),
         }
     }
 
-    /// Splits `rows` (observations of `cells`-cell grids). `None` when a row is not of that form
-    /// (a value other than 0 or 1, or not exactly one mouse and one cheese): use the dense path.
-    pub fn from_rows(rows: &[f32], cells: usize) -> Option<Self> {
-        let mut out = Self::new(cells);
-        out.extend(rows).then_some(out)
+    /// Adds a maze's wall plane (row-major, `cells` long); returns its id for [`GridRows::push`].
+    pub fn push_maze(&mut self, walls: &[bool]) -> u32 {
+        debug_assert_eq!(walls.len(), self.cells);
+        let id = (self.walls.len() / self.cells.max(1)) as u32;
+        self.walls
+            .extend(walls.iter().map(|&wall| f32::from(u8::from(wall))));
+        id
     }
 
-    /// Appends `rows`; `false` (and nothing appended) when one is not of the form
-    /// [`GridRows::from_rows`] needs.
-    pub fn extend(&mut self, rows: &[f32]) -> bool {
-        let cells = self.cells;
-        let len = CHANNELS * cells;
-        if cells == 0 || !rows.len().is_multiple_of(len) || cells > u32::MAX as usize {
-            return false;
-        }
-        let mut parts = Vec::with_capacity(rows.len() / len);
-        let mut key = vec![0u64; cells.div_ceil(64)];
-        for row in rows.chunks_exact(len) {
-            key.fill(0);
-            for (i, &v) in row[..cells].iter().enumerate() {
-                if v == 1.0 {
-                    key[i / 64] |= 1 << (i % 64);
-                } else if v != 0.0 {
-                    return false;
-                }
-            }
-            let (Some(mouse), Some(cheese)) =
-                (one_hot(&row[cells..2 * cells]), one_hot(&row[2 * cells..]))
-            else {
-                return false;
-            };
-            parts.push((key.clone(), row, mouse, cheese));
-        }
-        for (key, row, mouse, cheese) in parts {
-            let maze = match self.seen.get(key.as_slice()) {
-                Some(&maze) => maze,
-                None => {
-                    let maze = self.seen.len() as u32;
-                    self.seen.insert(key, maze);
-                    self.walls.extend_from_slice(&row[..cells]);
-                    maze
-                }
-            };
-            self.maze.push(maze);
-            self.mouse.push(mouse);
-            self.cheese.push(cheese);
-        }
-        true
+    /// Adds the observation of the mouse at cell `mouse` and the cheese at cell `cheese` in the
+    /// maze `maze` (an id from [`GridRows::push_maze`]): the observation
+    /// [`crate::sim::obs::write_observation_at`] writes for that state.
+    pub fn push(&mut self, maze: u32, mouse: usize, cheese: usize) {
+        debug_assert!(mouse < self.cells && cheese < self.cells);
+        self.maze.push(maze);
+        self.mouse.push(mouse as u32);
+        self.cheese.push(cheese as u32);
     }
 
     /// Number of observations.
@@ -291,18 +256,20 @@ impl GridRows {
 
     /// The observations at `picks`, as tensors on `device`, with only the mazes they use.
     pub fn batch(&self, picks: &[usize], device: &Device) -> GridBatch {
-        let mut local: HashMap<u32, i64> = HashMap::new();
+        let mazes = self.walls.len() / self.cells.max(1);
+        let mut local = vec![u32::MAX; mazes];
+        let mut used = 0u32;
         let mut walls = Vec::new();
         let maze: Vec<i64> = picks
             .iter()
             .map(|&i| {
-                let global = self.maze[i];
-                let next = local.len() as i64;
-                *local.entry(global).or_insert_with(|| {
-                    let at = global as usize * self.cells;
-                    walls.extend_from_slice(&self.walls[at..at + self.cells]);
-                    next
-                })
+                let global = self.maze[i] as usize;
+                if local[global] == u32::MAX {
+                    local[global] = used;
+                    used += 1;
+                    walls.extend_from_slice(&self.walls[global * self.cells..][..self.cells]);
+                }
+                i64::from(local[global])
             })
             .collect();
         let n = picks.len();
@@ -312,7 +279,7 @@ impl GridRows {
         };
         GridBatch {
             cells: self.cells,
-            walls: Tensor::from_data(TensorData::new(walls, [local.len(), self.cells]), device),
+            walls: Tensor::from_data(TensorData::new(walls, [used as usize, self.cells]), device),
             maze: Tensor::from_data(TensorData::new(maze, [n]), device),
             mouse: ints(&self.mouse),
             cheese: ints(&self.cheese),
@@ -336,22 +303,6 @@ impl GridBatch {
     }
 }
 
-/// The index of the single 1.0 in a 0/1 plane, or `None`.
-fn one_hot(plane: &[f32]) -> Option<u32> {
-    let mut at = None;
-    for (i, &v) in plane.iter().enumerate() {
-        if v == 1.0 {
-            if at.is_some() {
-                return None;
-            }
-            at = Some(i as u32);
-        } else if v != 0.0 {
-            return None;
-        }
-    }
-    at
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,30 +311,42 @@ mod tests {
     use crate::sim::obs::write_observation_at;
     use crate::sim::obs_len;
 
-    /// Observations of random mazes and mouse cells (mazes repeat, as in a rollout).
-    fn observations(world: usize, n: usize) -> Vec<f32> {
+    /// Random states of random mazes (each maze used for several states, as in a rollout), as
+    /// dense observations and as [`GridRows`].
+    fn observations(world: usize, n: usize) -> (Vec<f32>, GridRows) {
         let spec = DistributionSpec::training(world, 1);
         let mut rng = Rng::new(7);
         let len = obs_len(world);
-        let mut out = vec![0.0; n * len];
+        let mut dense = vec![0.0; n * len];
+        let mut grids = GridRows::new(world * world);
         let mut layout = spec.sample(&mut rng);
-        for row in out.chunks_mut(len) {
+        let mut maze = grids.push_maze(&layout.walls);
+        for row in dense.chunks_mut(len) {
             if rng.below(4) == 0 {
                 layout = spec.sample(&mut rng);
+                maze = grids.push_maze(&layout.walls);
             }
             let free: Vec<usize> = (0..world * world).filter(|&i| !layout.walls[i]).collect();
             let at = free[rng.below(free.len())];
             write_observation_at(&layout, Pos::new(at / world, at % world), row);
+            grids.push(maze, at, layout.index(layout.cheese));
         }
-        out
+        (dense, grids)
+    }
+
+    fn assert_close(a: Tensor<2>, b: Tensor<2>) {
+        let (a, b) = (super::super::host(a), super::super::host(b));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
     }
 
     #[test]
-    fn grid_rows_give_the_dense_forward_and_gradients() {
+    fn grid_rows_give_the_dense_observations_forward_and_gradients() {
         let world = 9;
         let (n, len) = (48, obs_len(world));
-        let obs = observations(world, n);
-        let rows = GridRows::from_rows(&obs, world * world).expect("one-hot mouse and cheese");
+        let (obs, rows) = observations(world, n);
         assert!(rows.walls.len() / (world * world) < n, "mazes repeat");
         let device = Device::flex().autodiff();
         let config = ModelConfig::Mlp {
@@ -398,17 +361,11 @@ mod tests {
             .collect();
         let dense =
             Tensor::<2>::from_data(TensorData::new(dense_rows, [picks.len(), len]), &device);
+        assert_close(dense.clone(), rows.batch(&picks, &device).dense());
         let (dense_logits, dense_values) = model.forward(dense);
         let (grid_logits, grid_values) = model.forward_grids(rows.batch(&picks, &device));
-        let close = |a: Tensor<2>, b: Tensor<2>| {
-            let (a, b) = (super::super::host(a), super::super::host(b));
-            assert_eq!(a.len(), b.len());
-            for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-            }
-        };
-        close(dense_logits.clone(), grid_logits.clone());
-        close(
+        assert_close(dense_logits.clone(), grid_logits.clone());
+        assert_close(
             dense_values.clone().unsqueeze_dim(1),
             grid_values.clone().unsqueeze_dim(1),
         );
@@ -416,29 +373,9 @@ mod tests {
         let dense_grads = loss(dense_logits, dense_values).backward();
         let grid_grads = loss(grid_logits, grid_values).backward();
         let weight = model.mlp.as_ref().expect("mlp").input.weight.val();
-        close(
+        assert_close(
             weight.grad(&dense_grads).expect("first-layer gradient"),
             weight.grad(&grid_grads).expect("first-layer gradient"),
         );
-    }
-
-    #[test]
-    fn grid_rows_refuse_observations_that_are_not_one_hot() {
-        let world = 5;
-        let cells = world * world;
-        let mut obs = observations(world, 3);
-        assert!(GridRows::from_rows(&obs, cells).is_some());
-        let second_mouse = obs[cells..2 * cells]
-            .iter()
-            .position(|&v| v == 0.0)
-            .expect("a free cell");
-        obs[cells + second_mouse] = 1.0;
-        assert!(GridRows::from_rows(&obs, cells).is_none());
-        let mut rows = GridRows::from_rows(&obs[3 * cells..], cells).expect("rows 2 and 3");
-        assert!(!rows.extend(&obs[..3 * cells]), "a bad row is refused");
-        assert_eq!(rows.len(), 2, "and nothing of it appended");
-        obs[cells + second_mouse] = 0.5;
-        assert!(GridRows::from_rows(&obs, cells).is_none());
-        assert!(GridRows::from_rows(&obs[1..], cells).is_none(), "ragged");
     }
 }

@@ -9,10 +9,11 @@ use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
 use crate::reward::RewardForm;
 use crate::rng::{Rng, derive_seed};
-use crate::sim::{CHANNELS, EpisodeStats, Outcome, VecEnv};
+use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -248,15 +249,19 @@ impl Trainer {
         let mut actions = vec![0usize; envs];
         let mut logprobs = vec![0.0f32; envs];
         // The rollout's observations taken apart for the MLP's first layer, built as they come.
+        // Each env's maze is added once per episode (`maze_of` forgets it when the episode ends).
         let mut grids = policy.takes_grids().then(|| GridRows::new(len / CHANNELS));
+        let mut maze_of: Vec<Option<u32>> = vec![None; envs];
         let venv = &mut self.state.venv;
         for t in 0..steps {
             let slot = &mut self.buf.obs[t * envs * len..(t + 1) * envs * len];
             venv.write_observations(slot);
-            if let Some(rows) = &mut grids
-                && !rows.extend(slot)
-            {
-                grids = None;
+            if let Some(rows) = &mut grids {
+                for (env, maze) in venv.envs.iter().zip(&mut maze_of) {
+                    let layout = &env.layout;
+                    let maze = *maze.get_or_insert_with(|| rows.push_maze(&layout.walls));
+                    rows.push(maze, layout.index(env.mouse), layout.index(layout.cheese));
+                }
             }
             let (logits, values) = infer(&policy, grids.as_ref(), slot, len, t * envs, &inner);
             sample_actions(&logits, &mut self.state.rng, &mut actions, &mut logprobs);
@@ -281,6 +286,7 @@ impl Trainer {
                 }
             }
             for &(e, stats) in &venv.finished {
+                maze_of[e] = None;
                 if self.shaping.is_some() {
                     let final_obs = venv.final_obs[e * len..(e + 1) * len].to_vec();
                     self.ended_obs.push((t * envs + e, final_obs));
@@ -438,24 +444,31 @@ impl Trainer {
                     coefs,
                 };
                 // The minibatch's loss is a mean over its samples, so it is the weighted sum of
-                // its halves' losses: each half runs forward and backward on its own core (one on
-                // a fork of the model with its own autodiff graph) and the gradients are added.
-                let half = chunk.len().div_ceil(UPDATE_SHARDS);
-                let (first, second) = mb.split(half);
-                let (mut grads, rest) = rayon::join(
-                    || data.run(&self.model, first),
-                    || second.map(|mb| data.run(&self.model.clone().fork(&self.device), mb)),
-                );
-                let mut stats = grads.1;
-                if let Some((more, more_stats)) = rest {
+                // its shards' losses: the shards run forward and backward in parallel (each but
+                // the first on a fork of the model, with its own autodiff graph) and their
+                // gradients are added in a fixed order.
+                let mut shards = mb
+                    .shards(UPDATE_SHARDS)
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(i, mb)| match i {
+                        0 => data.run(&self.model, mb),
+                        _ => data.run(&self.model.clone().fork(&self.device), mb),
+                    })
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                let Some((mut grads, mut stats)) = shards.next() else {
+                    continue;
+                };
+                for (more, more_stats) in shards {
                     self.model.visit(&mut GradAdd {
-                        into: &mut grads.0,
+                        into: &mut grads,
                         from: more,
                     });
                     stats.absorb(more_stats);
                 }
-                clip_global_norm(&self.model, &mut grads.0, p.max_grad_norm);
-                self.model = self.optim.step(learning_rate, self.model.clone(), grads.0);
+                clip_global_norm(&self.model, &mut grads, p.max_grad_norm);
+                self.model = self.optim.step(learning_rate, self.model.clone(), grads);
                 let (old_kl, kl, clipfrac) = kl_diagnostics(&stats.logratio, p.clip_coef);
                 m.policy_loss += stats.policy;
                 m.value_loss += stats.value;
@@ -535,14 +548,17 @@ fn infer(
         };
         (host(logits), host(values))
     };
-    let half = n.div_ceil(UPDATE_SHARDS);
-    if half == n {
-        return part(0..n);
+    let size = n.div_ceil(UPDATE_SHARDS).max(1);
+    let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..n.div_ceil(size))
+        .into_par_iter()
+        .map(|c| part(c * size..((c + 1) * size).min(n)))
+        .collect();
+    let mut logits = Vec::with_capacity(n * Action::COUNT);
+    let mut values = Vec::with_capacity(n);
+    for (l, v) in parts {
+        logits.extend(l);
+        values.extend(v);
     }
-    let ((mut logits, mut values), (more_logits, more_values)) =
-        rayon::join(|| part(0..half), || part(half..n));
-    logits.extend(more_logits);
-    values.extend(more_values);
     (logits, values)
 }
 
@@ -563,23 +579,25 @@ struct HostMinibatch {
 }
 
 impl HostMinibatch {
-    /// The first `at` rows and the rest (if any), each weighted by its share.
-    fn split(mut self, at: usize) -> (Self, Option<Self>) {
+    /// `count` parts of (nearly) equal size, in order, each weighted by its share.
+    fn shards(self, count: usize) -> Vec<Self> {
         let n = self.rows.len();
-        if at >= n {
-            return (self, None);
-        }
-        let rest = Self {
-            rows: self.rows.split_off(at),
-            actions: self.actions.split_off(at),
-            old_logprobs: self.old_logprobs.split_off(at),
-            advantages: self.advantages.split_off(at),
-            returns: self.returns.split_off(at),
-            old_values: self.old_values.split_off(at),
-            weight: self.weight * (n - at) as f32 / n as f32,
-        };
-        self.weight *= at as f32 / n as f32;
-        (self, Some(rest))
+        let size = n.div_ceil(count.max(1)).max(1);
+        let part = |v: &[f32], c: usize| v[c * size..((c + 1) * size).min(n)].to_vec();
+        (0..n.div_ceil(size))
+            .map(|c| {
+                let range = c * size..((c + 1) * size).min(n);
+                Self {
+                    rows: self.rows[range.clone()].to_vec(),
+                    actions: self.actions[range.clone()].to_vec(),
+                    old_logprobs: part(&self.old_logprobs, c),
+                    advantages: part(&self.advantages, c),
+                    returns: part(&self.returns, c),
+                    old_values: part(&self.old_values, c),
+                    weight: self.weight * range.len() as f32 / n as f32,
+                }
+            })
+            .collect()
     }
 
     fn tensors(self, device: &Device) -> Minibatch {
@@ -785,10 +803,20 @@ mod tests {
         let path = std::path::Path::new("assets/configs/quick-7x7.ron");
         let mut config = TrainConfig::load(path).expect("shipped config");
         config.ppo.num_envs = 8;
-        config.ppo.num_steps = 16;
+        config.ppo.num_steps = 48; // more than the 40-step limit: every env starts a new maze
         let mut trainer = Trainer::new(config, &Device::flex()).expect("trainer");
         trainer.collect_rollout();
-        assert!(trainer.grids.is_some(), "the MLP takes the grid form");
+        let grids = trainer.grids.as_ref().expect("the MLP takes the grid form");
+        let all: Vec<usize> = (0..grids.len()).collect();
+        let rebuilt = host(grids.batch(&all, &trainer.device).dense());
+        assert_eq!(
+            rebuilt, trainer.buf.obs,
+            "the grid form is the rollout's observations"
+        );
+        assert!(
+            trainer.state.episodes > 0,
+            "episodes ended and their envs moved to new mazes"
+        );
         let n = trainer.buf.rewards.len();
         let advantages: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
         let returns: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -814,17 +842,21 @@ mod tests {
             };
             let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
             let (whole, whole_stats) = data.run(&trainer.model, mb());
-            let (first, second) = mb().split(chunk.len() / 3);
-            let second = second.expect("two shards");
-            assert!((first.weight + second.weight - 1.0).abs() < 1e-6);
+            let shards = mb().shards(3);
+            assert_eq!(shards.len(), 3);
+            assert!((shards.iter().map(|s| s.weight).sum::<f32>() - 1.0).abs() < 1e-6);
+            let mut shards = shards.into_iter();
+            let first = shards.next().expect("a first shard");
             let (mut grads, mut stats) = data.run(&trainer.model, first);
-            let forked = trainer.model.clone().fork(&trainer.device);
-            let (more, more_stats) = data.run(&forked, second);
-            trainer.model.visit(&mut GradAdd {
-                into: &mut grads,
-                from: more,
-            });
-            stats.absorb(more_stats);
+            for shard in shards {
+                let forked = trainer.model.clone().fork(&trainer.device);
+                let (more, more_stats) = data.run(&forked, shard);
+                trainer.model.visit(&mut GradAdd {
+                    into: &mut grads,
+                    from: more,
+                });
+                stats.absorb(more_stats);
+            }
             for (a, b) in values(&whole).iter().zip(values(&grads)) {
                 for (x, y) in a.iter().zip(&b) {
                     assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "{x} vs {y}");
