@@ -600,6 +600,7 @@ impl HostMinibatch {
             .collect()
     }
 
+    /// The stored data as tensors on `device`, for the loss.
     fn tensors(self, device: &Device) -> Minibatch {
         let n = self.rows.len();
         let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [n]), device);
