@@ -9,6 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     # shellcheck disable=SC1091
     source "$HOME/.cargo/env"
 fi
+# C sources compiled by dependencies (mimalloc, aws-lc) need a C compiler.
+scripts/apt-install.sh gcc libc6-dev
 # The window needs X11 and Vulkan libraries at run time.
 scripts/apt-install.sh mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 libxrandr2 \
     libxkbcommon-x11-0

@@ -13,6 +13,8 @@ fi
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
+# C sources compiled by dependencies (mimalloc, aws-lc) need a C compiler.
+scripts/apt-install.sh gcc libc6-dev
 # The app's rendering test runs the real window under Xvfb with Mesa's software Vulkan.
 scripts/apt-install.sh xvfb xauth mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 \
     libxrandr2 libxkbcommon-x11-0 pkg-config
