@@ -153,8 +153,8 @@ impl ActorCritic {
     }
 
     /// [`ActorCritic::forward`] on observations in [`GridBatch`] form: the same function (up to
-    /// the order of floating-point sums) at a fraction of the first layer's cost. Falls back to
-    /// nothing: call it only when [`ActorCritic::takes_grids`] holds.
+    /// the order of floating-point sums) at a fraction of the first layer's cost when
+    /// [`ActorCritic::takes_grids`] holds; other torsos get the dense observations rebuilt.
     pub fn forward_grids(&self, grids: GridBatch) -> (Tensor<2>, Tensor<1>) {
         let Some(mlp) = &self.mlp else {
             return self.forward(grids.dense());

@@ -583,18 +583,17 @@ impl HostMinibatch {
     fn shards(self, count: usize) -> Vec<Self> {
         let n = self.rows.len();
         let size = n.div_ceil(count.max(1)).max(1);
-        let part = |v: &[f32], c: usize| v[c * size..((c + 1) * size).min(n)].to_vec();
         (0..n.div_ceil(size))
             .map(|c| {
-                let range = c * size..((c + 1) * size).min(n);
+                let r = c * size..((c + 1) * size).min(n);
                 Self {
-                    rows: self.rows[range.clone()].to_vec(),
-                    actions: self.actions[range.clone()].to_vec(),
-                    old_logprobs: part(&self.old_logprobs, c),
-                    advantages: part(&self.advantages, c),
-                    returns: part(&self.returns, c),
-                    old_values: part(&self.old_values, c),
-                    weight: self.weight * range.len() as f32 / n as f32,
+                    weight: self.weight * r.len() as f32 / n as f32,
+                    rows: self.rows[r.clone()].to_vec(),
+                    actions: self.actions[r.clone()].to_vec(),
+                    old_logprobs: self.old_logprobs[r.clone()].to_vec(),
+                    advantages: self.advantages[r.clone()].to_vec(),
+                    returns: self.returns[r.clone()].to_vec(),
+                    old_values: self.old_values[r].to_vec(),
                 }
             })
             .collect()
