@@ -1,14 +1,18 @@
 //! The actor-critic network: a shared torso (residual MLP or small IMPALA-style conv net) with a
 //! policy head (4 logits) and a value head.
 
+use super::host;
+use super::host_mlp::{Dense, HostGrads, HostGrids, HostWeights};
 use crate::config::ModelConfig;
 use crate::sim::{Action, CHANNELS};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use ndarray::{Array1, Array2, Axis, Slice};
 
 /// Residual MLP torso: `h = relu(W0 x)`, then `h = h + relu(Wi h)` per block.
 #[derive(Module, Debug)]
@@ -179,6 +183,69 @@ impl ActorCritic {
     }
 }
 
+impl ActorCritic {
+    /// The MLP network's weights on the host, for [`super::host_mlp`]; `None` for other torsos
+    /// (and for layers without biases, which this crate never builds).
+    pub fn host_weights(&self) -> Option<HostWeights> {
+        let mlp = self.mlp.as_ref()?;
+        let dense = |layer: &Linear| {
+            let [rows, cols] = layer.weight.dims();
+            Some(Dense {
+                weight: Array2::from_shape_vec((rows, cols), host(layer.weight.val())).ok()?,
+                bias: Array1::from(host(layer.bias.as_ref()?.val())),
+            })
+        };
+        let input = dense(&mlp.input)?;
+        let (policy, value) = (dense(&self.policy)?, dense(&self.value)?);
+        Some(HostWeights {
+            cells: input.weight.nrows() / CHANNELS,
+            input,
+            blocks: mlp.blocks.iter().map(dense).collect::<Option<_>>()?,
+            heads: Dense {
+                weight: ndarray::concatenate(Axis(1), &[policy.weight.view(), value.weight.view()])
+                    .ok()?,
+                bias: ndarray::concatenate(Axis(0), &[policy.bias.view(), value.bias.view()])
+                    .ok()?,
+            },
+        })
+    }
+
+    /// Registers gradients from [`super::host_mlp::backward`] in `into`, as tensors on `device`
+    /// (where gradients live: the inner, non-autodiff device).
+    pub fn add_host_grads(&self, into: &mut GradientsParams, grads: HostGrads, device: &Device) {
+        let Some(mlp) = &self.mlp else {
+            return;
+        };
+        let mut register = |layer: &Linear, grad: Dense| {
+            // `iter` reads in row-major order whatever the arrays' memory layout.
+            let shape = [grad.weight.nrows(), grad.weight.ncols()];
+            let weight = grad.weight.iter().copied().collect();
+            into.register(
+                layer.weight.id,
+                Tensor::<2>::from_data(TensorData::new(weight, shape), device),
+            );
+            if let Some(bias) = &layer.bias {
+                let values = grad.bias.to_vec();
+                into.register(
+                    bias.id,
+                    Tensor::<1>::from_data(TensorData::new(values, [grad.bias.len()]), device),
+                );
+            }
+        };
+        register(&mlp.input, grads.input);
+        for (layer, grad) in mlp.blocks.iter().zip(grads.blocks) {
+            register(layer, grad);
+        }
+        let actions = grads.heads.bias.len().saturating_sub(1);
+        let split = |d: &Dense, cols: Slice| Dense {
+            weight: d.weight.slice_axis(Axis(1), cols).to_owned(),
+            bias: d.bias.slice_axis(Axis(0), cols).to_owned(),
+        };
+        register(&self.policy, split(&grads.heads, Slice::from(0..actions)));
+        register(&self.value, split(&grads.heads, Slice::from(actions..)));
+    }
+}
+
 impl MlpTorso {
     /// The residual layers after the input layer: `h = h + relu(Wi h)`.
     fn residual(&self, mut h: Tensor<2>) -> Tensor<2> {
@@ -256,11 +323,31 @@ impl GridRows {
 
     /// The observations at `picks`, as tensors on `device`, with only the mazes they use.
     pub fn batch(&self, picks: &[usize], device: &Device) -> GridBatch {
+        let host = self.host_batch(picks);
+        let n = picks.len();
+        let ints = |v: Vec<u32>| {
+            let data: Vec<i64> = v.into_iter().map(i64::from).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(data, [n]), device)
+        };
+        let shape = [host.walls.nrows(), self.cells];
+        let (walls, _) = host.walls.into_raw_vec_and_offset();
+        GridBatch {
+            cells: self.cells,
+            walls: Tensor::from_data(TensorData::new(walls, shape), device),
+            maze: ints(host.maze),
+            mouse: ints(host.mouse),
+            cheese: ints(host.cheese),
+        }
+    }
+
+    /// The observations at `picks` on the host, with only the mazes they use (renumbered in
+    /// order of first use).
+    pub fn host_batch(&self, picks: &[usize]) -> HostGrids {
         let mazes = self.walls.len() / self.cells.max(1);
         let mut local = vec![u32::MAX; mazes];
         let mut used = 0u32;
         let mut walls = Vec::new();
-        let maze: Vec<i64> = picks
+        let maze = picks
             .iter()
             .map(|&i| {
                 let global = self.maze[i] as usize;
@@ -269,20 +356,16 @@ impl GridRows {
                     used += 1;
                     walls.extend_from_slice(&self.walls[global * self.cells..][..self.cells]);
                 }
-                i64::from(local[global])
+                local[global]
             })
             .collect();
-        let n = picks.len();
-        let ints = |v: &[u32]| {
-            let data: Vec<i64> = picks.iter().map(|&i| i64::from(v[i])).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(data, [n]), device)
-        };
-        GridBatch {
-            cells: self.cells,
-            walls: Tensor::from_data(TensorData::new(walls, [used as usize, self.cells]), device),
-            maze: Tensor::from_data(TensorData::new(maze, [n]), device),
-            mouse: ints(&self.mouse),
-            cheese: ints(&self.cheese),
+        let pick = |v: &[u32]| picks.iter().map(|&i| v[i]).collect();
+        HostGrids {
+            walls: Array2::from_shape_vec((used as usize, self.cells), walls)
+                .expect("one wall plane of `cells` cells per maze used"),
+            maze,
+            mouse: pick(&self.mouse),
+            cheese: pick(&self.cheese),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! advantage normalisation, global grad-norm clipping, LR annealing and approx-KL early stop.
 
 use super::gae::{GaeInput, gae};
+use super::host_mlp::{self, HostGrids, HostWeights, Workspace};
 use super::loss::{LossCoefs, Minibatch, kl_diagnostics, ppo_loss};
 use super::model::{ActorCritic, GridRows};
 use super::{eval::sample_actions, host};
@@ -12,7 +13,8 @@ use crate::rng::{Rng, derive_seed};
 use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -106,6 +108,8 @@ pub struct Trainer {
     buf: Rollout,
     /// The rollout's observations taken apart for the MLP's first layer (see [`GridRows`]).
     grids: Option<GridRows>,
+    /// One buffer set per shard for the host kernels ([`host_mlp`]).
+    workspaces: Vec<Workspace>,
 }
 
 impl Trainer {
@@ -176,6 +180,18 @@ impl Trainer {
             obs_len,
             buf,
             grids: None,
+            workspaces: (0..UPDATE_SHARDS).map(|_| Workspace::default()).collect(),
+        }
+    }
+
+    /// `model`'s weights on the host when it runs on the host kernels: the MLP on the CPU (same
+    /// function and gradients as burn's autodiff, a fraction of the time, see [`host_mlp`]).
+    /// Other torsos and the GPU run through burn.
+    fn host_weights(&self, model: &ActorCritic) -> Option<HostWeights> {
+        if self.device == Device::flex() {
+            model.host_weights()
+        } else {
+            None
         }
     }
 
@@ -252,6 +268,7 @@ impl Trainer {
         // Each env's maze is added once per episode (`maze_of` forgets it when the episode ends).
         let mut grids = policy.takes_grids().then(|| GridRows::new(len / CHANNELS));
         let mut maze_of: Vec<Option<u32>> = vec![None; envs];
+        let weights = self.host_weights(&policy);
         let venv = &mut self.state.venv;
         for t in 0..steps {
             let slot = &mut self.buf.obs[t * envs * len..(t + 1) * envs * len];
@@ -263,7 +280,13 @@ impl Trainer {
                     rows.push(maze, layout.index(env.mouse), layout.index(layout.cheese));
                 }
             }
-            let (logits, values) = infer(&policy, grids.as_ref(), slot, len, t * envs, &inner);
+            let inference = Inference {
+                policy: &policy,
+                grids: grids.as_ref(),
+                weights: weights.as_ref(),
+                device: &inner,
+            };
+            let (logits, values) = inference.run(slot, len, t * envs, &mut self.workspaces);
             sample_actions(&logits, &mut self.state.rng, &mut actions, &mut logprobs);
             let range = t * envs..(t + 1) * envs;
             self.buf.values[range.clone()].copy_from_slice(&values);
@@ -436,8 +459,10 @@ impl Trainer {
             self.state.rng.shuffle(&mut indices);
             for chunk in indices.chunks(mbs) {
                 let mb = self.minibatch(chunk, &advantages, &returns, p.norm_adv);
+                let weights = self.host_weights(&self.model);
                 let data = ShardData {
                     grids: self.grids.as_ref(),
+                    weights: weights.as_ref(),
                     obs: &self.buf.obs,
                     obs_len: len,
                     device: &self.device,
@@ -450,10 +475,11 @@ impl Trainer {
                 let mut shards = mb
                     .shards(UPDATE_SHARDS)
                     .into_par_iter()
+                    .zip(self.workspaces.par_iter_mut())
                     .enumerate()
-                    .map(|(i, mb)| match i {
-                        0 => data.run(&self.model, mb),
-                        _ => data.run(&self.model.clone().fork(&self.device), mb),
+                    .map(|(i, (mb, ws))| match i {
+                        0 => data.run(&self.model, mb, ws),
+                        _ => data.run(&self.model.clone().fork(&self.device), mb, ws),
                     })
                     .collect::<Vec<_>>()
                     .into_iter();
@@ -523,43 +549,64 @@ impl Trainer {
     }
 }
 
-/// Logits (`[n * 4]`) and values of the `n` observations in `obs` (rows `first..first + n` of
-/// `grids` when set), computed in [`UPDATE_SHARDS`] parts in parallel.
-fn infer(
-    policy: &ActorCritic,
-    grids: Option<&GridRows>,
-    obs: &[f32],
-    len: usize,
-    first: usize,
-    device: &Device,
-) -> (Vec<f32>, Vec<f32>) {
-    let n = obs.len() / len;
-    let part = |rows: std::ops::Range<usize>| {
-        let (logits, values) = match grids {
-            Some(grids) => {
-                let picks: Vec<usize> = rows.map(|r| first + r).collect();
-                policy.forward_grids(grids.batch(&picks, device))
-            }
-            None => {
-                let data = obs[rows.start * len..rows.end * len].to_vec();
-                let x = Tensor::<2>::from_data(TensorData::new(data, [rows.len(), len]), device);
-                policy.forward(x)
-            }
-        };
-        (host(logits), host(values))
-    };
-    let size = n.div_ceil(UPDATE_SHARDS).max(1);
-    let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..n.div_ceil(size))
-        .into_par_iter()
-        .map(|c| part(c * size..((c + 1) * size).min(n)))
-        .collect();
-    let mut logits = Vec::with_capacity(n * Action::COUNT);
-    let mut values = Vec::with_capacity(n);
-    for (l, v) in parts {
-        logits.extend(l);
-        values.extend(v);
+/// What rollout inference reads: the policy, and the rollout's grid form and the policy's host
+/// weights when it runs on them.
+struct Inference<'a> {
+    policy: &'a ActorCritic,
+    grids: Option<&'a GridRows>,
+    weights: Option<&'a HostWeights>,
+    device: &'a Device,
+}
+
+impl Inference<'_> {
+    /// Logits (`[n * 4]`) and values of the `n` observations in `obs` (rows `first..first + n`
+    /// of `grids` when set), computed in [`UPDATE_SHARDS`] parts in parallel.
+    fn run(
+        &self,
+        obs: &[f32],
+        len: usize,
+        first: usize,
+        workspaces: &mut [Workspace],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = obs.len() / len;
+        let part =
+            |rows: std::ops::Range<usize>, ws: &mut Workspace| match (self.grids, self.weights) {
+                (Some(grids), Some(weights)) => {
+                    let picks: Vec<usize> = rows.map(|r| first + r).collect();
+                    host_mlp::forward(weights, &grids.host_batch(&picks), ws);
+                    (ws.logits().iter().copied().collect(), ws.values().to_vec())
+                }
+                (Some(grids), None) => {
+                    let picks: Vec<usize> = rows.map(|r| first + r).collect();
+                    let (logits, values) =
+                        self.policy.forward_grids(grids.batch(&picks, self.device));
+                    (host(logits), host(values))
+                }
+                (None, _) => {
+                    let data = obs[rows.start * len..rows.end * len].to_vec();
+                    let x = TensorData::new(data, [rows.len(), len]);
+                    let (logits, values) =
+                        self.policy.forward(Tensor::<2>::from_data(x, self.device));
+                    (host(logits), host(values))
+                }
+            };
+        let size = n.div_ceil(UPDATE_SHARDS).max(1);
+        let ranges: Vec<_> = (0..n.div_ceil(size))
+            .map(|c| c * size..((c + 1) * size).min(n))
+            .collect();
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = ranges
+            .into_par_iter()
+            .zip(workspaces.par_iter_mut())
+            .map(|(rows, ws)| part(rows, ws))
+            .collect();
+        let mut logits = Vec::with_capacity(n * Action::COUNT);
+        let mut values = Vec::with_capacity(n);
+        for (l, v) in parts {
+            logits.extend(l);
+            values.extend(v);
+        }
+        (logits, values)
     }
-    (logits, values)
 }
 
 /// How many parts each minibatch's forward and backward pass is split into (run in parallel). A
@@ -616,6 +663,8 @@ impl HostMinibatch {
 /// What every shard of a minibatch reads.
 struct ShardData<'a> {
     grids: Option<&'a GridRows>,
+    /// The network's weights on the host when it runs on [`host_mlp`]'s kernels (with `grids`).
+    weights: Option<&'a HostWeights>,
     obs: &'a [f32],
     obs_len: usize,
     device: &'a Device,
@@ -642,7 +691,15 @@ impl ShardStats {
 impl ShardData<'_> {
     /// Forward and backward on one shard with `model`: its gradients (of the loss scaled by the
     /// shard's weight, keyed by parameter) and its stats.
-    fn run(&self, model: &ActorCritic, mb: HostMinibatch) -> (GradientsParams, ShardStats) {
+    fn run(
+        &self,
+        model: &ActorCritic,
+        mb: HostMinibatch,
+        ws: &mut Workspace,
+    ) -> (GradientsParams, ShardStats) {
+        if let (Some(grids), Some(weights)) = (self.grids, self.weights) {
+            return self.run_host(model, weights, grids.host_batch(&mb.rows), mb, ws);
+        }
         let (logits, values) = match self.grids {
             Some(grids) => model.forward_grids(grids.batch(&mb.rows, self.device)),
             None => {
@@ -655,6 +712,52 @@ impl ShardData<'_> {
                 model.forward(Tensor::<2>::from_data(obs, self.device))
             }
         };
+        let (grads, stats) = self.loss_backward(logits, values, mb);
+        (GradientsParams::from_grads(grads, model), stats)
+    }
+
+    /// [`ShardData::run`] on the host kernels: the network's forward pass by
+    /// [`host_mlp::forward`], the loss and its gradient with respect to the logits and values by
+    /// burn's autodiff, and the weights' gradients by [`host_mlp::backward`] from those.
+    fn run_host(
+        &self,
+        model: &ActorCritic,
+        weights: &HostWeights,
+        grids: HostGrids,
+        mb: HostMinibatch,
+        ws: &mut Workspace,
+    ) -> (GradientsParams, ShardStats) {
+        host_mlp::forward(weights, &grids, ws);
+        let (n, actions) = ws.logits().dim();
+        let logits = TensorData::new(ws.logits().iter().copied().collect(), [n, actions]);
+        let logits = Tensor::<2>::from_data(logits, self.device).require_grad();
+        let values = TensorData::new(ws.values().to_vec(), [n]);
+        let values = Tensor::<1>::from_data(values, self.device).require_grad();
+        let (mut grads, stats) = self.loss_backward(logits.clone(), values.clone(), mb);
+        let grad_logits = logits
+            .grad_remove(&mut grads)
+            .and_then(|g| Array2::from_shape_vec((n, actions), host(g)).ok())
+            .unwrap_or_else(|| Array2::zeros((n, actions)));
+        let grad_values = values
+            .grad_remove(&mut grads)
+            .map(|g| Array1::from(host(g)))
+            .filter(|g| g.len() == n)
+            .unwrap_or_else(|| Array1::zeros(n));
+        let host_grads =
+            host_mlp::backward(weights, &grids, ws, grad_logits.view(), grad_values.view());
+        let mut params = GradientsParams::new();
+        model.add_host_grads(&mut params, host_grads, &self.device.clone().inner());
+        (params, stats)
+    }
+
+    /// The PPO loss of `mb` from the network's outputs, scaled by the shard's weight, and its
+    /// backward pass; the shard's stats.
+    fn loss_backward(
+        &self,
+        logits: Tensor<2>,
+        values: Tensor<1>,
+        mb: HostMinibatch,
+    ) -> (Gradients, ShardStats) {
         let weight = mb.weight;
         let parts = ppo_loss(logits, values, &mb.tensors(self.device), self.coefs);
         let grads = parts.total.mul_scalar(weight).backward();
@@ -665,7 +768,7 @@ impl ShardData<'_> {
             entropy: weighted(parts.entropy),
             logratio: host(parts.logratio),
         };
-        (GradientsParams::from_grads(grads, model), stats)
+        (grads, stats)
     }
 }
 
@@ -799,7 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn sharded_minibatch_gradients_equal_the_whole_minibatch() {
+    fn sharded_minibatch_gradients_equal_the_whole_minibatch_on_every_path() {
         let path = std::path::Path::new("assets/configs/quick-7x7.ron");
         let mut config = TrainConfig::load(path).expect("shipped config");
         config.ppo.num_envs = 8;
@@ -827,9 +930,16 @@ mod tests {
             ent_coef: 0.01,
             vf_coef: 0.5,
         };
-        for grid_form in [true, false] {
+        let host_weights = trainer
+            .model
+            .host_weights()
+            .expect("an MLP has host weights");
+        let mut reference: Option<(Vec<Vec<f32>>, [f64; 3])> = None;
+        // burn on dense observations, burn on the grid form, the host kernels on the grid form.
+        for (grid_form, host_kernels) in [(false, false), (true, false), (true, true)] {
             let data = ShardData {
                 grids: trainer.grids.as_ref().filter(|_| grid_form),
+                weights: Some(&host_weights).filter(|_| host_kernels),
                 obs: &trainer.buf.obs,
                 obs_len: trainer.obs_len,
                 device: &trainer.device,
@@ -841,16 +951,16 @@ mod tests {
                 v.out
             };
             let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
-            let (whole, whole_stats) = data.run(&trainer.model, mb());
+            let (whole, whole_stats) = data.run(&trainer.model, mb(), &mut Workspace::default());
             let shards = mb().shards(3);
             assert_eq!(shards.len(), 3);
             assert!((shards.iter().map(|s| s.weight).sum::<f32>() - 1.0).abs() < 1e-6);
             let mut shards = shards.into_iter();
             let first = shards.next().expect("a first shard");
-            let (mut grads, mut stats) = data.run(&trainer.model, first);
+            let (mut grads, mut stats) = data.run(&trainer.model, first, &mut Workspace::default());
             for shard in shards {
                 let forked = trainer.model.clone().fork(&trainer.device);
-                let (more, more_stats) = data.run(&forked, shard);
+                let (more, more_stats) = data.run(&forked, shard, &mut Workspace::default());
                 trainer.model.visit(&mut GradAdd {
                     into: &mut grads,
                     from: more,
@@ -866,6 +976,27 @@ mod tests {
             assert!((whole_stats.value - stats.value).abs() < 1e-5);
             assert!((whole_stats.entropy - stats.entropy).abs() < 1e-5);
             assert_eq!(whole_stats.logratio.len(), stats.logratio.len());
+            let whole = values(&whole);
+            let losses = [whole_stats.policy, whole_stats.value, whole_stats.entropy];
+            let (reference, reference_losses) =
+                reference.get_or_insert_with(|| (whole.clone(), losses));
+            for (x, y) in reference_losses.iter().zip(losses) {
+                assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "losses {x} vs {y}");
+            }
+            assert_eq!(
+                reference.len(),
+                whole.len(),
+                "the same parameters have gradients"
+            );
+            for (a, b) in reference.iter().zip(&whole) {
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() < 1e-4 * (1.0 + x.abs()),
+                        "path {grid_form}/{host_kernels}: {x} vs {y}"
+                    );
+                }
+            }
         }
     }
 

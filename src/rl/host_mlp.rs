@@ -1,0 +1,224 @@
+//! The MLP actor-critic's forward and backward pass as host kernels, for the CPU: matrix
+//! products by ndarray (matrixmultiply), every elementwise step fused into one pass over buffers
+//! that are reused from call to call, and the first layer in grid form (see
+//! [`super::model::GridRows`]). burn's autodiff computes the same function op by op, allocating,
+//! zeroing and copying a fresh tensor for each; on `[2048, 128]` activations that costs as much as
+//! the products themselves. The PPO loss and its gradient with respect to the logits and values
+//! stay in burn, as does Adam. Tests check outputs and gradients against burn's.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Slice, Zip};
+
+/// A dense layer's parameters as burn stores them: `weight` is `[inputs, outputs]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub weight: Array2<f32>,
+    pub bias: Array1<f32>,
+}
+
+/// The network's parameters on the host. The first layer's weight is `[3 * cells, width]` (rows:
+/// wall plane, mouse plane, cheese plane); blocks are `[width, width]`; `heads` is the policy
+/// head (`[width, actions]`) and the value head (`[width, 1]`) side by side, one product for
+/// both. [`HostGrads`] has the same layout.
+#[derive(Clone, Debug)]
+pub struct HostWeights {
+    pub cells: usize,
+    pub input: Dense,
+    pub blocks: Vec<Dense>,
+    pub heads: Dense,
+}
+
+/// Gradients of a loss with respect to [`HostWeights`].
+pub type HostGrads = HostWeights;
+
+/// A batch of observations in grid form on the host: the wall planes of the mazes it uses
+/// (`[mazes, cells]`, 0/1) and, per observation, its maze row, mouse cell and cheese cell.
+#[derive(Clone, Debug)]
+pub struct HostGrids {
+    pub walls: Array2<f32>,
+    pub maze: Vec<u32>,
+    pub mouse: Vec<u32>,
+    pub cheese: Vec<u32>,
+}
+
+/// Buffers of one forward and backward pass, kept between calls so that no pass allocates them
+/// again: `hidden[0]` is the first layer's output, `hidden[j + 1] = hidden[j] + relus[j]` block
+/// `j`'s; then the heads' outputs and the backward pass's scratch.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    embedded: Array2<f32>,
+    hidden: Vec<Array2<f32>>,
+    relus: Vec<Array2<f32>>,
+    outputs: Array2<f32>,
+    grad_outputs: Array2<f32>,
+    grad: Array2<f32>,
+    pre: Array2<f32>,
+    grad_embedded: Array2<f32>,
+}
+
+impl Workspace {
+    /// The last forward pass's action logits, `[batch, actions]`.
+    pub fn logits(&self) -> ArrayView2<'_, f32> {
+        let actions = self.outputs.ncols().saturating_sub(1);
+        self.outputs.slice_axis(Axis(1), Slice::from(0..actions))
+    }
+
+    /// The last forward pass's values, `[batch]`.
+    pub fn values(&self) -> ArrayView1<'_, f32> {
+        let actions = self.outputs.ncols().saturating_sub(1);
+        self.outputs.column(actions)
+    }
+}
+
+/// Makes `buffer` a `rows x cols` matrix, reallocating only when its shape changes (contents are
+/// then zero; otherwise they are whatever the last pass left).
+fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
+    if buffer.dim() != (rows, cols) {
+        *buffer = Array2::zeros((rows, cols));
+    }
+}
+
+/// `out = x W + b`.
+fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
+    shape(out, x.nrows(), layer.bias.len());
+    general_mat_mul(1.0, &x, &layer.weight, 0.0, out);
+    Zip::from(out)
+        .and_broadcast(&layer.bias)
+        .for_each(|o, &b| *o += b);
+}
+
+/// The forward pass: `h = relu(W0 x + b0)`, then `h = h + relu(Wi h + bi)` per block, then the
+/// heads. Results are read with [`Workspace::logits`] and [`Workspace::values`].
+pub fn forward(weights: &HostWeights, grids: &HostGrids, ws: &mut Workspace) {
+    let (cells, width, n) = (weights.cells, weights.input.bias.len(), grids.maze.len());
+    shape(&mut ws.embedded, grids.walls.nrows(), width);
+    let wall_plane = weights
+        .input
+        .weight
+        .slice_axis(Axis(0), Slice::from(0..cells));
+    general_mat_mul(1.0, &grids.walls, &wall_plane, 0.0, &mut ws.embedded);
+    let depth = weights.blocks.len();
+    ws.hidden.resize_with(depth + 1, Default::default);
+    ws.relus.resize_with(depth, Default::default);
+    shape(&mut ws.hidden[0], n, width);
+    for (i, row) in ws.hidden[0].rows_mut().into_iter().enumerate() {
+        let maze = ws.embedded.row(grids.maze[i] as usize);
+        let mouse = weights.input.weight.row(cells + grids.mouse[i] as usize);
+        let cheese = weights
+            .input
+            .weight
+            .row(2 * cells + grids.cheese[i] as usize);
+        Zip::from(row)
+            .and(maze)
+            .and(mouse)
+            .and(cheese)
+            .and(&weights.input.bias)
+            .for_each(|out, &w, &m, &c, &b| *out = (w + m + c + b).max(0.0));
+    }
+    for (j, block) in weights.blocks.iter().enumerate() {
+        let (before, after) = ws.hidden.split_at_mut(j + 1);
+        let (h, next, relu) = (&before[j], &mut after[0], &mut ws.relus[j]);
+        shape(relu, n, width);
+        shape(next, n, width);
+        general_mat_mul(1.0, h, &block.weight, 0.0, relu);
+        Zip::from(next)
+            .and(relu)
+            .and(h)
+            .and_broadcast(&block.bias)
+            .for_each(|next, r, &h, &b| {
+                *r = (*r + b).max(0.0);
+                *next = h + *r;
+            });
+    }
+    dense_forward(&weights.heads, ws.hidden[depth].view(), &mut ws.outputs);
+}
+
+/// `grad += dy W^T`, and the layer's gradients from its input `x`: `x^T dy` and the column sums.
+fn dense_backward(
+    layer: &Dense,
+    x: ArrayView2<'_, f32>,
+    dy: ArrayView2<'_, f32>,
+    grad: &mut Array2<f32>,
+    accumulate: bool,
+) -> Dense {
+    let mut weight = Array2::zeros(layer.weight.raw_dim());
+    general_mat_mul(1.0, &x.t(), &dy, 0.0, &mut weight);
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    general_mat_mul(1.0, &dy, &layer.weight.t(), beta, grad);
+    Dense {
+        weight,
+        bias: dy.sum_axis(Axis(0)),
+    }
+}
+
+/// The backward pass after [`forward`] on the same `grids` and `ws`: the gradients of a loss
+/// with respect to every weight, given its gradients `grad_logits` (`[batch, actions]`) and
+/// `grad_values` (`[batch]`) with respect to the network's outputs.
+pub fn backward(
+    weights: &HostWeights,
+    grids: &HostGrids,
+    ws: &mut Workspace,
+    grad_logits: ArrayView2<'_, f32>,
+    grad_values: ArrayView1<'_, f32>,
+) -> HostGrads {
+    let (cells, width, n) = (weights.cells, weights.input.bias.len(), grids.maze.len());
+    let depth = weights.blocks.len();
+    shape(&mut ws.grad, n, width);
+    shape(&mut ws.pre, n, width);
+    let actions = grad_logits.ncols();
+    shape(&mut ws.grad_outputs, n, actions + 1);
+    ws.grad_outputs
+        .slice_axis_mut(Axis(1), Slice::from(0..actions))
+        .assign(&grad_logits);
+    ws.grad_outputs.column_mut(actions).assign(&grad_values);
+    let features = ws.hidden[depth].view();
+    let heads = dense_backward(
+        &weights.heads,
+        features,
+        ws.grad_outputs.view(),
+        &mut ws.grad,
+        false,
+    );
+    let mut blocks = Vec::with_capacity(depth);
+    for (j, block) in weights.blocks.iter().enumerate().rev() {
+        Zip::from(&mut ws.pre)
+            .and(&ws.grad)
+            .and(&ws.relus[j])
+            .for_each(|d, &g, &r| *d = if r > 0.0 { g } else { 0.0 });
+        let h = ws.hidden[j].view();
+        blocks.push(dense_backward(block, h, ws.pre.view(), &mut ws.grad, true));
+    }
+    blocks.reverse();
+    Zip::from(&mut ws.grad)
+        .and(&ws.hidden[0])
+        .for_each(|g, &h| {
+            if h <= 0.0 {
+                *g = 0.0;
+            }
+        });
+    let mut input = Array2::zeros((3 * cells, width));
+    shape(&mut ws.grad_embedded, grids.walls.nrows(), width);
+    ws.grad_embedded.fill(0.0);
+    for (i, row) in ws.grad.rows().into_iter().enumerate() {
+        let add = |mut into: ArrayViewMut1<f32>| into += &row;
+        add(ws.grad_embedded.row_mut(grids.maze[i] as usize));
+        add(input.row_mut(cells + grids.mouse[i] as usize));
+        add(input.row_mut(2 * cells + grids.cheese[i] as usize));
+    }
+    general_mat_mul(
+        1.0,
+        &grids.walls.t(),
+        &ws.grad_embedded,
+        0.0,
+        &mut input.slice_axis_mut(Axis(0), Slice::from(0..cells)),
+    );
+    HostGrads {
+        cells,
+        input: Dense {
+            weight: input,
+            bias: ws.grad.sum_axis(Axis(0)),
+        },
+        blocks,
+        heads,
+    }
+}
