@@ -217,6 +217,12 @@ impl Trainer {
 
     /// Runs one rollout + update; returns its metrics.
     pub fn iterate(&mut self) -> IterationMetrics {
+        // On a rayon worker, the parallel parts split their work between this thread and the
+        // pool's other one; called from outside, they would hand every half to the pool's
+        // threads while the caller waits, three threads wanting two cores.
+        if rayon::current_thread_index().is_none() {
+            return rayon::join(|| self.iterate(), || ()).0;
+        }
         let started = Instant::now();
         let learning_rate = self.learning_rate();
         self.collect_rollout();
