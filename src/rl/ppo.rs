@@ -4,7 +4,9 @@
 
 use super::gae::{GaeInput, gae};
 use super::host_mlp::{self, HostGrids, HostWeights, Workspace};
-use super::loss::{LossCoefs, Minibatch, kl_diagnostics, ppo_loss};
+use super::loss::{
+    HostMinibatchData, LossCoefs, Minibatch, host_ppo_loss, kl_diagnostics, ppo_loss,
+};
 use super::model::{ActorCritic, GridRows};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
@@ -14,7 +16,7 @@ use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
-use ndarray::{Array1, Array2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -724,7 +726,7 @@ impl ShardData<'_> {
 
     /// [`ShardData::run`] on the host kernels: the network's forward pass by
     /// [`host_mlp::forward`], the loss and its gradient with respect to the logits and values by
-    /// burn's autodiff, and the weights' gradients by [`host_mlp::backward`] from those.
+    /// [`host_ppo_loss`], and the weights' gradients by [`host_mlp::backward`] from those.
     fn run_host(
         &self,
         model: &ActorCritic,
@@ -735,24 +737,35 @@ impl ShardData<'_> {
     ) -> (GradientsParams, ShardStats) {
         host_mlp::forward(weights, &grids, ws);
         let (n, actions) = ws.logits().dim();
-        let logits = TensorData::new(ws.logits().iter().copied().collect(), [n, actions]);
-        let logits = Tensor::<2>::from_data(logits, self.device).require_grad();
-        let values = TensorData::new(ws.values().to_vec(), [n]);
-        let values = Tensor::<1>::from_data(values, self.device).require_grad();
-        let (mut grads, stats) = self.loss_backward(logits.clone(), values.clone(), mb);
-        let grad_logits = logits
-            .grad_remove(&mut grads)
-            .and_then(|g| Array2::from_shape_vec((n, actions), host(g)).ok())
-            .unwrap_or_else(|| Array2::zeros((n, actions)));
-        let grad_values = values
-            .grad_remove(&mut grads)
-            .map(|g| Array1::from(host(g)))
-            .filter(|g| g.len() == n)
-            .unwrap_or_else(|| Array1::zeros(n));
-        let host_grads =
-            host_mlp::backward(weights, &grids, ws, grad_logits.view(), grad_values.view());
+        let logits: Vec<f32> = ws.logits().iter().copied().collect();
+        let values = ws.values().to_vec();
+        let data = HostMinibatchData {
+            actions: &mb.actions,
+            old_logprobs: &mb.old_logprobs,
+            advantages: &mb.advantages,
+            returns: &mb.returns,
+            old_values: &mb.old_values,
+        };
+        let loss = host_ppo_loss(&logits, &values, &data, self.coefs, mb.weight);
+        let grad_logits = ArrayView2::from_shape((n, actions), &loss.grad_logits)
+            .map(|g| g.to_owned())
+            .unwrap_or_else(|_| Array2::zeros((n, actions)));
+        let host_grads = host_mlp::backward(
+            weights,
+            &grids,
+            ws,
+            grad_logits.view(),
+            ArrayView1::from(&loss.grad_values),
+        );
         let mut params = GradientsParams::new();
         model.add_host_grads(&mut params, host_grads, &self.device.clone().inner());
+        let weight = f64::from(mb.weight);
+        let stats = ShardStats {
+            policy: weight * loss.policy,
+            value: weight * loss.value,
+            entropy: weight * loss.entropy,
+            logratio: loss.logratio,
+        };
         (params, stats)
     }
 
