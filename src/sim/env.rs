@@ -121,23 +121,32 @@ impl MazeEnv {
         }
     }
 
-    /// Precomputes every move's destination so a step is one table lookup.
+    /// Precomputes every move's destination so a step is one table lookup. Runs at every
+    /// reset, so it is kept lean: a wall cell's moves stay put (the mouse never stands on one),
+    /// a free cell's move leads to the neighbour when that is free.
     fn build_moves(&mut self) {
         let size = self.layout.size;
+        let walls = &self.layout.walls;
         self.moves.clear();
-        self.moves.reserve(size * size * Action::COUNT);
-        for row in 0..size {
-            for col in 0..size {
-                let here = Pos::new(row, col);
-                for action in Action::ALL {
-                    let to = action
-                        .apply(here, size)
-                        .filter(|p| !self.layout.is_wall(*p))
-                        .unwrap_or(here);
-                    // World sides are at most 64, so coordinates fit a byte.
-                    self.moves.push([to.row as u8, to.col as u8]);
-                }
+        self.moves.resize(size * size * Action::COUNT, [0, 0]);
+        let free = |r: usize, c: usize| !walls[r * size + c];
+        for (cell, moves) in self.moves.chunks_exact_mut(Action::COUNT).enumerate() {
+            let (row, col) = (cell / size, cell % size);
+            // World sides are at most 64, so coordinates fit a byte.
+            let at = |r: usize, c: usize| [r as u8, c as u8];
+            let here = at(row, col);
+            if walls[cell] {
+                moves.fill(here);
+                continue;
             }
+            let up = row > 0 && free(row - 1, col);
+            let down = row + 1 < size && free(row + 1, col);
+            let left = col > 0 && free(row, col - 1);
+            let right = col + 1 < size && free(row, col + 1);
+            moves[Action::Up as usize] = if up { at(row - 1, col) } else { here };
+            moves[Action::Down as usize] = if down { at(row + 1, col) } else { here };
+            moves[Action::Left as usize] = if left { at(row, col - 1) } else { here };
+            moves[Action::Right as usize] = if right { at(row, col + 1) } else { here };
         }
     }
 
