@@ -78,6 +78,12 @@ fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
     }
 }
 
+/// `max(x, 0)`, written as a select so that loops over it vectorise.
+#[inline]
+fn relu(x: f32) -> f32 {
+    if x > 0.0 { x } else { 0.0 }
+}
+
 /// `out = x W + b`.
 fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
     shape(out, x.nrows(), layer.bias.len());
@@ -113,20 +119,20 @@ pub fn forward(weights: &HostWeights, grids: &HostGrids, ws: &mut Workspace) {
             .and(mouse)
             .and(cheese)
             .and(&weights.input.bias)
-            .for_each(|out, &w, &m, &c, &b| *out = (w + m + c + b).max(0.0));
+            .for_each(|out, &w, &m, &c, &b| *out = relu(w + m + c + b));
     }
     for (j, block) in weights.blocks.iter().enumerate() {
         let (before, after) = ws.hidden.split_at_mut(j + 1);
-        let (h, next, relu) = (&before[j], &mut after[0], &mut ws.relus[j]);
-        shape(relu, n, width);
+        let (h, next, activated) = (&before[j], &mut after[0], &mut ws.relus[j]);
+        shape(activated, n, width);
         shape(next, n, width);
-        general_mat_mul(1.0, h, &block.weight, 0.0, relu);
+        general_mat_mul(1.0, h, &block.weight, 0.0, activated);
         Zip::from(next)
-            .and(relu)
+            .and(activated)
             .and(h)
             .and_broadcast(&block.bias)
             .for_each(|next, r, &h, &b| {
-                *r = (*r + b).max(0.0);
+                *r = relu(*r + b);
                 *next = h + *r;
             });
     }
@@ -191,11 +197,7 @@ pub fn backward(
     blocks.reverse();
     Zip::from(&mut ws.grad)
         .and(&ws.hidden[0])
-        .for_each(|g, &h| {
-            if h <= 0.0 {
-                *g = 0.0;
-            }
-        });
+        .for_each(|g, &h| *g = if h > 0.0 { *g } else { 0.0 });
     let mut input = Array2::zeros((3 * cells, width));
     shape(&mut ws.grad_embedded, grids.walls.nrows(), width);
     ws.grad_embedded.fill(0.0);
