@@ -28,6 +28,51 @@ pub struct HostWeights {
     pub heads: Dense,
 }
 
+impl HostWeights {
+    /// Every layer, first to last.
+    fn layers(&self) -> impl Iterator<Item = &Dense> {
+        std::iter::once(&self.input)
+            .chain(&self.blocks)
+            .chain(std::iter::once(&self.heads))
+    }
+
+    fn layers_mut(&mut self) -> impl Iterator<Item = &mut Dense> {
+        std::iter::once(&mut self.input)
+            .chain(&mut self.blocks)
+            .chain(std::iter::once(&mut self.heads))
+    }
+
+    /// Adds `other` (of the same shapes) element by element: gradients of two shards.
+    pub fn add(&mut self, other: &HostWeights) {
+        for (into, from) in self.layers_mut().zip(other.layers()) {
+            into.weight += &from.weight;
+            into.bias += &from.bias;
+        }
+    }
+
+    /// Scales these gradients so that their global L2 norm is at most `max_norm`, as
+    /// [`super::ppo::clip_global_norm`] does for burn's; returns the norm before clipping.
+    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
+        let square = |a: f32| f64::from(a) * f64::from(a);
+        let total = self
+            .layers()
+            .map(|l| {
+                l.weight.iter().map(|&g| square(g)).sum::<f64>()
+                    + l.bias.iter().map(|&g| square(g)).sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt() as f32;
+        if total > max_norm && total.is_finite() {
+            let scale = max_norm / (total + 1e-6);
+            for layer in self.layers_mut() {
+                layer.weight *= scale;
+                layer.bias *= scale;
+            }
+        }
+        total
+    }
+}
+
 /// Gradients of a loss with respect to [`HostWeights`].
 pub type HostGrads = HostWeights;
 
@@ -222,5 +267,49 @@ pub fn backward(
         },
         blocks,
         heads,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(weight: f32, bias: f32) -> Dense {
+        Dense {
+            weight: Array2::from_elem((1, 1), weight),
+            bias: Array1::from_elem(1, bias),
+        }
+    }
+
+    #[test]
+    fn gradients_add_and_clip_by_their_global_norm() {
+        let grads = |scale: f32| HostGrads {
+            cells: 1,
+            input: layer(1.0 * scale, 0.0),
+            blocks: vec![layer(0.0, 2.0 * scale)],
+            heads: layer(0.0, 0.5 * scale),
+        };
+        let mut sum = grads(1.0);
+        sum.add(&grads(1.0));
+        // (2, 4, 1): norm sqrt(21); clipped to norm 1, every entry scaled alike.
+        let before = sum.clip_global_norm(1.0);
+        assert!((before - 21f32.sqrt()).abs() < 1e-5, "{before}");
+        let entries = [
+            sum.input.weight[[0, 0]],
+            sum.blocks[0].bias[0],
+            sum.heads.bias[0],
+        ];
+        for (got, want) in entries.iter().zip([2.0, 4.0, 1.0]) {
+            let want = want / 21f32.sqrt();
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+        let mut small = grads(0.1);
+        let norm = small.clip_global_norm(1.0);
+        assert!(norm < 1.0);
+        assert_eq!(
+            small.input.weight[[0, 0]],
+            0.1,
+            "under the limit: untouched"
+        );
     }
 }

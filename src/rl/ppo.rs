@@ -3,7 +3,7 @@
 //! advantage normalisation, global grad-norm clipping, LR annealing and approx-KL early stop.
 
 use super::gae::{GaeInput, gae};
-use super::host_mlp::{self, HostGrids, HostWeights, Workspace};
+use super::host_mlp::{self, HostGrads, HostGrids, HostWeights, Workspace};
 use super::loss::{
     HostMinibatchData, LossCoefs, Minibatch, host_ppo_loss, kl_diagnostics, ppo_loss,
 };
@@ -495,13 +495,19 @@ impl Trainer {
                     continue;
                 };
                 for (more, more_stats) in shards {
-                    self.model.visit(&mut GradAdd {
-                        into: &mut grads,
-                        from: more,
-                    });
+                    grads = grads.add(more, &self.model, &inner);
                     stats.absorb(more_stats);
                 }
-                clip_global_norm(&self.model, &mut grads, p.max_grad_norm);
+                let grads = match grads {
+                    ShardGrads::Host(mut host) => {
+                        host.clip_global_norm(p.max_grad_norm);
+                        ShardGrads::Host(host).into_params(&self.model, &inner)
+                    }
+                    ShardGrads::Burn(mut params) => {
+                        clip_global_norm(&self.model, &mut params, p.max_grad_norm);
+                        params
+                    }
+                };
                 self.model = self.optim.step(learning_rate, self.model.clone(), grads);
                 let (old_kl, kl, clipfrac) = kl_diagnostics(&stats.logratio, p.clip_coef);
                 m.policy_loss += stats.policy;
@@ -679,6 +685,45 @@ struct ShardData<'a> {
     coefs: LossCoefs,
 }
 
+/// One shard's gradients: burn's, keyed by parameter, or the host kernels' (summed and clipped
+/// on the host, then handed to burn once per minibatch).
+enum ShardGrads {
+    Burn(GradientsParams),
+    Host(Box<HostGrads>),
+}
+
+impl ShardGrads {
+    /// As burn's gradients of `model`, on `device` (the inner device).
+    fn into_params(self, model: &ActorCritic, device: &Device) -> GradientsParams {
+        match self {
+            ShardGrads::Burn(params) => params,
+            ShardGrads::Host(host) => {
+                let mut params = GradientsParams::new();
+                model.add_host_grads(&mut params, *host, device);
+                params
+            }
+        }
+    }
+
+    /// The sum of two shards' gradients (self first, a fixed order).
+    fn add(self, other: ShardGrads, model: &ActorCritic, device: &Device) -> ShardGrads {
+        match (self, other) {
+            (ShardGrads::Host(mut a), ShardGrads::Host(b)) => {
+                a.add(&b);
+                ShardGrads::Host(a)
+            }
+            (a, b) => {
+                let mut into = a.into_params(model, device);
+                model.visit(&mut GradAdd {
+                    into: &mut into,
+                    from: b.into_params(model, device),
+                });
+                ShardGrads::Burn(into)
+            }
+        }
+    }
+}
+
 /// One shard's loss parts, already weighted by its share, and its log-ratios.
 struct ShardStats {
     policy: f64,
@@ -704,9 +749,9 @@ impl ShardData<'_> {
         model: &ActorCritic,
         mb: HostMinibatch,
         ws: &mut Workspace,
-    ) -> (GradientsParams, ShardStats) {
+    ) -> (ShardGrads, ShardStats) {
         if let (Some(grids), Some(weights)) = (self.grids, self.weights) {
-            return self.run_host(model, weights, grids.host_batch(&mb.rows), mb, ws);
+            return self.run_host(weights, grids.host_batch(&mb.rows), mb, ws);
         }
         let (logits, values) = match self.grids {
             Some(grids) => model.forward_grids(grids.batch(&mb.rows, self.device)),
@@ -721,7 +766,10 @@ impl ShardData<'_> {
             }
         };
         let (grads, stats) = self.loss_backward(logits, values, mb);
-        (GradientsParams::from_grads(grads, model), stats)
+        (
+            ShardGrads::Burn(GradientsParams::from_grads(grads, model)),
+            stats,
+        )
     }
 
     /// [`ShardData::run`] on the host kernels: the network's forward pass by
@@ -729,12 +777,11 @@ impl ShardData<'_> {
     /// [`host_ppo_loss`], and the weights' gradients by [`host_mlp::backward`] from those.
     fn run_host(
         &self,
-        model: &ActorCritic,
         weights: &HostWeights,
         grids: HostGrids,
         mb: HostMinibatch,
         ws: &mut Workspace,
-    ) -> (GradientsParams, ShardStats) {
+    ) -> (ShardGrads, ShardStats) {
         host_mlp::forward(weights, &grids, ws);
         let (n, actions) = ws.logits().dim();
         let logits: Vec<f32> = ws.logits().iter().copied().collect();
@@ -757,8 +804,6 @@ impl ShardData<'_> {
             grad_logits.view(),
             ArrayView1::from(&loss.grad_values),
         );
-        let mut params = GradientsParams::new();
-        model.add_host_grads(&mut params, host_grads, &self.device.clone().inner());
         let weight = f64::from(mb.weight);
         let stats = ShardStats {
             policy: weight * loss.policy,
@@ -766,7 +811,7 @@ impl ShardData<'_> {
             entropy: weight * loss.entropy,
             logratio: loss.logratio,
         };
-        (params, stats)
+        (ShardGrads::Host(Box::new(host_grads)), stats)
     }
 
     /// The PPO loss of `mb` from the network's outputs, scaled by the shard's weight, and its
@@ -970,7 +1015,9 @@ mod tests {
                 v.out
             };
             let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
+            let inner = trainer.device.clone().inner();
             let (whole, whole_stats) = data.run(&trainer.model, mb(), &mut Workspace::default());
+            let whole = whole.into_params(&trainer.model, &inner);
             let shards = mb().shards(3);
             assert_eq!(shards.len(), 3);
             assert!((shards.iter().map(|s| s.weight).sum::<f32>() - 1.0).abs() < 1e-6);
@@ -980,12 +1027,10 @@ mod tests {
             for shard in shards {
                 let forked = trainer.model.clone().fork(&trainer.device);
                 let (more, more_stats) = data.run(&forked, shard, &mut Workspace::default());
-                trainer.model.visit(&mut GradAdd {
-                    into: &mut grads,
-                    from: more,
-                });
+                grads = grads.add(more, &trainer.model, &inner);
                 stats.absorb(more_stats);
             }
+            let grads = grads.into_params(&trainer.model, &inner);
             for (a, b) in values(&whole).iter().zip(values(&grads)) {
                 for (x, y) in a.iter().zip(&b) {
                     assert!((x - y).abs() < 1e-5 * (1.0 + x.abs()), "{x} vs {y}");
