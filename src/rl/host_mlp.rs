@@ -3,8 +3,9 @@
 //! that are reused from call to call, and the first layer in grid form (see
 //! [`super::model::GridRows`]). burn's autodiff computes the same function op by op, allocating,
 //! zeroing and copying a fresh tensor for each; on `[2048, 128]` activations that costs as much as
-//! the products themselves. The PPO loss and its gradient with respect to the logits and values
-//! stay in burn, as does Adam. Tests check outputs and gradients against burn's.
+//! the products themselves. The PPO loss's gradient with respect to the logits and values comes
+//! from [`super::loss::host_ppo_loss`]; burn keeps the parameters and Adam. Tests check losses and
+//! gradients against burn's autodiff.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Slice, Zip};
@@ -203,25 +204,32 @@ fn dense_backward(
 }
 
 /// The backward pass after [`forward`] on the same `grids` and `ws`: the gradients of a loss
-/// with respect to every weight, given its gradients `grad_logits` (`[batch, actions]`) and
-/// `grad_values` (`[batch]`) with respect to the network's outputs.
+/// with respect to every weight, given its gradients `grad_logits` (`[batch, actions]`,
+/// row-major) and `grad_values` (`[batch]`) with respect to the network's outputs.
 pub fn backward(
     weights: &HostWeights,
     grids: &HostGrids,
     ws: &mut Workspace,
-    grad_logits: ArrayView2<'_, f32>,
-    grad_values: ArrayView1<'_, f32>,
+    grad_logits: &[f32],
+    grad_values: &[f32],
 ) -> HostGrads {
     let (cells, width, n) = (weights.cells, weights.input.bias.len(), grids.maze.len());
     let depth = weights.blocks.len();
     shape(&mut ws.grad, n, width);
     shape(&mut ws.pre, n, width);
-    let actions = grad_logits.ncols();
-    shape(&mut ws.grad_outputs, n, actions + 1);
-    ws.grad_outputs
-        .slice_axis_mut(Axis(1), Slice::from(0..actions))
-        .assign(&grad_logits);
-    ws.grad_outputs.column_mut(actions).assign(&grad_values);
+    let outputs = weights.heads.bias.len();
+    let actions = outputs.saturating_sub(1);
+    shape(&mut ws.grad_outputs, n, outputs);
+    let rows = ws.grad_outputs.rows_mut().into_iter();
+    for ((mut row, logits), &value) in rows
+        .zip(grad_logits.chunks_exact(actions.max(1)))
+        .zip(grad_values)
+    {
+        for (out, &g) in row.iter_mut().zip(logits) {
+            *out = g;
+        }
+        row[actions] = value;
+    }
     let features = ws.hidden[depth].view();
     let heads = dense_backward(
         &weights.heads,

@@ -16,7 +16,6 @@ use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
-use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -742,8 +741,8 @@ impl ShardStats {
 }
 
 impl ShardData<'_> {
-    /// Forward and backward on one shard with `model`: its gradients (of the loss scaled by the
-    /// shard's weight, keyed by parameter) and its stats.
+    /// Forward and backward on one shard with `model` (on the host kernels when `weights` and
+    /// `grids` are set): its gradients (of the loss scaled by the shard's weight) and its stats.
     fn run(
         &self,
         model: &ActorCritic,
@@ -783,7 +782,6 @@ impl ShardData<'_> {
         ws: &mut Workspace,
     ) -> (ShardGrads, ShardStats) {
         host_mlp::forward(weights, &grids, ws);
-        let (n, actions) = ws.logits().dim();
         let logits: Vec<f32> = ws.logits().iter().copied().collect();
         let values = ws.values().to_vec();
         let data = HostMinibatchData {
@@ -794,16 +792,8 @@ impl ShardData<'_> {
             old_values: &mb.old_values,
         };
         let loss = host_ppo_loss(&logits, &values, &data, self.coefs, mb.weight);
-        let grad_logits = ArrayView2::from_shape((n, actions), &loss.grad_logits)
-            .map(|g| g.to_owned())
-            .unwrap_or_else(|_| Array2::zeros((n, actions)));
-        let host_grads = host_mlp::backward(
-            weights,
-            &grids,
-            ws,
-            grad_logits.view(),
-            ArrayView1::from(&loss.grad_values),
-        );
+        let host_grads =
+            host_mlp::backward(weights, &grids, ws, &loss.grad_logits, &loss.grad_values);
         let weight = f64::from(mb.weight);
         let stats = ShardStats {
             policy: weight * loss.policy,
