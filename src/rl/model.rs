@@ -73,14 +73,7 @@ fn dense(d_input: usize, d_output: usize, gain: f64, device: &Device) -> Linear 
 impl ActorCritic {
     /// Builds the network for a `world_size x world_size` world with weights drawn from `seed`.
     pub fn new(config: &ModelConfig, world_size: usize, seed: u64, device: &Device) -> Self {
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = INIT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        device.seed(seed);
-        let model = Self::build(config, world_size, device);
-        model.visit(&mut Initialise);
-        model
+        seeded_init(device, seed, || Self::build(config, world_size, device))
     }
 
     fn build(config: &ModelConfig, world_size: usize, device: &Device) -> Self {
@@ -181,9 +174,7 @@ impl ActorCritic {
         let values = self.value.forward(h).squeeze_dim(1);
         (logits, values)
     }
-}
 
-impl ActorCritic {
     /// The MLP network's weights on the host, for [`super::host_mlp`]; `None` for other torsos
     /// (and for layers without biases, which this crate never builds).
     pub fn host_weights(&self) -> Option<HostWeights> {
