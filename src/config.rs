@@ -218,12 +218,19 @@ pub fn apply_overrides<T: Serialize + serde::de::DeserializeOwned>(
         return Ok(config);
     }
     let mut root = serde_json::to_value(&config).map_err(|e| (String::new(), e.to_string()))?;
+    // Values that are not JSON are taken as strings; one that looks structured was probably
+    // meant as RON, which the final error then explains.
+    let mut read_as_text = Vec::new();
     for assignment in assignments {
         let Some((key, raw)) = assignment.split_once('=') else {
             return Err((assignment.clone(), "expected key=value".into()));
         };
-        let value: serde_json::Value = serde_json::from_str(raw)
-            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+        let value: serde_json::Value = serde_json::from_str(raw).unwrap_or_else(|_| {
+            if raw.contains(['(', '[', '{']) {
+                read_as_text.push(assignment.as_str());
+            }
+            serde_json::Value::String(raw.to_string())
+        });
         let mut slot = &mut root;
         for part in key.split('.') {
             let known: Vec<String> = slot
@@ -239,7 +246,16 @@ pub fn apply_overrides<T: Serialize + serde::de::DeserializeOwned>(
         }
         *slot = value;
     }
-    serde_json::from_value(root).map_err(|e| (assignments.join(" "), e.to_string()))
+    serde_json::from_value(root).map_err(|e| match read_as_text.first() {
+        Some(&assignment) => (
+            assignment.to_string(),
+            format!(
+                "{e} (fix: values are JSON, and this one was not, so it was read as text; write \
+                 a variant with fields as {{\"Conv\": {{\"channels\": [16, 32], \"hidden\": 128}}}})"
+            ),
+        ),
+        None => (assignments.join(" "), e.to_string()),
+    })
 }
 
 /// A RON parse error as `file:line:column: what is wrong`.
@@ -326,6 +342,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("seed=abc"), "{err}");
+        let err = sample()
+            .with_overrides(&["model=Conv(channels: [8], hidden: 32)".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model=Conv(") && err.contains("{\"Conv\": {"),
+            "{err}"
+        );
+        let conv = sample()
+            .with_overrides(&[r#"model={"Conv": {"channels": [8], "hidden": 32}}"#.into()])
+            .expect("JSON variant");
+        assert_eq!(
+            conv.model,
+            ModelConfig::Conv {
+                channels: vec![8],
+                hidden: 32
+            }
+        );
         let err = TrainConfig::parse(Path::new("c.ron"), "(seed: 1,\n  bogus: 2)")
             .unwrap_err()
             .to_string();

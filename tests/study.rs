@@ -1,5 +1,5 @@
 //! The study as users run it: killed with SIGKILL and restarted, it skips finished cells and
-//! replays cached labels instead of asking again; reports are written.
+//! replays cached labels instead of asking again; reports are written (with the ceiling arm).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,7 +40,7 @@ fn study_command(out: &Path) -> Command {
         "--set",
         "reward.epochs=3",
     ])
-    .args(["--set", "train.checkpoint_every=2"])
+    .args(["--set", "train.checkpoint_every=2", "--set", "ceiling=true"])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     cmd
@@ -121,6 +121,17 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
         assert!(out.join(file).exists(), "{file}");
     }
     let csv = std::fs::read_to_string(out.join("results.csv")).expect("csv");
-    assert_eq!(csv.lines().count(), 1 + 2 * 2, "header + 2 cells x 2 arms");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 3,
+        "header + 2 cells x 3 arms (baseline, feedback, ceiling)"
+    );
+    assert_eq!(csv.lines().filter(|l| l.contains(",ceiling,")).count(), 2);
+    assert!(cell(&out, 1).join("ceiling.json").exists());
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report");
+    assert!(
+        report.contains("ceiling cheese") && report.contains("two-proportion z-test"),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -1,5 +1,5 @@
-//! The study's PNG plot: cheese rate on the shifted distribution vs region, both arms, with 95%
-//! intervals. Drawn on a small RGB canvas with a built-in 5x7 font (no font files needed).
+//! The study's PNG plot: cheese rate on the shifted distribution vs region, both arms (and the
+//! ceiling arm where it ran), with 95% intervals. Drawn on a small RGB canvas with a built-in 5x7 font (no font files needed).
 
 use crate::sim::Rate;
 
@@ -11,6 +11,7 @@ const TOP: usize = 40;
 const BOTTOM: usize = 60;
 const BASELINE: [u8; 3] = [200, 80, 60];
 const FEEDBACK: [u8; 3] = [40, 110, 200];
+const CEILING: [u8; 3] = [60, 160, 90];
 const INK: [u8; 3] = [30, 30, 30];
 const GRID: [u8; 3] = [225, 225, 225];
 
@@ -120,8 +121,12 @@ fn glyph(c: char) -> [u8; 7] {
 }
 
 /// PNG bytes of the cheese-rate-vs-region plot; `rows` are (region, baseline rates, feedback rates)
-/// with rates ordered (cheese, corner, neither).
-pub fn cheese_rate_plot(rows: &[(usize, [Rate; 3], [Rate; 3])]) -> Result<Vec<u8>, String> {
+/// with rates ordered (cheese, corner, neither); `ceiling` the ceiling arm's cheese rate per row
+/// (drawn where present).
+pub fn cheese_rate_plot(
+    rows: &[(usize, [Rate; 3], [Rate; 3])],
+    ceiling: &[Option<Rate>],
+) -> Result<Vec<u8>, String> {
     let mut c = Canvas::new();
     let max_region = rows.iter().map(|r| r.0).max().unwrap_or(10).max(1) as i64;
     let x_of = |r: usize| LEFT as i64 + (r as i64) * (W - LEFT - RIGHT) as i64 / max_region;
@@ -157,19 +162,35 @@ pub fn cheese_rate_plot(rows: &[(usize, [Rate; 3], [Rate; 3])]) -> Result<Vec<u8
         "cheese region r",
         INK,
     );
-    for (arm, color) in [(1usize, BASELINE), (2, FEEDBACK)] {
-        let points: Vec<(i64, i64, Rate)> = rows
-            .iter()
-            .map(|(r, b, f)| {
-                let rate = if arm == 1 { b[0] } else { f[0] };
-                (x_of(*r), y_of(rate.rate), rate)
-            })
+    let series = [
+        (
+            BASELINE,
+            -3,
+            rows.iter().map(|(r, b, _)| (*r, Some(b[0]))).collect(),
+        ),
+        (
+            FEEDBACK,
+            3,
+            rows.iter().map(|(r, _, f)| (*r, Some(f[0]))).collect(),
+        ),
+        (
+            CEILING,
+            0,
+            rows.iter()
+                .zip(ceiling.iter().chain(std::iter::repeat(&None)))
+                .map(|((r, _, _), c)| (*r, *c))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (color, shift, rates) in series {
+        let points: Vec<(i64, i64, Rate)> = rates
+            .into_iter()
+            .filter_map(|(r, rate)| rate.map(|rate| (x_of(r), y_of(rate.rate), rate)))
             .collect();
         for w in points.windows(2) {
             c.line((w[0].0, w[0].1), (w[1].0, w[1].1), color, 2);
         }
         for (x, y, rate) in &points {
-            let shift = if arm == 1 { -3 } else { 3 };
             c.line(
                 (x + shift, y_of(rate.low)),
                 (x + shift, y_of(rate.high)),
@@ -188,7 +209,11 @@ pub fn cheese_rate_plot(rows: &[(usize, [Rate; 3], [Rate; 3])]) -> Result<Vec<u8
         3,
     );
     c.text(LEFT as i64 + 218, 11, "llm feedback", INK);
-    c.text((W - 140) as i64, 11, "cheese rate", INK);
+    if ceiling.iter().any(Option::is_some) {
+        c.line((LEFT as i64 + 380, 18), (LEFT as i64 + 410, 18), CEILING, 3);
+        c.text(LEFT as i64 + 418, 11, "ceiling", INK);
+    }
+    c.text((W - 180) as i64, (H - 24) as i64, "y: cheese rate", INK);
 
     crate::sim::render::png_bytes(W, H, &c.px).map_err(|e| format!("png: {e}"))
 }
@@ -216,12 +241,19 @@ mod tests {
                 )
             })
             .collect();
-        let bytes = cheese_rate_plot(&rows).expect("png");
-        assert_eq!(&bytes[1..4], b"PNG");
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().expect("header");
-        let mut px = vec![0; reader.output_buffer_size().expect("size")];
-        reader.next_frame(&mut px).expect("frame");
+        let pixels = |ceiling: &[Option<Rate>]| {
+            let bytes = cheese_rate_plot(&rows, ceiling).expect("png");
+            assert_eq!(&bytes[1..4], b"PNG");
+            let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+            let mut reader = decoder.read_info().expect("header");
+            let mut px = vec![0; reader.output_buffer_size().expect("size")];
+            reader.next_frame(&mut px).expect("frame");
+            px
+        };
+        let px = pixels(&[]);
         assert!(px.chunks(3).any(|p| p == BASELINE) && px.chunks(3).any(|p| p == FEEDBACK));
+        assert!(!px.chunks(3).any(|p| p == CEILING));
+        let px = pixels(&[None, Some(Rate::new(70, 100)), Some(Rate::new(75, 100))]);
+        assert!(px.chunks(3).any(|p| p == CEILING));
     }
 }

@@ -1,6 +1,7 @@
 //! The region study: for each cheese region r and seed, a baseline (env reward for all T steps)
 //! and an LLM-feedback arm (from the same tau*T checkpoint: analysis, scenarios, swap-averaged
-//! preferences, reward model, fine-tuning with R'), both evaluated on the shifted distribution.
+//! preferences, reward model, fine-tuning with R'), optionally a ceiling arm (the same fine-tuning
+//! with the true maze-distance potential), all evaluated on the shifted distribution.
 //! Resumable (finished cells are skipped, labels are cached as they arrive), `--jobs N` parallel,
 //! and reported as `results.csv`, `report.md` and `plot.png`.
 
@@ -16,7 +17,7 @@ use crate::llm::text::environment_description;
 use crate::llm::{CachedJudge, Judge, LabelCache, Rollout};
 use crate::reward::{RewardConfig, RewardModel, RewardReport};
 use crate::rl::checkpoint::{self, write_atomic};
-use crate::rl::ppo::RewardShaping;
+use crate::rl::ppo::{RewardShaping, RewardSource};
 use crate::rl::{Trainer, evaluate};
 use crate::rng::derive_seed;
 use crate::sim::OutcomeSummary;
@@ -63,6 +64,12 @@ pub struct StudyConfig {
     /// [`crate::experiment::rollouts::segments`]); unset: whole episodes, as in the paper.
     #[serde(default)]
     pub segment_steps: Option<usize>,
+    /// Also fine-tune a third arm from the same checkpoint with the true maze-distance potential
+    /// in place of the learned reward (see [`crate::reward::maze_distance_potentials`]): the most
+    /// a perfect reward model could do when fine-tuning on the training distribution, so that a
+    /// null result can be told apart from a reward model that failed.
+    #[serde(default)]
+    pub ceiling: bool,
 }
 
 impl StudyConfig {
@@ -111,6 +118,9 @@ pub struct CellResult {
     /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
     pub cached_answers: usize,
     pub seconds: f64,
+    /// The ceiling arm's outcomes (when `ceiling` is on).
+    #[serde(default)]
+    pub ceiling: Option<OutcomeSummary>,
 }
 
 fn cell_dir(out: &Path, region: usize, seed: u64) -> PathBuf {
@@ -135,6 +145,40 @@ fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(),
     }
     checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Resumes the tau*T checkpoint in `pretrain_dir`, fine-tunes it to T with `shaping`, writes the
+/// fine-tuning curve (CleanRL metric names, one JSON line per iteration: the training
+/// distribution's cheese rate and episode length under R') to `curve_path`, and evaluates the
+/// result on the shifted distribution.
+fn fine_tune(
+    config: &StudyConfig,
+    pretrain_dir: &Path,
+    device: &Device,
+    shaping: RewardShaping,
+    curve_path: &Path,
+    shifted: &LevelSource,
+    seed: u64,
+) -> Result<OutcomeSummary, String> {
+    let mut tuned = checkpoint::resume(pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
+    tuned.shaping = Some(shaping);
+    let mut curve = String::new();
+    while !tuned.finished() {
+        let metrics = tuned.iterate();
+        if let Ok(line) = serde_json::to_string(&metrics) {
+            curve.push_str(&line);
+            curve.push('\n');
+        }
+    }
+    write_atomic(curve_path, curve.as_bytes()).map_err(|e| e.to_string())?;
+    let (summary, _) = evaluate(
+        &tuned.policy(),
+        shifted,
+        config.eval_episodes,
+        derive_seed(seed, 77),
+        tuned.config.max_steps,
+    );
+    Ok(summary)
 }
 
 fn make_judge(
@@ -318,30 +362,53 @@ pub fn run_cell(
 
     // 6. Fine-tune from the same checkpoint with R'.
     status(format!("{tag}: fine-tuning with R'"));
-    let mut tuned = checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
-    tuned.shaping = Some(RewardShaping {
-        model: Arc::new(reward_model),
+    let shaping = RewardShaping {
+        source: RewardSource::Learned(Arc::new(reward_model)),
         lambda: config.lambda,
-    });
-    // The fine-tuning curve (CleanRL metric names, one JSON line per iteration): the training
-    // distribution's cheese rate and episode length under R'.
-    let mut curve = String::new();
-    while !tuned.finished() {
-        let metrics = tuned.iterate();
-        if let Ok(line) = serde_json::to_string(&metrics) {
-            curve.push_str(&line);
-            curve.push('\n');
-        }
-    }
+    };
     let curve_path = dir.join("finetune-metrics.jsonl");
-    write_atomic(&curve_path, curve.as_bytes()).map_err(|e| e.to_string())?;
-    let (feedback, _) = evaluate(
-        &tuned.policy(),
+    let feedback = fine_tune(
+        config,
+        &pretrain_dir,
+        device,
+        shaping,
+        &curve_path,
         &shifted,
-        config.eval_episodes,
-        derive_seed(seed, 77),
-        train.max_steps,
-    );
+        seed,
+    )?;
+
+    // 7. The ceiling control: the same fine-tuning with the true potential.
+    let ceiling = if config.ceiling {
+        let ceiling_path = dir.join("ceiling.json");
+        match std::fs::read_to_string(&ceiling_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            Some(done) => Some(done),
+            None => {
+                status(format!("{tag}: ceiling arm (true maze-distance reward)"));
+                let shaping = RewardShaping {
+                    source: RewardSource::MazeDistance,
+                    lambda: config.lambda,
+                };
+                let curve_path = dir.join("ceiling-metrics.jsonl");
+                let summary = fine_tune(
+                    config,
+                    &pretrain_dir,
+                    device,
+                    shaping,
+                    &curve_path,
+                    &shifted,
+                    seed,
+                )?;
+                let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+                write_atomic(&ceiling_path, &json).map_err(|e| e.to_string())?;
+                Some(summary)
+            }
+        }
+    } else {
+        None
+    };
 
     let result = CellResult {
         region,
@@ -358,6 +425,7 @@ pub fn run_cell(
         analysis: analysis.raw.clone(),
         cached_answers: judge.hits,
         seconds: started.elapsed().as_secs_f64(),
+        ceiling,
     };
     let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
     write_atomic(&result_path, &json).map_err(|e| e.to_string())?;
@@ -479,7 +547,12 @@ pub fn write_reports(
         "region,seed,arm,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither\n",
     );
     for r in results {
-        for (arm, s) in [("baseline", &r.baseline), ("llm_feedback", &r.feedback)] {
+        let arms = [
+            ("baseline", Some(&r.baseline)),
+            ("llm_feedback", Some(&r.feedback)),
+            ("ceiling", r.ceiling.as_ref()),
+        ];
+        for (arm, s) in arms.into_iter().filter_map(|(a, s)| Some((a, s?))) {
             csv.push_str(&format!(
                 "{},{},{arm},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
                 r.region,
@@ -502,6 +575,23 @@ pub fn write_reports(
         .iter()
         .filter(|(_, b, f)| f[0].rate > b[0].rate)
         .count();
+    let significant = rows
+        .iter()
+        .filter(|(_, b, f)| f[0].significantly_above(&b[0]))
+        .count();
+    // The ceiling arm's pooled cheese rate per region, where it ran.
+    let ceilings: Vec<Option<crate::sim::Rate>> = rows
+        .iter()
+        .map(|(region, _, _)| {
+            let cells: Vec<&OutcomeSummary> = results
+                .iter()
+                .filter(|r| r.region == *region)
+                .filter_map(|r| r.ceiling.as_ref())
+                .collect();
+            (!cells.is_empty()).then(|| pooled(&cells).0)
+        })
+        .collect();
+    let with_ceiling = ceilings.iter().any(Option::is_some);
     let mut md = String::from("# Region study: baseline vs LLM feedback\n\n");
     md.push_str(&format!(
         "Shifted-distribution outcomes (cheese anywhere), pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`.\n\n",
@@ -514,23 +604,36 @@ pub fn write_reports(
         config.pairs,
         results.first().map(|r| r.judge.as_str()).unwrap_or("-")
     ));
-    md.push_str("| r | baseline cheese | baseline corner-first | baseline neither | LLM cheese | LLM corner-first | LLM neither | improved |\n|---|---|---|---|---|---|---|---|\n");
-    for (region, b, f) in &rows {
+    md.push_str("| r | baseline cheese | baseline corner-first | baseline neither | LLM cheese | LLM corner-first | LLM neither | improved |");
+    md.push_str(if with_ceiling {
+        " ceiling cheese |\n|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|---|\n"
+    });
+    for ((region, b, f), ceiling) in rows.iter().zip(&ceilings) {
+        let verdict = if f[0].significantly_above(&b[0]) {
+            "yes (p < 0.05)"
+        } else if f[0].rate > b[0].rate {
+            "yes"
+        } else {
+            "no"
+        };
         md.push_str(&format!(
-            "| {region} | {} | {} | {} | {} | {} | {} | {} |\n",
-            b[0],
-            b[1],
-            b[2],
-            f[0],
-            f[1],
-            f[2],
-            if f[0].rate > b[0].rate { "yes" } else { "no" }
+            "| {region} | {} | {} | {} | {} | {} | {} | {verdict} |",
+            b[0], b[1], b[2], f[0], f[1], f[2],
         ));
+        if with_ceiling {
+            md.push_str(&ceiling.map_or(" - |".into(), |c| format!(" {c} |")));
+        }
+        md.push('\n');
     }
     md.push_str(&format!(
-        "\nThe LLM-feedback arm reaches the cheese more often in **{improved} of {} regions**.\n\n",
+        "\nThe LLM-feedback arm reaches the cheese more often in **{improved} of {} regions** (point estimates); significantly more often (two-proportion z-test, p < 0.05) in **{significant}**.\n\n",
         rows.len()
     ));
+    if with_ceiling {
+        md.push_str("The ceiling arm fine-tunes from the same checkpoint with the true maze-distance potential in place of the learned reward: what a perfect reward model could do on the training distribution.\n\n");
+    }
     md.push_str("## Reward model (held-out pairs, mean over cells)\n\n| label | precision | recall | F1 |\n|---|---|---|---|\n");
     for class in 0..3 {
         let rows: Vec<_> = results
@@ -597,6 +700,6 @@ pub fn write_reports(
         ));
     }
     write_atomic(&out.join("report.md"), md.as_bytes()).map_err(|e| e.to_string())?;
-    let png = super::plot::cheese_rate_plot(&rows)?;
+    let png = super::plot::cheese_rate_plot(&rows, &ceilings)?;
     write_atomic(&out.join("plot.png"), &png).map_err(|e| e.to_string())
 }

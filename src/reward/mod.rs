@@ -36,6 +36,18 @@ pub enum RewardForm {
     /// shaping along the way (Ng et al. 1999).
     #[default]
     Potential,
+    /// The potential learned as such: R_hat(s_t, s_t+1) = f(s_t+1) - f(s_t) for a network f of
+    /// one state, so a rollout's Bradley-Terry return telescopes to f(s_T) - f(s_0) and the
+    /// preferences rank where rollouts end (on the cheese, closer to it, in the corner). PPO sees
+    /// gamma * f(s_t+1) - f(s_t) as in `Potential`.
+    TrainedPotential,
+}
+
+impl RewardForm {
+    /// Whether PPO sees gamma * f(s') - f(s) (rather than R_hat per step).
+    pub fn is_potential(self) -> bool {
+        matches!(self, Self::Potential | Self::TrainedPotential)
+    }
 }
 
 /// Reward-model settings.
@@ -49,6 +61,11 @@ pub struct RewardConfig {
     /// Row and column planes as extra inputs (see [`RewardNet::new`]).
     #[serde(default)]
     pub coordinates: bool,
+    /// Width of a hidden layer between the pooled features and the output (0: a linear read-out).
+    /// With `coordinates` it lets the model compare where the mouse and the cheese are (a linear
+    /// read-out of pooled features can only add them up).
+    #[serde(default)]
+    pub readout_hidden: usize,
     pub epochs: usize,
     pub learning_rate: f64,
     /// Pairs per gradient step.
@@ -107,7 +124,7 @@ impl RewardConfig {
     pub fn offset_quantile(&self) -> f64 {
         let default = match self.form {
             RewardForm::Direct => 1.0,
-            RewardForm::Potential => 0.0,
+            RewardForm::Potential | RewardForm::TrainedPotential => 0.0,
         };
         self.offset_quantile.unwrap_or(default).clamp(0.0, 1.0)
     }
@@ -116,7 +133,7 @@ impl RewardConfig {
     pub fn scale(&self) -> f32 {
         let default = match self.form {
             RewardForm::Direct => 0.1,
-            RewardForm::Potential => 1.0,
+            RewardForm::Potential | RewardForm::TrainedPotential => 1.0,
         };
         self.scale.unwrap_or(default)
     }
@@ -128,6 +145,7 @@ impl Default for RewardConfig {
             hidden: 16,
             layers: default_layers(),
             coordinates: false,
+            readout_hidden: 0,
             epochs: 10,
             learning_rate: 1e-3,
             batch_pairs: 32,
@@ -149,9 +167,12 @@ impl Default for RewardConfig {
 #[derive(Module, Debug)]
 pub struct RewardNet {
     convs: Vec<Conv2d>,
+    readout: Option<Linear>,
     out: Linear,
     world: usize,
     coordinates: bool,
+    /// R_hat(s, s') = g(s', s') - g(s, s) (the `TrainedPotential` form).
+    potential: bool,
 }
 
 impl RewardNet {
@@ -160,13 +181,14 @@ impl RewardNet {
     /// `coordinates`, two more input planes hold each cell's row and column (in [0, 1]): without
     /// them the convolutions cannot tell where in the world a cell is (zero padding looks like
     /// floor), so "the mouse went to the top-right corner" cannot be rewarded or penalised.
-    pub fn new(
-        world: usize,
-        hidden: usize,
-        layers: usize,
-        coordinates: bool,
-        device: &Device,
-    ) -> Self {
+    pub fn new(world: usize, config: &RewardConfig, device: &Device) -> Self {
+        let RewardConfig {
+            hidden,
+            layers,
+            coordinates,
+            readout_hidden,
+            ..
+        } = *config;
         let conv = |i: usize, o: usize| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
@@ -176,16 +198,52 @@ impl RewardNet {
         let convs = (0..layers.max(1))
             .map(|k| conv(if k == 0 { inputs } else { hidden }, hidden))
             .collect();
+        let (readout, out) = match readout_hidden {
+            0 => (None, LinearConfig::new(hidden, 1).init(device)),
+            width => (
+                Some(LinearConfig::new(hidden, width).init(device)),
+                LinearConfig::new(width, 1).init(device),
+            ),
+        };
         Self {
             convs,
-            out: LinearConfig::new(hidden, 1).init(device),
+            readout,
+            out,
             world,
             coordinates,
+            potential: config.form == RewardForm::TrainedPotential,
         }
     }
 
     /// `[n, 2 * obs_len]` -> rewards `[n]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<1> {
+        if !self.potential {
+            return self.score(x);
+        }
+        let [n, width] = x.dims();
+        let obs = width / 2;
+        let before = x.clone().slice([0..n, 0..obs]);
+        let after = x.slice([0..n, obs..width]);
+        let stays = Tensor::cat(
+            vec![
+                Tensor::cat(vec![after.clone(), after], 1),
+                Tensor::cat(vec![before.clone(), before], 1),
+            ],
+            0,
+        );
+        let g = self.score(stays);
+        g.clone().narrow(0, 0, n) - g.narrow(0, n, n)
+    }
+
+    /// The potential f(s) = g(s, s) of each state in `states` (`[n, obs_len]`): the network's
+    /// score of staying in s (for the `TrainedPotential` form, what its rewards are differences
+    /// of).
+    pub fn stay_score(&self, states: Tensor<2>) -> Tensor<1> {
+        self.score(Tensor::cat(vec![states.clone(), states], 1))
+    }
+
+    /// The network itself, `[n, 2 * obs_len]` -> `[n]`.
+    fn score(&self, x: Tensor<2>) -> Tensor<1> {
         let [n, _] = x.dims();
         let w = self.world;
         let mut h: Tensor<4> = x.reshape([n, 2 * CHANNELS, w, w]);
@@ -206,7 +264,10 @@ impl RewardNet {
             h = relu(conv.forward(h));
         }
         let [_, c, _, _] = h.dims();
-        let pooled: Tensor<2> = h.reshape([n, c, w * w]).sum_dim(2).reshape([n, c]);
+        let mut pooled: Tensor<2> = h.reshape([n, c, w * w]).sum_dim(2).reshape([n, c]);
+        if let Some(readout) = &self.readout {
+            pooled = relu(readout.forward(pooled));
+        }
         self.out.forward(pooled).squeeze_dim(1)
     }
 }
@@ -286,6 +347,57 @@ pub struct RewardModel {
     pub goal_margin: Option<f32>,
 }
 
+/// The true potential of each observation in `states` (`[n, obs_len(world)]`, channels {wall,
+/// mouse, cheese}): `CHEESE_REWARD * (1 - d / d_max)` with d the maze distance from the mouse to
+/// the cheese and d_max = world * world / 2 (at least any path's length), clamped at 0 when the
+/// cheese cannot be reached. It is what a perfect reward model would learn from "closer to the
+/// cheese is better"; the study's ceiling arm fine-tunes with it.
+pub fn maze_distance_potentials(states: &[f32], world: usize) -> Vec<f32> {
+    let plane = world * world;
+    let d_max = (plane as f32 / 2.0).max(1.0);
+    let mut dist = vec![usize::MAX; plane];
+    let mut queue = std::collections::VecDeque::with_capacity(plane);
+    states
+        .chunks_exact(CHANNELS * plane)
+        .map(|obs| {
+            let find = |c: usize| {
+                obs[c * plane..(c + 1) * plane]
+                    .iter()
+                    .position(|&v| v > 0.5)
+            };
+            let (Some(mouse), Some(cheese)) = (find(1), find(2)) else {
+                return 0.0;
+            };
+            dist.fill(usize::MAX);
+            queue.clear();
+            dist[mouse] = 0;
+            queue.push_back(mouse);
+            while let Some(cell) = queue.pop_front() {
+                if cell == cheese {
+                    break;
+                }
+                let (row, col) = (cell / world, cell % world);
+                let next = [
+                    (row > 0).then(|| cell - world),
+                    (row + 1 < world).then(|| cell + world),
+                    (col > 0).then(|| cell - 1),
+                    (col + 1 < world).then(|| cell + 1),
+                ];
+                for n in next.into_iter().flatten() {
+                    if obs[n] < 0.5 && dist[n] == usize::MAX {
+                        dist[n] = dist[cell] + 1;
+                        queue.push_back(n);
+                    }
+                }
+            }
+            match dist[cheese] {
+                usize::MAX => 0.0,
+                d => crate::sim::CHEESE_REWARD * (1.0 - d as f32 / d_max).max(0.0),
+            }
+        })
+        .collect()
+}
+
 /// Transition features of a rollout: `[len, 2 * obs_len]`, padded with absorbing transitions to
 /// `pad_to` rows when the episode ended on the cheese.
 fn features(rollout: &Rollout, pad_to: usize) -> Vec<f32> {
@@ -312,6 +424,16 @@ fn features(rollout: &Rollout, pad_to: usize) -> Vec<f32> {
         let row = &mut out[t * 2 * len..(t + 1) * 2 * len];
         row[..len].copy_from_slice(&current);
         row[len..].copy_from_slice(&current);
+    }
+    out
+}
+
+/// Every state a rollout visits, `[path.len(), obs_len]`.
+fn states(rollout: &Rollout) -> Vec<f32> {
+    let len = obs_len(rollout.layout.size);
+    let mut out = vec![0.0; rollout.path.len() * len];
+    for (t, state) in out.chunks_mut(len).enumerate() {
+        observation_at(rollout, t, state);
     }
     out
 }
@@ -355,13 +477,7 @@ impl RewardModel {
         let feats: Vec<Vec<f32>> = rollouts.iter().map(|r| features(r, pad_to)).collect();
         let train_device = device.clone().autodiff();
         let mut net = crate::rl::model::seeded_init(&train_device, seed, || {
-            RewardNet::new(
-                world,
-                config.hidden,
-                config.layers,
-                config.coordinates,
-                &train_device,
-            )
+            RewardNet::new(world, config, &train_device)
         });
         let mut rng = Rng::new(seed);
         let mut order: Vec<usize> = (0..pairs.len()).collect();
@@ -397,14 +513,21 @@ impl RewardModel {
             form: config.form,
             goal_margin: config.goal_margin,
         };
-        // Normalisation over the real steps (no padding) of every rollout seen in training.
-        let mut all: Vec<f32> = train
+        // Normalisation over the real steps (no padding) of every rollout seen in training; for a
+        // trained potential, over the potentials of every state they visit.
+        let seen = train
             .iter()
             .flat_map(|&i| [pairs[i].first, pairs[i].second])
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .flat_map(|r| model.raw_rewards(&features(&rollouts[r], 0)))
-            .collect();
+            .collect::<std::collections::BTreeSet<_>>();
+        let mut all: Vec<f32> = if config.form == RewardForm::TrainedPotential {
+            seen.into_iter()
+                .flat_map(|r| model.raw_potentials(&states(&rollouts[r])))
+                .collect()
+        } else {
+            seen.into_iter()
+                .flat_map(|r| model.raw_rewards(&features(&rollouts[r], 0)))
+                .collect()
+        };
         if !all.is_empty() {
             let n = all.len() as f32;
             let mean = all.iter().sum::<f32>() / n;
@@ -496,9 +619,32 @@ impl RewardModel {
         out
     }
 
-    /// Normalised f(s) = R_hat(s, s), the reward of staying in s, for each observation of
-    /// `states` (`[n, obs_len]`): the potential of the `Potential` form.
+    /// Raw g(s, s) of the network for each observation of `states` (`[n, obs_len]`).
+    fn raw_potentials(&self, states: &[f32]) -> Vec<f32> {
+        let len = obs_len(self.world);
+        let mut out = Vec::with_capacity(states.len() / len);
+        for chunk in states.chunks(4096 * len) {
+            let x = Tensor::<2>::from_data(
+                TensorData::new(chunk.to_vec(), [chunk.len() / len, len]),
+                &self.device,
+            );
+            out.extend(host(self.net.stay_score(x)));
+        }
+        out
+    }
+
+    /// Normalised f(s) for each observation of `states` (`[n, obs_len]`): the potential of the
+    /// potential forms — R_hat(s, s), the reward of staying in s, for `Potential` (and the
+    /// reward of staying on the cheese for `Direct`), the network's state score itself for
+    /// `TrainedPotential`.
     pub fn stay_potentials(&self, states: &[f32]) -> Vec<f32> {
+        if self.form == RewardForm::TrainedPotential {
+            return self
+                .raw_potentials(states)
+                .into_iter()
+                .map(|f| self.scale * (f - self.offset) / self.std)
+                .collect();
+        }
         let len = obs_len(self.world);
         let mut stays = Vec::with_capacity(2 * states.len());
         for state in states.chunks_exact(len) {
@@ -524,11 +670,17 @@ impl RewardModel {
         self.stay_potentials(&goals)
     }
 
-    /// Normalised R_hat, as PPO sees it.
+    /// Normalised R_hat, as PPO sees it (for `TrainedPotential`, the difference of normalised
+    /// potentials, undiscounted).
     pub fn rewards(&self, features: &[f32]) -> Vec<f32> {
+        let offset = if self.form == RewardForm::TrainedPotential {
+            0.0
+        } else {
+            self.offset
+        };
         self.raw_rewards(features)
             .into_iter()
-            .map(|r| self.scale * (r - self.offset) / self.std)
+            .map(|r| self.scale * (r - offset) / self.std)
             .collect()
     }
 
@@ -538,7 +690,7 @@ impl RewardModel {
     pub fn cell_rewards(&self, layout: &Layout) -> Vec<Option<f32>> {
         match self.form {
             RewardForm::Direct => self.entry_rewards(layout),
-            RewardForm::Potential => self.stay_rewards(layout),
+            RewardForm::Potential | RewardForm::TrainedPotential => self.stay_rewards(layout),
         }
     }
 
@@ -739,7 +891,13 @@ mod tests {
     fn model(world: usize, coordinates: bool) -> RewardModel {
         let device = device();
         let net = crate::rl::model::seeded_init(&device, 3, || {
-            RewardNet::new(world, 8, 2, coordinates, &device)
+            let config = RewardConfig {
+                hidden: 8,
+                layers: 2,
+                coordinates,
+                ..RewardConfig::default()
+            };
+            RewardNet::new(world, &config, &device)
         });
         RewardModel {
             net,
@@ -782,6 +940,122 @@ mod tests {
         let mut on_cheese = vec![0.0; obs_len(7)];
         write_observation_at(&layout, layout.cheese, &mut on_cheese);
         assert_eq!(model.stay_potentials(&on_cheese), staying);
+    }
+
+    #[test]
+    fn the_maze_distance_potential_follows_the_path_not_the_straight_line() {
+        // A wall between mouse and cheese: two cells apart in a straight line, six along the maze.
+        let rows = ["#####", "#.#.#", "#.#.#", "#...#", "#####"];
+        let layout = Layout {
+            size: 5,
+            walls: rows.concat().chars().map(|c| c == '#').collect(),
+            start: Pos::new(3, 1),
+            cheese: Pos::new(1, 3),
+            corner: Pos::new(1, 3),
+        };
+        let potential = |mouse: Pos| {
+            let mut state = vec![0.0; obs_len(5)];
+            write_observation_at(&layout, mouse, &mut state);
+            maze_distance_potentials(&state, 5)[0]
+        };
+        let d_max = 12.5;
+        let expect = |d: f32| crate::sim::CHEESE_REWARD * (1.0 - d / d_max);
+        assert!((potential(Pos::new(1, 1)) - expect(6.0)).abs() < 1e-5);
+        assert!((potential(Pos::new(3, 2)) - expect(3.0)).abs() < 1e-5);
+        assert!((potential(Pos::new(1, 3)) - crate::sim::CHEESE_REWARD).abs() < 1e-5);
+        // No cheese plane (or no mouse): no potential, never a panic.
+        assert_eq!(maze_distance_potentials(&[0.0; 75], 5), vec![0.0]);
+    }
+
+    /// Straight rollouts in an open room with the cheese at `cheese`: from the start, `steps`
+    /// moves up then right, stopping on the cheese.
+    fn walk(size: usize, cheese: Pos, ups: usize, rights: usize) -> Rollout {
+        let mut layout = open_layout(size);
+        layout.cheese = cheese;
+        let mut path = vec![layout.start];
+        let mut actions = Vec::new();
+        let moves = std::iter::repeat_n(crate::sim::Action::Up, ups)
+            .chain(std::iter::repeat_n(crate::sim::Action::Right, rights));
+        for action in moves {
+            let &Pos { row, col } = path.last().expect("start");
+            if Pos::new(row, col) == cheese {
+                break;
+            }
+            let next = match action {
+                crate::sim::Action::Up => Pos::new(row - 1, col),
+                _ => Pos::new(row, col + 1),
+            };
+            path.push(next);
+            actions.push(action);
+        }
+        Rollout::from_path(layout, path, actions)
+    }
+
+    #[test]
+    fn a_trained_potential_telescopes_and_learns_where_rollouts_end() {
+        let size = 7;
+        let config = RewardConfig {
+            hidden: 16,
+            coordinates: true,
+            readout_hidden: 16,
+            epochs: 60,
+            learning_rate: 3e-3,
+            form: RewardForm::TrainedPotential,
+            ..RewardConfig::default()
+        };
+        // Rollouts toward cheeses all over the room; the better of two ends closer to its
+        // cheese (maze distance in an open room: Manhattan).
+        let mut rng = Rng::new(5);
+        let rollouts: Vec<Rollout> = (0..240)
+            .map(|_| {
+                let cheese = loop {
+                    let p = Pos::new(rng.below(size), rng.below(size));
+                    if p != Pos::new(size - 1, 0) {
+                        break p;
+                    }
+                };
+                walk(size, cheese, rng.below(size), rng.below(size))
+            })
+            .collect();
+        let left = |r: &Rollout| r.path.last().expect("path").manhattan(r.layout.cheese);
+        let pairs: Vec<LabeledPair> = (0..rollouts.len() / 2)
+            .map(|k| {
+                let (a, b) = (&rollouts[2 * k], &rollouts[2 * k + 1]);
+                let mu_first = match left(a).cmp(&left(b)) {
+                    std::cmp::Ordering::Less => 1.0,
+                    std::cmp::Ordering::Greater => 0.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                };
+                LabeledPair {
+                    first: 2 * k,
+                    second: 2 * k + 1,
+                    mu_first,
+                    answers: [None, None],
+                    rationales: Default::default(),
+                }
+            })
+            .collect();
+        let (model, report) =
+            RewardModel::train(&rollouts, &pairs, &config, 3, &device()).expect("trains");
+        // The return of a rollout is f(s_T) - f(s_0), whatever it did on the way.
+        for r in &rollouts[..10] {
+            let ends = [states(r)[..obs_len(size)].to_vec(), {
+                let all = states(r);
+                all[all.len() - obs_len(size)..].to_vec()
+            }]
+            .concat();
+            let f = model.raw_potentials(&ends);
+            assert!((model.rollout_return(r) - (f[1] - f[0])).abs() < 1e-3);
+        }
+        // It learned where rollouts end: the mouse standing next to the cheese is worth more than
+        // the mouse far from it, for cheeses it was never asked about in that spot.
+        let mut layout = open_layout(size);
+        layout.cheese = Pos::new(3, 3);
+        let f = model.stay_rewards(&layout);
+        let at = |p: Pos| f[layout.index(p)].expect("free cell");
+        let near = (at(Pos::new(2, 3)) + at(Pos::new(3, 4)) + at(Pos::new(4, 3))) / 3.0;
+        let far = (at(Pos::new(0, 0)) + at(Pos::new(6, 6)) + at(Pos::new(0, 6))) / 3.0;
+        assert!(near > far + 0.5, "near {near}, far {far}: {report:?}");
     }
 
     #[test]

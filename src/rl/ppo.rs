@@ -10,7 +10,6 @@ use super::loss::{
 use super::model::{ActorCritic, GridRows};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
-use crate::reward::RewardForm;
 use crate::rng::{Rng, derive_seed};
 use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -87,11 +86,22 @@ struct Rollout {
     next_obs: Vec<f32>,
 }
 
-/// Fine-tuning with a learned reward: R' = lambda * R_hat (normalised) + (1 - lambda) * R.
+/// Fine-tuning with a shaping reward: R' = lambda * R_hat (normalised) + (1 - lambda) * R.
 #[derive(Clone)]
 pub struct RewardShaping {
-    pub model: std::sync::Arc<crate::reward::RewardModel>,
+    pub source: RewardSource,
     pub lambda: f32,
+}
+
+/// Where R_hat comes from.
+#[derive(Clone)]
+pub enum RewardSource {
+    /// A reward model learned from preferences (the LLM-feedback arm), in its own form.
+    Learned(std::sync::Arc<crate::reward::RewardModel>),
+    /// The true potential of [`crate::reward::maze_distance_potentials`] in the potential form:
+    /// the ceiling control, what a perfect reward model could do when fine-tuning on the training
+    /// distribution.
+    MazeDistance,
 }
 
 /// Owns the network, optimizer, envs and RNG of one training run (all on the calling thread).
@@ -340,32 +350,40 @@ impl Trainer {
             return;
         };
         let ended: std::collections::HashMap<usize, Vec<f32>> = self.ended_obs.drain(..).collect();
-        let learned = match shaping.model.form {
-            RewardForm::Potential => self.potential_rewards(&shaping.model, &ended),
-            RewardForm::Direct => self.direct_rewards(&shaping.model, &ended),
+        let world = (self.obs_len / CHANNELS).isqrt();
+        let learned = match &shaping.source {
+            RewardSource::Learned(model) if model.form.is_potential() => {
+                self.potential_rewards(&|states| model.stay_potentials(states), &ended)
+            }
+            RewardSource::Learned(model) => self.direct_rewards(model, &ended),
+            RewardSource::MazeDistance => self.potential_rewards(
+                &|states| crate::reward::maze_distance_potentials(states, world),
+                &ended,
+            ),
         };
         for (r, r_hat) in self.buf.rewards.iter_mut().zip(learned) {
             *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
         }
     }
 
-    /// gamma * f(s_t+1) - f(s_t) for every buffer entry, with f(s) = R_hat(s, s): staying in the
-    /// cheese state after the episode ends keeps f(s_T), every other stay telescopes away. Each
-    /// state's potential is computed once.
+    /// gamma * f(s_t+1) - f(s_t) for every buffer entry, with `potentials` computing f over a
+    /// block of observations (for a learned model f(s) = R_hat(s, s)): staying in the cheese state
+    /// after the episode ends keeps f(s_T), every other stay telescopes away. Each state's
+    /// potential is computed once.
     fn potential_rewards(
         &self,
-        model: &crate::reward::RewardModel,
+        potentials: &dyn Fn(&[f32]) -> Vec<f32>,
         ended: &std::collections::HashMap<usize, Vec<f32>>,
     ) -> Vec<f32> {
         let envs = self.config.ppo.num_envs;
         let gamma = self.config.ppo.gamma;
-        let f_obs = model.stay_potentials(&self.buf.obs);
-        let f_last = model.stay_potentials(&self.buf.next_obs);
+        let f_obs = potentials(&self.buf.obs);
+        let f_last = potentials(&self.buf.next_obs);
         let ended_at: Vec<usize> = ended.keys().copied().collect();
         let ended_states: Vec<f32> = ended_at.iter().flat_map(|i| ended[i].clone()).collect();
         let f_ended: std::collections::HashMap<usize, f32> = ended_at
             .into_iter()
-            .zip(model.stay_potentials(&ended_states))
+            .zip(potentials(&ended_states))
             .collect();
         (0..f_obs.len())
             .map(|i| {

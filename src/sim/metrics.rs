@@ -41,6 +41,20 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// Whether this rate is higher than `other` by a two-sided two-proportion z-test at the 5%
+    /// level (pooled variance; evaluations on the same mazes make it conservative).
+    pub fn significantly_above(&self, other: &Rate) -> bool {
+        if self.trials == 0 || other.trials == 0 {
+            return false;
+        }
+        let (n1, n2) = (self.trials as f64, other.trials as f64);
+        let pooled = (self.successes + other.successes) as f64 / (n1 + n2);
+        let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+        se > 0.0 && (self.rate - other.rate) / se > 1.959_963_984_540_054
+    }
+}
+
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -94,6 +108,17 @@ impl OutcomeSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_proportion_test_matches_hand_values() {
+        // 540/1000 vs 500/1000: pooled p = 0.52, se = 0.02234, z = 1.79 (not significant);
+        // 550/1000: z = 2.24 (significant). Never significant downwards or on no trials.
+        let base = Rate::new(500, 1000);
+        assert!(!Rate::new(540, 1000).significantly_above(&base));
+        assert!(Rate::new(550, 1000).significantly_above(&base));
+        assert!(!base.significantly_above(&Rate::new(550, 1000)));
+        assert!(!Rate::new(0, 0).significantly_above(&base));
+    }
 
     #[test]
     fn wilson_interval_matches_known_values() {

@@ -20,7 +20,7 @@ use crate::llm::text::environment_description;
 use crate::llm::{CachedJudge, Judge, LabelCache, Rollout, Scenario, ScenarioEdit};
 use crate::reward::RewardModel;
 use crate::rl::checkpoint;
-use crate::rl::ppo::RewardShaping;
+use crate::rl::ppo::{RewardShaping, RewardSource};
 use crate::rl::{DeviceChoice, Policy, Trainer, evaluate};
 use crate::rng::{Rng, derive_seed};
 use burn::tensor::Device;
@@ -773,7 +773,7 @@ impl Session {
             ppo.total_timesteps = wanted;
         }
         self.trainer.shaping = Some(RewardShaping {
-            model,
+            source: RewardSource::Learned(model),
             lambda: self.settings.lambda,
         });
         self.set_phase(Phase::FineTuning, out);
