@@ -1,45 +1,63 @@
-//! The feedback loop end to end with the oracle judge (tiny config, fixed seeds): the reward model
-//! learns what the cheese is, and with lambda = 0 the fine-tuned arm reproduces the baseline
-//! exactly (both arms start from the same tau*T checkpoint; only the reward differs).
+//! The feedback loop end to end with the oracle judge (fixed seeds): the reward model learns what
+//! the cheese is; with lambda = 0 the fine-tuned arm reproduces the baseline exactly (both arms
+//! start from the same tau*T checkpoint; only the reward differs); and a conv agent fine-tuned
+//! with the learned reward finds the cheese off-distribution more often than its baseline.
 
+use std::path::Path;
 use std::process::Command;
 
-fn run_study(out: &std::path::Path, lambda: &str) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
-        .args([
-            "study",
-            "--config",
-            "assets/configs/study-7x7.ron",
-            "--judge",
-            "oracle",
-            "--out",
-        ])
+/// Runs one study cell and returns its `result.json`.
+fn run_cell(out: &Path, config: &str, region: usize, settings: &[&str]) -> serde_json::Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maze-rllf"));
+    command
+        .args(["study", "--config", config, "--judge", "oracle", "--out"])
         .arg(out)
-        .args([
-            "--set",
-            "regions=[3]",
-            "--set",
-            "train.ppo.total_timesteps=131072",
-            "--set",
-        ])
-        .arg(format!("lambda={lambda}"))
-        .args([
-            "--set",
-            "pairs=200",
-            "--set",
-            "feedback_rollouts=200",
-            "--set",
-            "eval_episodes=300",
-        ])
-        .output()
-        .expect("study runs");
+        .args(["--set", &format!("regions=[{region}]")]);
+    for setting in settings {
+        command.args(["--set", setting]);
+    }
+    let output = command.output().expect("study runs");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = std::fs::read(out.join("cells/r03-s0/result.json")).expect("cell result");
+    let path = out.join(format!("cells/r{region:02}-s0/result.json"));
+    let text = std::fs::read(path).expect("cell result");
     serde_json::from_slice(&text).expect("json")
+}
+
+fn run_study(out: &Path, lambda: &str) -> serde_json::Value {
+    let lambda = format!("lambda={lambda}");
+    let settings = [
+        "train.ppo.total_timesteps=131072",
+        &lambda,
+        "pairs=200",
+        "feedback_rollouts=200",
+        "eval_episodes=300",
+    ];
+    run_cell(out, "assets/configs/study-7x7.ron", 3, &settings)
+}
+
+/// The end-to-end check at the smallest scale where the effect shows (a few minutes):
+/// the conv study config at region 5 with T = 1M. Fixed seeds make it exact; measured: baseline
+/// 51.1% cheese on 1000 shifted mazes, fine-tuned 54.7% (the ceiling arm, with the true
+/// potential, 56.1%). The margin is inside one run's 95% intervals — how large the effect is
+/// across regions is the study's report to judge, with its significance column.
+#[test]
+fn a_conv_agent_fine_tuned_with_feedback_beats_its_baseline_off_distribution() {
+    let out = std::env::temp_dir().join(format!("maze-rllf-loop-conv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let settings = ["train.ppo.total_timesteps=1000000", "ceiling=false"];
+    let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 5, &settings);
+    let rate = |arm: &str| result[arm]["cheese"]["rate"].as_f64().expect("rate");
+    assert!(
+        rate("feedback") > rate("baseline"),
+        "fine-tuned {} vs baseline {}",
+        rate("feedback"),
+        rate("baseline")
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

@@ -654,8 +654,13 @@ pub fn write_reports(
         }
     }
     md.push_str(&format!(
-        "\n## What the learned reward pays on the training mazes\n\nMean normalised R_hat per kind of step over 200 episodes of the paused agent on the training distribution (form `{:?}`; in the potential form PPO sees gamma * f(s') - f(s) with f(s) = R_hat(s, s), so a state's worth is the \"stay\" column of where the mouse ends).\n\n| r | seed | stay on cheese | onto cheese | closer | farther | wall bump | onto corner | 99th pct | max |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        config.reward.form
+        "\n## What the learned reward pays on the training mazes\n\nMean normalised R_hat per kind of step over 200 episodes of the paused agent on the training distribution (form `{:?}`; {}).\n\n| r | seed | stay on cheese | onto cheese | closer | farther | wall bump | onto corner | 99th pct | max |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        config.reward.form,
+        match config.reward.form {
+            crate::reward::RewardForm::Direct => "PPO sees each step's R_hat",
+            crate::reward::RewardForm::Potential => "PPO sees gamma * f(s') - f(s) with f(s) = R_hat(s, s), so a state's worth is the \"stay\" column of where the mouse ends",
+            crate::reward::RewardForm::TrainedPotential => "each step's R_hat is f(s') - f(s) for the learned potential f and PPO sees gamma * f(s') - f(s); \"stay on cheese\" is f of the cheese state",
+        }
     ));
     for r in results {
         if let Some(p) = &r.reward_model.on_training {
