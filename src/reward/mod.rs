@@ -970,8 +970,8 @@ mod tests {
         assert_eq!(maze_distance_potentials(&[0.0; 75], 5), vec![0.0]);
     }
 
-    /// Straight rollouts in an open room with the cheese at `cheese`: from the start, `steps`
-    /// moves up then right, stopping on the cheese.
+    /// A rollout in an open room with the cheese at `cheese`: from the start, `ups` moves up
+    /// then `rights` moves right, stopping on the cheese.
     fn walk(size: usize, cheese: Pos, ups: usize, rights: usize) -> Rollout {
         let mut layout = open_layout(size);
         layout.cheese = cheese;
@@ -980,13 +980,13 @@ mod tests {
         let moves = std::iter::repeat_n(crate::sim::Action::Up, ups)
             .chain(std::iter::repeat_n(crate::sim::Action::Right, rights));
         for action in moves {
-            let &Pos { row, col } = path.last().expect("start");
-            if Pos::new(row, col) == cheese {
+            let here = *path.last().expect("start");
+            if here == cheese {
                 break;
             }
             let next = match action {
-                crate::sim::Action::Up => Pos::new(row - 1, col),
-                _ => Pos::new(row, col + 1),
+                crate::sim::Action::Up => Pos::new(here.row - 1, here.col),
+                _ => Pos::new(here.row, here.col + 1),
             };
             path.push(next);
             actions.push(action);
@@ -1041,17 +1041,14 @@ mod tests {
         let (model, report) =
             RewardModel::train(&rollouts, &pairs, &config, 3, &device()).expect("trains");
         // The return of a rollout is f(s_T) - f(s_0), whatever it did on the way.
+        let len = obs_len(size);
         for r in &rollouts[..10] {
-            let ends = [states(r)[..obs_len(size)].to_vec(), {
-                let all = states(r);
-                all[all.len() - obs_len(size)..].to_vec()
-            }]
-            .concat();
-            let f = model.raw_potentials(&ends);
+            let all = states(r);
+            let f = model.raw_potentials(&[&all[..len], &all[all.len() - len..]].concat());
             assert!((model.rollout_return(r) - (f[1] - f[0])).abs() < 1e-3);
         }
         // It learned where rollouts end: the mouse standing next to the cheese is worth more than
-        // the mouse far from it, for cheeses it was never asked about in that spot.
+        // the mouse far from it.
         let mut layout = open_layout(size);
         layout.cheese = Pos::new(3, 3);
         let f = model.stay_rewards(&layout);

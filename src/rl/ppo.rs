@@ -344,14 +344,14 @@ impl Trainer {
     }
 
     /// Replaces the env rewards by R' = lambda * R_hat + (1 - lambda) * R, with R_hat in the
-    /// reward model's form.
+    /// reward model's form (or the true potential, for the ceiling arm).
     fn shape_rewards(&mut self) {
         let Some(shaping) = self.shaping.clone() else {
             return;
         };
         let ended: std::collections::HashMap<usize, Vec<f32>> = self.ended_obs.drain(..).collect();
         let world = (self.obs_len / CHANNELS).isqrt();
-        let learned = match &shaping.source {
+        let r_hat = match &shaping.source {
             RewardSource::Learned(model) if model.form.is_potential() => {
                 self.potential_rewards(&|states| model.stay_potentials(states), &ended)
             }
@@ -361,13 +361,13 @@ impl Trainer {
                 &ended,
             ),
         };
-        for (r, r_hat) in self.buf.rewards.iter_mut().zip(learned) {
+        for (r, r_hat) in self.buf.rewards.iter_mut().zip(r_hat) {
             *r = shaping.lambda * r_hat + (1.0 - shaping.lambda) * *r;
         }
     }
 
     /// gamma * f(s_t+1) - f(s_t) for every buffer entry, with `potentials` computing f over a
-    /// block of observations (for a learned model f(s) = R_hat(s, s)): staying in the cheese state
+    /// block of observations (for a learned model, `RewardModel::stay_potentials`): staying in the cheese state
     /// after the episode ends keeps f(s_T), every other stay telescopes away. Each state's
     /// potential is computed once.
     fn potential_rewards(

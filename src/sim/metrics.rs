@@ -14,6 +14,9 @@ pub struct Rate {
     pub high: f64,
 }
 
+/// The normal quantile of a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
 impl Rate {
     pub fn new(successes: usize, trials: usize) -> Self {
         if trials == 0 {
@@ -25,7 +28,7 @@ impl Rate {
                 high: 1.0,
             };
         }
-        let z = 1.959_963_984_540_054_f64;
+        let z = Z95;
         let n = trials as f64;
         let p = successes as f64 / n;
         let denom = 1.0 + z * z / n;
@@ -39,9 +42,7 @@ impl Rate {
             high: (centre + half).min(1.0),
         }
     }
-}
 
-impl Rate {
     /// Whether this rate is higher than `other` by a two-sided two-proportion z-test at the 5%
     /// level (pooled variance; evaluations on the same mazes make it conservative).
     pub fn significantly_above(&self, other: &Rate) -> bool {
@@ -51,7 +52,7 @@ impl Rate {
         let (n1, n2) = (self.trials as f64, other.trials as f64);
         let pooled = (self.successes + other.successes) as f64 / (n1 + n2);
         let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
-        se > 0.0 && (self.rate - other.rate) / se > 1.959_963_984_540_054
+        se > 0.0 && (self.rate - other.rate) / se > Z95
     }
 }
 
