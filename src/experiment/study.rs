@@ -147,6 +147,24 @@ fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(),
     Ok(())
 }
 
+/// The outcome stored at `path` by an earlier run, or `arm`'s, stored there (atomically) so that a
+/// killed study does not run the arm again.
+fn finished_once(
+    path: &Path,
+    arm: impl FnOnce() -> Result<OutcomeSummary, String>,
+) -> Result<OutcomeSummary, String> {
+    if let Some(done) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        return Ok(done);
+    }
+    let summary = arm()?;
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+    write_atomic(path, &json).map_err(|e| e.to_string())?;
+    Ok(summary)
+}
+
 /// Resumes the tau*T checkpoint in `pretrain_dir`, fine-tunes it to T with `shaping`, writes the
 /// fine-tuning curve (CleanRL metric names, one JSON line per iteration: the training
 /// distribution's cheese rate and episode length under R') to `curve_path`, and evaluates the
@@ -258,31 +276,22 @@ pub fn run_cell(
     };
 
     // 2. Baseline: R for the remaining steps.
-    let baseline_path = dir.join("baseline.json");
-    let baseline: OutcomeSummary = match std::fs::read_to_string(&baseline_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-    {
-        Some(b) => b,
-        None => {
-            status(format!("{tag}: baseline to T"));
-            let mut base_trainer =
-                checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
-            while !base_trainer.finished() {
-                base_trainer.iterate();
-            }
-            let (summary, _) = evaluate(
-                &base_trainer.policy(),
-                &shifted,
-                config.eval_episodes,
-                derive_seed(seed, 77),
-                train.max_steps,
-            );
-            let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
-            write_atomic(&baseline_path, &json).map_err(|e| e.to_string())?;
-            summary
+    let baseline = finished_once(&dir.join("baseline.json"), || {
+        status(format!("{tag}: baseline to T"));
+        let mut base_trainer =
+            checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
+        while !base_trainer.finished() {
+            base_trainer.iterate();
         }
-    };
+        let (summary, _) = evaluate(
+            &base_trainer.policy(),
+            &shifted,
+            config.eval_episodes,
+            derive_seed(seed, 77),
+            train.max_steps,
+        );
+        Ok(summary)
+    })?;
 
     // 3. Inspect: the judge reads rollouts of the paused agent and proposes scenarios.
     status(format!("{tag}: LLM analysis"));
@@ -362,50 +371,30 @@ pub fn run_cell(
 
     // 6. Fine-tune from the same checkpoint with R'.
     status(format!("{tag}: fine-tuning with R'"));
-    let shaping = RewardShaping {
-        source: RewardSource::Learned(Arc::new(reward_model)),
-        lambda: config.lambda,
+    let tune = |source: RewardSource, curve: &str| {
+        let shaping = RewardShaping {
+            source,
+            lambda: config.lambda,
+        };
+        fine_tune(
+            config,
+            &pretrain_dir,
+            device,
+            shaping,
+            &dir.join(curve),
+            &shifted,
+            seed,
+        )
     };
-    let curve_path = dir.join("finetune-metrics.jsonl");
-    let feedback = fine_tune(
-        config,
-        &pretrain_dir,
-        device,
-        shaping,
-        &curve_path,
-        &shifted,
-        seed,
-    )?;
+    let learned = RewardSource::Learned(Arc::new(reward_model));
+    let feedback = tune(learned, "finetune-metrics.jsonl")?;
 
     // 7. The ceiling control: the same fine-tuning with the true potential.
     let ceiling = if config.ceiling {
-        let ceiling_path = dir.join("ceiling.json");
-        match std::fs::read_to_string(&ceiling_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-        {
-            Some(done) => Some(done),
-            None => {
-                status(format!("{tag}: ceiling arm (true maze-distance reward)"));
-                let shaping = RewardShaping {
-                    source: RewardSource::MazeDistance,
-                    lambda: config.lambda,
-                };
-                let curve_path = dir.join("ceiling-metrics.jsonl");
-                let summary = fine_tune(
-                    config,
-                    &pretrain_dir,
-                    device,
-                    shaping,
-                    &curve_path,
-                    &shifted,
-                    seed,
-                )?;
-                let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
-                write_atomic(&ceiling_path, &json).map_err(|e| e.to_string())?;
-                Some(summary)
-            }
-        }
+        Some(finished_once(&dir.join("ceiling.json"), || {
+            status(format!("{tag}: ceiling arm (true maze-distance reward)"));
+            tune(RewardSource::MazeDistance, "ceiling-metrics.jsonl")
+        })?)
     } else {
         None
     };
