@@ -45,32 +45,53 @@ impl HostWeights {
 
     /// Adds `other` (of the same shapes) element by element: gradients of two shards.
     pub fn add(&mut self, other: &HostWeights) {
-        for (into, from) in self.layers_mut().zip(other.layers()) {
-            into.weight += &from.weight;
-            into.bias += &from.bias;
-        }
+        add_layers(self.layers_mut(), other.layers());
     }
 
     /// Scales these gradients so that their global L2 norm is at most `max_norm`, as
     /// [`super::ppo::clip_global_norm`] does for burn's; returns the norm before clipping.
     pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
-        let square = |a: f32| f64::from(a) * f64::from(a);
-        let total = self
-            .layers()
-            .map(|l| {
-                l.weight.iter().map(|&g| square(g)).sum::<f64>()
-                    + l.bias.iter().map(|&g| square(g)).sum::<f64>()
-            })
-            .sum::<f64>()
-            .sqrt() as f32;
-        if total > max_norm && total.is_finite() {
-            let scale = max_norm / (total + 1e-6);
-            for layer in self.layers_mut() {
-                layer.weight *= scale;
-                layer.bias *= scale;
-            }
-        }
+        let total = global_norm(self.layers());
+        scale_to_norm(self.layers_mut(), total, max_norm);
         total
+    }
+}
+
+/// Adds `from`'s layers into `into`'s, element by element (layers of the same shapes, in order).
+pub(super) fn add_layers<'a>(
+    into: impl Iterator<Item = &'a mut Dense>,
+    from: impl Iterator<Item = &'a Dense>,
+) {
+    for (into, from) in into.zip(from) {
+        into.weight += &from.weight;
+        into.bias += &from.bias;
+    }
+}
+
+/// The L2 norm of every weight and bias of `layers` together.
+pub(super) fn global_norm<'a>(layers: impl Iterator<Item = &'a Dense>) -> f32 {
+    let square = |a: f32| f64::from(a) * f64::from(a);
+    layers
+        .map(|l| {
+            l.weight.iter().map(|&g| square(g)).sum::<f64>()
+                + l.bias.iter().map(|&g| square(g)).sum::<f64>()
+        })
+        .sum::<f64>()
+        .sqrt() as f32
+}
+
+/// Scales `layers` (whose global norm is `total`) down to norm `max_norm` when above it.
+pub(super) fn scale_to_norm<'a>(
+    layers: impl Iterator<Item = &'a mut Dense>,
+    total: f32,
+    max_norm: f32,
+) {
+    if total > max_norm && total.is_finite() {
+        let scale = max_norm / (total + 1e-6);
+        for layer in layers {
+            layer.weight *= scale;
+            layer.bias *= scale;
+        }
     }
 }
 
@@ -118,7 +139,7 @@ impl Workspace {
 
 /// Makes `buffer` a `rows x cols` matrix, reallocating only when its shape changes (contents are
 /// then zero; otherwise they are whatever the last pass left).
-fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
+pub(super) fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
     if buffer.dim() != (rows, cols) {
         *buffer = Array2::zeros((rows, cols));
     }
@@ -126,12 +147,12 @@ fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
 
 /// `max(x, 0)`, written as a select so that loops over it vectorise.
 #[inline]
-fn relu(x: f32) -> f32 {
+pub(super) fn relu(x: f32) -> f32 {
     if x > 0.0 { x } else { 0.0 }
 }
 
 /// `out = x W + b`.
-fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
+pub(super) fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
     shape(out, x.nrows(), layer.bias.len());
     general_mat_mul(1.0, &x, &layer.weight, 0.0, out);
     Zip::from(out)
@@ -186,7 +207,7 @@ pub fn forward(weights: &HostWeights, grids: &HostGrids, ws: &mut Workspace) {
 }
 
 /// `grad += dy W^T`, and the layer's gradients from its input `x`: `x^T dy` and the column sums.
-fn dense_backward(
+pub(super) fn dense_backward(
     layer: &Dense,
     x: ArrayView2<'_, f32>,
     dy: ArrayView2<'_, f32>,

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod eval;
 pub mod gae;
+pub mod host_conv;
 pub mod host_mlp;
 pub mod loss;
 pub mod model;

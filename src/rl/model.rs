@@ -2,7 +2,8 @@
 //! policy head (4 logits) and a value head.
 
 use super::host;
-use super::host_mlp::{Dense, HostGrads, HostGrids, HostWeights};
+use super::host_conv::HostConv;
+use super::host_mlp::{Dense, HostGrids, HostWeights};
 use crate::config::ModelConfig;
 use crate::sim::{Action, CHANNELS};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -175,10 +176,10 @@ impl ActorCritic {
         (logits, values)
     }
 
-    /// The MLP network's weights on the host, for [`super::host_mlp`]; `None` for other torsos
-    /// (and for layers without biases, which this crate never builds).
-    pub fn host_weights(&self) -> Option<HostWeights> {
-        let mlp = self.mlp.as_ref()?;
+    /// The network's weights on the host, for the host kernels ([`super::host_mlp`],
+    /// [`super::host_conv`]); `None` for a conv torso without conv stages (and for layers without
+    /// biases, which this crate never builds).
+    pub fn host_net(&self) -> Option<HostNet> {
         let dense = |layer: &Linear| {
             let [rows, cols] = layer.weight.dims();
             Some(Dense {
@@ -186,28 +187,63 @@ impl ActorCritic {
                 bias: Array1::from(host(layer.bias.as_ref()?.val())),
             })
         };
-        let input = dense(&mlp.input)?;
         let (policy, value) = (dense(&self.policy)?, dense(&self.value)?);
-        Some(HostWeights {
-            cells: input.weight.nrows() / CHANNELS,
-            input,
-            blocks: mlp.blocks.iter().map(dense).collect::<Option<_>>()?,
-            heads: Dense {
-                weight: ndarray::concatenate(Axis(1), &[policy.weight.view(), value.weight.view()])
-                    .ok()?,
-                bias: ndarray::concatenate(Axis(0), &[policy.bias.view(), value.bias.view()])
-                    .ok()?,
+        let heads = Dense {
+            weight: ndarray::concatenate(Axis(1), &[policy.weight.view(), value.weight.view()])
+                .ok()?,
+            bias: ndarray::concatenate(Axis(0), &[policy.bias.view(), value.bias.view()]).ok()?,
+        };
+        if let Some(mlp) = &self.mlp {
+            let input = dense(&mlp.input)?;
+            return Some(HostNet::Mlp(HostWeights {
+                cells: input.weight.nrows() / CHANNELS,
+                input,
+                blocks: mlp.blocks.iter().map(dense).collect::<Option<_>>()?,
+                heads,
+            }));
+        }
+        let conv = self.conv.as_ref()?;
+        let stages = conv
+            .convs
+            .iter()
+            .map(|layer| {
+                let [outputs, inputs, kh, kw] = layer.weight.dims();
+                let burn = host(layer.weight.val());
+                let weight = Array2::from_shape_fn((kh * kw * inputs, outputs), |(row, o)| {
+                    let (tap, i) = (row / inputs, row % inputs);
+                    burn[(o * inputs + i) * kh * kw + tap]
+                });
+                Some(Dense {
+                    weight,
+                    bias: Array1::from(host(layer.bias.as_ref()?.val())),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let channels = stages.last()?.bias.len();
+        let burn_dense = dense(&conv.dense)?;
+        let cells = burn_dense.weight.nrows() / channels;
+        // burn flattens the last stage's output channel-major (c, y, x); the host kernels read
+        // it cell-major (y, x, c).
+        let weight = Array2::from_shape_fn(burn_dense.weight.dim(), |(row, col)| {
+            let (cell, c) = (row / channels, row % channels);
+            burn_dense.weight[[c * cells + cell, col]]
+        });
+        Some(HostNet::Conv(HostConv {
+            side: conv.world_size,
+            planes: CHANNELS,
+            stages,
+            dense: Dense {
+                weight,
+                bias: burn_dense.bias,
             },
-        })
+            heads,
+        }))
     }
 
-    /// Registers gradients from [`super::host_mlp::backward`] in `into`, as tensors on `device`
-    /// (where gradients live: the inner, non-autodiff device).
-    pub fn add_host_grads(&self, into: &mut GradientsParams, grads: HostGrads, device: &Device) {
-        let Some(mlp) = &self.mlp else {
-            return;
-        };
-        let mut register = |layer: &Linear, grad: Dense| {
+    /// Registers gradients from the host kernels' backward passes in `into`, as tensors on
+    /// `device` (where gradients live: the inner, non-autodiff device).
+    pub fn add_host_grads(&self, into: &mut GradientsParams, grads: HostNet, device: &Device) {
+        let register = |into: &mut GradientsParams, layer: &Linear, grad: Dense| {
             // `iter` reads in row-major order whatever the arrays' memory layout.
             let shape = [grad.weight.nrows(), grad.weight.ncols()];
             let weight = grad.weight.iter().copied().collect();
@@ -216,24 +252,90 @@ impl ActorCritic {
                 Tensor::<2>::from_data(TensorData::new(weight, shape), device),
             );
             if let Some(bias) = &layer.bias {
-                let values = grad.bias.to_vec();
-                into.register(
-                    bias.id,
-                    Tensor::<1>::from_data(TensorData::new(values, [grad.bias.len()]), device),
-                );
+                into.register(bias.id, bias_tensor(&grad, device));
             }
         };
-        register(&mlp.input, grads.input);
-        for (layer, grad) in mlp.blocks.iter().zip(grads.blocks) {
-            register(layer, grad);
-        }
-        let actions = grads.heads.bias.len().saturating_sub(1);
+        let heads = match (grads, &self.mlp, &self.conv) {
+            (HostNet::Mlp(grads), Some(mlp), _) => {
+                register(into, &mlp.input, grads.input);
+                for (layer, grad) in mlp.blocks.iter().zip(grads.blocks) {
+                    register(into, layer, grad);
+                }
+                grads.heads
+            }
+            (HostNet::Conv(grads), _, Some(conv)) => {
+                for (layer, grad) in conv.convs.iter().zip(&grads.stages) {
+                    let [outputs, inputs, kh, kw] = layer.weight.dims();
+                    let mut burn = vec![0.0; outputs * inputs * kh * kw];
+                    for ((row, o), &g) in grad.weight.indexed_iter() {
+                        let (tap, i) = (row / inputs, row % inputs);
+                        burn[(o * inputs + i) * kh * kw + tap] = g;
+                    }
+                    let shape = [outputs, inputs, kh, kw];
+                    into.register(
+                        layer.weight.id,
+                        Tensor::<4>::from_data(TensorData::new(burn, shape), device),
+                    );
+                    if let Some(bias) = &layer.bias {
+                        into.register(bias.id, bias_tensor(grad, device));
+                    }
+                }
+                let channels = grads.stages.last().map_or(1, |s| s.bias.len());
+                let cells = grads.dense.weight.nrows() / channels.max(1);
+                let weight = Array2::from_shape_fn(grads.dense.weight.dim(), |(row, col)| {
+                    let (c, cell) = (row / cells, row % cells);
+                    grads.dense.weight[[cell * channels + c, col]]
+                });
+                let dense = Dense {
+                    weight,
+                    bias: grads.dense.bias,
+                };
+                register(into, &conv.dense, dense);
+                grads.heads
+            }
+            _ => return,
+        };
+        let actions = heads.bias.len().saturating_sub(1);
         let split = |d: &Dense, cols: Slice| Dense {
             weight: d.weight.slice_axis(Axis(1), cols).to_owned(),
             bias: d.bias.slice_axis(Axis(0), cols).to_owned(),
         };
-        register(&self.policy, split(&grads.heads, Slice::from(0..actions)));
-        register(&self.value, split(&grads.heads, Slice::from(actions..)));
+        register(into, &self.policy, split(&heads, Slice::from(0..actions)));
+        register(into, &self.value, split(&heads, Slice::from(actions..)));
+    }
+}
+
+/// A layer's bias gradient as a tensor on `device`.
+fn bias_tensor(grad: &Dense, device: &Device) -> Tensor<1> {
+    let values = grad.bias.to_vec();
+    Tensor::<1>::from_data(TensorData::new(values, [grad.bias.len()]), device)
+}
+
+/// A network's weights on the host in the layout of its host kernels, or gradients with respect
+/// to them (the same layout).
+#[derive(Clone, Debug)]
+pub enum HostNet {
+    Mlp(HostWeights),
+    Conv(HostConv),
+}
+
+impl HostNet {
+    /// Adds `other` (gradients of the same network) element by element: two shards' gradients.
+    pub fn add(&mut self, other: &HostNet) {
+        match (self, other) {
+            (HostNet::Mlp(a), HostNet::Mlp(b)) => a.add(b),
+            (HostNet::Conv(a), HostNet::Conv(b)) => a.add(b),
+            _ => debug_assert!(false, "gradients of two different networks"),
+        }
+    }
+
+    /// Scales these gradients so that their global L2 norm is at most `max_norm`; returns the
+    /// norm before clipping.
+    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
+        match self {
+            HostNet::Mlp(w) => w.clip_global_norm(max_norm),
+            HostNet::Conv(c) => c.clip_global_norm(max_norm),
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 //! advantage normalisation, global grad-norm clipping, LR annealing and approx-KL early stop.
 
 use super::gae::{GaeInput, gae};
-use super::host_mlp::{self, HostGrads, HostGrids, HostWeights, Workspace};
+use super::host_conv::{self, ConvWorkspace, HostConv};
+use super::host_mlp::{self, HostGrids, HostWeights, Workspace};
 use super::loss::{
     HostMinibatchData, LossCoefs, Minibatch, host_ppo_loss, kl_diagnostics, ppo_loss,
 };
-use super::model::{ActorCritic, GridRows};
+use super::model::{ActorCritic, GridRows, HostNet};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
 use crate::rng::{Rng, derive_seed};
@@ -119,8 +120,8 @@ pub struct Trainer {
     buf: Rollout,
     /// The rollout's observations taken apart for the MLP's first layer (see [`GridRows`]).
     grids: Option<GridRows>,
-    /// One buffer set per shard for the host kernels ([`host_mlp`]).
-    workspaces: Vec<Workspace>,
+    /// One buffer set per shard for the host kernels.
+    workspaces: Vec<HostBuffers>,
 }
 
 impl Trainer {
@@ -191,16 +192,16 @@ impl Trainer {
             obs_len,
             buf,
             grids: None,
-            workspaces: (0..UPDATE_SHARDS).map(|_| Workspace::default()).collect(),
+            workspaces: (0..UPDATE_SHARDS).map(|_| HostBuffers::default()).collect(),
         }
     }
 
-    /// `model`'s weights on the host when it runs on the host kernels: the MLP on the CPU (same
-    /// function and gradients as burn's autodiff, a fraction of the time, see [`host_mlp`]).
-    /// Other torsos and the GPU run through burn.
-    fn host_weights(&self, model: &ActorCritic) -> Option<HostWeights> {
+    /// `model`'s weights on the host when it runs on the host kernels: on the CPU (the same
+    /// function and gradients as burn's autodiff in a fraction of the time, see [`host_mlp`] and
+    /// [`host_conv`]). The GPU runs through burn.
+    fn host_weights(&self, model: &ActorCritic) -> Option<HostNet> {
         if self.device == Device::flex() {
-            model.host_weights()
+            model.host_net()
         } else {
             None
         }
@@ -585,7 +586,7 @@ impl Trainer {
 struct Inference<'a> {
     policy: &'a ActorCritic,
     grids: Option<&'a GridRows>,
-    weights: Option<&'a HostWeights>,
+    weights: Option<&'a HostNet>,
     device: &'a Device,
 }
 
@@ -597,17 +598,24 @@ impl Inference<'_> {
         obs: &[f32],
         len: usize,
         first: usize,
-        workspaces: &mut [Workspace],
+        workspaces: &mut [HostBuffers],
     ) -> (Vec<f32>, Vec<f32>) {
         let n = obs.len() / len;
         let part =
-            |rows: std::ops::Range<usize>, ws: &mut Workspace| match (self.grids, self.weights) {
-                (Some(grids), Some(weights)) => {
+            |rows: std::ops::Range<usize>, ws: &mut HostBuffers| match (self.grids, self.weights) {
+                (Some(grids), Some(HostNet::Mlp(weights))) => {
                     let picks: Vec<usize> = rows.map(|r| first + r).collect();
-                    host_mlp::forward(weights, &grids.host_batch(&picks), ws);
-                    (ws.logits().iter().copied().collect(), ws.values().to_vec())
+                    host_mlp::forward(weights, &grids.host_batch(&picks), &mut ws.mlp);
+                    (
+                        ws.mlp.logits().iter().copied().collect(),
+                        ws.mlp.values().to_vec(),
+                    )
                 }
-                (Some(grids), None) => {
+                (_, Some(HostNet::Conv(net))) => {
+                    host_conv::forward(net, &obs[rows.start * len..rows.end * len], &mut ws.conv);
+                    (ws.conv.logits(), ws.conv.values())
+                }
+                (Some(grids), _) => {
                     let picks: Vec<usize> = rows.map(|r| first + r).collect();
                     let (logits, values) =
                         self.policy.forward_grids(grids.batch(&picks, self.device));
@@ -638,6 +646,20 @@ impl Inference<'_> {
         }
         (logits, values)
     }
+}
+
+/// One shard's input to the host kernels: the MLP's weights and the shard in grid form, or the
+/// conv net's weights and the shard's observations.
+enum HostPass<'a> {
+    Mlp(&'a HostWeights, HostGrids),
+    Conv(&'a HostConv, Vec<f32>),
+}
+
+/// One shard's buffers for the host kernels, kept between calls.
+#[derive(Debug, Default)]
+struct HostBuffers {
+    mlp: Workspace,
+    conv: ConvWorkspace,
 }
 
 /// How many parts each minibatch's forward and backward pass is split into (run in parallel). A
@@ -694,8 +716,9 @@ impl HostMinibatch {
 /// What every shard of a minibatch reads.
 struct ShardData<'a> {
     grids: Option<&'a GridRows>,
-    /// The network's weights on the host when it runs on [`host_mlp`]'s kernels (with `grids`).
-    weights: Option<&'a HostWeights>,
+    /// The network's weights on the host when it runs on the host kernels ([`host_mlp`]'s read
+    /// `grids`, [`host_conv`]'s the observations).
+    weights: Option<&'a HostNet>,
     obs: &'a [f32],
     obs_len: usize,
     device: &'a Device,
@@ -706,7 +729,7 @@ struct ShardData<'a> {
 /// on the host, then handed to burn once per minibatch).
 enum ShardGrads {
     Burn(GradientsParams),
-    Host(Box<HostGrads>),
+    Host(Box<HostNet>),
 }
 
 impl ShardGrads {
@@ -759,26 +782,29 @@ impl ShardStats {
 }
 
 impl ShardData<'_> {
-    /// Forward and backward on one shard with `model` (on the host kernels when `weights` and
-    /// `grids` are set): its gradients (of the loss scaled by the shard's weight) and its stats.
+    /// Forward and backward on one shard with `model` (on the host kernels when `weights` is
+    /// set, and for the MLP `grids` too): its gradients (of the loss scaled by the shard's weight)
+    /// and its stats.
     fn run(
         &self,
         model: &ActorCritic,
         mb: HostMinibatch,
-        ws: &mut Workspace,
+        ws: &mut HostBuffers,
     ) -> (ShardGrads, ShardStats) {
-        if let (Some(grids), Some(weights)) = (self.grids, self.weights) {
-            return self.run_host(weights, grids.host_batch(&mb.rows), mb, ws);
+        let host_pass = match (self.weights, self.grids) {
+            (Some(HostNet::Mlp(w)), Some(grids)) => {
+                Some(HostPass::Mlp(w, grids.host_batch(&mb.rows)))
+            }
+            (Some(HostNet::Conv(net)), _) => Some(HostPass::Conv(net, self.rows(&mb.rows))),
+            _ => None,
+        };
+        if let Some(pass) = host_pass {
+            return self.run_host(pass, mb, ws);
         }
         let (logits, values) = match self.grids {
             Some(grids) => model.forward_grids(grids.batch(&mb.rows, self.device)),
             None => {
-                let len = self.obs_len;
-                let mut obs = Vec::with_capacity(mb.rows.len() * len);
-                for &i in &mb.rows {
-                    obs.extend_from_slice(&self.obs[i * len..(i + 1) * len]);
-                }
-                let obs = TensorData::new(obs, [mb.rows.len(), len]);
+                let obs = TensorData::new(self.rows(&mb.rows), [mb.rows.len(), self.obs_len]);
                 model.forward(Tensor::<2>::from_data(obs, self.device))
             }
         };
@@ -789,19 +815,39 @@ impl ShardData<'_> {
         )
     }
 
-    /// [`ShardData::run`] on the host kernels: the network's forward pass by
-    /// [`host_mlp::forward`], the loss and its gradient with respect to the logits and values by
-    /// [`host_ppo_loss`], and the weights' gradients by [`host_mlp::backward`] from those.
+    /// The observations of buffer rows `rows`, one after another.
+    fn rows(&self, rows: &[usize]) -> Vec<f32> {
+        let len = self.obs_len;
+        let mut obs = Vec::with_capacity(rows.len() * len);
+        for &i in rows {
+            obs.extend_from_slice(&self.obs[i * len..(i + 1) * len]);
+        }
+        obs
+    }
+
+    /// [`ShardData::run`] on the host kernels: the network's forward pass ([`host_mlp::forward`]
+    /// on the grid form or [`host_conv::forward`] on the observations), the loss and its
+    /// gradient with respect to the logits and values by [`host_ppo_loss`], and the weights'
+    /// gradients by the kernels' backward pass from those.
     fn run_host(
         &self,
-        weights: &HostWeights,
-        grids: HostGrids,
+        pass: HostPass,
         mb: HostMinibatch,
-        ws: &mut Workspace,
+        ws: &mut HostBuffers,
     ) -> (ShardGrads, ShardStats) {
-        host_mlp::forward(weights, &grids, ws);
-        let logits: Vec<f32> = ws.logits().iter().copied().collect();
-        let values = ws.values().to_vec();
+        let (logits, values) = match &pass {
+            HostPass::Mlp(w, grids) => {
+                host_mlp::forward(w, grids, &mut ws.mlp);
+                (
+                    ws.mlp.logits().iter().copied().collect(),
+                    ws.mlp.values().to_vec(),
+                )
+            }
+            HostPass::Conv(net, obs) => {
+                host_conv::forward(net, obs, &mut ws.conv);
+                (ws.conv.logits(), ws.conv.values())
+            }
+        };
         let data = HostMinibatchData {
             actions: &mb.actions,
             old_logprobs: &mb.old_logprobs,
@@ -810,8 +856,13 @@ impl ShardData<'_> {
             old_values: &mb.old_values,
         };
         let loss = host_ppo_loss(&logits, &values, &data, self.coefs, mb.weight);
-        let host_grads =
-            host_mlp::backward(weights, &grids, ws, &loss.grad_logits, &loss.grad_values);
+        let (gl, gv) = (&loss.grad_logits, &loss.grad_values);
+        let host_grads = match pass {
+            HostPass::Mlp(w, grids) => {
+                HostNet::Mlp(host_mlp::backward(w, &grids, &mut ws.mlp, gl, gv))
+            }
+            HostPass::Conv(net, _) => HostNet::Conv(host_conv::backward(net, &mut ws.conv, gl, gv)),
+        };
         let weight = f64::from(mb.weight);
         let stats = ShardStats {
             policy: weight * loss.policy,
@@ -947,6 +998,7 @@ pub fn absorbing_tail(gamma: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ModelConfig;
 
     #[test]
     fn normalise_gives_zero_mean_unit_std() {
@@ -975,19 +1027,37 @@ mod tests {
 
     #[test]
     fn sharded_minibatch_gradients_equal_the_whole_minibatch_on_every_path() {
+        // burn on dense observations, burn on the grid form, the host kernels on the grid form.
+        check_update_paths(None, &[(false, false), (true, false), (true, true)]);
+        // A conv torso: burn, and the host conv kernels on the observations.
+        let conv = ModelConfig::Conv {
+            channels: vec![8, 16],
+            hidden: 32,
+        };
+        check_update_paths(Some(conv), &[(false, false), (false, true)]);
+    }
+
+    /// Runs one minibatch's forward and backward pass through each of `paths` (grid form, host
+    /// kernels) whole and in three shards, on a rollout of the quick 7x7 config (with `model`
+    /// when given): every path and every sharding give the same losses and gradients.
+    fn check_update_paths(model: Option<ModelConfig>, paths: &[(bool, bool)]) {
         let path = std::path::Path::new("assets/configs/quick-7x7.ron");
         let mut config = TrainConfig::load(path).expect("shipped config");
         config.ppo.num_envs = 8;
         config.ppo.num_steps = 48; // more than the 40-step limit: every env starts a new maze
+        if let Some(model) = model {
+            config.model = model;
+        }
         let mut trainer = Trainer::new(config, &Device::flex()).expect("trainer");
         trainer.collect_rollout();
-        let grids = trainer.grids.as_ref().expect("the MLP takes the grid form");
-        let all: Vec<usize> = (0..grids.len()).collect();
-        let rebuilt = host(grids.batch(&all, &trainer.device).dense());
-        assert_eq!(
-            rebuilt, trainer.buf.obs,
-            "the grid form is the rollout's observations"
-        );
+        if let Some(grids) = trainer.grids.as_ref() {
+            let all: Vec<usize> = (0..grids.len()).collect();
+            let rebuilt = host(grids.batch(&all, &trainer.device).dense());
+            assert_eq!(
+                rebuilt, trainer.buf.obs,
+                "the grid form is the rollout's observations"
+            );
+        }
         assert!(
             trainer.state.episodes > 0,
             "episodes ended and their envs moved to new mazes"
@@ -1002,13 +1072,9 @@ mod tests {
             ent_coef: 0.01,
             vf_coef: 0.5,
         };
-        let host_weights = trainer
-            .model
-            .host_weights()
-            .expect("an MLP has host weights");
+        let host_weights = trainer.model.host_net().expect("host weights");
         let mut reference: Option<(Vec<Vec<f32>>, [f64; 3])> = None;
-        // burn on dense observations, burn on the grid form, the host kernels on the grid form.
-        for (grid_form, host_kernels) in [(false, false), (true, false), (true, true)] {
+        for &(grid_form, host_kernels) in paths {
             let data = ShardData {
                 grids: trainer.grids.as_ref().filter(|_| grid_form),
                 weights: Some(&host_weights).filter(|_| host_kernels),
@@ -1024,17 +1090,18 @@ mod tests {
             };
             let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
             let inner = trainer.device.clone().inner();
-            let (whole, whole_stats) = data.run(&trainer.model, mb(), &mut Workspace::default());
+            let (whole, whole_stats) = data.run(&trainer.model, mb(), &mut HostBuffers::default());
             let whole = whole.into_params(&trainer.model, &inner);
             let shards = mb().shards(3);
             assert_eq!(shards.len(), 3);
             assert!((shards.iter().map(|s| s.weight).sum::<f32>() - 1.0).abs() < 1e-6);
             let mut shards = shards.into_iter();
             let first = shards.next().expect("a first shard");
-            let (mut grads, mut stats) = data.run(&trainer.model, first, &mut Workspace::default());
+            let (mut grads, mut stats) =
+                data.run(&trainer.model, first, &mut HostBuffers::default());
             for shard in shards {
                 let forked = trainer.model.clone().fork(&trainer.device);
-                let (more, more_stats) = data.run(&forked, shard, &mut Workspace::default());
+                let (more, more_stats) = data.run(&forked, shard, &mut HostBuffers::default());
                 grads = grads.add(more, &trainer.model, &inner);
                 stats.absorb(more_stats);
             }
