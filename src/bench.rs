@@ -1,5 +1,6 @@
 //! `maze-rllf bench`: env steps/s (one thread and all cores, observations written), maze
-//! generation rate, and end-to-end PPO training SPS on the jaxgmg-default config.
+//! generation rate, and end-to-end PPO training SPS on the jaxgmg-default config (MLP) and on the
+//! IMPALA-style conv config.
 
 use crate::config::TrainConfig;
 use crate::level::{DistributionSpec, LevelSource};
@@ -10,8 +11,12 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Config file of the PPO benchmark (jaxgmg's PPO defaults).
-pub const PPO_BENCH_CONFIG: &str = "assets/configs/jaxgmg-ppo.ron";
+/// Config files of the PPO benchmarks: jaxgmg's PPO defaults (MLP policy), and the IMPALA-style
+/// conv policy on the easy world.
+pub const PPO_BENCH_CONFIGS: [&str; 2] = [
+    "assets/configs/jaxgmg-ppo.ron",
+    "assets/configs/impala-conv.ron",
+];
 
 #[derive(Serialize, Debug)]
 struct EnvResult {
@@ -41,7 +46,7 @@ struct Report {
     cores: usize,
     env: Vec<EnvResult>,
     generation: Vec<GenResult>,
-    ppo: Option<PpoResult>,
+    ppo: Vec<PpoResult>,
 }
 
 /// A batch of 32 envs stepped with uniformly random actions for `budget`; returns steps/s.
@@ -101,29 +106,37 @@ fn generation_rate(world: usize, budget: Duration) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
 
-fn ppo_bench(quick: bool, device: DeviceChoice) -> Result<PpoResult, String> {
-    let path = Path::new(PPO_BENCH_CONFIG);
-    let mut config = TrainConfig::load(path).map_err(|e| e.to_string())?;
+/// PPO iterations of the config at `path` after one warm-up iteration: 2 with `quick` (which also
+/// shrinks the batch), otherwise up to 8 while under 20 s (at least 2): the MLP's iterations take
+/// a fraction of a second, the conv net's seconds.
+fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> Result<PpoResult, String> {
+    let mut config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
     if quick {
         config.ppo.num_envs = 32;
         config.ppo.num_steps = 32;
     }
-    let iterations: u64 = if quick { 2 } else { 8 };
-    config.ppo.total_timesteps = (iterations + 1) * config.ppo.batch_size() as u64;
+    let (most, budget) = if quick {
+        (2, Duration::ZERO)
+    } else {
+        (8, Duration::from_secs(20))
+    };
+    config.ppo.total_timesteps = (most + 1) * config.ppo.batch_size() as u64;
     let device = device.device()?;
     let mut trainer = Trainer::new(config, &device).map_err(|e| e.to_string())?;
     trainer.iterate(); // warm-up: allocations, kernel caches
     let (mut rollout, mut update) = (0.0, 0.0);
     let started = Instant::now();
-    for _ in 0..iterations {
+    let mut iterations = 0;
+    while iterations < most && (iterations < 2 || started.elapsed() < budget) {
         let m = trainer.iterate();
         rollout += m.rollout_seconds;
         update += m.update_seconds;
+        iterations += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let steps = iterations * trainer.config.ppo.batch_size() as u64;
     Ok(PpoResult {
-        config: PPO_BENCH_CONFIG.into(),
+        config: path.into(),
         iterations,
         env_steps_per_second: steps as f64 / elapsed,
         rollout_fraction: rollout / elapsed,
@@ -135,7 +148,7 @@ fn ppo_bench(quick: bool, device: DeviceChoice) -> Result<PpoResult, String> {
 pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let budget = Duration::from_millis(if quick { 100 } else { 2_000 });
-    let bar = indicatif::ProgressBar::new(11);
+    let bar = indicatif::ProgressBar::new(10 + PPO_BENCH_CONFIGS.len() as u64);
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -168,14 +181,18 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
         });
         bar.inc(1);
     }
-    bar.set_message("PPO end to end");
-    let ppo = ppo_bench(quick, device)?;
+    let mut ppo = Vec::new();
+    for path in PPO_BENCH_CONFIGS {
+        bar.set_message(format!("PPO end to end ({path})"));
+        ppo.push(ppo_bench(path, quick, device)?);
+        bar.inc(1);
+    }
     bar.finish_and_clear();
     let report = Report {
         cores,
         env,
         generation,
-        ppo: Some(ppo),
+        ppo,
     };
     if json {
         println!(
@@ -199,7 +216,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
                 g.world, g.mazes_per_second
             );
         }
-        if let Some(p) = &report.ppo {
+        for p in &report.ppo {
             println!(
                 "PPO ({}): {:.0} env steps/s (rollout {:.0}%, update {:.0}%)",
                 p.config,

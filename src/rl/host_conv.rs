@@ -5,9 +5,7 @@
 //! [`super::model::ActorCritic::forward`] with a conv torso (burn's `conv2d` + `max_pool2d` +
 //! `linear`); tests check outputs and gradients against burn's autodiff.
 
-use super::host_mlp::{
-    Dense, add_layers, dense_backward, dense_forward, global_norm, relu, scale_to_norm, shape,
-};
+use super::host_mlp::{Dense, Layers, dense_backward, dense_forward, relu, shape};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 
@@ -34,8 +32,7 @@ pub struct HostConv {
 /// Gradients of a loss with respect to [`HostConv`].
 pub type HostConvGrads = HostConv;
 
-impl HostConv {
-    /// Every layer, first to last.
+impl Layers for HostConv {
     fn layers(&self) -> impl Iterator<Item = &Dense> {
         self.stages.iter().chain([&self.dense, &self.heads])
     }
@@ -45,20 +42,9 @@ impl HostConv {
             .iter_mut()
             .chain([&mut self.dense, &mut self.heads])
     }
+}
 
-    /// Adds `other` (of the same shapes) element by element: gradients of two shards.
-    pub fn add(&mut self, other: &HostConv) {
-        add_layers(self.layers_mut(), other.layers());
-    }
-
-    /// Scales these gradients so that their global L2 norm is at most `max_norm`; returns the
-    /// norm before clipping.
-    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
-        let total = global_norm(self.layers());
-        scale_to_norm(self.layers_mut(), total, max_norm);
-        total
-    }
-
+impl HostConv {
     /// The grid side at each stage's input, and after the last stage (a stage pools 2x2 when its
     /// input is at least 2 wide, as the burn model does).
     pub fn sides(&self) -> Vec<usize> {
@@ -124,18 +110,21 @@ fn unfold(
     let width = TAPS * channels;
     for (row_index, row) in all.chunks_exact_mut(width).enumerate() {
         let (b, cell) = (row_index / (side * side), row_index % (side * side));
-        let (y, x) = (cell / side, cell % side);
         for (tap, out) in row.chunks_exact_mut(channels).enumerate() {
-            let (yy, xx) = (
-                (y + tap / KERNEL).checked_sub(1),
-                (x + tap % KERNEL).checked_sub(1),
-            );
-            match (yy, xx) {
-                (Some(yy), Some(xx)) if yy < side && xx < side => input(b, yy * side + xx, out),
-                _ => out.fill(0.0),
+            match tap_source(side, cell, tap) {
+                Some(source) => input(b, source, out),
+                None => out.fill(0.0),
             }
         }
     }
+}
+
+/// The cell that kernel tap `tap` (row-major in the 3x3 kernel) reads for output cell `cell` of
+/// a `side x side` grid padded with zeros: `None` outside the grid.
+fn tap_source(side: usize, cell: usize, tap: usize) -> Option<usize> {
+    let y = (cell / side + tap / KERNEL).checked_sub(1)?;
+    let x = (cell % side + tap % KERNEL).checked_sub(1)?;
+    (y < side && x < side).then_some(y * side + x)
 }
 
 /// Adds every row of `grad_cols` (the gradient of [`unfold`]'s output) back into the cells it
@@ -154,17 +143,9 @@ fn fold(
     };
     for (row_index, row) in cols.chunks_exact(TAPS * channels).enumerate() {
         let (b, cell) = (row_index / (side * side), row_index % (side * side));
-        let (y, x) = (cell / side, cell % side);
         for (tap, grad) in row.chunks_exact(channels).enumerate() {
-            let (yy, xx) = (
-                (y + tap / KERNEL).checked_sub(1),
-                (x + tap % KERNEL).checked_sub(1),
-            );
-            if let (Some(yy), Some(xx)) = (yy, xx)
-                && yy < side
-                && xx < side
-            {
-                let at = ((b * side + yy) * side + xx) * channels;
+            if let Some(source) = tap_source(side, cell, tap) {
+                let at = (b * side * side + source) * channels;
                 for (o, &g) in into[at..at + channels].iter_mut().zip(grad) {
                     *o += g;
                 }
@@ -385,27 +366,10 @@ pub fn backward(
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
-    use crate::rl::host;
     use crate::rl::model::{ActorCritic, HostNet};
-    use burn::module::{Module, ModuleVisitor, Param};
+    use crate::rl::{gradient_values, host};
     use burn::optim::GradientsParams;
     use burn::tensor::{Device, Tensor, TensorData};
-
-    /// Every parameter's gradient, flattened, in visiting order.
-    struct GradValues<'a> {
-        grads: &'a GradientsParams,
-        out: Vec<Vec<f32>>,
-    }
-
-    impl ModuleVisitor for GradValues<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let g = self
-                .grads
-                .get::<D>(param.id)
-                .expect("every parameter has a gradient");
-            self.out.push(host(g));
-        }
-    }
 
     fn assert_close(what: &str, a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len(), "{what}");
@@ -454,11 +418,7 @@ mod tests {
             let grads = backward(&net, &mut ws, &weights_l, &weights_v);
             let mut host_grads = GradientsParams::new();
             model.add_host_grads(&mut host_grads, HostNet::Conv(grads), &inner);
-            let values_of = |grads: &GradientsParams| {
-                let mut v = GradValues { grads, out: vec![] };
-                model.visit(&mut v);
-                v.out
-            };
+            let values_of = |grads: &GradientsParams| gradient_values(&model, grads);
             let (want, got) = (values_of(&burn_grads), values_of(&host_grads));
             assert_eq!(want.len(), got.len());
             for (i, (a, b)) in want.iter().zip(&got).enumerate() {

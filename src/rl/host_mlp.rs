@@ -29,8 +29,45 @@ pub struct HostWeights {
     pub heads: Dense,
 }
 
-impl HostWeights {
-    /// Every layer, first to last.
+/// A network's host weights (or gradients) as a list of dense layers, first to last: what adding
+/// two shards' gradients and clipping their global norm need.
+pub trait Layers {
+    fn layers(&self) -> impl Iterator<Item = &Dense>;
+
+    fn layers_mut(&mut self) -> impl Iterator<Item = &mut Dense>;
+
+    /// Adds `other` (of the same shapes) element by element: gradients of two shards.
+    fn add(&mut self, other: &Self) {
+        for (into, from) in self.layers_mut().zip(other.layers()) {
+            into.weight += &from.weight;
+            into.bias += &from.bias;
+        }
+    }
+
+    /// Scales these gradients so that their global L2 norm is at most `max_norm`, as
+    /// [`super::ppo::clip_global_norm`] does for burn's; returns the norm before clipping.
+    fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
+        let square = |a: f32| f64::from(a) * f64::from(a);
+        let total = self
+            .layers()
+            .map(|l| {
+                l.weight.iter().map(|&g| square(g)).sum::<f64>()
+                    + l.bias.iter().map(|&g| square(g)).sum::<f64>()
+            })
+            .sum::<f64>()
+            .sqrt() as f32;
+        if total > max_norm && total.is_finite() {
+            let scale = max_norm / (total + 1e-6);
+            for layer in self.layers_mut() {
+                layer.weight *= scale;
+                layer.bias *= scale;
+            }
+        }
+        total
+    }
+}
+
+impl Layers for HostWeights {
     fn layers(&self) -> impl Iterator<Item = &Dense> {
         std::iter::once(&self.input)
             .chain(&self.blocks)
@@ -41,57 +78,6 @@ impl HostWeights {
         std::iter::once(&mut self.input)
             .chain(&mut self.blocks)
             .chain(std::iter::once(&mut self.heads))
-    }
-
-    /// Adds `other` (of the same shapes) element by element: gradients of two shards.
-    pub fn add(&mut self, other: &HostWeights) {
-        add_layers(self.layers_mut(), other.layers());
-    }
-
-    /// Scales these gradients so that their global L2 norm is at most `max_norm`, as
-    /// [`super::ppo::clip_global_norm`] does for burn's; returns the norm before clipping.
-    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
-        let total = global_norm(self.layers());
-        scale_to_norm(self.layers_mut(), total, max_norm);
-        total
-    }
-}
-
-/// Adds `from`'s layers into `into`'s, element by element (layers of the same shapes, in order).
-pub(super) fn add_layers<'a>(
-    into: impl Iterator<Item = &'a mut Dense>,
-    from: impl Iterator<Item = &'a Dense>,
-) {
-    for (into, from) in into.zip(from) {
-        into.weight += &from.weight;
-        into.bias += &from.bias;
-    }
-}
-
-/// The L2 norm of every weight and bias of `layers` together.
-pub(super) fn global_norm<'a>(layers: impl Iterator<Item = &'a Dense>) -> f32 {
-    let square = |a: f32| f64::from(a) * f64::from(a);
-    layers
-        .map(|l| {
-            l.weight.iter().map(|&g| square(g)).sum::<f64>()
-                + l.bias.iter().map(|&g| square(g)).sum::<f64>()
-        })
-        .sum::<f64>()
-        .sqrt() as f32
-}
-
-/// Scales `layers` (whose global norm is `total`) down to norm `max_norm` when above it.
-pub(super) fn scale_to_norm<'a>(
-    layers: impl Iterator<Item = &'a mut Dense>,
-    total: f32,
-    max_norm: f32,
-) {
-    if total > max_norm && total.is_finite() {
-        let scale = max_norm / (total + 1e-6);
-        for layer in layers {
-            layer.weight *= scale;
-            layer.bias *= scale;
-        }
     }
 }
 

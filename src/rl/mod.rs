@@ -51,3 +51,28 @@ pub(crate) fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .try_into_vec::<f32>()
         .unwrap_or_default()
 }
+
+/// Every parameter's gradient in `grads`, flattened, in `model`'s visiting order: what tests
+/// compare between gradient paths.
+#[cfg(test)]
+pub(crate) fn gradient_values<M: burn::module::Module>(
+    model: &M,
+    grads: &burn::optim::GradientsParams,
+) -> Vec<Vec<f32>> {
+    struct Collect<'a> {
+        grads: &'a burn::optim::GradientsParams,
+        out: Vec<Vec<f32>>,
+    }
+    impl burn::module::ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let g = self
+                .grads
+                .get::<D>(param.id)
+                .expect("every parameter has a gradient");
+            self.out.push(host(g));
+        }
+    }
+    let mut collect = Collect { grads, out: vec![] };
+    model.visit(&mut collect);
+    collect.out
+}

@@ -3,7 +3,7 @@
 
 use super::host;
 use super::host_conv::HostConv;
-use super::host_mlp::{Dense, HostGrids, HostWeights};
+use super::host_mlp::{Dense, HostGrids, HostWeights, Layers};
 use crate::config::ModelConfig;
 use crate::sim::{Action, CHANNELS};
 use burn::module::{Module, ModuleVisitor, Param};

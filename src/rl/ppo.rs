@@ -999,6 +999,7 @@ pub fn absorbing_tail(gamma: f32) -> f32 {
 mod tests {
     use super::*;
     use crate::config::ModelConfig;
+    use crate::rl::gradient_values;
 
     #[test]
     fn normalise_gives_zero_mean_unit_std() {
@@ -1007,22 +1008,6 @@ mod tests {
         assert!(v.iter().sum::<f32>().abs() < 1e-6);
         let var = v.iter().map(|x| x * x).sum::<f32>() / 3.0;
         assert!((var - 1.0).abs() < 1e-4);
-    }
-
-    /// Every parameter's gradient, flattened, in visiting order.
-    struct GradValues<'a> {
-        grads: &'a GradientsParams,
-        out: Vec<Vec<f32>>,
-    }
-
-    impl ModuleVisitor for GradValues<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let g = self
-                .grads
-                .get::<D>(param.id)
-                .expect("every parameter has a gradient");
-            self.out.push(host(g));
-        }
     }
 
     #[test]
@@ -1083,11 +1068,7 @@ mod tests {
                 device: &trainer.device,
                 coefs,
             };
-            let values = |grads: &GradientsParams| {
-                let mut v = GradValues { grads, out: vec![] };
-                trainer.model.visit(&mut v);
-                v.out
-            };
+            let values = |grads: &GradientsParams| gradient_values(&trainer.model, grads);
             let mb = || trainer.minibatch(&chunk, &advantages, &returns, true);
             let inner = trainer.device.clone().inner();
             let (whole, whole_stats) = data.run(&trainer.model, mb(), &mut HostBuffers::default());
