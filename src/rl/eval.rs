@@ -2,7 +2,8 @@
 //! (cheese / corner-first / neither with CIs) on any level source.
 
 use super::host;
-use super::model::ActorCritic;
+use super::host_conv::{self, ConvWorkspace, HostConv};
+use super::model::{ActorCritic, HostNet};
 use crate::level::{Layout, LevelSource, Pos};
 use crate::rng::{Rng, derive_seed};
 use crate::sim::{Action, EpisodeStats, OutcomeSummary, VecEnv};
@@ -28,15 +29,31 @@ pub fn sample_actions(logits: &[f32], rng: &mut Rng, actions: &mut [usize], logp
 pub struct Policy {
     model: ActorCritic,
     device: Device,
+    /// A conv network's weights for the host kernels ([`host_conv`]) when it runs on the CPU:
+    /// evaluation and the study's rollouts then run as fast as training's rollouts.
+    host_conv: Option<HostConv>,
 }
 
 impl Policy {
     pub fn new(model: ActorCritic, device: Device) -> Self {
-        Self { model, device }
+        let host_conv = match model.host_net() {
+            Some(HostNet::Conv(net)) if device == Device::flex() => Some(net),
+            _ => None,
+        };
+        Self {
+            model,
+            device,
+            host_conv,
+        }
     }
 
     /// Logits `[n, 4]` and values `[n]` for `n` observations laid end to end.
     pub fn logits_and_values(&self, obs: &[f32], obs_len: usize) -> (Vec<f32>, Vec<f32>) {
+        if let Some(net) = &self.host_conv {
+            let mut workspace = ConvWorkspace::default();
+            host_conv::forward(net, obs, &mut workspace);
+            return (workspace.logits(), workspace.values());
+        }
         let n = obs.len() / obs_len;
         let x = Tensor::<2>::from_data(TensorData::new(obs.to_vec(), [n, obs_len]), &self.device);
         let (logits, values) = self.model.forward(x);
@@ -133,5 +150,35 @@ impl Policy {
             field[layout.index(*p)] = Some((Action::from_index(best), 1.0 / total));
         }
         field
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    #[test]
+    fn a_conv_policy_on_the_cpu_runs_the_host_kernels_with_burns_outputs() {
+        let device = Device::flex();
+        let config = ModelConfig::Conv {
+            channels: vec![8, 16],
+            hidden: 32,
+        };
+        let (world, n) = (9, 5);
+        let model = ActorCritic::new(&config, world, 4, &device);
+        let policy = Policy::new(model.clone(), device.clone());
+        assert!(policy.host_conv.is_some(), "a conv net on the CPU");
+        let len = 3 * world * world;
+        let obs: Vec<f32> = (0..n * len).map(|i| f32::from(i % 7 == 0)).collect();
+        let (logits, values) = policy.logits_and_values(&obs, len);
+        let x = Tensor::<2>::from_data(TensorData::new(obs, [n, len]), &device);
+        let (want_logits, want_values) = model.forward(x);
+        for (want, got) in [(host(want_logits), logits), (host(want_values), values)] {
+            assert_eq!(want.len(), got.len());
+            for (x, y) in want.iter().zip(&got) {
+                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+            }
+        }
     }
 }

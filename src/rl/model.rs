@@ -210,8 +210,7 @@ impl ActorCritic {
                 let [outputs, inputs, kh, kw] = layer.weight.dims();
                 let burn = host(layer.weight.val());
                 let weight = Array2::from_shape_fn((kh * kw * inputs, outputs), |(row, o)| {
-                    let (tap, i) = (row / inputs, row % inputs);
-                    burn[(o * inputs + i) * kh * kw + tap]
+                    burn[burn_conv_index(row, o, inputs, kh * kw)]
                 });
                 Some(Dense {
                     weight,
@@ -222,11 +221,8 @@ impl ActorCritic {
         let channels = stages.last()?.bias.len();
         let burn_dense = dense(&conv.dense)?;
         let cells = burn_dense.weight.nrows() / channels;
-        // burn flattens the last stage's output channel-major (c, y, x); the host kernels read
-        // it cell-major (y, x, c).
         let weight = Array2::from_shape_fn(burn_dense.weight.dim(), |(row, col)| {
-            let (cell, c) = (row / channels, row % channels);
-            burn_dense.weight[[c * cells + cell, col]]
+            burn_dense.weight[[burn_dense_row(row, channels, cells), col]]
         });
         Some(HostNet::Conv(HostConv {
             side: conv.world_size,
@@ -268,8 +264,7 @@ impl ActorCritic {
                     let [outputs, inputs, kh, kw] = layer.weight.dims();
                     let mut burn = vec![0.0; outputs * inputs * kh * kw];
                     for ((row, o), &g) in grad.weight.indexed_iter() {
-                        let (tap, i) = (row / inputs, row % inputs);
-                        burn[(o * inputs + i) * kh * kw + tap] = g;
+                        burn[burn_conv_index(row, o, inputs, kh * kw)] = g;
                     }
                     let shape = [outputs, inputs, kh, kw];
                     into.register(
@@ -280,12 +275,12 @@ impl ActorCritic {
                         into.register(bias.id, bias_tensor(grad, device));
                     }
                 }
-                let channels = grads.stages.last().map_or(1, |s| s.bias.len());
-                let cells = grads.dense.weight.nrows() / channels.max(1);
-                let weight = Array2::from_shape_fn(grads.dense.weight.dim(), |(row, col)| {
-                    let (c, cell) = (row / cells, row % cells);
-                    grads.dense.weight[[cell * channels + c, col]]
-                });
+                let channels = grads.stages.last().map_or(1, |s| s.bias.len()).max(1);
+                let cells = grads.dense.weight.nrows() / channels;
+                let mut weight = Array2::zeros(grads.dense.weight.raw_dim());
+                for ((row, col), &g) in grads.dense.weight.indexed_iter() {
+                    weight[[burn_dense_row(row, channels, cells), col]] = g;
+                }
                 let dense = Dense {
                     weight,
                     bias: grads.dense.bias,
@@ -293,7 +288,10 @@ impl ActorCritic {
                 register(into, &conv.dense, dense);
                 grads.heads
             }
-            _ => return,
+            _ => {
+                debug_assert!(false, "host gradients of another kind of network");
+                return;
+            }
         };
         let actions = heads.bias.len().saturating_sub(1);
         let split = |d: &Dense, cols: Slice| Dense {
@@ -303,6 +301,20 @@ impl ActorCritic {
         register(into, &self.policy, split(&heads, Slice::from(0..actions)));
         register(into, &self.value, split(&heads, Slice::from(actions..)));
     }
+}
+
+/// Where burn keeps (flat, `[outputs, inputs, kh, kw]`) the conv weight that the host kernels keep
+/// at `[row, output]` (rows in `(tap, input)` order, `taps = kh * kw`).
+fn burn_conv_index(row: usize, output: usize, inputs: usize, taps: usize) -> usize {
+    let (tap, input) = (row / inputs, row % inputs);
+    (output * inputs + input) * taps + tap
+}
+
+/// burn flattens the last conv stage's output channel-major (`c, y, x`) and the host kernels
+/// cell-major (`y, x, c`): the burn row of the dense weight's host row `row`.
+fn burn_dense_row(row: usize, channels: usize, cells: usize) -> usize {
+    let (cell, c) = (row / channels, row % channels);
+    c * cells + cell
 }
 
 /// A layer's bias gradient as a tensor on `device`.
