@@ -17,7 +17,9 @@ const TAPS: usize = KERNEL * KERNEL;
 /// The conv network's parameters on the host. Stage `k`'s weight is `[taps * inputs, outputs]`
 /// with rows in `(ky, kx, input channel)` order, so that a cell's unfolded neighbourhood is a run
 /// of whole input rows; `dense` reads the last stage's output in `(y, x, channel)` order; `heads`
-/// is the policy head and the value head side by side. [`HostConvGrads`] has the same layout.
+/// is the policy head and the value head side by side. There is at least one stage
+/// ([`super::model::ActorCritic::host_net`] gives none for a torso without convolutions).
+/// [`HostConvGrads`] has the same layout.
 #[derive(Clone, Debug)]
 pub struct HostConv {
     /// Side of the world grid the network reads.
