@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 /// 45.9% (47.1% with `coordinates`). Per-step learned rewards are farmed by the fine-tuned agent
 /// (ordinary steps on the training mazes reach above the goal's reward); the potential form
 /// cannot be farmed, and with an MLP policy it neither hurts nor helps. With a conv policy
-/// (`assets/configs/study-7x7-conv.ron`, r = 3..6, baseline 46.6 / 50.8 / 51.1 / 62.4%):
-/// `Potential` 48.8 / 56.1 / 53.5 / 66.3%, `TrainedPotential` with `coordinates` and
-/// `readout_hidden: 32` 49.7 / 55.7 / 54.7 / 68.4%.
+/// (`assets/configs/study-7x7-conv.ron`, r = 3..6, baseline 46.0 / 55.3 / 57.4 / 69.8%):
+/// `Potential` 48.5 / 58.6 / 56.6 / 70.8%, `TrainedPotential` with `coordinates` and
+/// `readout_hidden: 32` 48.0 / 58.7 / 59.3 / 72.7%.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RewardForm {
     /// R_hat(s_t, s_t+1) per step, as in the paper.

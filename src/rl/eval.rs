@@ -36,8 +36,10 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(model: ActorCritic, device: Device) -> Self {
-        let host_conv = match model.host_net() {
-            Some(HostNet::Conv(net)) if device == Device::flex() => Some(net),
+        // Only the CPU runs on host kernels: other devices skip reading the weights back.
+        let on_cpu = device == Device::flex();
+        let host_conv = match on_cpu.then(|| model.host_net()).flatten() {
+            Some(HostNet::Conv(net)) => Some(net),
             _ => None,
         };
         Self {
