@@ -36,9 +36,10 @@ pub struct AppArgs {
     /// Start from a checkpoint (a run folder or checkpoint folder) instead of fresh weights.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// The judge of feedback rounds.
-    #[arg(long, value_enum, default_value = "oracle")]
-    pub judge: AppJudge,
+    /// The judge of feedback rounds. Default: the embedded offline judge when its model is
+    /// installed (`scripts/install-models.sh`), otherwise the scripted oracle (and the app says so).
+    #[arg(long, value_enum)]
+    pub judge: Option<AppJudge>,
     /// OpenAI-compatible server for `--judge http`.
     #[arg(long, default_value = "http://127.0.0.1:11434")]
     pub http_url: String,
@@ -147,6 +148,10 @@ pub enum Command {
         /// Continue a run from its folder or a checkpoint folder.
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// Stop (with a checkpoint) once this many env steps are done, keeping the configured
+        /// total: the agent a study pauses at tau*T, which fine-tuning later takes to T.
+        #[arg(long, value_name = "STEPS")]
+        stop_at: Option<u64>,
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
@@ -306,8 +311,16 @@ fn run(command: Command) -> Result<(), String> {
             set,
             out,
             resume,
+            stop_at,
             device,
-        } => train(config.as_deref(), &set, &out, resume.as_deref(), device),
+        } => train(
+            config.as_deref(),
+            &set,
+            &out,
+            resume.as_deref(),
+            stop_at,
+            device,
+        ),
         Command::Eval {
             checkpoint,
             levels,
@@ -335,7 +348,12 @@ fn run(command: Command) -> Result<(), String> {
             options.demo_report = report;
             options.demo_shots = shots;
             options.settings.auto_review = true;
-            if options.settings.checkpoint.is_none() && app.checkpoint.is_none() {
+            // The round the demo runs: the designer arm (see the README's demo section).
+            options.settings.arm = crate::experiment::round::Arm::Designer;
+            options.settings.pairs = 120;
+            options.settings.feedback_rollouts = 240;
+            options.settings.eval_episodes = 400;
+            if options.settings.checkpoint.is_none() {
                 let shipped = PathBuf::from(DEMO_CHECKPOINT);
                 if shipped.exists() {
                     options.settings.checkpoint = Some(shipped);
@@ -472,6 +490,7 @@ fn train(
     set: &[String],
     out: &Path,
     resume: Option<&Path>,
+    stop_at: Option<u64>,
     device: DeviceChoice,
 ) -> Result<(), String> {
     let device = device.device()?;
@@ -493,7 +512,8 @@ fn train(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} it  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    while !trainer.finished() {
+    let stopped = |t: &Trainer| stop_at.is_some_and(|s| t.state.global_step >= s);
+    while !trainer.finished() && !stopped(&trainer) {
         let m = trainer.iterate();
         bar.set_position(m.iteration);
         bar.set_message(format!(
@@ -505,7 +525,10 @@ fn train(
             100.0 * m.corner_rate
         ));
         log.append(&m)?;
-        if m.iteration % trainer.config.checkpoint_every.max(1) == 0 || trainer.finished() {
+        if m.iteration % trainer.config.checkpoint_every.max(1) == 0
+            || trainer.finished()
+            || stopped(&trainer)
+        {
             checkpoint::save(&trainer, out).map_err(|e| e.to_string())?;
         }
     }
@@ -616,9 +639,40 @@ fn print_table(rows: &[(String, OutcomeSummary)]) {
     }
 }
 
-/// The corner-seeking agent the demo starts from, made by
-/// `maze-rllf train --config assets/configs/quick-7x7.ron --out assets/checkpoints/corner-7x7`.
-pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-7x7";
+/// The corner-seeking conv agent the demo starts from, paused at tau*T as a study cell pauses
+/// (see `assets/configs/demo-conv-7x7.ron` for the command that trains it).
+pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-conv-7x7";
+
+/// The app's judge when none is chosen: the embedded model when it is installed, otherwise the
+/// oracle, with a note that says why.
+#[cfg(feature = "app")]
+fn default_app_judge() -> (AppJudge, Option<String>) {
+    #[cfg(feature = "embedded")]
+    {
+        use crate::llm::embedded::{DEFAULT_MODEL, install_command, resolve_model};
+        let (_, path, _) = resolve_model(DEFAULT_MODEL);
+        if path.exists() {
+            return (AppJudge::Embedded, None);
+        }
+        (
+            AppJudge::Oracle,
+            Some(format!(
+                "the embedded judge's model ({DEFAULT_MODEL}) is not installed, so the scripted \
+                 oracle labels the pairs (`{}` installs it)",
+                install_command(DEFAULT_MODEL)
+            )),
+        )
+    }
+    #[cfg(not(feature = "embedded"))]
+    (
+        AppJudge::Oracle,
+        Some(
+            "this build has no embedded judge (`--features embedded`), so the scripted oracle \
+             labels the pairs"
+                .to_string(),
+        ),
+    )
+}
 
 /// Session settings and window options from the app's arguments.
 #[cfg(feature = "app")]
@@ -635,14 +689,18 @@ pub fn app_options(
     settings.label_cache = args.label_cache.clone();
     settings.metrics_log = args.metrics_log.clone();
     settings.auto_review = args.auto_review;
-    if args.judge == AppJudge::Http {
+    let (judge, judge_note) = match args.judge {
+        Some(judge) => (judge, None),
+        None => default_app_judge(),
+    };
+    if judge == AppJudge::Http {
         settings.judge = JudgeChoice::Http(crate::llm::http::HttpConfig::new(
             &args.http_url,
             &args.http_model,
         ));
     }
     #[cfg(feature = "embedded")]
-    if args.judge == AppJudge::Embedded {
+    if judge == AppJudge::Embedded {
         settings.judge = JudgeChoice::Embedded(crate::llm::embedded::EmbeddedConfig {
             model: args.embedded_model.clone(),
             prompt: args.embedded_prompt.clone(),
@@ -716,6 +774,7 @@ pub fn app_options(
         frame_log: args.frame_log.clone(),
         settings,
         mode,
+        judge_note,
         demo_auto: false,
         demo_report: None,
         demo_shots: None,
@@ -881,6 +940,12 @@ fn show(path: &Path, count: usize) -> Result<(), String> {
                     layout.cheese_distance().unwrap_or(0)
                 );
                 print!("{}", crate::sim::render::ascii(&layout, layout.start, &[]));
+            }
+        }
+        LevelSource::Mixture { name, parts } => {
+            println!("{}: valid mixture '{name}'", path.display());
+            for part in parts {
+                println!("weight {}: {:?}", part.weight, part.spec);
             }
         }
     }

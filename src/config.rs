@@ -156,7 +156,7 @@ impl TrainConfig {
                     spec.cheese = CheesePlacement::Region(region);
                     *name = format!("{name} (region {region})");
                 }
-                LevelSource::Fixed { .. } => {
+                LevelSource::Fixed { .. } | LevelSource::Mixture { .. } => {
                     return Err(ConfigError::Invalid(
                         "region applies to level distributions, not to a fixed layout".into(),
                     ));

@@ -1,8 +1,9 @@
 //! The feedback loop end to end with the oracle judge (fixed seeds): the reward model learns what
-//! the cheese is; with lambda = 0 the fine-tuned arm reproduces the baseline exactly (both arms
-//! start from the same tau*T checkpoint; only the reward differs); and a conv agent fine-tuned
-//! with the learned reward finds the cheese off-distribution more often than its baseline.
+//! the cheese is; with lambda = 0 the paper arm reproduces the baseline exactly (both arms start
+//! from the same tau*T checkpoint; only the reward differs); and a conv agent fine-tuned as the
+//! `designer` arm finds the cheese off-distribution significantly more often than its baseline.
 
+use maze_rllf::sim::McNemar;
 use std::path::Path;
 use std::process::Command;
 
@@ -35,28 +36,48 @@ fn run_study(out: &Path, lambda: &str) -> serde_json::Value {
         "pairs=200",
         "feedback_rollouts=200",
         "eval_episodes=300",
+        r#"arms=["baseline", "paper"]"#,
+        "reference=false",
     ];
     run_cell(out, "assets/configs/study-7x7.ron", 3, &settings)
 }
 
-/// The issue's end-to-end check at the smallest scale where the effect shows (a few minutes):
-/// the conv study config at region 5 with T = 1M. Fixed seeds make it exact; measured (the same
-/// cell of the config's study): baseline 57.4% cheese on 1000 shifted mazes, fine-tuned 59.3%
-/// (the ceiling arm, with the true potential, 63.1%). The margin is inside one run's 95%
-/// intervals — how large the effect is across regions is the study's report to judge, with its
-/// significance column.
+/// The outcome letters of `arm` in a cell's `result.json`.
+fn outcomes(result: &serde_json::Value, arm: &str) -> String {
+    result["arms"]
+        .as_array()
+        .expect("arms")
+        .iter()
+        .find(|a| a["arm"] == arm)
+        .and_then(|a| a["outcome"]["outcomes"].as_str())
+        .unwrap_or_else(|| panic!("no {arm} arm in {result}"))
+        .to_string()
+}
+
+fn cheese(letters: &str) -> Vec<bool> {
+    letters.chars().map(|c| c == 'c').collect()
+}
+
+/// The repair at the smallest scale where it shows (a few minutes): the conv study config at
+/// region 5, T = 1M, the `designer` arm (the learned reward plus 20% of the judge's scenarios in
+/// the fine-tuning mix) against the baseline on the same 1000 shifted mazes. Fixed seeds make it
+/// exact (the same cell as the conv study's r = 5, seed 0); the test asserts what the paired
+/// test can say about it.
 #[test]
-fn a_conv_agent_fine_tuned_with_feedback_beats_its_baseline_off_distribution() {
+fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_below_0_01() {
     let out = std::env::temp_dir().join(format!("maze-rllf-loop-conv-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let settings = ["train.ppo.total_timesteps=1000000", "ceiling=false"];
+    let settings = [
+        "train.ppo.total_timesteps=1000000",
+        r#"arms=["baseline", "designer"]"#,
+        "reference=false",
+    ];
     let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 5, &settings);
-    let rate = |arm: &str| result[arm]["cheese"]["rate"].as_f64().expect("rate");
+    let (baseline, designer) = (outcomes(&result, "baseline"), outcomes(&result, "designer"));
+    let test = McNemar::new(&cheese(&baseline), &cheese(&designer)).expect("paired");
     assert!(
-        rate("feedback") > rate("baseline"),
-        "fine-tuned {} vs baseline {}",
-        rate("feedback"),
-        rate("baseline")
+        test.second_better(0.01),
+        "designer vs baseline on the same mazes: {test:?}"
     );
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -67,7 +88,8 @@ fn the_loop_learns_a_cheese_reward_and_lambda_zero_reproduces_the_baseline() {
     let _ = std::fs::remove_dir_all(&out);
     let result = run_study(&out, "0.0");
     assert_eq!(
-        result["baseline"], result["feedback"],
+        outcomes(&result, "baseline"),
+        outcomes(&result, "paper"),
         "lambda = 0 must change nothing"
     );
     let rm = &result["reward_model"];
@@ -90,7 +112,7 @@ fn the_loop_learns_a_cheese_reward_and_lambda_zero_reproduces_the_baseline() {
     assert_eq!(result["names_confound"], true);
     let report = std::fs::read_to_string(out.join("report.md")).expect("report");
     assert!(
-        report.contains("| 3 |")
+        report.contains("| 3 | paper |")
             && report.contains("Reward model")
             && report.contains("Judge diagnostics")
     );

@@ -1,5 +1,6 @@
 //! The study as users run it: killed with SIGKILL and restarted, it skips finished cells and
-//! replays cached labels instead of asking again; reports are written (with the ceiling arm).
+//! replays cached labels instead of asking again; reports are written (every arm and the
+//! reference agent); impossible settings are refused before anything runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,7 +41,11 @@ fn study_command(out: &Path) -> Command {
         "--set",
         "reward.epochs=3",
     ])
-    .args(["--set", "train.checkpoint_every=2", "--set", "ceiling=true"])
+    .args(["--set", "train.checkpoint_every=2"])
+    .args([
+        "--set",
+        r#"arms=["baseline", "paper", "designer", "scenarios-env-reward", "ceiling"]"#,
+    ])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     cmd
@@ -123,15 +128,62 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
     let csv = std::fs::read_to_string(out.join("results.csv")).expect("csv");
     assert_eq!(
         csv.lines().count(),
-        1 + 2 * 3,
-        "header + 2 cells x 3 arms (baseline, feedback, ceiling)"
+        1 + 2 * 5 + 1,
+        "header + 2 cells x 5 arms + the reference agent"
     );
-    assert_eq!(csv.lines().filter(|l| l.contains(",ceiling,")).count(), 2);
-    assert!(cell(&out, 1).join("ceiling.json").exists());
+    for arm in [
+        "baseline",
+        "paper",
+        "designer",
+        "scenarios-env-reward",
+        "ceiling",
+    ] {
+        assert_eq!(
+            csv.lines()
+                .filter(|l| l.contains(&format!(",{arm},")))
+                .count(),
+            2,
+            "{arm} in both cells"
+        );
+        assert!(cell(&out, 1).join(format!("{arm}.json")).exists(), "{arm}");
+    }
+    assert!(csv.lines().any(|l| l.starts_with("all,0,reference,")));
+    assert!(out.join("reference/s0.json").exists());
     let report = std::fs::read_to_string(out.join("report.md")).expect("report");
     assert!(
-        report.contains("ceiling cheese") && report.contains("two-proportion z-test"),
+        report.contains("| 4 | designer |")
+            && report.contains("McNemar")
+            && report.contains("reference (trained on the shifted mazes"),
         "{report}"
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
+    let out = std::env::temp_dir().join(format!("maze-rllf-study-bad-{}", std::process::id()));
+    let output = study_command(&out)
+        .args(["--set", "scenario_share=1.5"])
+        .output()
+        .expect("study runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("scenario_share is 1.5") && stderr.contains("from 0 to 1"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing was written");
+    let output = study_command(&out)
+        .args(["--set", r#"arms=["paper"]"#])
+        .output()
+        .expect("study runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no `baseline`"), "{stderr}");
+    let output = study_command(&out)
+        .args(["--set", r#"arms=["baseline", "designers"]"#])
+        .output()
+        .expect("study runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown arm `designers`"), "{stderr}");
+    assert!(!out.exists(), "nothing was written");
 }

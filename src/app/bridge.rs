@@ -6,8 +6,8 @@ use crate::experiment::preferences::JudgeStats;
 use crate::reward::RewardReport;
 use crate::rl::IterationMetrics;
 use crate::trainer::{
-    AnalysisView, Command, EpisodeBatch, EvalPoint, Event, LabelView, Phase, PolicyField,
-    RewardField, SessionSettings, TrainerHandle,
+    AnalysisView, BeforeAfter, Command, EpisodeBatch, EvalPoint, Event, FineTuningView, LabelView,
+    Phase, PolicyField, RewardField, SessionSettings, TrainerHandle,
 };
 use bevy::prelude::*;
 use std::collections::VecDeque;
@@ -24,6 +24,7 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<RoundLog>()
         .init_resource::<Fields>()
         .init_resource::<Notices>()
+        .init_resource::<JudgeNote>()
         .add_systems(
             Update,
             (
@@ -93,9 +94,18 @@ pub struct RoundLog {
     pub overrides: Vec<Option<f32>>,
     pub stats: Option<JudgeStats>,
     pub reward: Option<RewardReport>,
+    /// The fine-tuning under way (which arm, on which levels).
+    pub fine_tuning: Option<FineTuningView>,
+    /// The round's agent and the fine-tuned one on the same shifted mazes, once fine-tuning ends.
+    pub before_after: Option<BeforeAfter>,
     /// Analyses received since the app started (tells a new round from the last one).
     pub rounds: u64,
 }
+
+/// Why the scripted oracle labels the pairs when the embedded judge was the default (its model
+/// is missing); None when the chosen judge does.
+#[derive(Resource, Default, Debug)]
+pub struct JudgeNote(pub Option<String>);
 
 /// The overlays' data.
 #[derive(Resource, Default, Debug)]
@@ -164,6 +174,8 @@ pub fn receive_trainer_events(
             }
             Event::RoundStats(s) => round.stats = Some(*s),
             Event::RewardModel(r) => round.reward = Some(*r),
+            Event::FineTuning(f) => round.fine_tuning = Some(*f),
+            Event::BeforeAfter(t) => round.before_after = Some(*t),
             Event::Status(s) => log.status = s,
             Event::Error(e) => notices.error(e),
         }

@@ -6,7 +6,7 @@
 use super::bridge::{RoundLog, SendCommand, TrainingLog};
 use super::scene::{Arrangement, Playback, Stage, single};
 use super::{AppSystems, Mode};
-use crate::trainer::{Command, Phase, ShowLevels};
+use crate::trainer::{BeforeAfter, Command, EvalPoint, JudgeChoice, Phase, ShowLevels};
 use bevy::prelude::*;
 use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
 use serde::Serialize;
@@ -31,10 +31,48 @@ pub(super) fn plugin(app: &mut App) {
 pub struct DemoOptions {
     /// Advance without key presses when each step's work is done.
     pub auto: bool,
-    /// Write the stage timings here when the demo ends.
+    /// Write the report (stage timings, judge, before/after) here when the demo ends.
     pub report: Option<PathBuf>,
     /// With `auto`: a screenshot of every step, just before it ends, into this folder.
     pub shots: Option<PathBuf>,
+    /// The demo starts from a trained agent (a checkpoint): the training step shows it without
+    /// training further, so fine-tuning gets the budget the checkpoint left.
+    pub trained: bool,
+    /// Who labels the pairs.
+    pub judge: DemoJudge,
+}
+
+/// The judge of the demo's round, as its report and captions name it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DemoJudge {
+    /// `oracle`, `http` or `embedded`.
+    pub backend: String,
+    /// The model (for the oracle: its noise and position bias).
+    pub model: String,
+    /// Why the oracle stands in for the embedded judge (its model is missing); None otherwise.
+    pub note: Option<String>,
+}
+
+impl DemoJudge {
+    pub fn of(choice: &JudgeChoice, note: Option<String>) -> Self {
+        let (backend, model) = match choice {
+            JudgeChoice::Oracle(o) => (
+                "oracle",
+                format!(
+                    "scripted (noise {}, position bias {})",
+                    o.noise, o.position_bias
+                ),
+            ),
+            JudgeChoice::Http(h) => ("http", h.model.clone()),
+            #[cfg(feature = "embedded")]
+            JudgeChoice::Embedded(e) => ("embedded", format!("{} ({} prompt)", e.model, e.prompt)),
+        };
+        Self {
+            backend: backend.into(),
+            model,
+            note,
+        }
+    }
 }
 
 /// The steps of the story.
@@ -72,7 +110,7 @@ impl DemoStep {
             DemoStep::Analysis => "3. An LLM judge reads the agent's rollouts",
             DemoStep::Labels => "4. The judge compares pairs of rollouts, in both orders",
             DemoStep::RewardModel => "5. A reward model learns from the preferences",
-            DemoStep::FineTuning => "6. PPO resumes with the learned reward",
+            DemoStep::FineTuning => "6. PPO resumes with the learned reward, in the judge's mazes",
             DemoStep::BeforeAfter => "7. Before and after, on the same mazes",
             DemoStep::End => "The end",
         }
@@ -107,10 +145,12 @@ impl DemoStep {
             }
             DemoStep::FineTuning => {
                 "PPO continues from where it paused, now with R' = lambda * R_hat + \
-                 (1 - lambda) * R."
+                 (1 - lambda) * R, and a fifth of its mazes come from the environments the \
+                 judge proposed (the judge as environment designer)."
             }
             DemoStep::BeforeAfter => {
-                "Left: the agent before feedback. Right: after. Same mazes, same random seeds."
+                "Left: the agent before feedback. Right: after. Same mazes, same random seeds. \
+                 The numbers: both agents on the same few hundred shifted mazes."
             }
             DemoStep::End => "Press Left to go back through the story.",
         }
@@ -230,7 +270,11 @@ fn run_demo_step(
             DemoStep::Title => send(Command::Show(ShowLevels::Training)),
             DemoStep::Training => {
                 send(Command::Show(ShowLevels::Training));
-                send(Command::Run);
+                // A trained agent is shown as it is: training on would spend the budget that
+                // fine-tuning gets.
+                if !options.trained {
+                    send(Command::Run);
+                }
             }
             DemoStep::Shifted => {
                 send(Command::Pause);
@@ -243,7 +287,6 @@ fn run_demo_step(
             DemoStep::BeforeAfter => {
                 send(Command::Pause);
                 send(Command::CompareWithBaseline { count: 4 });
-                send(Command::Evaluate);
             }
             DemoStep::End => {}
         }
@@ -278,14 +321,15 @@ fn run_demo_step(
     let done = match step {
         DemoStep::Title => dwell > 4.0,
         DemoStep::Training => {
-            dwell > 6.0 && matches!(phase, Some(Phase::Finished) | Some(Phase::Paused))
+            dwell > 6.0
+                && (options.trained || matches!(phase, Some(Phase::Finished) | Some(Phase::Paused)))
         }
         DemoStep::Shifted => dwell > 8.0 && fresh_eval,
         DemoStep::Analysis => dwell > 6.0 && round.analysis.is_some(),
         DemoStep::Labels => dwell > 6.0 && round.stats.is_some(),
         DemoStep::RewardModel => dwell > 5.0 && round.reward.is_some(),
-        DemoStep::FineTuning => dwell > 5.0 && phase == Some(Phase::Finished),
-        DemoStep::BeforeAfter => dwell > 12.0 && fresh_eval,
+        DemoStep::FineTuning => dwell > 5.0 && round.before_after.is_some(),
+        DemoStep::BeforeAfter => dwell > 12.0,
         DemoStep::End => dwell > 2.0,
     };
     if !options.auto || !done {
@@ -309,7 +353,16 @@ fn run_demo_step(
             state.finished = true;
             advance_final(&mut state, now);
             if let Some(path) = &options.report {
-                write_report(path, &state.timings, &log);
+                write_report(
+                    path,
+                    &DemoReport {
+                        stages: &state.timings,
+                        total_seconds: state.timings.iter().map(|t| t.seconds).sum(),
+                        judge: &options.judge,
+                        before_after: round.before_after.as_ref(),
+                        evaluations: &log.evaluations,
+                    },
+                );
             }
             exit.write(AppExit::Success);
         }
@@ -325,20 +378,23 @@ fn advance_final(state: &mut DemoState, now: f64) {
     });
 }
 
+/// What `demo --report` writes (its fields are documented in the README's demo section).
 #[derive(Serialize)]
 struct DemoReport<'a> {
+    /// Each step and how long it took.
     stages: &'a [StageTime],
     total_seconds: f64,
-    evaluations: &'a [crate::trainer::EvalPoint],
+    /// Who labelled the pairs.
+    judge: &'a DemoJudge,
+    /// The agent before the round and after fine-tuning on the same shifted mazes: rates with
+    /// 95% intervals, each maze's outcome and McNemar's test (None if fine-tuning never ended).
+    before_after: Option<&'a BeforeAfter>,
+    /// Every evaluation point on both distributions.
+    evaluations: &'a [EvalPoint],
 }
 
-fn write_report(path: &std::path::Path, timings: &[StageTime], log: &TrainingLog) {
-    let report = DemoReport {
-        stages: timings,
-        total_seconds: timings.iter().map(|t| t.seconds).sum(),
-        evaluations: &log.evaluations,
-    };
-    match serde_json::to_vec_pretty(&report) {
+fn write_report(path: &std::path::Path, report: &DemoReport) {
+    match serde_json::to_vec_pretty(report) {
         Ok(bytes) => {
             if let Err(e) = std::fs::write(path, bytes) {
                 error!("{}: {e}", path.display());

@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod demo;
 pub mod editor;
+mod fine_tune_panel;
 mod panels;
 pub mod record;
 pub mod scene;
@@ -44,6 +45,9 @@ pub enum Mode {
 pub struct AppOptions {
     pub settings: SessionSettings,
     pub mode: Mode,
+    /// Why the judge is the scripted oracle when the embedded one was wanted (shown with the
+    /// round and in the demo's captions); None when the chosen judge labels the pairs.
+    pub judge_note: Option<String>,
     /// Advance the demo by itself when each step's work is done (for unattended runs).
     pub demo_auto: bool,
     /// Write a JSON report of the demo's stage timings here when it ends.
@@ -133,10 +137,13 @@ pub fn run(options: AppOptions) -> Result<(), String> {
         options.settings.clone(),
     )));
     app.insert_resource(bridge::SessionDraft::new(options.settings.clone()));
+    app.insert_resource(bridge::JudgeNote(options.judge_note.clone()));
     app.insert_resource(demo::DemoOptions {
         auto: options.demo_auto,
         report: options.demo_report.clone(),
         shots: options.demo_shots.clone(),
+        trained: options.settings.checkpoint.is_some(),
+        judge: demo::DemoJudge::of(&options.settings.judge, options.judge_note.clone()),
     });
     app.insert_resource(record::Script::new(
         options.screenshots.clone(),

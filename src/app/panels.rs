@@ -3,9 +3,10 @@
 //! model tables), the level editor's canvas and tools, demo captions, recording and errors.
 
 use super::Mode;
-use super::bridge::{Notices, RoundLog, SendCommand, SessionDraft, TrainingLog};
+use super::bridge::{JudgeNote, Notices, RoundLog, SendCommand, SessionDraft, TrainingLog};
 use super::demo::{DemoState, STEPS};
 use super::editor::{EditorAction, EditorState};
+use super::fine_tune_panel::rate_text;
 use super::record::Record;
 use super::scene::{Arrangement, Overlays, Playback, Stage, View};
 use super::view::PanelInsets;
@@ -127,6 +128,7 @@ struct Models<'w> {
     round: ResMut<'w, RoundLog>,
     notices: ResMut<'w, Notices>,
     draft: ResMut<'w, SessionDraft>,
+    judge_note: Res<'w, JudgeNote>,
     playback: ResMut<'w, Playback>,
     view: ResMut<'w, View>,
     overlays: ResMut<'w, Overlays>,
@@ -603,6 +605,9 @@ fn round_window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) 
     };
     let (note, color) = reliability(&analysis.judge, analysis.judge_agreement);
     ui.colored_label(color, format!("judge {}: {note}", analysis.judge));
+    if let Some(fallback) = &m.judge_note.0 {
+        ui.colored_label(Color32::YELLOW, fallback);
+    }
     ui.collapsing(format!("Analysis by {}", analysis.judge), |ui| {
         if analysis.names_confound {
             ui.colored_label(Color32::LIGHT_GREEN, "names the corner / cheese confound");
@@ -725,17 +730,17 @@ fn round_window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) 
         {
             out.send(Command::TrainRewardModel);
         }
-        let can_tune = phase == Some(Phase::RewardModelReady);
-        if ui
-            .add_enabled(can_tune, egui::Button::new("Start fine-tuning with R'"))
-            .clicked()
-        {
-            out.send(Command::StartFineTuning);
-        }
         if ui.button("Before / after").clicked() {
             out.send(Command::CompareWithBaseline { count: 4 });
         }
     });
+    let has_reward_model = round.reward.is_some();
+    for command in
+        super::fine_tune_panel::controls(ui, &mut m.draft.settings.arm, phase, has_reward_model)
+    {
+        out.send(command);
+    }
+    super::fine_tune_panel::status(ui, round.fine_tuning.as_ref(), round.before_after.as_ref());
     if let Some(report) = &round.reward {
         ui.label(RichText::new("Reward model (held-out pairs)").strong());
         egui::Grid::new("rm").striped(true).show(ui, |ui| {
@@ -948,20 +953,35 @@ fn demo_facts(m: &Models) -> String {
                 100.0 * it.cheese_rate
             )
         }),
-        DemoStep::BeforeAfter => match (m.log.evaluations.first(), eval) {
-            (Some(a), Some(b)) if a.global_step != b.global_step => format!(
-                "shifted mazes, before (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%; after (step {}): cheese {:.0}%, corner first {:.0}%, neither {:.0}%",
-                a.global_step,
-                100.0 * a.shifted.cheese.rate,
-                100.0 * a.shifted.corner.rate,
-                100.0 * a.shifted.neither.rate,
-                b.global_step,
-                100.0 * b.shifted.cheese.rate,
-                100.0 * b.shifted.corner.rate,
-                100.0 * b.shifted.neither.rate
-            ),
-            _ => "measuring…".into(),
+        DemoStep::BeforeAfter => match &m.round.before_after {
+            Some(t) => {
+                let rates = |s: &crate::sim::OutcomeSummary| {
+                    format!(
+                        "cheese {} · corner first {} · neither {}",
+                        rate_text(s.cheese),
+                        rate_text(s.corner),
+                        rate_text(s.neither)
+                    )
+                };
+                format!(
+                    "the same {} shifted mazes — before: {}\nafter ({} arm): {}\ncheese {:+.1} points, McNemar p = {:.1e}",
+                    t.before.summary.episodes,
+                    rates(&t.before.summary),
+                    t.arm,
+                    rates(&t.after.summary),
+                    100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
+                    t.cheese_test.p_value
+                )
+            }
+            None => "measuring…".into(),
         },
+        DemoStep::FineTuning => m.round.fine_tuning.as_ref().map_or(String::new(), |f| {
+            let (step, sps) = m.log.latest().map_or((0, 0.0), |it| (it.global_step, it.sps));
+            format!(
+                "{} arm on {} · step {step} of {} · {sps:.0} steps/s",
+                f.arm, f.levels, f.until_step
+            )
+        }),
         DemoStep::Shifted => eval.map_or(String::new(), |e| {
             format!(
                 "on shifted mazes: cheese {:.0}% · corner first {:.0}% · neither {:.0}% ({} episodes)",
@@ -975,8 +995,13 @@ fn demo_facts(m: &Models) -> String {
             "the judge is reading…".into(),
             |a| {
                 let first: String = a.text.chars().take(220).collect();
+                let note = m
+                    .judge_note
+                    .0
+                    .as_ref()
+                    .map_or(String::new(), |n| format!("Note: {n}.\n"));
                 format!(
-                    "{} ({}): \"{first}…\" → {}",
+                    "{note}{} ({}): \"{first}…\" → {}",
                     a.judge,
                     reliability(&a.judge, a.judge_agreement).0,
                     a.scenarios
@@ -1002,9 +1027,6 @@ fn demo_facts(m: &Models) -> String {
                 .map(|c| format!("{}: F1 {:.2}", c.label, c.f1))
                 .collect::<Vec<_>>()
                 .join(" · ")
-        }),
-        DemoStep::FineTuning => m.log.latest().map_or(String::new(), |it| {
-            format!("{} env steps · {:.0} steps/s", it.global_step, it.sps)
         }),
         DemoStep::Title | DemoStep::End => String::new(),
     }

@@ -89,7 +89,7 @@ pub fn collect_pairs(settings: &EvalSettings) -> Result<PairBank, String> {
     let shifted = loaded.config.shifted_levels().map_err(|e| e.to_string())?;
     let base = match loaded.config.training_levels().map_err(|e| e.to_string())? {
         crate::level::LevelSource::Distribution { spec, .. } => spec,
-        crate::level::LevelSource::Fixed { .. } => {
+        _ => {
             return Err("judge-eval needs a checkpoint trained on a level distribution".into());
         }
     };

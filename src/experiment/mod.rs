@@ -1,4 +1,4 @@
-//! The paper's loop as a pipeline: rollouts of the paused agent, an LLM round (analysis,
+//! The paper's loop as a pipeline: rollouts of the paused agent, an LLM round ([`round`]: analysis,
 //! scenarios, swap-averaged preferences), the reward model, fine-tuning — and the region x seed
 //! study with its reports.
 
@@ -7,6 +7,7 @@ pub mod judge_eval;
 pub mod plot;
 pub mod preferences;
 pub mod rollouts;
+pub mod round;
 pub mod study;
 
 pub use preferences::{PreferenceRound, gather_preferences};

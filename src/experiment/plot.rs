@@ -1,5 +1,5 @@
-//! The study's PNG plot: cheese rate on the shifted distribution vs region, both arms (and the
-//! ceiling arm where it ran), with 95% intervals. Drawn on a small RGB canvas with a built-in 5x7 font (no font files needed).
+//! The study's PNG plot: cheese rate on the shifted distribution vs region, one line per
+//! fine-tuning arm and the reference agent's rate, with 95% intervals. Drawn on a small RGB canvas with a built-in 5x7 font (no font files needed).
 
 use crate::sim::Rate;
 
@@ -7,11 +7,14 @@ const W: usize = 640;
 const H: usize = 400;
 const LEFT: usize = 70;
 const RIGHT: usize = 20;
-const TOP: usize = 40;
+const TOP: usize = 56;
 const BOTTOM: usize = 60;
 const BASELINE: [u8; 3] = [200, 80, 60];
 const FEEDBACK: [u8; 3] = [40, 110, 200];
 const CEILING: [u8; 3] = [60, 160, 90];
+const DESIGNER: [u8; 3] = [150, 60, 180];
+const CONTROL: [u8; 3] = [230, 160, 30];
+const REFERENCE: [u8; 3] = [120, 120, 120];
 const INK: [u8; 3] = [30, 30, 30];
 const GRID: [u8; 3] = [225, 225, 225];
 
@@ -121,15 +124,26 @@ fn glyph(c: char) -> [u8; 7] {
     }
 }
 
-/// PNG bytes of the cheese-rate-vs-region plot; `rows` are (region, baseline rates, feedback rates)
-/// with rates ordered (cheese, corner, neither); `ceiling` the ceiling arm's cheese rate per row
-/// (drawn where present).
-pub fn cheese_rate_plot(
-    rows: &[(usize, [Rate; 3], [Rate; 3])],
-    ceiling: &[Option<Rate>],
-) -> Result<Vec<u8>, String> {
+/// One arm's cheese rate per region.
+pub struct PlotSeries {
+    pub label: String,
+    pub points: Vec<(usize, Rate)>,
+}
+
+/// Colours of the series, in order (then repeated).
+const PALETTE: [[u8; 3]; 5] = [BASELINE, FEEDBACK, DESIGNER, CONTROL, CEILING];
+
+/// PNG bytes of the cheese-rate-vs-region plot: each series as a line with 95% intervals, in
+/// the colours of [`PALETTE`], and the reference agent's rate (where there is one) as a
+/// horizontal line.
+pub fn cheese_rate_plot(series: &[PlotSeries], reference: Option<Rate>) -> Result<Vec<u8>, String> {
     let mut c = Canvas::new();
-    let max_region = rows.iter().map(|r| r.0).max().unwrap_or(10).max(1) as i64;
+    let max_region = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(10)
+        .max(1) as i64;
     let x_of = |r: usize| LEFT as i64 + (r as i64) * (W - LEFT - RIGHT) as i64 / max_region;
     let y_of = |p: f64| (TOP as f64 + (1.0 - p.clamp(0.0, 1.0)) * (H - TOP - BOTTOM) as f64) as i64;
     for tick in 0..=4 {
@@ -154,8 +168,14 @@ pub fn cheese_rate_plot(
         INK,
         2,
     );
-    for (r, _, _) in rows {
-        c.text(x_of(*r) - 5, (H - BOTTOM + 8) as i64, &r.to_string(), INK);
+    let mut regions: Vec<usize> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    regions.sort_unstable();
+    regions.dedup();
+    for r in regions {
+        c.text(x_of(r) - 5, (H - BOTTOM + 8) as i64, &r.to_string(), INK);
     }
     c.text(
         (W / 2 - 100) as i64,
@@ -163,30 +183,24 @@ pub fn cheese_rate_plot(
         "cheese region r",
         INK,
     );
-    let series = [
-        (
-            BASELINE,
-            -3,
-            rows.iter().map(|(r, b, _)| (*r, Some(b[0]))).collect(),
-        ),
-        (
-            FEEDBACK,
-            3,
-            rows.iter().map(|(r, _, f)| (*r, Some(f[0]))).collect(),
-        ),
-        (
-            CEILING,
-            0,
-            rows.iter()
-                .zip(ceiling.iter().chain(std::iter::repeat(&None)))
-                .map(|((r, _, _), c)| (*r, *c))
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    for (color, shift, rates) in series {
-        let points: Vec<(i64, i64, Rate)> = rates
-            .into_iter()
-            .filter_map(|(r, rate)| rate.map(|rate| (x_of(r), y_of(rate.rate), rate)))
+    if let Some(reference) = reference {
+        // Dashed: what an agent trained on the shifted mazes reaches.
+        let y = y_of(reference.rate);
+        let mut x = LEFT as i64;
+        while x < (W - RIGHT) as i64 {
+            c.line((x, y), ((x + 8).min((W - RIGHT) as i64), y), REFERENCE, 2);
+            x += 16;
+        }
+    }
+    let count = series.len().max(1) as i64;
+    for (k, s) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        // Interval bars side by side so that overlapping arms stay readable.
+        let shift = 3 * (2 * k as i64 - (count - 1));
+        let points: Vec<(i64, i64, Rate)> = s
+            .points
+            .iter()
+            .map(|&(r, rate)| (x_of(r), y_of(rate.rate), rate))
             .collect();
         for w in points.windows(2) {
             c.line((w[0].0, w[0].1), (w[1].0, w[1].1), color, 2);
@@ -201,18 +215,25 @@ pub fn cheese_rate_plot(
             c.dot((*x, *y), color);
         }
     }
-    c.line((LEFT as i64 + 10, 18), (LEFT as i64 + 40, 18), BASELINE, 3);
-    c.text(LEFT as i64 + 48, 11, "baseline", INK);
-    c.line(
-        (LEFT as i64 + 180, 18),
-        (LEFT as i64 + 210, 18),
-        FEEDBACK,
-        3,
-    );
-    c.text(LEFT as i64 + 218, 11, "llm feedback", INK);
-    if ceiling.iter().any(Option::is_some) {
-        c.line((LEFT as i64 + 380, 18), (LEFT as i64 + 410, 18), CEILING, 3);
-        c.text(LEFT as i64 + 418, 11, "ceiling", INK);
+    // Legend: entries left to right, wrapping onto a second row.
+    let mut entries: Vec<(String, [u8; 3])> = series
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (s.label.clone(), PALETTE[k % PALETTE.len()]))
+        .collect();
+    if reference.is_some() {
+        entries.push(("reference".into(), REFERENCE));
+    }
+    let (mut x, mut y) = (LEFT as i64 + 10, 8i64);
+    for (label, color) in entries {
+        let width = 40 + 12 * label.chars().count() as i64 + 20;
+        if x + width > (W - RIGHT) as i64 {
+            x = LEFT as i64 + 10;
+            y += 18;
+        }
+        c.line((x, y + 7), (x + 30, y + 7), color, 3);
+        c.text(x + 38, y, &label, INK);
+        x += width;
     }
     c.text((W - 180) as i64, (H - 24) as i64, "y: cheese rate", INK);
 
@@ -224,26 +245,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plot_is_a_png_with_both_arms_drawn() {
-        let rows: Vec<_> = (0..=10)
-            .map(|r| {
-                (
-                    r,
-                    [
-                        Rate::new(20 + r, 100),
-                        Rate::new(60, 100),
-                        Rate::new(20 - r.min(20), 100),
-                    ],
-                    [
-                        Rate::new(40 + 2 * r, 100),
-                        Rate::new(40, 100),
-                        Rate::new(20, 100),
-                    ],
-                )
-            })
-            .collect();
-        let pixels = |ceiling: &[Option<Rate>]| {
-            let bytes = cheese_rate_plot(&rows, ceiling).expect("png");
+    fn plot_is_a_png_with_every_arm_and_the_reference_drawn() {
+        let series = |label: &str, base: usize| PlotSeries {
+            label: label.into(),
+            points: (0..=10)
+                .map(|r| (r, Rate::new(base + 2 * r, 100)))
+                .collect(),
+        };
+        let pixels = |series: &[PlotSeries], reference: Option<Rate>| {
+            let bytes = cheese_rate_plot(series, reference).expect("png");
             assert_eq!(&bytes[1..4], b"PNG");
             let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
             let mut reader = decoder.read_info().expect("header");
@@ -251,10 +261,20 @@ mod tests {
             reader.next_frame(&mut px).expect("frame");
             px
         };
-        let px = pixels(&[]);
+        let two = [series("baseline", 20), series("paper", 30)];
+        let px = pixels(&two, None);
         assert!(px.chunks(3).any(|p| p == BASELINE) && px.chunks(3).any(|p| p == FEEDBACK));
-        assert!(!px.chunks(3).any(|p| p == CEILING));
-        let px = pixels(&[None, Some(Rate::new(70, 100)), Some(Rate::new(75, 100))]);
-        assert!(px.chunks(3).any(|p| p == CEILING));
+        assert!(!px.chunks(3).any(|p| p == DESIGNER || p == REFERENCE));
+        let all = [
+            series("baseline", 20),
+            series("paper", 30),
+            series("designer", 50),
+            series("scenarios-env-reward", 40),
+            series("ceiling", 35),
+        ];
+        let px = pixels(&all, Some(Rate::new(90, 100)));
+        for color in PALETTE.into_iter().chain([REFERENCE]) {
+            assert!(px.chunks(3).any(|p| p == color), "{color:?} drawn");
+        }
     }
 }

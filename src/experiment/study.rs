@@ -1,26 +1,26 @@
-//! The region study: for each cheese region r and seed, a baseline (env reward for all T steps)
-//! and an LLM-feedback arm (from the same tau*T checkpoint: analysis, scenarios, swap-averaged
-//! preferences, reward model, fine-tuning with R'), optionally a ceiling arm (the same fine-tuning
-//! with the true maze-distance potential), all evaluated on the shifted distribution.
-//! Resumable (finished cells are skipped, labels are cached as they arrive), `--jobs N` parallel,
-//! and reported as `results.csv`, `report.md` and `plot.png`.
+//! The region study: for each cheese region r and seed, PPO with the env reward to tau*T, one LLM
+//! feedback round ([`super::round`]: analysis, scenarios, swap-averaged preferences, reward
+//! model), then every configured fine-tuning arm from that same checkpoint to T (baseline,
+//! paper, designer, the scenarios-with-env-reward control, the ceiling), all evaluated on the same
+//! shifted mazes and compared with the baseline by McNemar's paired test; plus one reference
+//! agent per seed trained on the shifted distribution itself. Resumable (finished cells and arms
+//! are skipped, labels are cached as they arrive), `--jobs N` parallel, and reported as
+//! `results.csv`, `report.md` and `plot.png`.
 
-use super::preferences::{JudgeStats, choose_pairs, gather_preferences};
-use super::rollouts::collect_rollouts;
+use super::plot::{PlotSeries, cheese_rate_plot};
+use super::preferences::JudgeStats;
+use super::round::{self, Arm, ArmOutcome, RoundSettings};
 use crate::config::TrainConfig;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::human::{HumanChannel, HumanJudge};
 use crate::llm::oracle::{Oracle, OracleConfig};
 use crate::llm::scenario::ScenarioEdit;
-use crate::llm::text::environment_description;
-use crate::llm::{CachedJudge, Judge, LabelCache, Rollout};
-use crate::reward::{RewardConfig, RewardModel, RewardReport};
+use crate::llm::{CachedJudge, Judge, LabelCache};
+use crate::reward::{RewardConfig, RewardReport};
+use crate::rl::Trainer;
 use crate::rl::checkpoint::{self, write_atomic};
-use crate::rl::ppo::{RewardShaping, RewardSource};
-use crate::rl::{Trainer, evaluate};
-use crate::rng::derive_seed;
-use crate::sim::OutcomeSummary;
+use crate::sim::{McNemar, OutcomeSummary, Rate};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -56,35 +56,107 @@ pub struct StudyConfig {
     #[serde(default)]
     pub embedded: crate::llm::embedded::EmbeddedConfig,
     /// Keep each cell's tau*T checkpoint after the cell finishes, so that deleting a cell's
-    /// `result.json` re-runs only the feedback arm (e.g. with other `reward` settings) and reuses
-    /// the pre-training and the baseline.
+    /// `result.json` and an arm's `<arm>.json` re-runs only that arm (e.g. with other `reward`
+    /// settings) and reuses the pre-training.
     #[serde(default)]
     pub keep_pretrain: bool,
     /// Judge pieces of at most this many moves instead of whole episodes (see
     /// [`crate::experiment::rollouts::segments`]); unset: whole episodes, as in the paper.
     #[serde(default)]
     pub segment_steps: Option<usize>,
-    /// Also fine-tune a third arm from the same checkpoint with the true maze-distance potential
-    /// in place of the learned reward (see [`crate::reward::maze_distance_potentials`]): the most
-    /// a perfect reward model could do when fine-tuning on the training distribution, so that a
-    /// null result can be told apart from a reward model that failed.
-    #[serde(default)]
-    pub ceiling: bool,
+    /// The fine-tuning arms, each from the same tau*T checkpoint to T (`baseline` is required:
+    /// every other arm is compared with it). Default: baseline, paper, designer,
+    /// scenarios-env-reward; add `ceiling` for the true-potential control.
+    #[serde(default = "default_arms")]
+    pub arms: Vec<Arm>,
+    /// Share of the `designer` and `scenarios-env-reward` arms' fine-tuning episodes drawn from
+    /// the judge's scenarios (0..=1).
+    #[serde(default = "default_scenario_share")]
+    pub scenario_share: f64,
+    /// Also train one reference agent per seed on the shifted distribution itself for T steps:
+    /// what the arms are measured against when they cannot gain 20 points.
+    #[serde(default = "default_true")]
+    pub reference: bool,
+}
+
+fn default_arms() -> Vec<Arm> {
+    vec![
+        Arm::Baseline,
+        Arm::Paper,
+        Arm::Designer,
+        Arm::ScenariosEnvReward,
+    ]
+}
+
+fn default_scenario_share() -> f64 {
+    0.2
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl StudyConfig {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ron::Options::default()
+        let config: Self = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(&text)
-            .map_err(|e| crate::config::ron_error_at(path, &e))
+            .map_err(|e| crate::config::ron_error_at(path, &e))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
     }
 
-    /// Applies `--set` overrides (dotted keys, JSON values).
+    /// Applies `--set` overrides (dotted keys, JSON values) and validates the result.
     pub fn with_overrides(self, assignments: &[String]) -> Result<Self, String> {
-        crate::config::apply_overrides(self, assignments)
-            .map_err(|(assignment, message)| format!("--set {assignment}: {message}"))
+        let config = crate::config::apply_overrides(self, assignments)
+            .map_err(|(assignment, message)| format!("--set {assignment}: {message}"))?;
+        config.validate().map_err(|e| format!("after --set: {e}"))?;
+        Ok(config)
+    }
+
+    /// What one feedback round of this study asks for.
+    pub fn round_settings(&self) -> RoundSettings {
+        RoundSettings {
+            inspect_rollouts: self.inspect_rollouts,
+            feedback_rollouts: self.feedback_rollouts,
+            pairs: self.pairs,
+            segment_steps: self.segment_steps,
+            reward: self.reward.clone(),
+            lambda: self.lambda,
+            scenario_share: self.scenario_share,
+        }
+    }
+
+    /// Every study-level value in range, or what is wrong and how to fix it.
+    pub fn validate(&self) -> Result<(), String> {
+        self.round_settings().validate()?;
+        if !(self.tau > 0.0 && self.tau < 1.0) {
+            return Err(format!(
+                "tau is {}: the share of T trained before the judge is asked, strictly between 0 and 1 (e.g. 0.5)",
+                self.tau
+            ));
+        }
+        if self.regions.is_empty() || self.seeds.is_empty() {
+            return Err(
+                "regions and seeds each need at least one entry, e.g. `regions: [4], seeds: [0]`"
+                    .into(),
+            );
+        }
+        if self.eval_episodes == 0 {
+            return Err("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into());
+        }
+        if !self.arms.contains(&Arm::Baseline) {
+            return Err("arms has no `baseline`: every other arm is compared with it; add it, e.g. `arms: [baseline, designer]`".into());
+        }
+        for (i, arm) in self.arms.iter().enumerate() {
+            if self.arms[..i].contains(arm) {
+                return Err(format!("arms lists `{arm}` twice"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -98,14 +170,31 @@ pub enum JudgeKind {
     Embedded,
 }
 
+/// One fine-tuning arm of a finished cell, evaluated on the cell's shifted mazes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmRun {
+    pub arm: Arm,
+    pub outcome: ArmOutcome,
+    /// Wall time of the arm's fine-tuning and evaluation.
+    pub seconds: f64,
+}
+
+/// The reference agent of one seed: trained on the shifted distribution itself for T steps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReferenceRun {
+    pub outcome: ArmOutcome,
+    pub seconds: f64,
+    pub steps: u64,
+}
+
 /// One finished (region, seed) cell.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CellResult {
     pub region: usize,
     pub seed: u64,
     pub judge: String,
-    pub baseline: OutcomeSummary,
-    pub feedback: OutcomeSummary,
+    /// Every configured arm, in the config's order (`baseline` among them).
+    pub arms: Vec<ArmRun>,
     pub reward_model: RewardReport,
     pub judge_stats: JudgeStats,
     /// The judge's controlled agreement as measured by `judge-eval` (None: never measured).
@@ -117,14 +206,26 @@ pub struct CellResult {
     pub analysis: String,
     /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
     pub cached_answers: usize,
+    /// Env steps of pre-training (tau * T) and of each arm's fine-tuning.
+    pub pretrain_steps: u64,
+    pub arm_steps: u64,
     pub seconds: f64,
-    /// The ceiling arm's outcomes (when `ceiling` is on).
-    #[serde(default)]
-    pub ceiling: Option<OutcomeSummary>,
+}
+
+impl CellResult {
+    /// The outcome of `arm`, if it ran.
+    pub fn arm(&self, arm: Arm) -> Option<&ArmOutcome> {
+        self.arms.iter().find(|a| a.arm == arm).map(|a| &a.outcome)
+    }
 }
 
 fn cell_dir(out: &Path, region: usize, seed: u64) -> PathBuf {
     out.join("cells").join(format!("r{region:02}-s{seed}"))
+}
+
+/// Where the reference agent of `seed` (trained on the shifted distribution) is stored.
+fn reference_path(out: &Path, seed: u64) -> PathBuf {
+    out.join("reference").join(format!("s{seed}.json"))
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
@@ -147,59 +248,40 @@ fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(),
     Ok(())
 }
 
-/// The outcome stored at `path` by an earlier run, or `arm`'s, stored there (atomically) so that a
-/// killed study does not run the arm again.
-fn finished_once(
+/// The value stored at `path` by an earlier run, or `make`'s, stored there (atomically) so that
+/// a killed study does not compute it again.
+fn finished_once<T: Serialize + serde::de::DeserializeOwned>(
     path: &Path,
-    arm: impl FnOnce() -> Result<OutcomeSummary, String>,
-) -> Result<OutcomeSummary, String> {
+    make: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
     if let Some(done) = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
     {
         return Ok(done);
     }
-    let summary = arm()?;
-    let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+    let value = make()?;
+    let json = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
     write_atomic(path, &json).map_err(|e| e.to_string())?;
-    Ok(summary)
+    Ok(value)
 }
 
-/// Resumes the tau*T checkpoint in `pretrain_dir`, fine-tunes it to T with `shaping`, writes the
-/// fine-tuning curve (CleanRL metric names, one JSON line per iteration: the training
-/// distribution's cheese rate and episode length under R') to `curve_path`, and evaluates the
-/// result on the shifted distribution.
-fn fine_tune(
-    config: &StudyConfig,
-    pretrain_dir: &Path,
-    device: &Device,
-    shaping: RewardShaping,
-    curve_path: &Path,
-    shifted: &LevelSource,
-    seed: u64,
-) -> Result<OutcomeSummary, String> {
-    let mut tuned = checkpoint::resume(pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
-    tuned.shaping = Some(shaping);
+/// Runs `trainer` to its end, writing the curve (CleanRL metric names, one JSON line per
+/// iteration) to `curve_path`.
+fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> Result<(), String> {
     let mut curve = String::new();
-    while !tuned.finished() {
-        let metrics = tuned.iterate();
+    while !trainer.finished() {
+        let metrics = trainer.iterate();
         if let Ok(line) = serde_json::to_string(&metrics) {
             curve.push_str(&line);
             curve.push('\n');
         }
     }
-    write_atomic(curve_path, curve.as_bytes()).map_err(|e| e.to_string())?;
-    let (summary, _) = evaluate(
-        &tuned.policy(),
-        shifted,
-        config.eval_episodes,
-        derive_seed(seed, 77),
-        tuned.config.max_steps,
-    );
-    Ok(summary)
+    write_atomic(curve_path, curve.as_bytes()).map_err(|e| e.to_string())
 }
 
-fn make_judge(
+/// The judge of a study run.
+pub fn make_judge(
     kind: JudgeKind,
     config: &StudyConfig,
     base: &DistributionSpec,
@@ -231,7 +313,46 @@ fn make_judge(
     })
 }
 
-/// Runs one cell (or loads it if it already finished).
+/// The reference agent of `seed`: trained on the shifted distribution itself for all T steps,
+/// evaluated on the same shifted mazes as the arms (trained once per seed, stored in
+/// `reference/`).
+pub fn run_reference(
+    config: &StudyConfig,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+    status: &dyn Fn(String),
+) -> Result<ReferenceRun, String> {
+    let path = reference_path(out, seed);
+    finished_once(&path, || {
+        status(format!("seed={seed}: reference agent on the shifted mazes"));
+        let started = Instant::now();
+        let mut train = config.train.clone();
+        train.seed = seed;
+        train.region = Some(config.regions.first().copied().unwrap_or(0));
+        let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
+        let mut trainer = Trainer::on_levels(train.clone(), shifted.clone(), device);
+        let dir = out.join("reference");
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        train_to_end(&mut trainer, &dir.join(format!("s{seed}-metrics.jsonl")))?;
+        let outcome = round::evaluate_on(
+            &trainer.policy(),
+            &shifted,
+            config.eval_episodes,
+            round::evaluation_seed(seed),
+            train.max_steps,
+        );
+        Ok(ReferenceRun {
+            outcome,
+            seconds: started.elapsed().as_secs_f64(),
+            steps: trainer.state.global_step,
+        })
+    })
+}
+
+/// Runs one cell (or loads it if it already finished): pre-training to tau*T, the feedback
+/// round ([`round`]), then every configured arm from the same checkpoint to T, each evaluated
+/// on the same shifted mazes.
 pub fn run_cell(
     config: &StudyConfig,
     kind: JudgeKind,
@@ -251,6 +372,7 @@ pub fn run_cell(
     }
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let started = Instant::now();
+    let settings = config.round_settings();
     let mut train = config.train.clone();
     train.region = Some(region);
     train.seed = seed;
@@ -259,7 +381,7 @@ pub fn run_cell(
         ((config.tau * total_iterations as f64).round() as u64).clamp(1, total_iterations);
     let tag = format!("r={region} seed={seed}");
 
-    // 1. Train with R for tau * T.
+    // Train with R for tau * T.
     let pretrain_dir = dir.join("pretrain");
     let mut trainer = match checkpoint::resume(&pretrain_dir, device, &[]) {
         Ok(t) => t,
@@ -268,153 +390,110 @@ pub fn run_cell(
     status(format!("{tag}: training to tau*T"));
     train_until(&mut trainer, pause_at, &pretrain_dir)?;
     let paused = trainer.policy();
+    let batch = train.ppo.batch_size() as u64;
+    let pretrain_steps = trainer.state.iteration * batch;
     let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
-    let LevelSource::Distribution { spec: base, .. } =
-        train.training_levels().map_err(|e| e.to_string())?
-    else {
+    let training = train.training_levels().map_err(|e| e.to_string())?;
+    let LevelSource::Distribution { spec: base, .. } = &training else {
         return Err("the study needs a level distribution, not a fixed layout".into());
     };
 
-    // 2. Baseline: R for the remaining steps.
-    let baseline = finished_once(&dir.join("baseline.json"), || {
-        status(format!("{tag}: baseline to T"));
-        let mut base_trainer =
-            checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
-        while !base_trainer.finished() {
-            base_trainer.iterate();
-        }
-        let (summary, _) = evaluate(
-            &base_trainer.policy(),
-            &shifted,
-            config.eval_episodes,
-            derive_seed(seed, 77),
-            train.max_steps,
-        );
-        Ok(summary)
-    })?;
-
-    // 3. Inspect: the judge reads rollouts of the paused agent and proposes scenarios.
+    // The feedback round: inspection, scenarios, labels, reward model.
     status(format!("{tag}: LLM analysis"));
     let cache = LabelCache::open(&dir.join("labels.jsonl"))?;
     let mut judge = CachedJudge::new(
-        make_judge(kind, config, &base, derive_seed(seed, 5))?,
+        make_judge(kind, config, base, round::judge_seed(seed))?,
         cache,
     );
-    judge.begin_round();
-    let inspect = collect_rollouts(
+    let round_seed = round::round_seed(seed, 1);
+    let inspection = round::inspect(
+        &mut judge,
         &paused,
         &shifted,
-        config.inspect_rollouts,
-        derive_seed(seed, 11),
+        base,
+        &settings,
         train.max_steps,
+        round_seed,
     );
-    let environment = environment_description(base.world_size, train.max_steps);
-    let analysis = judge
-        .analyze(&environment, &inspect)
-        .unwrap_or_else(|e| crate::llm::Analysis {
-            rejected: vec![format!("analysis failed: {e}")],
-            ..Default::default()
-        });
-    let mut scenarios = analysis.scenarios.clone();
-    if scenarios.is_empty() {
-        // The round goes on: fall back to the plainest edit, and say so in the report.
-        if let Ok(s) = ScenarioEdit::CheeseAnywhere.apply(&base) {
-            scenarios.push(s);
-        }
-    }
-
-    // 4. Roll out in the scenarios and gather swap-averaged preferences.
     status(format!(
         "{tag}: rollouts + {} preference pairs",
-        config.pairs
+        settings.pairs
     ));
-    let per = config.feedback_rollouts.div_ceil(scenarios.len().max(1));
-    let mut rollouts: Vec<Rollout> = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let source = LevelSource::Distribution {
-            name: format!("{:?}", s.edit),
-            spec: s.spec.clone(),
-        };
-        rollouts.extend(collect_rollouts(
-            &paused,
-            &source,
-            per,
-            derive_seed(seed, 100 + i as u64),
-            train.max_steps,
-        ));
-    }
-    if let Some(steps) = config.segment_steps {
-        rollouts = crate::experiment::rollouts::segments(&rollouts, steps);
-    }
-    let mut rng = crate::rng::Rng::new(derive_seed(seed, 13));
-    let pairs = choose_pairs(&rollouts, config.pairs, &mut rng);
-    let round = gather_preferences(&mut judge, &rollouts, &pairs, |_| true);
-
-    // 5. Reward model.
+    let rollouts = round::scenario_rollouts(
+        &paused,
+        &inspection.scenarios,
+        &settings,
+        train.max_steps,
+        round_seed,
+    );
+    let labels = round::label(&mut judge, &rollouts, &settings, round_seed, |_| true);
+    let preferences = serde_json::to_vec(&labels.pairs).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join("preferences.json"), &preferences).map_err(|e| e.to_string())?;
     status(format!("{tag}: reward model"));
-    let (reward_model, mut reward_report) = RewardModel::train(
+    let (reward_model, reward_report) = round::fit_reward(
         &rollouts,
-        &round.pairs,
-        &config.reward,
-        derive_seed(seed, 17),
+        &labels.pairs,
+        &settings,
+        &paused,
+        &training,
+        train.max_steps,
+        round_seed,
         device,
     )?;
+    let reward_model = Arc::new(reward_model);
 
-    let on_training = collect_rollouts(
-        &paused,
-        &train.training_levels().map_err(|e| e.to_string())?,
-        200,
-        derive_seed(seed, 19),
-        train.max_steps,
-    );
-    reward_report.on_training = Some(reward_model.step_profile(&on_training));
-
-    // 6. Fine-tune from the same checkpoint with R'.
-    status(format!("{tag}: fine-tuning with R'"));
-    let tune = |source: RewardSource, curve: &str| {
-        let shaping = RewardShaping {
-            source,
-            lambda: config.lambda,
-        };
-        fine_tune(
-            config,
-            &pretrain_dir,
-            device,
-            shaping,
-            &dir.join(curve),
-            &shifted,
-            seed,
-        )
-    };
-    let learned = RewardSource::Learned(Arc::new(reward_model));
-    let feedback = tune(learned, "finetune-metrics.jsonl")?;
-
-    // 7. The ceiling control: the same fine-tuning with the true potential.
-    let ceiling = if config.ceiling {
-        Some(finished_once(&dir.join("ceiling.json"), || {
-            status(format!("{tag}: ceiling arm (true maze-distance reward)"));
-            tune(RewardSource::MazeDistance, "ceiling-metrics.jsonl")
-        })?)
-    } else {
-        None
-    };
+    // Every arm from the same checkpoint to T, evaluated on the same shifted mazes.
+    let mut arms = Vec::new();
+    for &arm in &config.arms {
+        let run = finished_once(&dir.join(format!("{arm}.json")), || {
+            status(format!("{tag}: {arm} arm ({})", arm.describe()));
+            let arm_started = Instant::now();
+            let mut tuned =
+                checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
+            arm.prepare(
+                &mut tuned,
+                Some(&reward_model),
+                &training,
+                &inspection.scenarios,
+                &settings,
+            )?;
+            train_to_end(&mut tuned, &dir.join(format!("{arm}-metrics.jsonl")))?;
+            let outcome = round::evaluate_on(
+                &tuned.policy(),
+                &shifted,
+                config.eval_episodes,
+                round::evaluation_seed(seed),
+                train.max_steps,
+            );
+            Ok(ArmRun {
+                arm,
+                outcome,
+                seconds: arm_started.elapsed().as_secs_f64(),
+            })
+        })?;
+        arms.push(run);
+    }
 
     let result = CellResult {
         region,
         seed,
         judge: judge.name(),
-        baseline,
-        feedback,
+        arms,
         reward_model: reward_report,
-        judge_stats: round.stats,
+        judge_stats: labels.stats,
         judge_measured_agreement: judge.measured_agreement(),
-        names_confound: analysis.names_confound(),
-        scenarios: scenarios.iter().map(|s| s.edit.clone()).collect(),
-        rejected_scenarios: analysis.rejected.clone(),
-        analysis: analysis.raw.clone(),
+        names_confound: inspection.analysis.names_confound(),
+        scenarios: inspection
+            .scenarios
+            .iter()
+            .map(|s| s.edit.clone())
+            .collect(),
+        rejected_scenarios: inspection.analysis.rejected.clone(),
+        analysis: inspection.analysis.raw.clone(),
         cached_answers: judge.hits,
+        pretrain_steps,
+        arm_steps: total_iterations.saturating_sub(pause_at) * batch,
         seconds: started.elapsed().as_secs_f64(),
-        ceiling,
     };
     let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
     write_atomic(&result_path, &json).map_err(|e| e.to_string())?;
@@ -425,7 +504,14 @@ pub fn run_cell(
     Ok(result)
 }
 
-/// Runs every cell (in `jobs` threads), then writes the reports.
+/// A unit of a study's work.
+#[derive(Clone, Copy)]
+enum Work {
+    Cell(usize, u64),
+    Reference(u64),
+}
+
+/// Runs every cell and reference agent (in `jobs` threads), then writes the reports.
 pub fn run_study(
     config: &StudyConfig,
     kind: JudgeKind,
@@ -436,25 +522,33 @@ pub fn run_study(
     if kind == JudgeKind::Human && jobs > 1 {
         return Err("--judge human asks at one terminal: use --jobs 1".into());
     }
+    config.validate()?;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let config_text = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())
         .map_err(|e| e.to_string())?;
     write_atomic(&out.join("study.ron"), config_text.as_bytes()).map_err(|e| e.to_string())?;
-    let cells: Vec<(usize, u64)> = config
-        .regions
-        .iter()
-        .flat_map(|&r| config.seeds.iter().map(move |&s| (r, s)))
-        .collect();
+    // Popped from the end: cells last-first, then the reference agents.
+    let mut work: Vec<Work> = Vec::new();
+    if config.reference {
+        work.extend(config.seeds.iter().map(|&s| Work::Reference(s)));
+    }
+    work.extend(
+        config
+            .regions
+            .iter()
+            .flat_map(|&r| config.seeds.iter().map(move |&s| Work::Cell(r, s))),
+    );
     let multi = indicatif::MultiProgress::new();
-    let overall = multi.add(indicatif::ProgressBar::new(cells.len() as u64));
+    let overall = multi.add(indicatif::ProgressBar::new(work.len() as u64));
     overall.set_style(
         indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} cells {msg}",
+            "{elapsed_precise} [{bar:30}] {pos}/{len} cells and reference agents {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let queue = Mutex::new(cells.clone());
+    let queue = Mutex::new(work);
     let results = Mutex::new(Vec::new());
+    let references = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -463,19 +557,34 @@ pub fn run_study(
                 let line = line;
                 loop {
                     let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some((region, seed)) = next else { break };
+                    let Some(work) = next else { break };
                     let status = |m: String| line.set_message(m);
-                    match run_cell(config, kind, region, seed, out, device, &status) {
-                        Ok(r) => {
-                            if let Ok(mut v) = results.lock() {
-                                v.push(r);
+                    let failed = match work {
+                        Work::Cell(region, seed) => {
+                            match run_cell(config, kind, region, seed, out, device, &status) {
+                                Ok(r) => {
+                                    if let Ok(mut v) = results.lock() {
+                                        v.push(r);
+                                    }
+                                    None
+                                }
+                                Err(e) => Some(format!("r={region} seed={seed}: {e}")),
                             }
                         }
-                        Err(e) => {
-                            if let Ok(mut v) = errors.lock() {
-                                v.push(format!("r={region} seed={seed}: {e}"));
+                        Work::Reference(seed) => {
+                            match run_reference(config, seed, out, device, &status) {
+                                Ok(r) => {
+                                    if let Ok(mut v) = references.lock() {
+                                        v.push((seed, r));
+                                    }
+                                    None
+                                }
+                                Err(e) => Some(format!("reference agent seed={seed}: {e}")),
                             }
                         }
+                    };
+                    if let (Some(e), Ok(mut v)) = (failed, errors.lock()) {
+                        v.push(e);
                     }
                     overall.inc(1);
                 }
@@ -486,7 +595,9 @@ pub fn run_study(
     overall.finish();
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|r| (r.region, r.seed));
-    write_reports(config, &results, out)?;
+    let mut references = references.into_inner().unwrap_or_default();
+    references.sort_by_key(|(seed, _)| *seed);
+    write_reports(config, &results, &references, out)?;
     let errors = errors.into_inner().unwrap_or_default();
     if !errors.is_empty() {
         return Err(format!(
@@ -498,132 +609,217 @@ pub fn run_study(
     Ok(results)
 }
 
-/// Pooled outcome rates of several summaries.
-fn pooled(summaries: &[&OutcomeSummary]) -> (crate::sim::Rate, crate::sim::Rate, crate::sim::Rate) {
-    let n: usize = summaries.iter().map(|s| s.episodes).sum();
-    let sum = |f: &dyn Fn(&OutcomeSummary) -> usize| summaries.iter().map(|s| f(s)).sum::<usize>();
-    (
-        crate::sim::Rate::new(sum(&|s| s.cheese.successes), n),
-        crate::sim::Rate::new(sum(&|s| s.corner.successes), n),
-        crate::sim::Rate::new(sum(&|s| s.neither.successes), n),
-    )
+/// One arm in one region, pooled over seeds.
+pub struct ArmRow {
+    pub region: usize,
+    pub arm: Arm,
+    /// Cheese, corner-first, neither.
+    pub rates: [Rate; 3],
+    /// McNemar's test of reaching the cheese, baseline vs this arm, over every (seed, maze)
+    /// pair (None for the baseline itself).
+    pub versus_baseline: Option<McNemar>,
 }
 
-/// Per region: (region, baseline rates, feedback rates).
-type RegionRow = (usize, [crate::sim::Rate; 3], [crate::sim::Rate; 3]);
+/// The outcome letters of several evaluations, end to end (mazes stay paired across arms as
+/// long as every arm lists its seeds in the same order).
+fn rates_of(letters: &str) -> [Rate; 3] {
+    let n = letters.len();
+    let count = |c: char| letters.chars().filter(|&x| x == c).count();
+    [
+        Rate::new(count('c'), n),
+        Rate::new(count('k'), n),
+        Rate::new(count('n'), n),
+    ]
+}
 
-fn region_rows(results: &[CellResult]) -> Vec<RegionRow> {
+fn cheese_flags(letters: &str) -> Vec<bool> {
+    letters.chars().map(|c| c == 'c').collect()
+}
+
+/// Per region and arm: rates pooled over seeds and the paired test against the baseline.
+pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
     let mut regions: Vec<usize> = results.iter().map(|r| r.region).collect();
     regions.dedup();
-    regions
-        .into_iter()
-        .map(|region| {
-            let cells: Vec<&CellResult> = results.iter().filter(|r| r.region == region).collect();
-            let b = pooled(&cells.iter().map(|c| &c.baseline).collect::<Vec<_>>());
-            let f = pooled(&cells.iter().map(|c| &c.feedback).collect::<Vec<_>>());
-            (region, [b.0, b.1, b.2], [f.0, f.1, f.2])
-        })
-        .collect()
+    let mut rows = Vec::new();
+    for region in regions {
+        let cells: Vec<&CellResult> = results.iter().filter(|r| r.region == region).collect();
+        let letters = |arm: Arm| -> Option<String> {
+            cells
+                .iter()
+                .map(|c| c.arm(arm).map(|o| o.outcomes.clone()))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.concat())
+        };
+        let Some(baseline) = letters(Arm::Baseline) else {
+            continue;
+        };
+        for &arm in arms {
+            let Some(l) = letters(arm) else { continue };
+            rows.push(ArmRow {
+                region,
+                arm,
+                rates: rates_of(&l),
+                versus_baseline: (arm != Arm::Baseline)
+                    .then(|| McNemar::new(&cheese_flags(&baseline), &cheese_flags(&l)))
+                    .flatten(),
+            });
+        }
+    }
+    rows
 }
+
+/// Significance level of the `improved` column.
+const ALPHA: f64 = 0.01;
 
 /// Writes `results.csv`, `report.md` and `plot.png`.
 pub fn write_reports(
     config: &StudyConfig,
     results: &[CellResult],
+    references: &[(u64, ReferenceRun)],
     out: &Path,
 ) -> Result<(), String> {
+    let rows = arm_rows(results, &config.arms);
     let mut csv = String::from(
-        "region,seed,arm,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither\n",
+        "region,seed,arm,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither,mcnemar_p_vs_baseline\n",
     );
+    let mut csv_row = |region: &str, seed: u64, arm: &str, s: &OutcomeSummary, p: Option<f64>| {
+        csv.push_str(&format!(
+            "{region},{seed},{arm},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+            s.episodes,
+            s.cheese.rate,
+            s.cheese.low,
+            s.cheese.high,
+            s.corner.rate,
+            s.corner.low,
+            s.corner.high,
+            s.neither.rate,
+            p.map_or(String::new(), |p| format!("{p:.3e}"))
+        ));
+    };
     for r in results {
-        let arms = [
-            ("baseline", Some(&r.baseline)),
-            ("llm_feedback", Some(&r.feedback)),
-            ("ceiling", r.ceiling.as_ref()),
-        ];
-        for (arm, s) in arms.into_iter().filter_map(|(a, s)| Some((a, s?))) {
-            csv.push_str(&format!(
-                "{},{},{arm},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
-                r.region,
+        let baseline = r.arm(Arm::Baseline).map(ArmOutcome::cheese);
+        for run in &r.arms {
+            let p = (run.arm != Arm::Baseline)
+                .then(|| {
+                    baseline
+                        .as_ref()
+                        .and_then(|b| McNemar::new(b, &run.outcome.cheese()))
+                })
+                .flatten()
+                .map(|t| t.p_value);
+            csv_row(
+                &r.region.to_string(),
                 r.seed,
-                s.episodes,
-                s.cheese.rate,
-                s.cheese.low,
-                s.cheese.high,
-                s.corner.rate,
-                s.corner.low,
-                s.corner.high,
-                s.neither.rate
-            ));
+                run.arm.name(),
+                &run.outcome.summary,
+                p,
+            );
         }
+    }
+    for (seed, reference) in references {
+        csv_row("all", *seed, "reference", &reference.outcome.summary, None);
     }
     write_atomic(&out.join("results.csv"), csv.as_bytes()).map_err(|e| e.to_string())?;
 
-    let rows = region_rows(results);
-    let improved = rows
-        .iter()
-        .filter(|(_, b, f)| f[0].rate > b[0].rate)
-        .count();
-    let significant = rows
-        .iter()
-        .filter(|(_, b, f)| f[0].significantly_above(&b[0]))
-        .count();
-    // The ceiling arm's pooled cheese rate per region, where it ran.
-    let ceilings: Vec<Option<crate::sim::Rate>> = rows
-        .iter()
-        .map(|(region, _, _)| {
-            let cells: Vec<&OutcomeSummary> = results
+    let reference = (!references.is_empty()).then(|| {
+        rates_of(
+            &references
                 .iter()
-                .filter(|r| r.region == *region)
-                .filter_map(|r| r.ceiling.as_ref())
-                .collect();
-            (!cells.is_empty()).then(|| pooled(&cells).0)
-        })
-        .collect();
-    let with_ceiling = ceilings.iter().any(Option::is_some);
-    let mut md = String::from("# Region study: baseline vs LLM feedback\n\n");
+                .map(|(_, r)| r.outcome.outcomes.as_str())
+                .collect::<String>(),
+        )
+    });
+    let mut md = String::from("# Region study: fine-tuning arms from one checkpoint\n\n");
     md.push_str(&format!(
-        "Shifted-distribution outcomes (cheese anywhere), pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`.\n\n",
+        "Shifted-distribution outcomes (cheese anywhere), pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, scenario share = {}, N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`. Every arm starts from the same tau*T checkpoint and is evaluated on the same mazes; `p` is McNemar's exact test of reaching the cheese against the baseline on those paired mazes.\n\n",
         config.seeds,
         config.train.ppo.total_timesteps,
         config.tau,
         config.lambda,
+        config.scenario_share,
         config.inspect_rollouts,
         config.feedback_rollouts,
         config.pairs,
         results.first().map(|r| r.judge.as_str()).unwrap_or("-")
     ));
-    md.push_str("| r | baseline cheese | baseline corner-first | baseline neither | LLM cheese | LLM corner-first | LLM neither | improved |");
-    md.push_str(if with_ceiling {
-        " ceiling cheese |\n|---|---|---|---|---|---|---|---|---|\n"
-    } else {
-        "\n|---|---|---|---|---|---|---|---|\n"
-    });
-    for ((region, b, f), ceiling) in rows.iter().zip(&ceilings) {
-        let verdict = if f[0].significantly_above(&b[0]) {
-            "yes (p < 0.05)"
-        } else if f[0].rate > b[0].rate {
-            "yes"
-        } else {
-            "no"
+    md.push_str("| r | arm | cheese | corner first | neither | cheese vs baseline | p | improved |\n|---|---|---|---|---|---|---|---|\n");
+    let baseline_of = |region: usize| {
+        rows.iter()
+            .find(|r| r.region == region && r.arm == Arm::Baseline)
+            .map(|r| r.rates)
+    };
+    for row in &rows {
+        let base = baseline_of(row.region);
+        let delta = base.map_or("-".into(), |b| {
+            format!("{:+.1}", 100.0 * (row.rates[0].rate - b[0].rate))
+        });
+        let (p, verdict) = match &row.versus_baseline {
+            None => ("-".to_string(), "-"),
+            Some(t) => (
+                format!("{:.1e}", t.p_value),
+                if t.second_better(ALPHA) {
+                    "**yes** (p < 0.01)"
+                } else if t.second_better(0.05) {
+                    "yes (p < 0.05)"
+                } else if row.rates[0].rate > base.map_or(1.0, |b| b[0].rate) {
+                    "higher, not significant"
+                } else {
+                    "no"
+                },
+            ),
         };
         md.push_str(&format!(
-            "| {region} | {} | {} | {} | {} | {} | {} | {verdict} |",
-            b[0], b[1], b[2], f[0], f[1], f[2],
+            "| {} | {} | {} | {} | {} | {delta} | {p} | {verdict} |\n",
+            row.region, row.arm, row.rates[0], row.rates[1], row.rates[2]
         ));
-        if with_ceiling {
-            md.push_str(&ceiling.map_or(" - |".into(), |c| format!(" {c} |")));
-        }
-        md.push('\n');
+    }
+    if let Some(reference) = &reference {
+        md.push_str(&format!(
+            "| all | reference (trained on the shifted mazes, T steps) | {} | {} | {} | | | |\n",
+            reference[0], reference[1], reference[2]
+        ));
+    }
+    md.push_str("\n## Per arm\n\n");
+    let regions = rows.iter().filter(|r| r.arm == Arm::Baseline).count();
+    for &arm in config.arms.iter().filter(|a| **a != Arm::Baseline) {
+        let mine: Vec<&ArmRow> = rows.iter().filter(|r| r.arm == arm).collect();
+        let gains: Vec<f64> = mine
+            .iter()
+            .filter_map(|r| baseline_of(r.region).map(|b| r.rates[0].rate - b[0].rate))
+            .collect();
+        let mean_gain = 100.0 * gains.iter().sum::<f64>() / gains.len().max(1) as f64;
+        let significant = mine
+            .iter()
+            .filter(|r| r.versus_baseline.is_some_and(|t| t.second_better(ALPHA)))
+            .count();
+        // The repair target: +20 points (or to within 5 points of the reference agent where that
+        // is less), p < 0.01, and the corner-first rate at least halved.
+        let repaired = mine
+            .iter()
+            .filter(|r| {
+                let Some(b) = baseline_of(r.region) else {
+                    return false;
+                };
+                let wanted = reference.map_or(0.20, |f| (f[0].rate - 0.05 - b[0].rate).min(0.20));
+                r.rates[0].rate - b[0].rate >= wanted
+                    && r.versus_baseline.is_some_and(|t| t.second_better(ALPHA))
+                    && r.rates[1].rate <= 0.5 * b[1].rate
+            })
+            .count();
+        md.push_str(&format!(
+            "- **{arm}** ({}): mean cheese gain {mean_gain:+.1} points; significantly higher (p < 0.01) in **{significant} of {regions}** regions; repaired (cheese +20 points or within 5 of the reference, p < 0.01, corner-first at least halved) in **{repaired} of {regions}**\n",
+            arm.describe()
+        ));
     }
     md.push_str(&format!(
-        "\nThe LLM-feedback arm reaches the cheese more often in **{improved} of {} regions** (point estimates); significantly more often (two-proportion z-test, p < 0.05) in **{significant}**.\n\n",
-        rows.len()
+        "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell). Wall time per cell: {}.\n",
+        results
+            .iter()
+            .map(|r| format!("r={} s={}: {:.0} s", r.region, r.seed, r.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    if with_ceiling {
-        md.push_str("The ceiling arm fine-tunes from the same checkpoint with the true maze-distance potential in place of the learned reward: what a perfect reward model could do on the training distribution.\n\n");
-    }
-    md.push_str("## Reward model (held-out pairs, mean over cells)\n\n| label | precision | recall | F1 |\n|---|---|---|---|\n");
+    md.push_str("\n## Reward model (held-out pairs, mean over cells)\n\n| label | precision | recall | F1 |\n|---|---|---|---|\n");
     for class in 0..3 {
         let rows: Vec<_> = results
             .iter()
@@ -671,7 +867,7 @@ pub fn write_reports(
     let n = results.len().max(1) as f64;
     let mean = |f: &dyn Fn(&CellResult) -> f64| results.iter().map(f).sum::<f64>() / n;
     md.push_str(&format!(
-        "\n## Judge diagnostics\n\n- agreement with the oracle: {:.1}% (pairs with different outcomes: {:.1}%)\n- position: first {:.1}%, second {:.1}%, tie {:.1}%; same position in both orders: {:.1}% of pairs\n- failed queries: {}\n- analyses naming the cheese/corner confound: {:.0}%\n- rejected scenario suggestions: {}\n",
+        "\n## Judge diagnostics\n\n- agreement with the oracle: {:.1}% (pairs with different outcomes: {:.1}%)\n- position: first {:.1}%, second {:.1}%, tie {:.1}%; same position in both orders: {:.1}% of pairs\n- failed queries: {}\n- analyses naming the cheese/corner confound: {:.0}%\n- scenarios proposed: {}\n- rejected scenario suggestions: {}\n",
         100.0 * mean(&|r| r.judge_stats.oracle_agreement),
         100.0 * mean(&|r| r.judge_stats.oracle_agreement_decisive),
         100.0 * mean(&|r| r.judge_stats.first_share),
@@ -680,6 +876,15 @@ pub fn write_reports(
         100.0 * mean(&|r| r.judge_stats.order_flips),
         results.iter().map(|r| r.judge_stats.failures).sum::<usize>(),
         100.0 * mean(&|r| f64::from(u8::from(r.names_confound))),
+        {
+            let mut titles: Vec<String> = results
+                .iter()
+                .flat_map(|r| r.scenarios.iter().map(ScenarioEdit::title))
+                .collect();
+            titles.sort();
+            titles.dedup();
+            titles.join("; ")
+        },
         results.iter().map(|r| r.rejected_scenarios.len()).sum::<usize>(),
     ));
     if let Some(measured) = results.iter().find_map(|r| r.judge_measured_agreement) {
@@ -694,6 +899,18 @@ pub fn write_reports(
         ));
     }
     write_atomic(&out.join("report.md"), md.as_bytes()).map_err(|e| e.to_string())?;
-    let png = super::plot::cheese_rate_plot(&rows, &ceilings)?;
+    let series: Vec<PlotSeries> = config
+        .arms
+        .iter()
+        .map(|&arm| PlotSeries {
+            label: arm.name().to_string(),
+            points: rows
+                .iter()
+                .filter(|r| r.arm == arm)
+                .map(|r| (r.region, r.rates[0]))
+                .collect(),
+        })
+        .collect();
+    let png = cheese_rate_plot(&series, reference.map(|r| r[0]))?;
     write_atomic(&out.join("plot.png"), &png).map_err(|e| e.to_string())
 }

@@ -308,7 +308,9 @@ impl EditedLevel {
         })?;
         match parse_level(Path::new("<editor>"), &text) {
             Ok(LevelSource::Fixed { layout, .. }) => Ok(layout),
-            Ok(LevelSource::Distribution { .. }) => unreachable_distribution(),
+            Ok(LevelSource::Distribution { .. } | LevelSource::Mixture { .. }) => {
+                unreachable_distribution()
+            }
             Err(e) => Err(vec![Problem {
                 message: e.message,
                 hint: e.hint,
@@ -464,6 +466,7 @@ impl Editor {
         let layout = match source {
             LevelSource::Fixed { layout, .. } => layout,
             LevelSource::Distribution { spec, .. } => spec.level_for_seed(spec.seed_from_draw(0)),
+            mixture @ LevelSource::Mixture { .. } => mixture.sample(&mut crate::rng::Rng::new(0)),
         };
         let mut editor = Self::new(EditedLevel::from_layout(&layout, &name));
         editor.path = Some(path.to_path_buf());

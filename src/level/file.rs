@@ -47,12 +47,58 @@ pub enum LevelSource {
         name: String,
         spec: DistributionSpec,
     },
+    /// Several distributions of one world size, each level drawn from one of them with
+    /// probability proportional to its weight (e.g. the training mazes plus a share of the
+    /// judge's scenarios). Build it with [`LevelSource::mixture`].
+    Mixture {
+        name: String,
+        parts: Vec<MixturePart>,
+    },
+}
+
+/// One distribution of a [`LevelSource::Mixture`] and its weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixturePart {
+    pub weight: f64,
+    pub spec: DistributionSpec,
 }
 
 impl LevelSource {
+    /// A mixture of `parts` (weight, distribution); every weight finite and non-negative, their
+    /// sum positive, every world the same size.
+    pub fn mixture(name: String, parts: Vec<MixturePart>) -> Result<LevelSource, String> {
+        let Some(first) = parts.first() else {
+            return Err(format!("mixture '{name}' has no parts"));
+        };
+        if let Some(bad) = parts
+            .iter()
+            .find(|p| !p.weight.is_finite() || p.weight < 0.0)
+        {
+            return Err(format!(
+                "mixture '{name}': weight {} is not a finite non-negative number",
+                bad.weight
+            ));
+        }
+        if parts.iter().map(|p| p.weight).sum::<f64>() <= 0.0 {
+            return Err(format!("mixture '{name}': the weights sum to zero"));
+        }
+        if let Some(other) = parts
+            .iter()
+            .find(|p| p.spec.world_size != first.spec.world_size)
+        {
+            return Err(format!(
+                "mixture '{name}' mixes {0}x{0} and {1}x{1} worlds; a policy sees one size",
+                first.spec.world_size, other.spec.world_size
+            ));
+        }
+        Ok(LevelSource::Mixture { name, parts })
+    }
+
     pub fn name(&self) -> &str {
         match self {
-            LevelSource::Fixed { name, .. } | LevelSource::Distribution { name, .. } => name,
+            LevelSource::Fixed { name, .. }
+            | LevelSource::Distribution { name, .. }
+            | LevelSource::Mixture { name, .. } => name,
         }
     }
 
@@ -61,15 +107,31 @@ impl LevelSource {
         match self {
             LevelSource::Fixed { layout, .. } => layout.size,
             LevelSource::Distribution { spec, .. } => spec.world_size,
+            LevelSource::Mixture { parts, .. } => parts.first().map_or(0, |p| p.spec.world_size),
         }
     }
 
-    /// Draws the next layout (a fixed level always returns itself).
+    /// Draws the next layout (a fixed level always returns itself; a mixture draws its part,
+    /// then the level, from `rng`).
     pub fn sample(&self, rng: &mut Rng) -> Layout {
         match self {
             LevelSource::Fixed { layout, .. } => layout.clone(),
             LevelSource::Distribution { spec, .. } => {
                 spec.level_for_seed(spec.seed_from_draw(rng.next_u64()))
+            }
+            LevelSource::Mixture { parts, .. } => {
+                let total: f64 = parts.iter().map(|p| p.weight).sum();
+                let mut pick = rng.unit_f64() * total;
+                let part = parts
+                    .iter()
+                    .find(|p| {
+                        pick -= p.weight;
+                        pick < 0.0 && p.weight > 0.0
+                    })
+                    .or_else(|| parts.iter().rev().find(|p| p.weight > 0.0))
+                    .unwrap_or(&parts[0]);
+                part.spec
+                    .level_for_seed(part.spec.seed_from_draw(rng.next_u64()))
             }
         }
     }
@@ -102,6 +164,25 @@ impl LevelSource {
             LevelSource::Distribution { name, spec } => Err(format!(
                 "distribution '{name}' has world_size {} but the policy sees a {size}x{size} world",
                 spec.world_size
+            )),
+            LevelSource::Mixture { name, parts } if self.world_size() <= size => {
+                Ok(LevelSource::Mixture {
+                    name: name.clone(),
+                    parts: parts
+                        .iter()
+                        .map(|p| MixturePart {
+                            weight: p.weight,
+                            spec: DistributionSpec {
+                                world_size: size,
+                                ..p.spec.clone()
+                            },
+                        })
+                        .collect(),
+                })
+            }
+            LevelSource::Mixture { name, .. } => Err(format!(
+                "mixture '{name}' has world_size {} but the policy sees a {size}x{size} world",
+                self.world_size()
             )),
         }
     }

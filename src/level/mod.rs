@@ -4,7 +4,7 @@ pub mod edit;
 pub mod file;
 pub mod generate;
 
-pub use file::{LevelError, LevelFile, LevelSource, load_level_file, parse_level};
+pub use file::{LevelError, LevelFile, LevelSource, MixturePart, load_level_file, parse_level};
 pub use generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, Quadrant, SeedRange};
 
 use serde::{Deserialize, Serialize};

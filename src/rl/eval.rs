@@ -99,7 +99,10 @@ pub fn episode_quotas(episodes: usize, max_envs: usize) -> Vec<usize> {
 }
 
 /// Runs `episodes` episodes of `policy` on `source` (each env runs a quota fixed in advance, so
-/// short episodes are not over-counted) and summarises the outcomes.
+/// short episodes are not over-counted) and summarises the outcomes. The episodes come back
+/// ordered by env, then by episode within the env: each env draws its mazes from its own stream,
+/// so two policies evaluated with the same `source`, `episodes` and `seed` play the same maze at
+/// every index (what a paired test such as [`crate::sim::McNemar`] compares).
 pub fn evaluate(
     policy: &Policy,
     source: &LevelSource,
@@ -112,17 +115,21 @@ pub fn evaluate(
     let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0xE7A1), max_steps);
     let mut rng = Rng::new(derive_seed(seed, 0xAC7));
     let mut obs = Vec::new();
-    let mut done = Vec::with_capacity(episodes);
-    while done.len() < episodes {
+    let mut per_env: Vec<Vec<EpisodeStats>> =
+        quota.iter().map(|&q| Vec::with_capacity(q)).collect();
+    let mut remaining = episodes;
+    while remaining > 0 {
         let actions = policy.act(&venv, &mut obs, &mut rng, false);
         venv.step(&actions);
         for &(env, stats) in &venv.finished {
             if quota[env] > 0 {
                 quota[env] -= 1;
-                done.push(stats);
+                remaining -= 1;
+                per_env[env].push(stats);
             }
         }
     }
+    let done: Vec<EpisodeStats> = per_env.into_iter().flatten().collect();
     (OutcomeSummary::from_episodes(&done), done)
 }
 

@@ -11,6 +11,7 @@ use super::loss::{
 use super::model::{ActorCritic, GridRows, HostNet};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
+use crate::level::LevelSource;
 use crate::rng::{Rng, derive_seed};
 use crate::sim::{Action, CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -128,6 +129,13 @@ impl Trainer {
     /// A fresh run: weights, envs and RNG all derived from `config.seed`.
     pub fn new(config: TrainConfig, device: &Device) -> Result<Self, crate::config::ConfigError> {
         let source = config.training_levels()?;
+        Ok(Self::on_levels(config, source, device))
+    }
+
+    /// A fresh run that trains on `source` in place of the config's training levels (the
+    /// study's reference agent trains on the shifted distribution itself); `source` must have
+    /// the world size the config's levels have.
+    pub fn on_levels(config: TrainConfig, source: LevelSource, device: &Device) -> Self {
         let world = source.world_size();
         let train_device = device.clone().autodiff();
         let model = ActorCritic::new(
@@ -150,13 +158,13 @@ impl Trainer {
             recent: VecDeque::with_capacity(RECENT_EPISODES),
             episodes: 0,
         };
-        Ok(Self::assemble(
-            config,
-            train_device,
-            model,
-            optimizer(),
-            state,
-        ))
+        Self::assemble(config, train_device, model, optimizer(), state)
+    }
+
+    /// Trains on `source` from now on: every episode that starts from here draws its maze from
+    /// it (those under way finish in theirs). The world size must stay the policy's.
+    pub fn set_training_levels(&mut self, source: LevelSource) -> Result<(), String> {
+        self.state.venv.set_source(source)
     }
 
     /// Rebuilds a trainer from checkpoint parts.

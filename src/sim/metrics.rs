@@ -106,9 +106,99 @@ impl OutcomeSummary {
     }
 }
 
+/// McNemar's exact test of two policies evaluated on the same mazes: of the mazes where exactly
+/// one of them succeeds, does one succeed more often than chance (a fair coin) would say?
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McNemar {
+    /// Mazes where only the first (e.g. the baseline) succeeds.
+    pub only_first: usize,
+    /// Mazes where only the second (e.g. a fine-tuned arm) succeeds.
+    pub only_second: usize,
+    /// Two-sided exact binomial p-value over the discordant mazes (1 when there are none).
+    pub p_value: f64,
+}
+
+impl McNemar {
+    /// Compares per-maze successes; `first[i]` and `second[i]` must be the same maze. Returns
+    /// None when the lists differ in length (they are not paired).
+    pub fn new(first: &[bool], second: &[bool]) -> Option<Self> {
+        if first.len() != second.len() {
+            return None;
+        }
+        let only_first = first
+            .iter()
+            .zip(second)
+            .filter(|(a, b)| **a && !**b)
+            .count();
+        let only_second = first
+            .iter()
+            .zip(second)
+            .filter(|(a, b)| !**a && **b)
+            .count();
+        Some(Self {
+            only_first,
+            only_second,
+            p_value: binomial_two_sided(only_first.min(only_second), only_first + only_second),
+        })
+    }
+
+    /// Whether the second is better at significance level `alpha`.
+    pub fn second_better(&self, alpha: f64) -> bool {
+        self.only_second > self.only_first && self.p_value < alpha
+    }
+}
+
+/// P(X <= k or X >= n - k) for X ~ Binomial(n, 1/2), with k <= n / 2: the exact two-sided p-value
+/// of `k` successes in `n` fair coin flips (log space, so thousands of flips stay exact enough).
+fn binomial_two_sided(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    // log P(X = i), built up from log P(X = 0) = n ln(1/2).
+    let mut log_p = n as f64 * 0.5f64.ln();
+    let mut logs = Vec::with_capacity(k + 1);
+    for i in 0..=k {
+        logs.push(log_p);
+        log_p += ((n - i) as f64).ln() - ((i + 1) as f64).ln();
+    }
+    let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let tail = max.exp() * logs.iter().map(|l| (l - max).exp()).sum::<f64>();
+    (2.0 * tail).min(1.0)
+}
+
+/// Per-episode outcomes as one letter each (`c` cheese, `k` corner first, `n` neither): a compact
+/// form for result files, in evaluation order so that two arms' strings pair maze by maze.
+pub fn outcome_letters(episodes: &[EpisodeStats]) -> String {
+    episodes
+        .iter()
+        .map(|e| match e.outcome {
+            Outcome::Cheese => 'c',
+            Outcome::Corner => 'k',
+            Outcome::Neither => 'n',
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mcnemar_matches_hand_values() {
+        // 10 discordant mazes, 8 for the second: P(X <= 2) = (1 + 10 + 45) / 1024, doubled.
+        let first: Vec<bool> = (0..20).map(|i| i < 2 || i >= 10).collect();
+        let second: Vec<bool> = (0..20).map(|i| (2..10).contains(&i) || i >= 10).collect();
+        let t = McNemar::new(&first, &second).expect("paired");
+        assert_eq!((t.only_first, t.only_second), (2, 8));
+        assert!((t.p_value - 112.0 / 1024.0).abs() < 1e-12, "{t:?}");
+        assert!(!t.second_better(0.05) && t.second_better(0.2));
+        // No discordant maze: p = 1; unequal lengths are not a pairing.
+        assert_eq!(McNemar::new(&[true], &[true]).map(|t| t.p_value), Some(1.0));
+        assert!(McNemar::new(&[true], &[]).is_none());
+        // Large and lopsided stays finite and tiny: 0 of 2000.
+        let big = McNemar::new(&vec![false; 2000], &vec![true; 2000]).expect("paired");
+        assert!(big.p_value >= 0.0 && big.p_value < 1e-300, "{big:?}");
+    }
 
     #[test]
     fn two_proportion_test_matches_hand_values() {

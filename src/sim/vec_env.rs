@@ -69,6 +69,21 @@ impl VecEnv {
         &self.source
     }
 
+    /// Draws every later reset from `source` (episodes under way finish in their mazes); its
+    /// world must be the size the envs already have.
+    pub fn set_source(&mut self, source: LevelSource) -> Result<(), String> {
+        if source.world_size() != self.world_size() {
+            return Err(format!(
+                "levels '{}' are {1}x{1} worlds but these envs are {2}x{2}",
+                source.name(),
+                source.world_size(),
+                self.world_size()
+            ));
+        }
+        self.source = source;
+        Ok(())
+    }
+
     /// Length of one env's observation.
     pub fn obs_len(&self) -> usize {
         obs_len(self.world_size())

@@ -7,20 +7,20 @@
 pub mod protocol;
 
 pub use protocol::{
-    AnalysisView, Command, EpisodeBatch, EpisodeSource, EvalPoint, Event, JudgeChoice, LabelView,
-    Phase, PolicyField, RewardField, ScenarioView, SessionSettings, ShowLevels,
+    AnalysisView, BeforeAfter, Command, EpisodeBatch, EpisodeSource, EvalPoint, Event,
+    FineTuningView, JudgeChoice, LabelView, Phase, PolicyField, RewardField, ScenarioView,
+    SessionSettings, ShowLevels,
 };
 
-use crate::experiment::preferences::{LabeledPair, choose_pairs, gather_preferences};
+use crate::experiment::preferences::LabeledPair;
 use crate::experiment::rollouts::collect_rollouts;
+use crate::experiment::round::{self, Arm};
 use crate::level::{DistributionSpec, Layout, LevelSource};
 use crate::llm::http::HttpJudge;
 use crate::llm::oracle::Oracle;
-use crate::llm::text::environment_description;
-use crate::llm::{CachedJudge, Judge, LabelCache, Rollout, Scenario, ScenarioEdit};
+use crate::llm::{CachedJudge, Judge, LabelCache, Rollout, Scenario};
 use crate::reward::RewardModel;
 use crate::rl::checkpoint;
-use crate::rl::ppo::{RewardShaping, RewardSource};
 use crate::rl::{DeviceChoice, Policy, Trainer, evaluate};
 use crate::rng::{Rng, derive_seed};
 use burn::tensor::Device;
@@ -164,6 +164,9 @@ impl Outbox {
 #[derive(Default)]
 struct Round {
     number: u64,
+    /// The round's seed ([`round::round_seed`] of the run's seed and `number`).
+    seed: u64,
+    /// Proposed by the judge, then (after review) the accepted ones.
     scenarios: Vec<Scenario>,
     rollouts: Vec<Rollout>,
     labels: Vec<LabeledPair>,
@@ -201,6 +204,8 @@ struct Session {
     reward_model: Option<Arc<RewardModel>>,
     /// The agent as it was when the latest round began.
     baseline: Option<Policy>,
+    /// The arm being fine-tuned, until its before/after table is sent.
+    tuning: Option<Arm>,
     metrics_log: Option<std::io::BufWriter<std::fs::File>>,
     /// Commands that arrived while a round was busy, applied next.
     deferred: VecDeque<Command>,
@@ -330,6 +335,7 @@ impl Session {
             round: Round::default(),
             reward_model: None,
             baseline: None,
+            tuning: None,
         })
     }
 
@@ -400,6 +406,7 @@ impl Session {
             Command::StartFineTuning => self.start_fine_tuning(out),
             Command::CompareWithBaseline { count } => self.compare_with_baseline(count, out),
             Command::Evaluate => self.evaluate(out),
+            Command::SetArm(arm) => self.settings.arm = arm,
             Command::SetLambda(lambda) => {
                 self.settings.lambda = lambda.clamp(0.0, 1.0);
                 if let Some(shaping) = &mut self.trainer.shaping {
@@ -446,12 +453,39 @@ impl Session {
         if due {
             self.stream(out);
         }
+        if self.trainer.finished()
+            && let Some(arm) = self.tuning.take()
+        {
+            self.send_before_after(arm, out);
+        }
         if self.single_step {
             self.single_step = false;
             self.set_phase(Phase::Paused, out);
         } else if self.trainer.finished() {
             self.set_phase(Phase::Finished, out);
         }
+    }
+
+    /// The round's starting agent and the fine-tuned one on the same shifted mazes (the study's
+    /// evaluation mazes for this seed).
+    fn send_before_after(&mut self, arm: Arm, out: &mut Outbox) {
+        let Some(before) = &self.baseline else {
+            return;
+        };
+        out.send(Event::Status(format!(
+            "evaluating before and after on {} shifted mazes",
+            self.settings.eval_episodes
+        )));
+        let table = round::before_after(
+            arm,
+            before,
+            &self.trainer.policy(),
+            &self.shifted_levels,
+            self.settings.eval_episodes,
+            round::evaluation_seed(self.trainer.config.seed),
+            self.trainer.config.max_steps,
+        );
+        out.send(Event::BeforeAfter(Box::new(table)));
     }
 
     fn evaluate(&mut self, out: &mut Outbox) {
@@ -538,14 +572,15 @@ impl Session {
     fn base_spec(&self) -> Result<DistributionSpec, String> {
         match &self.training_levels {
             LevelSource::Distribution { spec, .. } => Ok(spec.clone()),
-            LevelSource::Fixed { name, .. } => Err(format!(
-                "feedback rounds need a level distribution to edit; `{name}` is one fixed layout"
+            other => Err(format!(
+                "feedback rounds need one level distribution to edit; `{}` is not one",
+                other.name()
             )),
         }
     }
 
     fn make_judge(&self, base: &DistributionSpec) -> Result<CachedJudge, String> {
-        let seed = derive_seed(self.trainer.config.seed, 5);
+        let seed = round::judge_seed(self.trainer.config.seed);
         let inner: Box<dyn Judge> = match &self.settings.judge {
             JudgeChoice::Oracle(o) => Box::new(Oracle::new(o.clone(), base.clone(), seed)),
             JudgeChoice::Http(h) => {
@@ -588,39 +623,35 @@ impl Session {
         let number = self.round.number + 1;
         self.round = Round {
             number,
+            seed: round::round_seed(self.trainer.config.seed, number),
             ..Round::default()
         };
         let policy = self.trainer.policy();
         self.baseline = Some(policy.clone());
-        let seed = derive_seed(self.trainer.config.seed, 1000 + number);
-        let shown = collect_rollouts(
-            &policy,
-            &self.shifted_levels,
-            self.settings.inspect_rollouts.max(1),
-            derive_seed(seed, 1),
-            self.trainer.config.max_steps,
-        );
-        let environment = environment_description(base.world_size, self.trainer.config.max_steps);
+        let settings = self.settings.round_settings();
+        let max_steps = self.trainer.config.max_steps;
         let Some(judge) = self.judge.as_mut() else {
             return Flow::Continue;
         };
-        judge.begin_round();
-        let analysis = match judge.analyze(&environment, &shown) {
-            Ok(a) => a,
-            Err(e) => {
-                out.send(Event::Error(format!("analysis failed: {e}")));
-                crate::llm::Analysis {
-                    rejected: vec![format!("analysis failed: {e}")],
-                    ..Default::default()
-                }
-            }
-        };
-        let mut scenarios = analysis.scenarios.clone();
-        if scenarios.is_empty()
-            && let Ok(s) = ScenarioEdit::CheeseAnywhere.apply(&base)
+        let inspection = round::inspect(
+            judge,
+            &policy,
+            &self.shifted_levels,
+            &base,
+            &settings,
+            max_steps,
+            self.round.seed,
+        );
+        if let Some(failure) = inspection
+            .analysis
+            .rejected
+            .iter()
+            .find(|r| r.starts_with("analysis failed"))
         {
-            scenarios.push(s);
+            out.send(Event::Error(failure.clone()));
         }
+        let (analysis, scenarios, shown) =
+            (inspection.analysis, inspection.scenarios, inspection.shown);
         out.send(Event::Analysis(Box::new(AnalysisView {
             judge: judge.name(),
             text: analysis.raw.clone(),
@@ -648,56 +679,38 @@ impl Session {
 
     /// Rolls the paused agent out in the accepted scenarios and asks the judge about pairs.
     fn label(&mut self, accepted: &[bool], commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
-        let mut scenarios: Vec<Scenario> = self
-            .round
-            .scenarios
-            .iter()
-            .zip(accepted.iter().chain(std::iter::repeat(&false)))
-            .filter(|(_, keep)| **keep)
-            .map(|(s, _)| s.clone())
-            .collect();
-        if scenarios.is_empty() {
+        let base = match self.base_spec() {
+            Ok(b) => b,
+            Err(e) => {
+                out.send(Event::Error(e));
+                return Flow::Continue;
+            }
+        };
+        if !accepted.iter().any(|k| *k) {
             out.send(Event::Status(
                 "every scenario was rejected: using `cheese anywhere`".into(),
             ));
-            if let Ok(base) = self.base_spec()
-                && let Ok(s) = ScenarioEdit::CheeseAnywhere.apply(&base)
-            {
-                scenarios.push(s);
-            }
         }
+        let scenarios = round::accepted_scenarios(&self.round.scenarios, accepted, &base);
         let Some(policy) = self.baseline.clone() else {
             return Flow::Continue;
         };
         self.set_phase(Phase::Labelling, out);
-        let seed = derive_seed(self.trainer.config.seed, 2000 + self.round.number);
-        let per = self
-            .settings
-            .feedback_rollouts
-            .div_ceil(scenarios.len().max(1));
-        let mut rollouts = Vec::new();
-        for (i, s) in scenarios.iter().enumerate() {
-            let source = LevelSource::Distribution {
-                name: s.edit.title(),
-                spec: s.spec.clone(),
-            };
-            rollouts.extend(collect_rollouts(
-                &policy,
-                &source,
-                per,
-                derive_seed(seed, i as u64),
-                self.trainer.config.max_steps,
-            ));
-        }
-        let mut rng = Rng::new(derive_seed(seed, 99));
-        let pairs = choose_pairs(&rollouts, self.settings.pairs, &mut rng);
+        let settings = self.settings.round_settings();
+        let rollouts = round::scenario_rollouts(
+            &policy,
+            &scenarios,
+            &settings,
+            self.trainer.config.max_steps,
+            self.round.seed,
+        );
         let Some(judge) = self.judge.as_mut() else {
             return Flow::Continue;
         };
         let mut stop = false;
         let mut index = 0;
         let mut deferred = Vec::new();
-        let round = gather_preferences(judge, &rollouts, &pairs, |label| {
+        let round = round::label(judge, &rollouts, &settings, self.round.seed, |label| {
             out.send(Event::Label(Box::new(LabelView {
                 index,
                 first: rollouts[label.first].clone(),
@@ -731,14 +744,22 @@ impl Session {
     }
 
     fn train_reward_model(&mut self, out: &mut Outbox) {
+        let Some(paused) = self.baseline.clone() else {
+            out.send(Event::Error(
+                "no round yet: start a feedback round first".into(),
+            ));
+            return;
+        };
         self.set_phase(Phase::TrainingRewardModel, out);
         let labels = self.round.effective_labels();
-        let seed = derive_seed(self.trainer.config.seed, 3000 + self.round.number);
-        match RewardModel::train(
+        match round::fit_reward(
             &self.round.rollouts,
             &labels,
-            &self.settings.reward,
-            seed,
+            &self.settings.round_settings(),
+            &paused,
+            &self.training_levels,
+            self.trainer.config.max_steps,
+            self.round.seed,
             &self.device,
         ) {
             Ok((model, report)) => {
@@ -757,25 +778,45 @@ impl Session {
         }
     }
 
+    /// Resumes PPO as the chosen arm (reward and level mix, see [`Arm::prepare`]) from the
+    /// agent as it is now: to the configured budget if it is not reached yet (the study's
+    /// remaining (1 - tau) * T), otherwise for another half of it.
     fn start_fine_tuning(&mut self, out: &mut Outbox) {
-        let Some(model) = self.reward_model.clone() else {
-            out.send(Event::Error(
-                "no reward model yet: label pairs and train it first".into(),
-            ));
+        let arm = self.settings.arm;
+        if arm.uses_reward_model() && self.reward_model.is_none() {
+            out.send(Event::Error(format!(
+                "the {arm} arm needs a reward model: label pairs and train it first"
+            )));
             return;
-        };
-        // Fine-tuning gets at least half the original budget, even after T was reached.
-        let ppo = &mut self.trainer.config.ppo;
-        let batch = ppo.batch_size() as u64;
-        let done = self.trainer.state.iteration * batch;
-        let wanted = done + (self.settings.train.ppo.total_timesteps / 2).max(batch);
-        if ppo.total_timesteps < wanted {
-            ppo.total_timesteps = wanted;
         }
-        self.trainer.shaping = Some(RewardShaping {
-            source: RewardSource::Learned(model),
-            lambda: self.settings.lambda,
-        });
+        if arm.uses_scenarios() && self.round.scenarios.is_empty() {
+            out.send(Event::Error(format!(
+                "the {arm} arm trains on the judge's scenarios: run a feedback round first"
+            )));
+            return;
+        }
+        if let Err(e) = arm.prepare(
+            &mut self.trainer,
+            self.reward_model.as_ref(),
+            &self.training_levels,
+            &self.round.scenarios,
+            &self.settings.round_settings(),
+        ) {
+            out.send(Event::Error(format!("fine-tuning: {e}")));
+            return;
+        }
+        if self.trainer.finished() {
+            let batch = self.trainer.config.ppo.batch_size() as u64;
+            let done = self.trainer.state.iteration * batch;
+            self.trainer.config.ppo.total_timesteps =
+                done + (self.settings.train.ppo.total_timesteps / 2).max(batch);
+        }
+        self.tuning = Some(arm);
+        out.send(Event::FineTuning(Box::new(FineTuningView {
+            arm,
+            levels: self.trainer.state.venv.source().name().to_string(),
+            until_step: self.trainer.config.ppo.total_timesteps,
+        })));
         self.set_phase(Phase::FineTuning, out);
     }
 

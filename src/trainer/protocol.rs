@@ -3,6 +3,8 @@
 
 use crate::config::TrainConfig;
 use crate::experiment::preferences::{JudgeStats, LabeledPair};
+pub use crate::experiment::round::BeforeAfter;
+use crate::experiment::round::{Arm, RoundSettings};
 use crate::level::Layout;
 use crate::llm::Rollout;
 use crate::llm::http::HttpConfig;
@@ -70,6 +72,12 @@ pub struct SessionSettings {
     pub checkpoint: Option<PathBuf>,
     /// Append every iteration's metrics here (JSON lines).
     pub metrics_log: Option<PathBuf>,
+    /// How fine-tuning uses the round (see [`Arm`]); `designer` by default.
+    pub arm: Arm,
+    /// Share of the fine-tuning episodes drawn from the accepted scenarios (arms that use them).
+    pub scenario_share: f64,
+    /// Judge pieces of at most this many moves instead of whole episodes.
+    pub segment_steps: Option<usize>,
 }
 
 impl SessionSettings {
@@ -98,6 +106,22 @@ impl SessionSettings {
             label_cache: None,
             checkpoint: None,
             metrics_log: None,
+            arm: Arm::Designer,
+            scenario_share: 0.2,
+            segment_steps: None,
+        }
+    }
+
+    /// What one feedback round of this session asks for.
+    pub fn round_settings(&self) -> RoundSettings {
+        RoundSettings {
+            inspect_rollouts: self.inspect_rollouts,
+            feedback_rollouts: self.feedback_rollouts,
+            pairs: self.pairs,
+            segment_steps: self.segment_steps,
+            reward: self.reward.clone(),
+            lambda: self.lambda,
+            scenario_share: self.scenario_share,
         }
     }
 }
@@ -143,6 +167,8 @@ pub enum Command {
         count: usize,
     },
     SetLambda(f32),
+    /// Which arm the next fine-tuning runs.
+    SetArm(Arm),
     /// Evaluate the current agent on both distributions now.
     Evaluate,
     /// Start over with new settings.
@@ -166,7 +192,8 @@ pub enum Phase {
     TrainingRewardModel,
     /// The reward model is ready; fine-tuning has not started.
     RewardModelReady,
-    /// PPO with R' = lambda * R_hat + (1 - lambda) * R.
+    /// PPO resumed as the chosen arm says (R' = lambda * R_hat + (1 - lambda) * R for the
+    /// arms that use the reward model).
     FineTuning,
     /// All configured timesteps are done.
     Finished,
@@ -183,7 +210,7 @@ impl Phase {
             Phase::ReviewLabels => "review the labels",
             Phase::TrainingRewardModel => "training the reward model",
             Phase::RewardModelReady => "reward model ready",
-            Phase::FineTuning => "fine-tuning with R'",
+            Phase::FineTuning => "fine-tuning",
             Phase::Finished => "finished",
         }
     }
@@ -264,6 +291,16 @@ pub struct LabelView {
     pub label: LabeledPair,
 }
 
+/// The fine-tuning under way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FineTuningView {
+    pub arm: Arm,
+    /// Name of the level source PPO now draws from (the mix, for arms that use scenarios).
+    pub levels: String,
+    /// The env step fine-tuning stops at.
+    pub until_step: u64,
+}
+
 /// Everything the trainer reports.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -277,6 +314,11 @@ pub enum Event {
     Label(Box<LabelView>),
     RoundStats(Box<JudgeStats>),
     RewardModel(Box<RewardReport>),
+    /// Fine-tuning started: which arm, on which levels.
+    FineTuning(Box<FineTuningView>),
+    /// Fine-tuning reached its budget: the agent of the round's start and the fine-tuned one on
+    /// the same shifted mazes, with McNemar's test.
+    BeforeAfter(Box<BeforeAfter>),
     /// A line for the status bar.
     Status(String),
     /// Something went wrong; the session goes on (shown in the panel, not only the log).
