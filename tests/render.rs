@@ -117,3 +117,112 @@ fn the_app_renders_the_2d_and_3d_scenes_with_the_panel() {
     let differ = px.iter().zip(&px3).filter(|(a, b)| a != b).count() as f64 / px.len() as f64;
     assert!(differ > 0.1, "the 3D view looks like the 2D view");
 }
+
+/// Runs `maze-rllf ARGS` under Xvfb (private runtime dir), failing after `secs` seconds.
+fn run_under_xvfb(dir: &Path, args: &[String], secs: u64) -> String {
+    assert!(
+        Command::new("xvfb-run").arg("--help").output().is_ok(),
+        "xvfb-run is missing: run scripts/test.sh (it installs xvfb and mesa-vulkan-drivers)"
+    );
+    let runtime = dir.join("xdg");
+    std::fs::create_dir_all(&runtime).expect("dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let mut child = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1024x640x24"])
+        .arg(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xvfb-run starts");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("maze-rllf {args:?} did not finish in {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(status.success(), "maze-rllf {args:?} failed: {status}\n{stderr}");
+    stderr
+}
+
+/// The demo end to end on a tiny budget (an agent paused after 8 iterations of a 16-iteration
+/// run, the oracle judge): its report holds every stage, the judge, and the before/after table
+/// of the same shifted mazes with McNemar's test.
+#[test]
+fn the_auto_demo_writes_a_report_with_the_judge_and_the_before_after_table() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-report");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let tiny = [
+        "--set",
+        "ppo.total_timesteps=16384",
+        "--set",
+        "ppo.num_envs=16",
+        "--set",
+        "ppo.num_steps=64",
+    ];
+    let agent = dir.join("agent");
+    let trained = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(["train", "--config", "assets/configs/quick-7x7.ron"])
+        .args(tiny)
+        .args(["--stop-at", "8192", "--out"])
+        .arg(&agent)
+        .output()
+        .expect("train runs");
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let report = dir.join("demo.json");
+    let mut args: Vec<String> = ["demo", "--auto", "--judge", "oracle", "--window", "1024x640"]
+        .map(String::from)
+        .to_vec();
+    args.extend(tiny.map(String::from));
+    args.extend([
+        "--checkpoint".into(),
+        agent.display().to_string(),
+        "--report".into(),
+        report.display().to_string(),
+    ]);
+    run_under_xvfb(&dir, &args, 400);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the report")).expect("json");
+    let stages = json["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 9, "every step: {json}");
+    assert!(json["total_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(json["judge"]["backend"], "oracle");
+    assert!(json["judge"]["model"].as_str().is_some_and(|m| !m.is_empty()));
+    let table = &json["before_after"];
+    assert_eq!(table["arm"], "designer");
+    for side in ["before", "after"] {
+        let summary = &table[side]["summary"];
+        assert_eq!(summary["episodes"], 400, "{side}: {summary}");
+        for rate in ["cheese", "corner", "neither"] {
+            let r = &summary[rate];
+            let (low, p, high) = (r["low"].as_f64(), r["rate"].as_f64(), r["high"].as_f64());
+            assert!(
+                matches!((low, p, high), (Some(l), Some(p), Some(h)) if l <= p && p <= h),
+                "{side} {rate}: {r}"
+            );
+        }
+        assert_eq!(table[side]["outcomes"].as_str().map(str::len), Some(400));
+    }
+    let p = table["cheese_test"]["p_value"].as_f64().expect("p-value");
+    assert!((0.0..=1.0).contains(&p));
+}

@@ -145,7 +145,7 @@ impl DemoStep {
             }
             DemoStep::FineTuning => {
                 "PPO continues from where it paused, now with R' = lambda * R_hat + \
-                 (1 - lambda) * R, and a fifth of its mazes come from the environments the \
+                 (1 - lambda) * R, and a share of its mazes come from the environments the \
                  judge proposed (the judge as environment designer)."
             }
             DemoStep::BeforeAfter => {

@@ -53,6 +53,10 @@ pub fn evaluation_seed(run_seed: u64) -> u64 {
     derive_seed(run_seed, streams::EVALUATION)
 }
 
+/// The share of fine-tuning episodes drawn from the judge's scenarios unless a config says
+/// otherwise (the study's and the app's default; the README says what each share measured).
+pub const DEFAULT_SCENARIO_SHARE: f64 = 0.8;
+
 /// What a round asks for; the study config and the app's session settings both carry it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundSettings {
@@ -496,7 +500,8 @@ mod tests {
     #[test]
     fn settings_out_of_range_say_what_to_write() {
         assert!(settings().validate().is_ok());
-        let cases: [(fn(&mut RoundSettings), &str); 5] = [
+        type Mutation = fn(&mut RoundSettings);
+        let cases: [(Mutation, &str); 5] = [
             (|s| s.scenario_share = 1.5, "scenario_share is 1.5"),
             (|s| s.scenario_share = f64::NAN, "a number from 0 to 1"),
             (|s| s.lambda = -0.1, "lambda"),

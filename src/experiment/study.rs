@@ -89,7 +89,7 @@ fn default_arms() -> Vec<Arm> {
 }
 
 fn default_scenario_share() -> f64 {
-    0.2
+    round::DEFAULT_SCENARIO_SHARE
 }
 
 fn default_true() -> bool {

@@ -38,8 +38,10 @@ impl Rate {
             successes,
             trials,
             rate: p,
-            low: (centre - half).max(0.0),
-            high: (centre + half).min(1.0),
+            // Clamped around p: rounding must not put a bound on the wrong side of the rate
+            // (0 of n once gave a lower bound of 9e-19).
+            low: (centre - half).clamp(0.0, p),
+            high: (centre + half).clamp(p, 1.0),
         }
     }
 
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn mcnemar_matches_hand_values() {
         // 10 discordant mazes, 8 for the second: P(X <= 2) = (1 + 10 + 45) / 1024, doubled.
-        let first: Vec<bool> = (0..20).map(|i| i < 2 || i >= 10).collect();
+        let first: Vec<bool> = (0..20).map(|i| !(2..10).contains(&i)).collect();
         let second: Vec<bool> = (0..20).map(|i| (2..10).contains(&i) || i >= 10).collect();
         let t = McNemar::new(&first, &second).expect("paired");
         assert_eq!((t.only_first, t.only_second), (2, 8));
@@ -219,6 +221,8 @@ mod tests {
             (r.low - 0.4038).abs() < 1e-3 && (r.high - 0.5962).abs() < 1e-3,
             "{r:?}"
         );
+        let none = Rate::new(0, 400);
+        assert_eq!((none.low, none.rate), (0.0, 0.0), "{none:?}");
         let all = Rate::new(20, 20);
         assert_eq!(all.high, 1.0);
         assert!((all.low - 0.8389).abs() < 1e-3, "{all:?}");

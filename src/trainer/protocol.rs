@@ -107,7 +107,7 @@ impl SessionSettings {
             checkpoint: None,
             metrics_log: None,
             arm: Arm::Designer,
-            scenario_share: 0.2,
+            scenario_share: crate::experiment::round::DEFAULT_SCENARIO_SHARE,
             segment_steps: None,
         }
     }
