@@ -156,7 +156,10 @@ fn run_under_xvfb(dir: &Path, args: &[String], secs: u64) -> String {
         use std::io::Read;
         let _ = e.read_to_string(&mut stderr);
     }
-    assert!(status.success(), "maze-rllf {args:?} failed: {status}\n{stderr}");
+    assert!(
+        status.success(),
+        "maze-rllf {args:?} failed: {status}\n{stderr}"
+    );
     stderr
 }
 
@@ -190,9 +193,11 @@ fn the_auto_demo_writes_a_report_with_the_judge_and_the_before_after_table() {
         String::from_utf8_lossy(&trained.stderr)
     );
     let report = dir.join("demo.json");
-    let mut args: Vec<String> = ["demo", "--auto", "--judge", "oracle", "--window", "1024x640"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "demo", "--auto", "--judge", "oracle", "--window", "1024x640",
+    ]
+    .map(String::from)
+    .to_vec();
     args.extend(tiny.map(String::from));
     args.extend([
         "--checkpoint".into(),
@@ -207,7 +212,11 @@ fn the_auto_demo_writes_a_report_with_the_judge_and_the_before_after_table() {
     assert_eq!(stages.len(), 9, "every step: {json}");
     assert!(json["total_seconds"].as_f64().is_some_and(|s| s > 0.0));
     assert_eq!(json["judge"]["backend"], "oracle");
-    assert!(json["judge"]["model"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        json["judge"]["model"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     let table = &json["before_after"];
     assert_eq!(table["arm"], "designer");
     for side in ["before", "after"] {
