@@ -1001,7 +1001,7 @@ fn demo_facts(m: &Models) -> String {
                     .as_ref()
                     .map_or(String::new(), |n| format!("Note: {n}.\n"));
                 format!(
-                    "{note}{} ({}): \"{first}…\" → {}",
+                    "{note}{} ({}): \"{first}…\" Proposed: {}",
                     a.judge,
                     reliability(&a.judge, a.judge_agreement).0,
                     a.scenarios
