@@ -231,6 +231,24 @@ fn a_front_end_that_never_reads_does_not_stall_training() {
 }
 
 #[test]
+fn a_round_with_a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
+    let mut s = settings();
+    s.scenario_share = 1.5;
+    let mut trainer = TrainerHandle::spawn(s);
+    wait_phase(&trainer, Phase::Paused, 30);
+    trainer.send(Command::BeginFeedbackRound).expect("send");
+    let error = wait_for(&trainer, 30, "the refusal", |e| match e {
+        Event::Error(e) => Some(e.clone()),
+        _ => None,
+    });
+    assert!(
+        error.contains("scenario_share is 1.5") && error.contains("from 0 to 1"),
+        "{error}"
+    );
+    assert!(trainer.shutdown(Duration::from_secs(30)));
+}
+
+#[test]
 fn a_bad_setting_is_reported_and_a_reset_recovers() {
     let mut s = settings();
     s.checkpoint = Some("does/not/exist".into());

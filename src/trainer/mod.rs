@@ -599,6 +599,10 @@ impl Session {
     }
 
     fn begin_round(&mut self, commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
+        if let Err(e) = self.settings.round_settings().validate() {
+            out.send(Event::Error(format!("feedback round: {e}")));
+            return Flow::Continue;
+        }
         let base = match self.base_spec() {
             Ok(b) => b,
             Err(e) => {
