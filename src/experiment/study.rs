@@ -813,8 +813,13 @@ pub fn write_reports(
             arm.describe()
         ));
     }
+    if config.regions.contains(&0) && config.regions.contains(&1) {
+        md.push_str(
+            "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell).\n",
+        );
+    }
     md.push_str(&format!(
-        "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell). Wall time per cell: {}.\n",
+        "\nWall time per cell: {}.\n",
         results
             .iter()
             .map(|r| format!("r={} s={}: {:.0} s", r.region, r.seed, r.seconds))
