@@ -183,7 +183,8 @@ impl TrainConfig {
         })
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Every PPO and model value in range (also checked when a run resumes with overrides).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.ppo;
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if p.num_envs == 0 || p.num_steps == 0 {

@@ -102,6 +102,34 @@ fn train_resume_and_eval_json() {
             .is_some_and(|l| l.contains("\"global_step\":512"))
     );
 
+    // An override that breaks the config is refused before anything trains or is written.
+    let latest = std::fs::read_to_string(run.join("latest")).expect("latest");
+    for bad in [
+        "ppo.num_minibatches=3",
+        "ppo.num_steps=0",
+        "ppo.num_minibatches=4096",
+    ] {
+        let out = maze_rllf(&[
+            "train",
+            "--resume",
+            run_str,
+            "--set",
+            bad,
+            "--set",
+            "ppo.total_timesteps=1024",
+            "--out",
+            run_str,
+        ]);
+        assert!(!out.status.success(), "{bad} was accepted");
+        let err = stderr(&out);
+        assert!(err.contains("ppo.num"), "{bad}: {err}");
+        assert_eq!(
+            std::fs::read_to_string(run.join("latest")).expect("latest"),
+            latest,
+            "{bad}: no checkpoint was written"
+        );
+    }
+
     let out = maze_rllf(&[
         "eval",
         "--checkpoint",

@@ -79,6 +79,7 @@ pub struct RoundSettings {
 impl RoundSettings {
     /// Every value in range, or what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), String> {
+        self.reward.validate()?;
         if !(0.0..=1.0).contains(&self.scenario_share) {
             return Err(format!(
                 "scenario_share is {}: it is the share of fine-tuning episodes drawn from the \
@@ -501,7 +502,12 @@ mod tests {
     fn settings_out_of_range_say_what_to_write() {
         assert!(settings().validate().is_ok());
         type Mutation = fn(&mut RoundSettings);
-        let cases: [(Mutation, &str); 5] = [
+        let cases: [(Mutation, &str); 7] = [
+            (|s| s.reward.hidden = 0, "reward.hidden is 0"),
+            (
+                |s| s.reward.learning_rate = f64::NAN,
+                "reward.learning_rate",
+            ),
             (|s| s.scenario_share = 1.5, "scenario_share is 1.5"),
             (|s| s.scenario_share = f64::NAN, "a number from 0 to 1"),
             (|s| s.lambda = -0.1, "lambda"),

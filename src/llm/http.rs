@@ -127,8 +127,43 @@ enum Attempt {
     SchemaRefused,
 }
 
+/// The longest wait between two attempts, whatever a server asks for.
+const MAX_WAIT_S: f64 = 60.0;
+
+/// A `Retry-After` header as a wait: seconds as a number, clamped to `[0, MAX_WAIT_S]`; anything
+/// else (a negative number, NaN, an HTTP date) leaves the backoff to us (None).
+fn retry_after_seconds(value: &str) -> Option<Duration> {
+    let seconds = value.trim().parse::<f64>().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds.min(MAX_WAIT_S)))
+}
+
+impl HttpConfig {
+    /// Timeouts and backoff as durations a client can use, or what to write instead.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("connect_timeout_s", self.connect_timeout_s),
+            ("read_timeout_s", self.read_timeout_s),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+                return Err(format!(
+                    "http.{name} is {value}: seconds, more than 0 and at most a day (e.g. 30)"
+                ));
+            }
+        }
+        if !(self.backoff_s.is_finite() && (0.0..=MAX_WAIT_S).contains(&self.backoff_s)) {
+            return Err(format!(
+                "http.backoff_s is {}: seconds from 0 to {MAX_WAIT_S} (e.g. 1)",
+                self.backoff_s
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl HttpJudge {
     pub fn new(config: HttpConfig, base: DistributionSpec, seed: u64) -> Result<Self, JudgeError> {
+        config.validate().map_err(JudgeError::Config)?;
         let api_key = match &config.api_key_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 JudgeError::Config(format!(
@@ -211,7 +246,7 @@ impl HttpJudge {
                     let wait = retry_after
                         .map(|d| d.as_secs_f64())
                         .unwrap_or(backoff * jitter)
-                        .min(60.0);
+                        .clamp(0.0, MAX_WAIT_S);
                     std::thread::sleep(Duration::from_secs_f64(wait));
                     attempt += 1;
                 }
@@ -264,8 +299,7 @@ impl HttpJudge {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(Duration::from_secs_f64);
+            .and_then(retry_after_seconds);
         let text = response.text().map_err(transport)?;
         if status == 429 || status >= 500 {
             let error = JudgeError::Http {
@@ -453,6 +487,43 @@ impl Judge for HttpJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_after_that_is_not_a_sane_number_never_panics_and_is_clamped() {
+        assert_eq!(retry_after_seconds("2"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after_seconds("1e300"),
+            Some(Duration::from_secs_f64(MAX_WAIT_S))
+        );
+        for bad in ["-1", "NaN", "inf", "Wed, 21 Oct 2026 07:28:00 GMT", ""] {
+            assert_eq!(retry_after_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeouts_out_of_range_are_refused_with_what_to_write() {
+        let ok = HttpConfig::new("http://127.0.0.1:9", "m");
+        assert!(ok.validate().is_ok());
+        for (mutate, needle) in [
+            (
+                (|c: &mut HttpConfig| c.read_timeout_s = -1.0) as fn(&mut HttpConfig),
+                "http.read_timeout_s is -1",
+            ),
+            (|c| c.connect_timeout_s = 1e300, "http.connect_timeout_s"),
+            (
+                |c| c.read_timeout_s = f64::NAN,
+                "http.read_timeout_s is NaN",
+            ),
+            (|c| c.backoff_s = -2.0, "http.backoff_s"),
+        ] {
+            let mut c = ok.clone();
+            mutate(&mut c);
+            let e = c.validate().expect_err("refused");
+            assert!(e.contains(needle), "{e}");
+            let judge = HttpJudge::new(c, crate::level::DistributionSpec::training(7, 1), 0);
+            assert!(judge.is_err(), "the judge is not built");
+        }
+    }
 
     #[test]
     fn json_is_found_in_prose_and_fences() {

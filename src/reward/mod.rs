@@ -123,6 +123,50 @@ fn default_true() -> bool {
 }
 
 impl RewardConfig {
+    /// Every value in range, or what is wrong and how to fix it (named as in a study config).
+    pub fn validate(&self) -> Result<(), String> {
+        let field = |name: &str, value: String, want: &str| {
+            Err(format!("reward.{name} is {value}: it must be {want}"))
+        };
+        if self.hidden == 0 {
+            return field("hidden", "0".into(), "at least 1 (e.g. 16)");
+        }
+        if self.layers == 0 {
+            return field("layers", "0".into(), "at least 1 (e.g. 2)");
+        }
+        if self.epochs == 0 {
+            return field("epochs", "0".into(), "at least 1 (e.g. 10)");
+        }
+        if self.batch_pairs == 0 {
+            return field("batch_pairs", "0".into(), "at least 1 (e.g. 32)");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return field(
+                "learning_rate",
+                self.learning_rate.to_string(),
+                "a positive number (e.g. 0.003)",
+            );
+        }
+        if !(0.0..1.0).contains(&self.holdout) {
+            return field(
+                "holdout",
+                self.holdout.to_string(),
+                "a share from 0 up to (not including) 1 (e.g. 0.2)",
+            );
+        }
+        if let Some(q) = self.offset_quantile
+            && !(0.0..=1.0).contains(&q)
+        {
+            return field("offset_quantile", q.to_string(), "from 0 to 1, or unset");
+        }
+        if let Some(s) = self.scale
+            && !(s.is_finite() && s > 0.0)
+        {
+            return field("scale", s.to_string(), "a positive number, or unset");
+        }
+        Ok(())
+    }
+
     /// The offset quantile in use (see [`RewardConfig::offset_quantile`]).
     pub fn offset_quantile(&self) -> f64 {
         let default = match self.form {

@@ -247,6 +247,13 @@ pub fn resume(
             path: loaded.dir.clone(),
             reason: e.to_string(),
         })?;
+    // An overridden value is checked before anything is trained or written.
+    config
+        .validate()
+        .map_err(|e| CheckpointError::Incompatible {
+            path: loaded.dir.clone(),
+            reason: e.to_string(),
+        })?;
     if config.model != loaded.config.model || config.ppo.num_envs != loaded.config.ppo.num_envs {
         return Err(CheckpointError::Incompatible {
             path: loaded.dir.clone(),
