@@ -117,7 +117,7 @@ impl TrainConfig {
     /// Parses RON config text (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         ron_options()
-            .from_str(text)
+            .from_str(text.strip_prefix('\u{feff}').unwrap_or(text))
             .map_err(|e| ConfigError::Parse {
                 path: path.to_path_buf(),
                 line: e.span.start.line,

@@ -101,7 +101,7 @@ impl StudyConfig {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let config: Self = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-            .from_str(&text)
+            .from_str(text.strip_prefix('\u{feff}').unwrap_or(&text))
             .map_err(|e| crate::config::ron_error_at(path, &e))?;
         config
             .validate()

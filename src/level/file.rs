@@ -228,6 +228,8 @@ pub fn load_level_file(path: &Path) -> Result<LevelSource, LevelError> {
 
 /// Parses and validates level text; `path` is only used in error messages.
 pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
+    // Editors on some systems start UTF-8 files with a byte-order mark; it is not part of the RON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let err = |line: usize, column: usize, message: String, hint: &str| LevelError {
         file: path.to_path_buf(),
         line,
@@ -529,6 +531,15 @@ mod tests {
 
     fn parse(text: &str) -> Result<LevelSource, LevelError> {
         parse_level(Path::new("levels/test.ron"), text)
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_level() {
+        let text = format!(
+            "\u{feff}{}",
+            fixed_level(&["#####", "#..C#", "#.#.#", "#M..#", "#####"])
+        );
+        assert!(matches!(parse(&text), Ok(LevelSource::Fixed { .. })));
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl LabelCache {
     pub fn open(path: &Path) -> Result<Self, String> {
         let mut entries = HashMap::new();
         let mut skipped_lines = 0;
-        if let Ok(text) = std::fs::read_to_string(path) {
+        let existing = std::fs::read_to_string(path).ok();
+        if let Some(text) = &existing {
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 match serde_json::from_str::<Entry>(line) {
                     Ok(e) => {
@@ -59,11 +60,17 @@ impl LabelCache {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| format!("{}: cannot open label cache: {e}", path.display()))?;
+        // A torn last line (a kill mid-write) is ended here, so the next answer starts a line of
+        // its own instead of being glued onto the fragment and lost with it.
+        if existing.is_some_and(|t| !t.is_empty() && !t.ends_with('\n')) {
+            file.write_all(b"\n")
+                .map_err(|e| format!("{}: cannot repair the last line: {e}", path.display()))?;
+        }
         Ok(Self {
             path: Some(path.to_path_buf()),
             file: Some(file),
@@ -119,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_survive_reopening_and_torn_lines_are_skipped() {
+    fn answers_survive_reopening_and_a_torn_line_loses_only_itself() {
         let path =
             std::env::temp_dir().join(format!("maze-rllf-cache-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
@@ -136,7 +143,7 @@ mod tests {
         let mut text = std::fs::read_to_string(&path).expect("read");
         text.push_str("{\"key\": \"abc");
         std::fs::write(&path, text).expect("write");
-        let cache = LabelCache::open(&path).expect("reopen");
+        let mut cache = LabelCache::open(&path).expect("reopen");
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.skipped_lines, 1);
         assert_eq!(
@@ -144,6 +151,13 @@ mod tests {
             Some(&serde_json::json!({"choice": 2}))
         );
         assert_eq!(cache.get("other-judge", "prompt two"), None);
+        // The next answer after the fragment is kept: it starts a line of its own.
+        cache
+            .put("oracle", "prompt three", serde_json::json!({"choice": 1}))
+            .expect("put");
+        drop(cache);
+        let cache = LabelCache::open(&path).expect("reopen");
+        assert_eq!((cache.len(), cache.skipped_lines), (3, 1));
         let _ = std::fs::remove_file(&path);
     }
 }
