@@ -152,6 +152,10 @@ pub enum Command {
         /// total: the agent a study pauses at tau*T, which fine-tuning later takes to T.
         #[arg(long, value_name = "STEPS")]
         stop_at: Option<u64>,
+        /// Start a fresh run in an --out folder that already holds one: its checkpoints,
+        /// `latest`, metrics files and `eval.json` are deleted first.
+        #[arg(long)]
+        force: bool,
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
@@ -312,6 +316,7 @@ fn run(command: Command) -> Result<(), String> {
             out,
             resume,
             stop_at,
+            force,
             device,
         } => train(
             config.as_deref(),
@@ -319,6 +324,7 @@ fn run(command: Command) -> Result<(), String> {
             &out,
             resume.as_deref(),
             stop_at,
+            force,
             device,
         ),
         Command::Eval {
@@ -491,9 +497,23 @@ fn train(
     out: &Path,
     resume: Option<&Path>,
     stop_at: Option<u64>,
+    force: bool,
     device: DeviceChoice,
 ) -> Result<(), String> {
     let device = device.device()?;
+    let holds_a_run = ["latest", "metrics.jsonl", "metrics.csv"]
+        .iter()
+        .any(|f| out.join(f).exists());
+    if resume.is_none() && holds_a_run {
+        if !force {
+            return Err(format!(
+                "{} already holds a run: continue it with `--resume {0}`, write elsewhere, or \
+                 pass --force to delete its checkpoints and metrics and start over",
+                out.display()
+            ));
+        }
+        clear_run(out)?;
+    }
     let mut trainer = match (resume, config) {
         (Some(from), _) => checkpoint::resume(from, &device, set).map_err(|e| e.to_string())?,
         (None, Some(path)) => {
@@ -505,7 +525,7 @@ fn train(
         (None, None) => return Err("train needs --config FILE (or --resume DIR)".into()),
     };
     std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
-    let mut log = MetricsLog::open(out)?;
+    let mut log = MetricsLog::open(out, trainer.state.iteration)?;
     let total = trainer.config.ppo.num_iterations();
     let bar = ProgressBar::new(total).with_position(trainer.state.iteration);
     bar.set_style(
@@ -546,6 +566,74 @@ fn train(
     Ok(())
 }
 
+/// Deletes a run folder's checkpoints, `latest`, metrics files and `eval.json` (`train --force`).
+fn clear_run(dir: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let removed = if name.starts_with("checkpoint-") && path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if ["latest", "metrics.jsonl", "metrics.csv", "eval.json"].contains(&name.as_str()) {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        removed.map_err(|e| format!("{}: cannot delete: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Keeps the lines of a metrics file whose iteration is at most `last` (the header of a CSV
+/// stays): after a kill, the iterations between the last checkpoint and the kill are trained
+/// again on resume and must not be logged twice. Unreadable lines (a torn last line) go too.
+fn cut_metrics_back(dir: &Path, last: u64) -> Result<(), String> {
+    let keep_json = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v["iteration"].as_u64())
+            .is_some_and(|it| it <= last)
+    };
+    let jsonl = dir.join("metrics.jsonl");
+    if let Ok(text) = std::fs::read_to_string(&jsonl) {
+        let kept: String = text
+            .lines()
+            .filter(|l| keep_json(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if kept != text {
+            checkpoint::write_atomic(&jsonl, kept.as_bytes()).map_err(|e| e.to_string())?;
+        }
+    }
+    let csv = dir.join("metrics.csv");
+    if let Ok(text) = std::fs::read_to_string(&csv) {
+        let mut lines = text.lines();
+        let Some(header) = lines.next() else {
+            return Ok(());
+        };
+        let Some(column) = header.split(',').position(|h| h == "iteration") else {
+            return Ok(());
+        };
+        let mut kept = format!("{header}\n");
+        for line in lines {
+            let iteration = line
+                .split(',')
+                .nth(column)
+                .and_then(|v| v.parse::<u64>().ok());
+            if iteration.is_some_and(|it| it <= last)
+                && line.split(',').count() == header.split(',').count()
+            {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        if kept != text {
+            checkpoint::write_atomic(&csv, kept.as_bytes()).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// `metrics.jsonl` and `metrics.csv` in a run folder (appended to on resume).
 struct MetricsLog {
     jsonl: std::fs::File,
@@ -554,7 +642,10 @@ struct MetricsLog {
 }
 
 impl MetricsLog {
-    fn open(dir: &Path) -> Result<Self, String> {
+    /// Opens the files for appending after iteration `last` (cutting back anything logged after
+    /// it by a run that was killed before its next checkpoint).
+    fn open(dir: &Path, last: u64) -> Result<Self, String> {
+        cut_metrics_back(dir, last)?;
         let open = |name: &str| {
             std::fs::OpenOptions::new()
                 .create(true)

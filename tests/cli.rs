@@ -79,6 +79,25 @@ fn train_resume_and_eval_json() {
     let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv");
     assert_eq!(csv.lines().count(), 3, "header + 2 rows");
 
+    // A fresh run into a folder that holds one is refused, and says what to do instead.
+    let out = maze_rllf(&args);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--resume") && stderr(&out).contains("--force"),
+        "{}",
+        stderr(&out)
+    );
+    // A run killed after iteration 3 but before its checkpoint left a line (torn, too) that
+    // resuming from iteration 2 must not keep: the iterations are trained and logged again.
+    let last_line = metrics.lines().last().expect("a line").to_string();
+    let logged_after_checkpoint = last_line.replace("\"iteration\":2", "\"iteration\":3");
+    assert_ne!(logged_after_checkpoint, last_line);
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        format!("{metrics}{logged_after_checkpoint}\n{{\"charts/SPS\": 1"),
+    )
+    .expect("write");
+
     let out = maze_rllf(&[
         "train",
         "--resume",
@@ -164,6 +183,14 @@ fn train_resume_and_eval_json() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("world_size 25"), "{}", stderr(&out));
+
+    // --force starts over: the old checkpoints and metrics are gone, not mixed in.
+    args.push("--force");
+    let out = maze_rllf(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    assert_eq!(metrics.lines().count(), 2, "only the new run's iterations");
+    assert!(!run.join("checkpoint-0000000512").exists());
     let _ = std::fs::remove_dir_all(&run);
 }
 
