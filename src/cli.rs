@@ -356,8 +356,8 @@ fn run(command: Command) -> Result<(), String> {
             options.settings.auto_review = true;
             // The round the demo runs: the designer arm (see the README's demo section).
             options.settings.arm = crate::experiment::round::Arm::Designer;
-            options.settings.pairs = 120;
-            options.settings.feedback_rollouts = 240;
+            options.settings.round.pairs = 120;
+            options.settings.round.feedback_rollouts = 240;
             options.settings.eval_episodes = 400;
             if options.settings.checkpoint.is_none() {
                 let shipped = PathBuf::from(DEMO_CHECKPOINT);

@@ -59,13 +59,7 @@ fn the_study_and_the_trainer_thread_run_the_same_round() {
     let mut s = SessionSettings::new(train);
     s.checkpoint = Some(cell_dir.join("pretrain"));
     s.judge = JudgeChoice::Oracle(config.oracle.clone());
-    s.inspect_rollouts = config.inspect_rollouts;
-    s.feedback_rollouts = config.feedback_rollouts;
-    s.pairs = config.pairs;
-    s.reward = config.reward.clone();
-    s.lambda = config.lambda;
-    s.scenario_share = config.scenario_share;
-    s.segment_steps = config.segment_steps;
+    s.round = config.round_settings();
     s.eval_episodes = config.eval_episodes;
     s.eval_every = 1000;
     s.show_episodes = 1;

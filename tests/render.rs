@@ -44,51 +44,22 @@ fn near(p: &[u8; 3], c: [u8; 3], tolerance: i32) -> bool {
 
 #[test]
 fn the_app_renders_the_2d_and_3d_scenes_with_the_panel() {
-    assert!(
-        Command::new("xvfb-run").arg("--help").output().is_ok(),
-        "xvfb-run is missing: run scripts/test.sh (it installs xvfb and mesa-vulkan-drivers)"
-    );
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render");
     let _ = std::fs::remove_dir_all(&dir);
-    let runtime = dir.join("xdg");
-    std::fs::create_dir_all(&runtime).expect("dir");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    }
     let flat = dir.join("scene-2d.png");
     let blocks = dir.join("scene-3d.png");
-    let mut child = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1024x640x24"])
-        .arg(env!("CARGO_BIN_EXE_maze-rllf"))
-        .args(["app", "--window", "1024x640", "--exit-after", "400"])
-        .arg("--screenshot")
-        .arg(format!("2d={}", flat.display()))
-        .arg("--screenshot")
-        .arg(format!("3d={}", blocks.display()))
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvfb-run starts");
-    let deadline = Instant::now() + Duration::from_secs(420);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the app did not finish its screenshots in time");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
-    assert!(status.success(), "the app failed: {status}\n{stderr}");
+    let args: Vec<String> = vec![
+        "app".into(),
+        "--window".into(),
+        "1024x640".into(),
+        "--exit-after".into(),
+        "400".into(),
+        "--screenshot".into(),
+        format!("2d={}", flat.display()),
+        "--screenshot".into(),
+        format!("3d={}", blocks.display()),
+    ];
+    run_under_xvfb(&dir, &args, 420);
 
     let wall = maze_rllf::sim::render::colors::WALL;
     let (w, h, px) = read_png(&flat);

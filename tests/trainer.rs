@@ -20,9 +20,9 @@ fn settings() -> SessionSettings {
         ])
         .expect("overrides");
     let mut s = SessionSettings::new(train);
-    s.pairs = 24;
-    s.feedback_rollouts = 60;
-    s.inspect_rollouts = 4;
+    s.round.pairs = 24;
+    s.round.feedback_rollouts = 60;
+    s.round.inspect_rollouts = 4;
     s.eval_episodes = 40;
     s.eval_every = 4;
     s.show_episodes = 4;
@@ -233,7 +233,7 @@ fn a_front_end_that_never_reads_does_not_stall_training() {
 #[test]
 fn a_round_with_a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
     let mut s = settings();
-    s.scenario_share = 1.5;
+    s.round.scenario_share = 1.5;
     let mut trainer = TrainerHandle::spawn(s);
     wait_phase(&trainer, Phase::Paused, 30);
     trainer.send(Command::BeginFeedbackRound).expect("send");

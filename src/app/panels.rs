@@ -323,15 +323,15 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut s.train.seed));
         });
-        let mut lambda = s.lambda;
+        let mut lambda = s.round.lambda;
         if ui
             .add(egui::Slider::new(&mut lambda, 0.0..=1.0).text("lambda (R_hat share)"))
             .changed()
         {
-            s.lambda = lambda;
+            s.round.lambda = lambda;
             out.send(Command::SetLambda(lambda));
         }
-        ui.add(egui::Slider::new(&mut s.pairs, 10..=1000).text("pairs"));
+        ui.add(egui::Slider::new(&mut s.round.pairs, 10..=1000).text("pairs"));
         ui.checkbox(&mut s.auto_review, "go through reviews without waiting");
         ui.horizontal(|ui| {
             ui.label("judge");

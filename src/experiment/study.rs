@@ -280,6 +280,25 @@ fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> Result<(), String> 
     write_atomic(curve_path, curve.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// Trains `trainer` to its end (the curve into `curve_path`) and evaluates it on the seed's
+/// shifted mazes, the same for every arm and the reference agent.
+fn finish_and_evaluate(
+    trainer: &mut Trainer,
+    curve_path: &Path,
+    shifted: &LevelSource,
+    config: &StudyConfig,
+    seed: u64,
+) -> Result<ArmOutcome, String> {
+    train_to_end(trainer, curve_path)?;
+    Ok(round::evaluate_on(
+        &trainer.policy(),
+        shifted,
+        config.eval_episodes,
+        round::evaluation_seed(seed),
+        trainer.config.max_steps,
+    ))
+}
+
 /// The judge of a study run.
 pub fn make_judge(
     kind: JudgeKind,
@@ -334,14 +353,8 @@ pub fn run_reference(
         let mut trainer = Trainer::on_levels(train.clone(), shifted.clone(), device);
         let dir = out.join("reference");
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        train_to_end(&mut trainer, &dir.join(format!("s{seed}-metrics.jsonl")))?;
-        let outcome = round::evaluate_on(
-            &trainer.policy(),
-            &shifted,
-            config.eval_episodes,
-            round::evaluation_seed(seed),
-            train.max_steps,
-        );
+        let curve = dir.join(format!("s{seed}-metrics.jsonl"));
+        let outcome = finish_and_evaluate(&mut trainer, &curve, &shifted, config, seed)?;
         Ok(ReferenceRun {
             outcome,
             seconds: started.elapsed().as_secs_f64(),
@@ -457,14 +470,8 @@ pub fn run_cell(
                 &inspection.scenarios,
                 &settings,
             )?;
-            train_to_end(&mut tuned, &dir.join(format!("{arm}-metrics.jsonl")))?;
-            let outcome = round::evaluate_on(
-                &tuned.policy(),
-                &shifted,
-                config.eval_episodes,
-                round::evaluation_seed(seed),
-                train.max_steps,
-            );
+            let curve = dir.join(format!("{arm}-metrics.jsonl"));
+            let outcome = finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
             Ok(ArmRun {
                 arm,
                 outcome,

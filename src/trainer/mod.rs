@@ -408,9 +408,9 @@ impl Session {
             Command::Evaluate => self.evaluate(out),
             Command::SetArm(arm) => self.settings.arm = arm,
             Command::SetLambda(lambda) => {
-                self.settings.lambda = lambda.clamp(0.0, 1.0);
+                self.settings.round.lambda = lambda.clamp(0.0, 1.0);
                 if let Some(shaping) = &mut self.trainer.shaping {
-                    shaping.lambda = self.settings.lambda;
+                    shaping.lambda = self.settings.round.lambda;
                 }
             }
             Command::Reset(_) | Command::Shutdown => {}
@@ -599,7 +599,7 @@ impl Session {
     }
 
     fn begin_round(&mut self, commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
-        if let Err(e) = self.settings.round_settings().validate() {
+        if let Err(e) = self.settings.round.validate() {
             out.send(Event::Error(format!("feedback round: {e}")));
             return Flow::Continue;
         }
@@ -632,7 +632,7 @@ impl Session {
         };
         let policy = self.trainer.policy();
         self.baseline = Some(policy.clone());
-        let settings = self.settings.round_settings();
+        let settings = self.settings.round.clone();
         let max_steps = self.trainer.config.max_steps;
         let Some(judge) = self.judge.as_mut() else {
             return Flow::Continue;
@@ -700,7 +700,7 @@ impl Session {
             return Flow::Continue;
         };
         self.set_phase(Phase::Labelling, out);
-        let settings = self.settings.round_settings();
+        let settings = self.settings.round.clone();
         let rollouts = round::scenario_rollouts(
             &policy,
             &scenarios,
@@ -759,7 +759,7 @@ impl Session {
         match round::fit_reward(
             &self.round.rollouts,
             &labels,
-            &self.settings.round_settings(),
+            &self.settings.round,
             &paused,
             &self.training_levels,
             self.trainer.config.max_steps,
@@ -804,7 +804,7 @@ impl Session {
             self.reward_model.as_ref(),
             &self.training_levels,
             &self.round.scenarios,
-            &self.settings.round_settings(),
+            &self.settings.round,
         ) {
             out.send(Event::Error(format!("fine-tuning: {e}")));
             return;

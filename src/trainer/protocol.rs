@@ -47,15 +47,8 @@ pub struct SessionSettings {
     /// The training run (`region` and `seed` live here).
     pub train: TrainConfig,
     pub judge: JudgeChoice,
-    /// R' = lambda * R_hat + (1 - lambda) * R during fine-tuning.
-    pub lambda: f32,
-    /// N^I: rollouts the judge reads.
-    pub inspect_rollouts: usize,
-    /// N^R: rollouts gathered in the accepted scenarios.
-    pub feedback_rollouts: usize,
-    /// Pairs asked (each in both orders).
-    pub pairs: usize,
-    pub reward: RewardConfig,
+    /// What a feedback round asks for (rollouts, pairs, reward model, lambda, scenario share).
+    pub round: RoundSettings,
     /// Episodes streamed for display each time the scene is fed.
     pub show_episodes: usize,
     /// Seconds between two streamed batches of episodes while training.
@@ -74,10 +67,6 @@ pub struct SessionSettings {
     pub metrics_log: Option<PathBuf>,
     /// How fine-tuning uses the round (see [`Arm`]); `designer` by default.
     pub arm: Arm,
-    /// Share of the fine-tuning episodes drawn from the accepted scenarios (arms that use them).
-    pub scenario_share: f64,
-    /// Judge pieces of at most this many moves instead of whole episodes.
-    pub segment_steps: Option<usize>,
 }
 
 impl SessionSettings {
@@ -90,13 +79,17 @@ impl SessionSettings {
                 noise: 0.0,
                 position_bias: 0.0,
             }),
-            lambda: 1.0,
-            inspect_rollouts: 10,
-            feedback_rollouts: 400,
-            pairs: 400,
-            reward: RewardConfig {
-                learning_rate: 0.003,
-                ..RewardConfig::default()
+            round: RoundSettings {
+                inspect_rollouts: 10,
+                feedback_rollouts: 400,
+                pairs: 400,
+                segment_steps: None,
+                reward: RewardConfig {
+                    learning_rate: 0.003,
+                    ..RewardConfig::default()
+                },
+                lambda: 1.0,
+                scenario_share: crate::experiment::round::DEFAULT_SCENARIO_SHARE,
             },
             show_episodes: 16,
             show_interval_s: 0.5,
@@ -107,21 +100,6 @@ impl SessionSettings {
             checkpoint: None,
             metrics_log: None,
             arm: Arm::Designer,
-            scenario_share: crate::experiment::round::DEFAULT_SCENARIO_SHARE,
-            segment_steps: None,
-        }
-    }
-
-    /// What one feedback round of this session asks for.
-    pub fn round_settings(&self) -> RoundSettings {
-        RoundSettings {
-            inspect_rollouts: self.inspect_rollouts,
-            feedback_rollouts: self.feedback_rollouts,
-            pairs: self.pairs,
-            segment_steps: self.segment_steps,
-            reward: self.reward.clone(),
-            lambda: self.lambda,
-            scenario_share: self.scenario_share,
         }
     }
 }
