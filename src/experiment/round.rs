@@ -57,7 +57,8 @@ pub fn evaluation_seed(run_seed: u64) -> u64 {
 /// otherwise (the study's and the app's default; the README says what each share measured).
 pub const DEFAULT_SCENARIO_SHARE: f64 = 0.8;
 
-/// What a round asks for; the study config and the app's session settings both carry it.
+/// What a round asks for: the app's session settings carry it, a study config maps its own fields
+/// onto it ([`crate::experiment::study::StudyConfig::round_settings`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundSettings {
     /// N^I: rollouts shown to the judge for analysis.
@@ -83,7 +84,7 @@ impl RoundSettings {
         if !(0.0..=1.0).contains(&self.scenario_share) {
             return Err(format!(
                 "scenario_share is {}: it is the share of fine-tuning episodes drawn from the \
-                 judge's scenarios, a number from 0 to 1 (e.g. 0.2)",
+                 judge's scenarios, a number from 0 to 1 (e.g. 0.8)",
                 self.scenario_share
             ));
         }
