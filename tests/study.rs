@@ -160,7 +160,7 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
 }
 
 #[test]
-fn a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
+fn study_settings_out_of_range_are_refused_with_the_fix_before_anything_runs() {
     let out = std::env::temp_dir().join(format!("maze-rllf-study-bad-{}", std::process::id()));
     let output = study_command(&out)
         .args(["--set", "scenario_share=1.5"])
@@ -185,5 +185,19 @@ fn a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
         .expect("study runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown arm `designers`"), "{stderr}");
+    for (bad, needle) in [
+        ("tau=1.5", "tau is 1.5"),
+        ("eval_episodes=0", "eval_episodes is 0"),
+        ("reward.hidden=0", "reward.hidden is 0"),
+        ("lambda=2", "lambda is 2"),
+    ] {
+        let output = study_command(&out)
+            .args(["--set", bad])
+            .output()
+            .expect("study runs");
+        assert!(!output.status.success(), "{bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{bad}: {stderr}");
+    }
     assert!(!out.exists(), "nothing was written");
 }

@@ -3,7 +3,7 @@
 //! and the agents before and after are shown side by side. Right/Space/Enter advance, Left goes
 //! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
 
-use super::bridge::{RoundLog, SendCommand, TrainingLog};
+use super::bridge::{JudgeNote, RoundLog, SendCommand, TrainingLog};
 use super::scene::{Arrangement, Playback, Stage, single};
 use super::{AppSystems, Mode};
 use crate::trainer::{BeforeAfter, Command, EvalPoint, JudgeChoice, Phase, ShowLevels};
@@ -50,11 +50,12 @@ pub struct DemoJudge {
     /// The model (for the oracle: its noise and position bias).
     pub model: String,
     /// Why the oracle stands in for the embedded judge (its model is missing); None otherwise.
+    /// Filled from [`JudgeNote`] when the report is written.
     pub note: Option<String>,
 }
 
 impl DemoJudge {
-    pub fn of(choice: &JudgeChoice, note: Option<String>) -> Self {
+    pub fn of(choice: &JudgeChoice) -> Self {
         let (backend, model) = match choice {
             JudgeChoice::Oracle(o) => (
                 "oracle",
@@ -70,7 +71,7 @@ impl DemoJudge {
         Self {
             backend: backend.into(),
             model,
-            note,
+            note: None,
         }
     }
 }
@@ -254,6 +255,7 @@ fn run_demo_step(
     time: Res<Time>,
     log: Res<TrainingLog>,
     round: Res<RoundLog>,
+    judge_note: Res<JudgeNote>,
     mut stage: ResMut<Stage>,
     mut commands: MessageWriter<SendCommand>,
     mut exit: MessageWriter<AppExit>,
@@ -358,7 +360,10 @@ fn run_demo_step(
                     &DemoReport {
                         stages: &state.timings,
                         total_seconds: state.timings.iter().map(|t| t.seconds).sum(),
-                        judge: &options.judge,
+                        judge: &DemoJudge {
+                            note: judge_note.0.clone(),
+                            ..options.judge.clone()
+                        },
                         before_after: round.before_after.as_ref(),
                         evaluations: &log.evaluations,
                     },

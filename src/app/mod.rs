@@ -143,7 +143,7 @@ pub fn run(options: AppOptions) -> Result<(), String> {
         report: options.demo_report.clone(),
         shots: options.demo_shots.clone(),
         trained: options.settings.checkpoint.is_some(),
-        judge: demo::DemoJudge::of(&options.settings.judge, options.judge_note.clone()),
+        judge: demo::DemoJudge::of(&options.settings.judge),
     });
     app.insert_resource(record::Script::new(
         options.screenshots.clone(),

@@ -12,7 +12,7 @@ use crate::reward::{RewardConfig, RewardModel, RewardReport};
 use crate::rl::ppo::{RewardShaping, RewardSource};
 use crate::rl::{Policy, Trainer, evaluate};
 use crate::rng::{Rng, derive_seed};
-use crate::sim::{McNemar, OutcomeSummary, outcome_letters};
+use crate::sim::{McNemar, OutcomeSummary, cheese_first, outcome_letters};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -428,7 +428,7 @@ pub struct ArmOutcome {
 impl ArmOutcome {
     /// Per maze: did it reach the cheese first?
     pub fn cheese(&self) -> Vec<bool> {
-        self.outcomes.chars().map(|c| c == 'c').collect()
+        cheese_first(&self.outcomes)
     }
 }
 

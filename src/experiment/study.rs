@@ -20,7 +20,7 @@ use crate::llm::{CachedJudge, Judge, LabelCache};
 use crate::reward::{RewardConfig, RewardReport};
 use crate::rl::Trainer;
 use crate::rl::checkpoint::{self, write_atomic};
-use crate::sim::{McNemar, OutcomeSummary, Rate};
+use crate::sim::{McNemar, OutcomeSummary, Rate, cheese_first};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -639,10 +639,6 @@ fn rates_of(letters: &str) -> [Rate; 3] {
     ]
 }
 
-fn cheese_flags(letters: &str) -> Vec<bool> {
-    letters.chars().map(|c| c == 'c').collect()
-}
-
 /// Per region and arm: rates pooled over seeds and the paired test against the baseline.
 pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
     let mut regions: Vec<usize> = results.iter().map(|r| r.region).collect();
@@ -667,7 +663,7 @@ pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
                 arm,
                 rates: rates_of(&l),
                 versus_baseline: (arm != Arm::Baseline)
-                    .then(|| McNemar::new(&cheese_flags(&baseline), &cheese_flags(&l)))
+                    .then(|| McNemar::new(&cheese_first(&baseline), &cheese_first(&l)))
                     .flatten(),
             });
         }

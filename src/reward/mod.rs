@@ -20,15 +20,16 @@ use serde::{Deserialize, Serialize};
 
 /// How PPO uses the learned reward during fine-tuning.
 ///
-/// Measured at r = 4 on 7x7 mazes (oracle judge, 400 pairs, seed 0; shifted-maze cheese rate of
+/// Measured with earlier builds, whose rounds drew other pairs, at r = 4 on 7x7 mazes (oracle
+/// judge, 400 pairs, seed 0; shifted-maze cheese rate of
 /// the fine-tuned agent, baseline 45.9%): `Direct` 32.5% (scale 0.1, offset at the maximum), 10.4%
 /// with `absorbing_value`, 22.5% with `coordinates` + `absorbing_value` + `goal_margin`; `Potential`
 /// 45.9% (47.1% with `coordinates`). Per-step learned rewards are farmed by the fine-tuned agent
 /// (ordinary steps on the training mazes reach above the goal's reward); the potential form
 /// cannot be farmed, and with an MLP policy it neither hurts nor helps. With a conv policy
 /// (`assets/configs/study-7x7-conv.ron`, r = 3..6, baseline 46.0 / 55.3 / 57.4 / 69.8%):
-/// `Potential` 48.5 / 58.6 / 56.6 / 70.8%, `TrainedPotential` with `coordinates` and
-/// `readout_hidden: 32` 48.0 / 58.7 / 59.3 / 72.7%.
+/// `Potential` 48.5 / 58.6 / 56.6 / 70.8% (an earlier build); `TrainedPotential` with
+/// `coordinates` and `readout_hidden: 32` 47.5 / 58.5 / 59.5 / 70.7% (this build's `paper` arm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RewardForm {
     /// R_hat(s_t, s_t+1) per step, as in the paper.

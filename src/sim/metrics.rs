@@ -181,6 +181,11 @@ pub fn outcome_letters(episodes: &[EpisodeStats]) -> String {
         .collect()
 }
 
+/// Per maze of [`outcome_letters`]: did the agent reach the cheese first?
+pub fn cheese_first(letters: &str) -> Vec<bool> {
+    letters.chars().map(|c| c == 'c').collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

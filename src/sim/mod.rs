@@ -7,7 +7,7 @@ pub mod render;
 pub mod vec_env;
 
 pub use env::{Action, EpisodeStats, MazeEnv, Outcome, StepResult};
-pub use metrics::{McNemar, OutcomeSummary, Rate, outcome_letters};
+pub use metrics::{McNemar, OutcomeSummary, Rate, cheese_first, outcome_letters};
 pub use obs::{CHANNELS, obs_len, obs_words};
 pub use vec_env::VecEnv;
 

@@ -164,8 +164,6 @@ impl Outbox {
 #[derive(Default)]
 struct Round {
     number: u64,
-    /// The round's seed ([`round::round_seed`] of the run's seed and `number`).
-    seed: u64,
     /// Proposed by the judge, then (after review) the accepted ones.
     scenarios: Vec<Scenario>,
     rollouts: Vec<Rollout>,
@@ -569,6 +567,11 @@ impl Session {
         }));
     }
 
+    /// The seed of the current round ([`round::round_seed`] of the run's seed and its number).
+    fn round_seed(&self) -> u64 {
+        round::round_seed(self.trainer.config.seed, self.round.number)
+    }
+
     fn base_spec(&self) -> Result<DistributionSpec, String> {
         match &self.training_levels {
             LevelSource::Distribution { spec, .. } => Ok(spec.clone()),
@@ -627,13 +630,13 @@ impl Session {
         let number = self.round.number + 1;
         self.round = Round {
             number,
-            seed: round::round_seed(self.trainer.config.seed, number),
             ..Round::default()
         };
         let policy = self.trainer.policy();
         self.baseline = Some(policy.clone());
         let settings = self.settings.round.clone();
         let max_steps = self.trainer.config.max_steps;
+        let seed = self.round_seed();
         let Some(judge) = self.judge.as_mut() else {
             return Flow::Continue;
         };
@@ -644,7 +647,7 @@ impl Session {
             &base,
             &settings,
             max_steps,
-            self.round.seed,
+            seed,
         );
         if let Some(failure) = inspection
             .analysis
@@ -701,12 +704,13 @@ impl Session {
         };
         self.set_phase(Phase::Labelling, out);
         let settings = self.settings.round.clone();
+        let seed = self.round_seed();
         let rollouts = round::scenario_rollouts(
             &policy,
             &scenarios,
             &settings,
             self.trainer.config.max_steps,
-            self.round.seed,
+            seed,
         );
         let Some(judge) = self.judge.as_mut() else {
             return Flow::Continue;
@@ -714,7 +718,7 @@ impl Session {
         let mut stop = false;
         let mut index = 0;
         let mut deferred = Vec::new();
-        let round = round::label(judge, &rollouts, &settings, self.round.seed, |label| {
+        let round = round::label(judge, &rollouts, &settings, seed, |label| {
             out.send(Event::Label(Box::new(LabelView {
                 index,
                 first: rollouts[label.first].clone(),
@@ -763,7 +767,7 @@ impl Session {
             &paused,
             &self.training_levels,
             self.trainer.config.max_steps,
-            self.round.seed,
+            self.round_seed(),
             &self.device,
         ) {
             Ok((model, report)) => {
