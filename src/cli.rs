@@ -202,14 +202,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
-    /// How well the embedded judge agrees with the true outcome (controlled for length and
-    /// wording), how biased and how fast it is: every model x prompt variant on the same pairs.
+    /// How well a judge agrees with the true outcome (controlled for length and wording), how
+    /// biased and how fast it is: every model x prompt variant on the same pairs.
     #[cfg(feature = "embedded")]
     JudgeEval {
-        /// Only `embedded` is measured here.
+        /// `embedded` (in-process GGUF models) or `http` (an OpenAI-compatible server).
         #[arg(long, default_value = "embedded")]
         judge: String,
-        /// Model names (see `scripts/install-models.sh`) or GGUF paths, comma-separated.
+        /// With `--judge http`: the server root, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// With `--judge http`: `pairwise` (one JSON question per pair) or `per-episode` (a
+        /// yes/no question per rollout).
+        #[arg(long, default_value = "pairwise")]
+        ask: String,
+        /// Model names (see `scripts/install-models.sh`) or GGUF paths, comma-separated; with
+        /// `--judge http`, the names the server knows.
         #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL, value_delimiter = ',')]
         model: Vec<String>,
         /// Prompt variants (files in assets/prompts/embedded/), comma-separated; default: all.
@@ -395,6 +403,8 @@ fn run(command: Command) -> Result<(), String> {
         #[cfg(feature = "embedded")]
         Command::JudgeEval {
             judge,
+            base_url,
+            ask,
             model,
             prompt,
             pairs,
@@ -406,11 +416,33 @@ fn run(command: Command) -> Result<(), String> {
             record,
             json,
         } => {
-            if judge != "embedded" {
-                return Err(format!(
-                    "--judge {judge}: judge-eval measures the embedded judge (--judge embedded)"
-                ));
-            }
+            let http = match (judge.as_str(), base_url) {
+                ("embedded", None) => None,
+                ("embedded", Some(_)) => {
+                    return Err("--base-url is for --judge http".into());
+                }
+                ("http", Some(url)) => {
+                    let ask = match ask.as_str() {
+                        "pairwise" => crate::llm::http::HttpAsk::Pairwise,
+                        "per-episode" => crate::llm::http::HttpAsk::PerEpisode,
+                        other => {
+                            return Err(format!("--ask {other}: use pairwise or per-episode"));
+                        }
+                    };
+                    let config = crate::llm::http::HttpConfig {
+                        ask,
+                        ..crate::llm::http::HttpConfig::new(&url, "")
+                    };
+                    config.validate()?;
+                    Some(config)
+                }
+                ("http", None) => {
+                    return Err("--judge http needs --base-url (e.g. http://127.0.0.1:8080)".into());
+                }
+                (other, _) => {
+                    return Err(format!("--judge {other}: use embedded or http"));
+                }
+            };
             let dequantize = match dequantize.as_str() {
                 "auto" => crate::llm::embedded::Dequantize::Auto,
                 "all" => crate::llm::embedded::Dequantize::All,
@@ -433,6 +465,7 @@ fn run(command: Command) -> Result<(), String> {
                     dequantize,
                     analyses,
                 },
+                http,
                 record,
                 json,
             )
@@ -443,10 +476,11 @@ fn run(command: Command) -> Result<(), String> {
 #[cfg(feature = "embedded")]
 fn judge_eval(
     settings: crate::experiment::judge_eval::EvalSettings,
+    http: Option<crate::llm::http::HttpConfig>,
     record: bool,
     json: bool,
 ) -> Result<(), String> {
-    use crate::experiment::judge_eval::{collect_pairs, record_measured, run, table};
+    use crate::experiment::judge_eval::{collect_pairs, record_measured, run, run_http, table};
     if settings.pairs == 0 {
         return Err("--pairs must be at least 1".into());
     }
@@ -455,7 +489,7 @@ fn judge_eval(
     bar.set_message("rolling out the agent");
     let bank = collect_pairs(&settings)?;
     // Each finished model/prompt is also logged, so long runs show partial results.
-    let results = run(&settings, &bank, &|m| {
+    let progress = |m: String| {
         if m.contains("controlled agreement") {
             bar.println(&m);
             if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -463,7 +497,11 @@ fn judge_eval(
             }
         }
         bar.set_message(m)
-    })?;
+    };
+    let results = match &http {
+        Some(config) => run_http(&settings, &bank, config, &progress)?,
+        None => run(&settings, &bank, &progress)?,
+    };
     bar.finish_and_clear();
     if record {
         record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))?;
@@ -561,7 +599,8 @@ fn train(
     )?;
     print_table(&summaries);
     let json = serde_json::to_string_pretty(&summaries).map_err(|e| e.to_string())?;
-    checkpoint::write_atomic(&out.join("eval.json"), json.as_bytes()).map_err(|e| e.to_string())?;
+    crate::files::write_atomic(&out.join("eval.json"), json.as_bytes())
+        .map_err(|e| e.to_string())?;
     println!("run folder: {}", out.display());
     Ok(())
 }
@@ -602,7 +641,7 @@ fn cut_metrics_back(dir: &Path, last: u64) -> Result<(), String> {
             .map(|l| format!("{l}\n"))
             .collect();
         if kept != text {
-            checkpoint::write_atomic(&jsonl, kept.as_bytes()).map_err(|e| e.to_string())?;
+            crate::files::write_atomic(&jsonl, kept.as_bytes()).map_err(|e| e.to_string())?;
         }
     }
     let csv = dir.join("metrics.csv");
@@ -628,7 +667,7 @@ fn cut_metrics_back(dir: &Path, last: u64) -> Result<(), String> {
             }
         }
         if kept != text {
-            checkpoint::write_atomic(&csv, kept.as_bytes()).map_err(|e| e.to_string())?;
+            crate::files::write_atomic(&csv, kept.as_bytes()).map_err(|e| e.to_string())?;
         }
     }
     Ok(())
@@ -646,13 +685,8 @@ impl MetricsLog {
     /// it by a run that was killed before its next checkpoint).
     fn open(dir: &Path, last: u64) -> Result<Self, String> {
         cut_metrics_back(dir, last)?;
-        let open = |name: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-                .map_err(|e| format!("{}: {e}", dir.join(name).display()))
-        };
+        let open =
+            |name: &str| crate::files::open_append(&dir.join(name)).map_err(|e| e.to_string());
         let csv = open("metrics.csv")?;
         let csv_has_header = csv.metadata().map(|m| m.len() > 0).unwrap_or(false);
         Ok(Self {

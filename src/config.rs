@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 /// Where training levels come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LevelRef {
-    /// A level file (path relative to the working directory).
+    /// A level file: a path from the working directory, the config file's folder or the
+    /// project root (`levels/train.ron`).
     File(String),
     /// A distribution written inline.
     Inline(DistributionSpec),
@@ -111,7 +112,20 @@ impl TrainConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut config = Self::parse(path, &text)?;
+        config.resolve_paths(path);
+        Ok(config)
+    }
+
+    /// Makes a relative `levels: File(..)` work from any working directory: found beside
+    /// `config_file` or among the shipped files when not from here.
+    pub fn resolve_paths(&mut self, config_file: &Path) {
+        if let LevelRef::File(written) = &self.levels {
+            let found = crate::files::config_relative(written, config_file);
+            if found != Path::new(written) {
+                self.levels = LevelRef::File(found.to_string_lossy().into_owned());
+            }
+        }
     }
 
     /// Parses RON config text (`path` names it in errors).
@@ -144,7 +158,7 @@ impl TrainConfig {
     /// Resolves and validates the training levels (with the region override applied).
     pub fn training_levels(&self) -> Result<LevelSource, ConfigError> {
         let mut source = match &self.levels {
-            LevelRef::File(path) => load_level_file(Path::new(path))?,
+            LevelRef::File(path) => load_level_file(&crate::files::project_path(path))?,
             LevelRef::Inline(spec) => LevelSource::Distribution {
                 name: "inline".into(),
                 spec: spec.clone(),

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod experiment;
+pub mod files;
 pub mod level;
 pub mod llm;
 pub mod reward;

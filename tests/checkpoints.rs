@@ -162,3 +162,116 @@ fn incompatible_checkpoints_are_refused_with_a_reason() {
     assert!(err.contains("not a checkpoint"), "{err}");
     let _ = std::fs::remove_dir_all(run);
 }
+
+/// FNV-1a 64, the manifest's checksum: lets a test write a checksum-valid but wrong file.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Replaces `file` of a checkpoint with `bytes` and makes the manifest agree with it.
+fn forge(ckpt: &Path, file: &str, bytes: &[u8]) {
+    std::fs::write(ckpt.join(file), bytes).expect("write");
+    let path = ckpt.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("json");
+    for entry in manifest["files"].as_array_mut().expect("files") {
+        if entry[0] == file {
+            entry[1] = serde_json::json!(bytes.len());
+            entry[2] = serde_json::json!(fnv(bytes));
+        }
+    }
+    std::fs::write(&path, manifest.to_string()).expect("manifest");
+}
+
+#[test]
+fn checksum_valid_but_structurally_wrong_state_is_refused_not_a_panic() {
+    let ckpt = saved_run("structure");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join("state.json")).expect("state"))
+            .expect("json");
+    type Mutation = fn(&mut serde_json::Value);
+    let cases: [(&str, Mutation, &str); 6] = [
+        (
+            "mouse out of bounds",
+            |s| s["venv"]["envs"][0]["mouse"]["row"] = serde_json::json!(500),
+            "mouse lies outside",
+        ),
+        (
+            "short walls list",
+            |s| {
+                let walls = s["venv"]["envs"][1]["layout"]["walls"]
+                    .as_array_mut()
+                    .expect("walls");
+                walls.truncate(5);
+            },
+            "wall flags",
+        ),
+        (
+            "huge layout",
+            |s| s["venv"]["envs"][2]["layout"]["size"] = serde_json::json!(1_000_000_000u64),
+            "layout size",
+        ),
+        (
+            "fewer envs than the config",
+            |s| {
+                s["venv"]["envs"].as_array_mut().expect("envs").pop();
+            },
+            "envs, but the config runs 8",
+        ),
+        (
+            "a mixture with no parts",
+            |s| {
+                s["venv"]["source"] =
+                    serde_json::json!({"Mixture": {"name": "empty", "parts": []}});
+            },
+            "has no parts",
+        ),
+        (
+            "an impossible distribution",
+            |s| s["venv"]["source"]["Distribution"]["spec"]["world_size"] = serde_json::json!(2),
+            "world_size",
+        ),
+    ];
+    for (what, mutate, needle) in cases {
+        let mut state = original.clone();
+        mutate(&mut state);
+        forge(&ckpt, "state.json", state.to_string().as_bytes());
+        let err = load_error(&ckpt);
+        assert!(
+            err.contains("corrupt") && err.contains(needle),
+            "{what}: {err}"
+        );
+        let resumed = checkpoint::resume(&ckpt, &Device::flex(), &[]);
+        assert!(resumed.is_err(), "{what}: resume refuses it too");
+    }
+    let _ = std::fs::remove_dir_all(ckpt.parent().expect("run dir"));
+}
+
+#[test]
+fn manifests_and_latest_never_name_paths_outside_the_run() {
+    let ckpt = saved_run("escape");
+    let run = ckpt.parent().expect("run dir").to_path_buf();
+    let outside = run.with_extension("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("secret"), "not a checkpoint file").expect("secret");
+
+    let manifest = std::fs::read_to_string(ckpt.join("manifest.json")).expect("manifest");
+    let escaped = manifest.replacen("\"state.json\"", "\"../../x.outside/secret\"", 1);
+    std::fs::write(ckpt.join("manifest.json"), &escaped).expect("write");
+    let err = load_error(&ckpt);
+    assert!(err.contains("not a checkpoint file"), "{err}");
+    std::fs::write(ckpt.join("manifest.json"), &manifest).expect("restore");
+
+    for name in ["../x.outside", "/etc", "checkpoint-1/../../x"] {
+        std::fs::write(run.join("latest"), name).expect("latest");
+        let err = load_error(&run);
+        assert!(
+            err.contains("not a checkpoint folder of this run"),
+            "{name}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&run);
+    let _ = std::fs::remove_dir_all(&outside);
+}

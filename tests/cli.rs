@@ -333,3 +333,48 @@ fn the_app_without_a_display_says_how_to_run_it() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("xvfb-run"), "{}", stderr(&out));
 }
+
+#[test]
+fn commands_work_from_any_working_directory() {
+    // Shipped checkpoints, their level files and the configs' `levels: File(..)` are found from
+    // elsewhere (here: an empty temporary folder).
+    let elsewhere =
+        std::env::temp_dir().join(format!("maze-rllf-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).expect("folder");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+            .args(args)
+            .current_dir(&elsewhere)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = run(&[
+        "eval",
+        "--checkpoint",
+        "assets/checkpoints/corner-7x7",
+        "--episodes",
+        "8",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = format!("{root}/assets/configs/quick-7x7.ron");
+    let out = run(&[
+        "train",
+        "--config",
+        &config,
+        "--set",
+        "ppo.total_timesteps=512",
+        "--set",
+        "ppo.num_envs=8",
+        "--set",
+        "ppo.num_steps=64",
+        "--set",
+        "eval_episodes=4",
+        "--out",
+        "run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(elsewhere.join("run/latest").exists());
+    let _ = std::fs::remove_dir_all(&elsewhere);
+}

@@ -1,11 +1,13 @@
 //! The HTTP judge against a real HTTP server on 127.0.0.1 started by each test (no mocks):
 //! normal, JSON-schema, prose-wrapped and garbage answers; 429 then success; 500 three times; a
-//! reply slower than the timeout; connection refused; a server that closes mid-body. Rounds always
-//! complete, failures are counted, and the API key appears in no log or file.
+//! reply slower than the timeout; connection refused; a server that closes mid-body; an oversized
+//! answer; a server that fails every call (circuit breaker) or never answers (round deadline);
+//! per-episode yes/no questions. Rounds always end, failures are counted with their reason, and
+//! neither the API key nor credentials in the URL appear in any log or file.
 
 use maze_rllf::experiment::preferences::{choose_pairs, gather_preferences};
 use maze_rllf::level::DistributionSpec;
-use maze_rllf::llm::http::{HttpConfig, HttpJudge};
+use maze_rllf::llm::http::{HttpAsk, HttpConfig, HttpJudge};
 use maze_rllf::llm::{Choice, Judge, JudgeError, Rollout};
 use maze_rllf::rng::Rng;
 use maze_rllf::sim::{Action, EpisodeStats, MazeEnv, Outcome};
@@ -222,8 +224,11 @@ fn json_schema_is_requested_and_dropped_when_the_server_refuses_it() {
             .choice,
         Choice::Tie
     );
-    assert_eq!(j.stats.schema_fallbacks, 1, "the refusal is remembered");
-    assert_eq!(j.stats.calls, 3);
+    assert_eq!(
+        j.stats.schema_fallbacks, 2,
+        "json_schema, then json_object refused; remembered"
+    );
+    assert_eq!(j.stats.calls, 4);
 }
 
 #[test]
@@ -268,11 +273,18 @@ fn server_errors_three_times_fail_after_retries() {
         matches!(result, Err(JudgeError::Http { status: 500, .. })),
         "{result:?}"
     );
+    // The first 500s may be refusals of the JSON schema's two forms (llama-cpp-python answers
+    // so): one call with each, then without it and its retries.
     assert_eq!(
-        (j.stats.calls, j.stats.retries, j.stats.failures),
-        (3, 2, 1)
+        (
+            j.stats.calls,
+            j.stats.schema_fallbacks,
+            j.stats.retries,
+            j.stats.failures
+        ),
+        (5, 2, 2, 1)
     );
-    assert_eq!(server.requests.lock().expect("lock").len(), 3);
+    assert_eq!(server.requests.lock().expect("lock").len(), 5);
 }
 
 #[test]
@@ -343,7 +355,7 @@ fn a_round_completes_whatever_the_server_does_and_counts_failures() {
 }
 
 #[test]
-fn the_api_key_never_reaches_logs_or_files() {
+fn neither_the_api_key_nor_url_credentials_reach_logs_or_files() {
     let server = serve(vec![Reply::Content(
         r#"{"choice": 1, "rationale": "ok"}"#.into(),
     )]);
@@ -352,9 +364,13 @@ fn the_api_key_never_reaches_logs_or_files() {
     let secret = "sk-test-SECRET-0123456789";
     let study = std::env::temp_dir().join(format!("maze-rllf-key-{}.ron", std::process::id()));
     let text = std::fs::read_to_string("assets/configs/study-7x7.ron").expect("study config");
+    // Credentials in the URL are used but never written or shown either.
+    let url_secret = "urlsecret-0987";
     let http = format!(
         "http: (base_url: \"{}\", model: \"m\", api_key_env: \"MAZE_RLLF_TEST_KEY\", backoff_s: 0.01),",
-        server.url
+        server
+            .url
+            .replace("http://", &format!("http://user:{url_secret}@"))
     );
     let text = text
         .lines()
@@ -418,7 +434,9 @@ fn the_api_key_never_reaches_logs_or_files() {
             .iter()
             .all(|r| r.contains(&format!("Bearer {secret}")))
     );
-    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    for s in [secret, url_secret] {
+        assert!(!stdout.contains(s) && !stderr.contains(s), "{s} shown");
+    }
     let mut files = vec![out.clone()];
     let mut checked = 0;
     while let Some(path) = files.pop() {
@@ -430,9 +448,10 @@ fn the_api_key_never_reaches_logs_or_files() {
             );
         } else {
             let bytes = std::fs::read(&path).expect("file");
+            let text = String::from_utf8_lossy(&bytes);
             assert!(
-                !String::from_utf8_lossy(&bytes).contains(secret),
-                "key found in {}",
+                !text.contains(secret) && !text.contains(url_secret),
+                "a credential found in {}",
                 path.display()
             );
             checked += 1;
@@ -456,4 +475,247 @@ fn missing_key_variable_is_a_clear_error() {
         .err()
         .expect("an error");
     assert!(err.to_string().contains("MAZE_RLLF_SURELY_UNSET_VARIABLE"));
+}
+
+/// A server that answers each request with `answer(request)` as a full HTTP response body (200).
+fn serve_with(answer: fn(&str) -> (u16, String)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let request = read_request(&mut stream);
+            let (status, body) = answer(&request);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_server_answering_500_to_the_schema_gets_the_question_without_it() {
+    // llama-cpp-python's server answers an unsupported `response_format` with HTTP 500.
+    let url = serve_with(|request| {
+        if request.contains("response_format") {
+            (500, "{\"error\": \"internal\"}".into())
+        } else {
+            let body =
+                serde_json::json!({"choices": [{"message": {"content": "{\"choice\": 2}"}}]});
+            (200, body.to_string())
+        }
+    });
+    let mut j = judge(&url);
+    for _ in 0..2 {
+        let c = j.compare(&rollout(true), &rollout(false)).expect("answer");
+        assert_eq!(c.choice, Choice::Second);
+    }
+    assert_eq!((j.stats.schema_fallbacks, j.stats.calls), (2, 4));
+}
+
+#[test]
+fn an_oversized_answer_is_refused_unread() {
+    let server = serve(vec![Reply::Content("x".repeat(200_000))]);
+    let (result, j) = compare(&server.url);
+    match result {
+        Err(JudgeError::Unparseable(m)) => assert!(m.contains("max_answer_bytes"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(j.stats.calls, 1, "a long answer is not retried");
+}
+
+#[test]
+fn a_server_failing_every_call_trips_the_breaker_with_the_reason() {
+    let server = serve(vec![Reply::Status(500, None)]);
+    let cfg = HttpConfig {
+        json_schema: false,
+        max_consecutive_failures: 3,
+        ..config(&server.url)
+    };
+    let mut j = HttpJudge::new(cfg, DistributionSpec::training(7, 1), 1).expect("judge");
+    let rollouts: Vec<Rollout> = (0..12).map(|i| rollout(i % 2 == 0)).collect();
+    let pairs = choose_pairs(&rollouts, 10, &mut Rng::new(3));
+    let round = gather_preferences(&mut j, &rollouts, &pairs, |_| true);
+    let reason = round
+        .stats
+        .abandoned
+        .clone()
+        .expect("the round stopped asking");
+    assert!(
+        reason.contains("3 calls in a row failed") && reason.contains("HTTP 500"),
+        "{reason}"
+    );
+    assert!(round.pairs.is_empty());
+    assert_eq!(round.stats.failures, 3);
+    assert_eq!(
+        server.requests.lock().expect("lock").len(),
+        3 * 3,
+        "three calls of three attempts each, then no more"
+    );
+    assert!(round.stats.failure_reason().contains("in a row"));
+    // A new round asks again.
+    j.begin_round();
+    assert!(matches!(
+        j.compare(&rollout(true), &rollout(false)),
+        Err(JudgeError::Http { .. })
+    ));
+}
+
+#[test]
+fn a_server_that_never_answers_is_cut_off_at_the_round_deadline() {
+    let server = serve(vec![Reply::Slow(Duration::from_secs(30))]);
+    let cfg = HttpConfig {
+        read_timeout_s: 60.0,
+        round_deadline_s: 1.0,
+        ..config(&server.url)
+    };
+    let mut j = HttpJudge::new(cfg, DistributionSpec::training(7, 1), 1).expect("judge");
+    let started = std::time::Instant::now();
+    let rollouts: Vec<Rollout> = (0..12).map(|i| rollout(i % 2 == 0)).collect();
+    let pairs = choose_pairs(&rollouts, 10, &mut Rng::new(3));
+    let round = gather_preferences(&mut j, &rollouts, &pairs, |_| true);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the deadline bounds the round, not 10 pairs x 60 s"
+    );
+    let reason = round.stats.abandoned.expect("stopped");
+    assert!(reason.contains("round_deadline_s"), "{reason}");
+}
+
+/// A rollout that ends on the cheese (`true`) or one cell away from the start (`false`).
+fn ended(on_cheese: bool) -> Rollout {
+    let layout = DistributionSpec::training(7, 1).level_for_seed(2);
+    let end = if on_cheese {
+        layout.cheese
+    } else {
+        layout.start
+    };
+    Rollout::from_path(layout.clone(), vec![layout.start, end], vec![Action::Up])
+}
+
+/// "yes" when the episode's mouse ends on the cheese, as the per-episode prompt shows it.
+fn yes_no(request: &str) -> bool {
+    let numbers = |after: &str| -> Option<(u32, u32)> {
+        let rest = &request[request.find(after)? + after.len()..];
+        let row: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let rest = &rest[rest.find("column ")? + 7..];
+        let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((row.parse().ok()?, col.parse().ok()?))
+    };
+    numbers("Cheese at row ").is_some()
+        && numbers("Cheese at row ") == numbers("Mouse ends at row ")
+}
+
+#[test]
+fn per_episode_questions_read_log_probabilities_or_the_text() {
+    let with_logprobs = serve_with(|request| {
+        let (yes, no) = if yes_no(request) {
+            (-0.1, -2.5)
+        } else {
+            (-3.0, -0.05)
+        };
+        let body = serde_json::json!({"choices": [{
+            "message": {"content": if yes > no { "yes" } else { "no" }},
+            "logprobs": {"content": [{"token": "x", "logprob": -1.0, "top_logprobs": [
+                {"token": " yes", "logprob": yes}, {"token": "No", "logprob": no},
+                {"token": "maybe", "logprob": -4.0}]}]}
+        }]});
+        (200, body.to_string())
+    });
+    let text_only = serve_with(|request| {
+        let word = if yes_no(request) { "Yes." } else { "no" };
+        let body = serde_json::json!({"choices": [{"message": {"content": word}}]});
+        (200, body.to_string())
+    });
+    for url in [with_logprobs, text_only] {
+        let cfg = HttpConfig {
+            ask: HttpAsk::PerEpisode,
+            ..config(&url)
+        };
+        let mut j = HttpJudge::new(cfg, DistributionSpec::training(7, 1), 1).expect("judge");
+        assert!(j.name().ends_with("/per-episode"));
+        let c = j.compare(&ended(true), &ended(false)).expect("answer");
+        assert_eq!(c.choice, Choice::First, "{}", c.rationale);
+        let c = j.compare(&ended(false), &ended(true)).expect("answer");
+        assert_eq!(c.choice, Choice::Second, "{}", c.rationale);
+        let c = j.compare(&ended(true), &ended(true)).expect("answer");
+        assert_eq!(c.choice, Choice::Tie, "{}", c.rationale);
+        assert_eq!(j.stats.calls, 2, "each episode is asked once");
+        assert_eq!(j.stats.schema_fallbacks, 0, "no schema is sent per episode");
+    }
+}
+
+#[test]
+fn a_study_against_a_server_refusing_every_call_stops_with_the_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = std::env::temp_dir().join(format!("maze-rllf-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args([
+            "study",
+            "--config",
+            "assets/configs/study-7x7.ron",
+            "--judge",
+            "http",
+        ])
+        .args(["--out", out.to_str().expect("path")])
+        .args([
+            "--set",
+            "regions=[2]",
+            "--set",
+            "seeds=[0]",
+            "--set",
+            "arms=[\"baseline\"]",
+        ])
+        .args([
+            "--set",
+            "reference=false",
+            "--set",
+            "train.ppo.total_timesteps=2048",
+        ])
+        .args([
+            "--set",
+            "train.ppo.num_envs=8",
+            "--set",
+            "train.ppo.num_steps=64",
+        ])
+        .args(["--set", "pairs=200", "--set", "feedback_rollouts=40"])
+        .args(["--set", "inspect_rollouts=2", "--set", "eval_episodes=10"])
+        .arg("--set")
+        .arg(format!("http.base_url=http://127.0.0.1:{port}"))
+        .args([
+            "--set",
+            "http.backoff_s=0.01",
+            "--set",
+            "http.max_retries=1",
+        ])
+        .output()
+        .expect("study runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the cell fails");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an error, not a panic: {stderr}"
+    );
+    for needle in [
+        "labelled none of 200 pairs",
+        "calls in a row failed",
+        "127.0.0.1",
+    ] {
+        assert!(stderr.contains(needle), "{needle} in {stderr}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).expect("a report");
+    assert!(
+        report.contains("## Cells that failed (1)") && report.contains("calls in a row failed"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

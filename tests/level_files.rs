@@ -200,22 +200,121 @@ fn mangled_level_files_never_panic() {
         let bytes = text.as_bytes();
         for _ in 0..300 {
             let mut mangled = bytes.to_vec();
-            match rng.below(3) {
-                0 => mangled.truncate(rng.below(bytes.len())),
-                1 => {
-                    let i = rng.below(bytes.len());
-                    mangled[i] = b"#.MC()[]\",:x0123456789 \n"[rng.below(24)];
-                }
-                _ => {
-                    let i = rng.below(bytes.len());
-                    mangled.insert(i, b"#MC9\"-"[rng.below(6)]);
+            // One to three edits: cuts, replaced bytes, inserted bytes, multi-byte and control
+            // characters, and numbers at the edges of what the fields allow.
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(mangled.len().max(1));
+                match rng.below(5) {
+                    0 => mangled.truncate(i),
+                    1 if i < mangled.len() => {
+                        mangled[i] = b"#.MC()[]\",:x0123456789 \n"[rng.below(24)];
+                    }
+                    2 => {
+                        let i = i.min(mangled.len());
+                        mangled.insert(i, b"#MC9\"-"[rng.below(6)]);
+                    }
+                    3 => {
+                        let piece = ["é", "\u{1b}[2J", "\0", "\u{feff}", "🧀", "\r"][rng.below(6)];
+                        let i = i.min(mangled.len());
+                        mangled.splice(i..i, piece.bytes());
+                    }
+                    _ => {
+                        let piece = ["0", "1e300", "-1", "99999999999999999999", "1.0", "NaN"]
+                            [rng.below(6)];
+                        let i = i.min(mangled.len());
+                        mangled.splice(i..i, piece.bytes());
+                    }
                 }
             }
             let text = String::from_utf8_lossy(&mangled);
-            // Either a valid level or an error with a position; never a panic.
-            if let Err(e) = parse_level(&file, &text) {
-                assert!(e.line >= 1 && e.column >= 1, "{e}");
+            // Either a valid level that can be sampled, or an error with a position; never a
+            // panic.
+            match parse_level(&file, &text) {
+                Err(e) => assert!(e.line >= 1 && e.column >= 1, "{e}"),
+                Ok(source) => {
+                    let layout = source.sample(&mut rng);
+                    assert!(layout.check_shape().is_ok());
+                    assert!(!source.name().chars().any(char::is_control));
+                }
             }
         }
     }
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    // "é" and "🧀" take 2 and 4 bytes; the 'x' is still the 5th character of its row.
+    let text = "Fixed(\n    name: \"café 🧀\", rows: [\"#####\", \"#..C#\", \"#.x.#\", \"#M..#\", \"#####\"],\n)";
+    let message = error_of(text);
+    let row3 = text.lines().nth(1).expect("line 2");
+    let col = row3.chars().position(|c| c == 'x').expect("x") + 1;
+    assert!(
+        message.starts_with(&format!("levels/bad.ron:2:{col}: ")),
+        "column {col} in: {message}"
+    );
+    // A syntax error after multi-byte text on its line.
+    let text = "Fixed(\n    name: \"ééé\" rows: [],\n)";
+    let message = error_of(text);
+    let col = text
+        .lines()
+        .nth(1)
+        .expect("line 2")
+        .chars()
+        .position(|c| c == 'r')
+        .expect("r")
+        + 1;
+    assert!(
+        message.starts_with(&format!("levels/bad.ron:2:{col}: ")),
+        "column {col} in: {message}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let text = format!(
+        "\u{feff}{}",
+        fixed(&["#####", "#..C#", "#...#", "#M..#", "#####"])
+    );
+    assert!(parse_level(Path::new("levels/bad.ron"), &text).is_ok());
+}
+
+#[test]
+fn impossible_specs_are_refused_instead_of_drawing_other_mazes() {
+    let spec = |generator: &str, cheese: &str| {
+        distribution(&format!(
+            "    generator: {generator},\n    world_size: 7,\n    maze_size: Fixed(7),\n    cheese: {cheese},\n"
+        ))
+    };
+    for (generator, cheese, words) in [
+        (
+            "Blocks(wall_prob: 1.0)",
+            "Anywhere",
+            &["every cell a wall"][..],
+        ),
+        ("Edges(open_prob: 0.0)", "Anywhere", &["never opens"][..]),
+        ("Kruskal", "NearStart(0)", &["only the start cell"][..]),
+        ("Kruskal", "FarFromCorner(1000)", &["1000 moves"][..]),
+        ("Open", "FarFromCorner(40)", &["no maze of side 7 to 7"][..]),
+    ] {
+        let message = error_of(&spec(generator, cheese));
+        for w in words {
+            assert!(message.contains(w), "{generator} {cheese}: {message}");
+        }
+        assert!(message.contains("(fix: "), "{message}");
+    }
+    // Near the limits but possible: accepted.
+    for (generator, cheese) in [("Kruskal", "NearStart(1)"), ("Open", "FarFromCorner(11)")] {
+        let text = spec(generator, cheese);
+        assert!(
+            parse_level(Path::new("levels/bad.ron"), &text).is_ok(),
+            "{generator} {cheese}"
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_names_are_escaped() {
+    let text = "Fixed(\n    name: \"evil\u{1b}[2J\u{7}\", rows: [\"#####\", \"#..C#\", \"#...#\", \"#M..#\", \"#####\"],\n)";
+    let source = parse_level(Path::new("levels/bad.ron"), text).expect("valid");
+    assert_eq!(source.name(), "evil\\u{1b}[2J\\u{7}");
 }

@@ -1,12 +1,13 @@
-//! `judge-eval`: how often the embedded judge prefers the rollout that reaches the cheese, on
-//! rollouts of a trained corner agent in shifted mazes — as rolled out, on length-balanced pairs
-//! and with paraphrased wording — with position bias before and after swapping and calibration,
-//! speed, load time and memory, and how often its analyses name the corner/cheese confound.
+//! `judge-eval`: how often a judge (embedded, or an OpenAI-compatible server) prefers the rollout
+//! that reaches the cheese, on rollouts of a trained corner agent in shifted mazes — as rolled
+//! out, on length-balanced pairs and with paraphrased wording — with position bias before and
+//! after swapping and calibration, speed, load time and memory, and how often its analyses name
+//! the corner/cheese confound.
 
-use crate::llm::Judge;
-use crate::llm::Rollout;
 use crate::llm::embedded::{Dequantize, EmbeddedConfig, EmbeddedJudge, PairScore};
+use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::text::{Wording, environment_description};
+use crate::llm::{Choice, Judge, Rollout};
 use crate::rl::{Policy, checkpoint};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -38,8 +39,10 @@ pub struct SetResult {
     /// Share of single queries answering the first position, raw and calibrated.
     pub first_raw: f64,
     pub first_calibrated: f64,
-    /// Mean share of the next-token probability on the two labels.
+    /// Mean share of the next-token probability on the two labels (0 where not seen).
     pub label_mass: f64,
+    /// Queries that failed (counted as ties).
+    pub failed: usize,
 }
 
 /// One model with one prompt variant.
@@ -299,6 +302,128 @@ pub fn run(
     Ok(results)
 }
 
+/// Measures a judge behind an OpenAI-compatible server (`config`, once per model in
+/// `settings.models`) on the same pairs, through its `compare` answers in both orders.
+pub fn run_http(
+    settings: &EvalSettings,
+    bank: &PairBank,
+    config: &HttpConfig,
+    progress: &dyn Fn(String),
+) -> Result<Vec<VariantResult>, String> {
+    let mut results = Vec::new();
+    for model in &settings.models {
+        let config = HttpConfig {
+            model: model.clone(),
+            ..config.clone()
+        };
+        let prompt = match config.ask {
+            crate::llm::http::HttpAsk::Pairwise => "pairwise",
+            crate::llm::http::HttpAsk::PerEpisode => "per-episode",
+        };
+        let mut judge =
+            HttpJudge::new(config, bank.base.clone(), settings.seed).map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let mut sets = Vec::new();
+        for (pairs, wording) in [
+            (&bank.original, Wording::Standard),
+            (&bank.balanced, Wording::Standard),
+            (&bank.balanced, Wording::Paraphrased),
+        ] {
+            progress(format!(
+                "http {model}/{prompt}: {} pairs x 2 orders",
+                pairs.len()
+            ));
+            judge.set_wording(wording);
+            judge.begin_round();
+            sets.push(answer_set(&mut judge, pairs));
+        }
+        let asked = 2.0 * sets.iter().map(|s| s.pairs).sum::<usize>() as f64;
+        let seconds = started.elapsed().as_secs_f64();
+        judge.set_wording(Wording::Standard);
+        let (mut naming, mut example, mut scenarios) = (0, String::new(), Vec::new());
+        for i in 0..settings.analyses {
+            progress(format!("http {model}/{prompt}: analysis {}", i + 1));
+            let shown: Vec<Rollout> = bank
+                .original
+                .iter()
+                .skip(3 * i)
+                .take(3)
+                .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
+                .collect();
+            if let Ok(analysis) = judge.analyze(&bank.environment, &shown) {
+                naming += usize::from(analysis.names_confound());
+                if example.is_empty() {
+                    example = analysis.raw.clone();
+                    scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
+                }
+            }
+        }
+        let [original, balanced, paraphrased] =
+            <[SetResult; 3]>::try_from(sets).map_err(|_| "three sets of pairs".to_string())?;
+        progress(format!(
+            "http {model}/{prompt}: controlled agreement {:.0}% (balanced {:.0}%, paraphrased {:.0}%, original {:.0}%), {:.2} pairs/s",
+            50.0 * (balanced.agreement + paraphrased.agreement),
+            100.0 * balanced.agreement,
+            100.0 * paraphrased.agreement,
+            100.0 * original.agreement,
+            asked / 2.0 / seconds.max(1e-9)
+        ));
+        results.push(VariantResult {
+            model: format!("http:{model}"),
+            prompt: prompt.into(),
+            controlled_agreement: (balanced.agreement + paraphrased.agreement) / 2.0,
+            original,
+            balanced,
+            paraphrased,
+            pairs_per_second: asked / 2.0 / seconds.max(1e-9),
+            load_seconds: 0.0,
+            rss_mib: 0.0,
+            analyses: settings.analyses,
+            analyses_naming_confound: naming,
+            analysis_example: example,
+            scenarios_example: scenarios,
+        });
+    }
+    Ok(results)
+}
+
+/// Agreement of `judge`'s answers with the true outcome on (success, failure) pairs, each asked
+/// in both orders; a failed query counts as a tie.
+fn answer_set(judge: &mut dyn Judge, pairs: &[(Rollout, Rollout)]) -> SetResult {
+    let mut out = SetResult {
+        pairs: pairs.len(),
+        ..SetResult::default()
+    };
+    // 1 when the answer prefers the success, 0 the failure, 0.5 a tie or a failure.
+    let mut ask = |first: &Rollout, second: &Rollout, success_first: bool| match judge
+        .compare(first, second)
+    {
+        Ok(c) => {
+            out.first_raw += f64::from(u8::from(c.choice == Choice::First)) / 2.0;
+            match (c.choice, success_first) {
+                (Choice::Tie, _) => 0.5,
+                (Choice::First, true) | (Choice::Second, false) => 1.0,
+                _ => 0.0,
+            }
+        }
+        Err(_) => {
+            out.failed += 1;
+            0.5
+        }
+    };
+    let mut agreement = 0.0;
+    for (success, failure) in pairs {
+        let mu = (ask(success, failure, true) + ask(failure, success, false)) / 2.0;
+        agreement += f64::from(u8::from(mu > 0.5));
+    }
+    let n = pairs.len().max(1) as f64;
+    out.agreement = agreement / n;
+    out.agreement_raw = out.agreement;
+    out.first_raw /= n;
+    out.first_calibrated = out.first_raw;
+    out
+}
+
 /// The results as a Markdown table.
 pub fn table(results: &[VariantResult]) -> String {
     let mut out = String::from(
@@ -357,5 +482,5 @@ pub fn record_measured(results: &[VariantResult], path: &std::path::Path) -> Res
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    crate::rl::checkpoint::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    crate::files::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
 }

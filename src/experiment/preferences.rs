@@ -2,7 +2,7 @@
 //! and averaged into a soft label; position-bias and oracle-agreement statistics per round.
 
 use crate::llm::oracle::Oracle;
-use crate::llm::{Choice, Judge, Rollout};
+use crate::llm::{Choice, Judge, JudgeError, Rollout};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,20 @@ pub struct JudgeStats {
     /// The same, only on pairs where exactly one rollout reached the cheese.
     pub oracle_agreement_decisive: f64,
     pub errors: Vec<String>,
+    /// Why the round stopped asking before every pair was labelled (the judge's deadline or
+    /// circuit breaker), if it did.
+    #[serde(default)]
+    pub abandoned: Option<String>,
+}
+
+impl JudgeStats {
+    /// Why no pair could be labelled: the abandonment reason, else the first error.
+    pub fn failure_reason(&self) -> String {
+        self.abandoned
+            .clone()
+            .or_else(|| self.errors.first().cloned())
+            .unwrap_or_else(|| "the judge gave no answer".into())
+    }
 }
 
 /// A round's labels and statistics.
@@ -91,6 +105,9 @@ pub fn gather_preferences(
     let (mut first, mut second, mut tie, mut flips, mut swapped) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
     for &(a, b) in pairs {
+        if round.stats.abandoned.is_some() {
+            break;
+        }
         let mut answers = [None, None];
         let mut rationales = [String::new(), String::new()];
         for (slot, (x, y)) in [(a, b), (b, a)].into_iter().enumerate() {
@@ -104,6 +121,10 @@ pub fn gather_preferences(
                     }
                     answers[slot] = Some(c.choice);
                     rationales[slot] = c.rationale;
+                }
+                Err(JudgeError::Abandoned(reason)) => {
+                    round.stats.abandoned = Some(reason);
+                    break;
                 }
                 Err(e) => {
                     round.stats.failures += 1;

@@ -218,7 +218,8 @@ pub fn scenario_rollouts(
 
 /// Step 3: `settings.pairs` pairs of `rollouts` (about half differing in outcome), each asked in
 /// both orders and averaged; `on_label` sees each label as it arrives and stops the round early
-/// by returning false.
+/// by returning false. The judge's budget and deadline start afresh here (a reviewer may have
+/// spent any time between the analysis and this step).
 pub fn label(
     judge: &mut dyn Judge,
     rollouts: &[Rollout],
@@ -226,6 +227,7 @@ pub fn label(
     seed: u64,
     on_label: impl FnMut(&LabeledPair) -> bool,
 ) -> PreferenceRound {
+    judge.begin_round();
     let mut rng = Rng::new(derive_seed(seed, streams::PAIRS));
     let pairs = choose_pairs(rollouts, settings.pairs, &mut rng);
     gather_preferences(judge, rollouts, &pairs, on_label)

@@ -11,6 +11,7 @@ use super::plot::{PlotSeries, cheese_rate_plot};
 use super::preferences::JudgeStats;
 use super::round::{self, Arm, ArmOutcome, RoundSettings};
 use crate::config::TrainConfig;
+use crate::files::write_atomic;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::human::{HumanChannel, HumanJudge};
@@ -19,7 +20,7 @@ use crate::llm::scenario::ScenarioEdit;
 use crate::llm::{CachedJudge, Judge, LabelCache};
 use crate::reward::{RewardConfig, RewardReport};
 use crate::rl::Trainer;
-use crate::rl::checkpoint::{self, write_atomic};
+use crate::rl::checkpoint;
 use crate::sim::{McNemar, OutcomeSummary, Rate, cheese_first};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -99,10 +100,16 @@ fn default_true() -> bool {
 impl StudyConfig {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config: Self = ron::Options::default()
+        let mut config: Self = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(text.strip_prefix('\u{feff}').unwrap_or(&text))
             .map_err(|e| crate::config::ron_error_at(path, &e))?;
+        config.train.resolve_paths(path);
+        if let Some(http) = config.http.as_mut() {
+            http.prompt_dir = crate::files::config_relative(&http.prompt_dir, path)
+                .to_string_lossy()
+                .into_owned();
+        }
         config
             .validate()
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -133,6 +140,9 @@ impl StudyConfig {
     /// Every study-level value in range, or what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), String> {
         self.round_settings().validate()?;
+        if let Some(http) = &self.http {
+            http.validate()?;
+        }
         if !(self.tau > 0.0 && self.tau < 1.0) {
             return Err(format!(
                 "tau is {}: the share of T trained before the judge is asked, strictly between 0 and 1 (e.g. 0.5)",
@@ -440,6 +450,16 @@ pub fn run_cell(
         round_seed,
     );
     let labels = round::label(&mut judge, &rollouts, &settings, round_seed, |_| true);
+    if labels.pairs.is_empty() {
+        return Err(format!(
+            "the judge ({}) labelled none of {} pairs ({} of {} queries failed): {}",
+            judge.name(),
+            settings.pairs,
+            labels.stats.failures,
+            labels.stats.queries,
+            labels.stats.failure_reason()
+        ));
+    }
     let preferences = serde_json::to_vec(&labels.pairs).map_err(|e| e.to_string())?;
     write_atomic(&dir.join("preferences.json"), &preferences).map_err(|e| e.to_string())?;
     status(format!("{tag}: reward model"));
@@ -531,7 +551,12 @@ pub fn run_study(
     }
     config.validate()?;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let config_text = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())
+    // The record of the run names the server without any credential in its URL.
+    let mut recorded = config.clone();
+    if let Some(http) = recorded.http.as_mut() {
+        http.base_url = crate::llm::http::redact_url(&http.base_url);
+    }
+    let config_text = ron::ser::to_string_pretty(&recorded, ron::ser::PrettyConfig::default())
         .map_err(|e| e.to_string())?;
     write_atomic(&out.join("study.ron"), config_text.as_bytes()).map_err(|e| e.to_string())?;
     // Popped from the end: cells last-first, then the reference agents.
@@ -604,8 +629,8 @@ pub fn run_study(
     results.sort_by_key(|r| (r.region, r.seed));
     let mut references = references.into_inner().unwrap_or_default();
     references.sort_by_key(|(seed, _)| *seed);
-    write_reports(config, &results, &references, out)?;
     let errors = errors.into_inner().unwrap_or_default();
+    write_reports(config, &results, &references, &errors, out)?;
     if !errors.is_empty() {
         return Err(format!(
             "{} cell(s) failed:\n{}",
@@ -674,11 +699,12 @@ pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
 /// Significance level of the `improved` column.
 const ALPHA: f64 = 0.01;
 
-/// Writes `results.csv`, `report.md` and `plot.png`.
+/// Writes `results.csv`, `report.md` (with the cells that failed and why) and `plot.png`.
 pub fn write_reports(
     config: &StudyConfig,
     results: &[CellResult],
     references: &[(u64, ReferenceRun)],
+    failures: &[String],
     out: &Path,
 ) -> Result<(), String> {
     let rows = arm_rows(results, &config.arms);
@@ -907,6 +933,23 @@ pub fn write_reports(
                 ""
             }
         ));
+    }
+    for r in results.iter().filter(|r| r.judge_stats.abandoned.is_some()) {
+        md.push_str(&format!(
+            "- r={} seed={}: the judge stopped early: {}\n",
+            r.region,
+            r.seed,
+            r.judge_stats.failure_reason()
+        ));
+    }
+    if !failures.is_empty() {
+        md.push_str(&format!(
+            "\n## Cells that failed ({})\n\nRun the same command again to retry them (finished cells are kept).\n\n",
+            failures.len()
+        ));
+        for failure in failures {
+            md.push_str(&format!("- {failure}\n"));
+        }
     }
     write_atomic(&out.join("report.md"), md.as_bytes()).map_err(|e| e.to_string())?;
     let series: Vec<PlotSeries> = config

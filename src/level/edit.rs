@@ -452,8 +452,7 @@ impl Editor {
         let text = format!(
             "// Drawn in the maze-rllf level editor: # wall, . floor, M mouse start, C cheese.\n{text}\n"
         );
-        crate::rl::checkpoint::write_atomic(path, text.as_bytes())
-            .map_err(|e| io(e.to_string()))?;
+        crate::files::write_atomic(path, text.as_bytes()).map_err(|e| io(e.to_string()))?;
         self.path = Some(path.to_path_buf());
         self.dirty = false;
         Ok(())

@@ -94,6 +94,26 @@ impl LevelSource {
         Ok(LevelSource::Mixture { name, parts })
     }
 
+    /// Whether the source can be sampled: a fixed layout of sound shape, valid distributions,
+    /// a mixture as [`LevelSource::mixture`] requires (for sources read back from files).
+    pub fn validate(&self) -> Result<(), String> {
+        let spec_ok = |spec: &DistributionSpec| {
+            validate_spec(spec).map_err(|(field, message, hint)| {
+                format!("levels '{}': {field}: {message} ({hint})", self.name())
+            })
+        };
+        match self {
+            LevelSource::Fixed { name, layout } => layout
+                .check_shape()
+                .map_err(|e| format!("levels '{name}': {e}")),
+            LevelSource::Distribution { spec, .. } => spec_ok(spec),
+            LevelSource::Mixture { name, parts } => {
+                LevelSource::mixture(name.clone(), parts.clone())?;
+                parts.iter().try_for_each(|p| spec_ok(&p.spec))
+            }
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             LevelSource::Fixed { name, .. }
@@ -252,7 +272,10 @@ pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
         LevelFile::Fixed { name, rows, .. } => {
             let layout = validate_rows(text, &rows)
                 .map_err(|(line, column, message, hint)| err(line, column, message, hint))?;
-            Ok(LevelSource::Fixed { name, layout })
+            Ok(LevelSource::Fixed {
+                name: printable(&name),
+                layout,
+            })
         }
         LevelFile::Distribution {
             name,
@@ -274,9 +297,26 @@ pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
                 let (line, column) = field_position(text, field);
                 err(line, column, message, hint)
             })?;
-            Ok(LevelSource::Distribution { name, spec })
+            Ok(LevelSource::Distribution {
+                name: printable(&name),
+                spec,
+            })
         }
     }
+}
+
+/// `text` with control characters (ESC, NUL, newlines, ...) written as escapes (`\u{1b}`), so a
+/// name from a file cannot drive the terminal it is printed on.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 type SpecProblem = (&'static str, String, &'static str);
@@ -328,6 +368,52 @@ pub fn validate_spec(spec: &DistributionSpec) -> Result<(), SpecProblem> {
             "seeds",
             "seed count is 0: the distribution has no levels".into(),
             "set count to at least 1, or leave it out for unbounded seeds",
+        ));
+    }
+    match spec.generator {
+        Generator::Blocks { wall_prob } if wall_prob >= 1.0 => {
+            return Err((
+                "generator",
+                format!("Blocks(wall_prob: {wall_prob}) makes every cell a wall"),
+                "use a wall_prob below 1.0 (0.2 to 0.4 gives connected mazes)",
+            ));
+        }
+        Generator::Edges { open_prob } if open_prob <= 0.0 => {
+            return Err((
+                "generator",
+                format!("Edges(open_prob: {open_prob}) never opens a passage"),
+                "use an open_prob above 0.0 (0.5 to 0.8 gives connected mazes)",
+            ));
+        }
+        _ => {}
+    }
+    match spec.cheese {
+        CheesePlacement::NearStart(0) => {
+            return Err((
+                "cheese",
+                "NearStart(0) allows only the start cell, where the cheese cannot be".into(),
+                "use NearStart(1) or more (moves from the start)",
+            ));
+        }
+        CheesePlacement::FarFromCorner(min) if min >= hi * hi => {
+            return Err((
+                "cheese",
+                format!(
+                    "FarFromCorner({min}): no cell of a {hi}x{hi} maze is {min} moves from its corner"
+                ),
+                "use fewer moves than the maze has cells",
+            ));
+        }
+        _ => {}
+    }
+    if !spec.satisfiable() {
+        return Err((
+            "cheese",
+            format!(
+                "no maze of side {lo} to {hi} drawn from this generator has a reachable cell \
+                 where this placement puts the cheese"
+            ),
+            "loosen the placement (a larger distance bound or region) or the generator's walls",
         ));
     }
     Ok(())
@@ -465,6 +551,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Where `field:` is written in the file (1:1 if it is not there).
 fn field_position(text: &str, field: &str) -> (usize, usize) {
+    field_offset(text, field).map_or((1, 1), |at| line_col(text, at))
+}
+
+/// Byte offset of `field:` in the file.
+fn field_offset(text: &str, field: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(found) = text[from..].find(field) {
         let at = from + found;
@@ -475,23 +566,16 @@ fn field_position(text: &str, field: &str) -> (usize, usize) {
                 .is_some_and(|c| c.is_alphanumeric() || c == '_');
         let rest = text[at + field.len()..].trim_start();
         if boundary_before && rest.starts_with(':') {
-            return line_col(text, at);
+            return Some(at);
         }
         from = at + field.len();
     }
-    (1, 1)
+    None
 }
 
 /// Line and column of the first character inside each string of the `rows: [..]` list.
 fn row_positions(text: &str) -> Vec<(usize, usize)> {
-    let (line, col) = field_position(text, "rows");
-    let Some(start) = text
-        .split_inclusive('\n')
-        .take(line - 1)
-        .map(str::len)
-        .sum::<usize>()
-        .checked_add(col - 1)
-    else {
+    let Some(start) = field_offset(text, "rows") else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -124,19 +124,43 @@ impl DistributionSpec {
     /// reachable cell, then fall back to a perfect maze.
     pub fn sample(&self, rng: &mut Rng) -> Layout {
         let world = self.world_size;
-        let dim = self.maze_size.sample(rng).min(world);
-        for _attempt in 0..64 {
-            let mut layout = carve(&self.generator, world, dim, rng);
-            let connected = matches!(self.generator, Generator::Kruskal | Generator::Open);
-            if place_cheese(&mut layout, &self.cheese, dim, connected, rng) {
+        let mut dim = self.maze_size.sample(rng).min(world);
+        // A side too small for the placement (say 3 for "far from the corner") is drawn again.
+        for _ in 0..8 {
+            if let Some(layout) = self.sample_of_side(dim, rng) {
                 return layout;
             }
+            dim = self.maze_size.sample(rng).min(world);
         }
         let mut layout = carve(&Generator::Kruskal, world, dim, rng);
         if !place_cheese(&mut layout, &self.cheese, dim, true, rng) {
             place_cheese(&mut layout, &CheesePlacement::Anywhere, dim, true, rng);
         }
         layout
+    }
+}
+
+impl DistributionSpec {
+    /// A maze of side `dim` from this generator with the cheese placed as asked, if one of 64
+    /// tries allows it.
+    fn sample_of_side(&self, dim: usize, rng: &mut Rng) -> Option<Layout> {
+        let connected = matches!(self.generator, Generator::Kruskal | Generator::Open);
+        (0..64).find_map(|_| {
+            let mut layout = carve(&self.generator, self.world_size, dim, rng);
+            place_cheese(&mut layout, &self.cheese, dim, connected, rng).then_some(layout)
+        })
+    }
+
+    /// Whether mazes of this spec can hold the cheese where it asks: tried on the smallest and
+    /// the largest maze side with a few seeds each; false when no try on either side could.
+    pub fn satisfiable(&self) -> bool {
+        let (lo, hi) = self.maze_size.bounds();
+        [lo, hi].into_iter().any(|side| {
+            (0..4u64).any(|seed| {
+                self.sample_of_side(side.min(self.world_size), &mut Rng::new(seed ^ 0x5eed))
+                    .is_some()
+            })
+        })
     }
 }
 

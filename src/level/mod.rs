@@ -91,6 +91,39 @@ impl Layout {
         (d != usize::MAX).then_some(d)
     }
 
+    /// Whether the grid is `size x size` (3 to [`file::MAX_WORLD_SIZE`]) and the start, cheese
+    /// and corner lie inside it; what is wrong otherwise (for layouts read from files).
+    pub fn check_shape(&self) -> Result<(), String> {
+        if !(3..=file::MAX_WORLD_SIZE).contains(&self.size) {
+            return Err(format!(
+                "layout size {} is not between 3 and {}",
+                self.size,
+                file::MAX_WORLD_SIZE
+            ));
+        }
+        if self.walls.len() != self.size * self.size {
+            return Err(format!(
+                "a {0}x{0} layout has {1} wall flags, not {2}",
+                self.size,
+                self.walls.len(),
+                self.size * self.size
+            ));
+        }
+        for (what, p) in [
+            ("start", self.start),
+            ("cheese", self.cheese),
+            ("corner", self.corner),
+        ] {
+            if p.row >= self.size || p.col >= self.size {
+                return Err(format!(
+                    "the {what} at row {}, column {} lies outside the {2}x{2} layout",
+                    p.row, p.col, self.size
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of free cells.
     pub fn free_cells(&self) -> usize {
         self.walls.iter().filter(|w| !**w).count()

@@ -60,17 +60,9 @@ impl LabelCache {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("{}: cannot open label cache: {e}", path.display()))?;
-        // A torn last line (a kill mid-write) is ended here, so the next answer starts a line of
-        // its own instead of being glued onto the fragment and lost with it.
-        if existing.is_some_and(|t| !t.is_empty() && !t.ends_with('\n')) {
-            file.write_all(b"\n")
-                .map_err(|e| format!("{}: cannot repair the last line: {e}", path.display()))?;
-        }
+        // A torn last line (a kill mid-write) is ended on opening, so the next answer starts a
+        // line of its own instead of being glued onto the fragment and lost with it.
+        let file = crate::files::open_append(path).map_err(|e| format!("label cache: {e}"))?;
         Ok(Self {
             path: Some(path.to_path_buf()),
             file: Some(file),

@@ -1,24 +1,30 @@
 //! OpenAI-compatible chat-completions judge (Ollama, llama.cpp server, vLLM, OpenAI): JSON-schema
 //! answers where the server supports them, tolerant JSON extraction where it does not, timeouts,
-//! retries with exponential backoff + jitter honouring `Retry-After`, and a per-round call budget.
-//! The API key is read from an environment variable whose name is configured; it is never logged
-//! or written anywhere.
+//! retries with exponential backoff + jitter honouring `Retry-After`, a per-round call budget,
+//! deadline and circuit breaker, and an answer size cap. Pairwise questions, or one yes/no
+//! question per episode (log-probabilities when the server gives them). The API key is read from
+//! an environment variable whose name is configured; credentials in `base_url` are redacted
+//! wherever the URL is written or shown.
 
 use super::scenario::{MENU, parse_suggestions};
-use super::text::{Prompts, TextOptions, render_rollout};
+use super::text::{Prompts, Shown, TextOptions, Wording, render_parts, render_rollout};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
 use crate::level::DistributionSpec;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Settings of the HTTP judge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Server root, e.g. `http://127.0.0.1:11434` (Ollama) or `http://127.0.0.1:8080` (llama.cpp).
+    /// Credentials in it (`http://user:pass@host`) are used but written and shown as `***`
+    /// ([`redact_url`]); keys belong in `api_key_env`.
     pub base_url: String,
     pub model: String,
     /// Name of the environment variable holding the API key (none: no Authorization header).
@@ -30,7 +36,8 @@ pub struct HttpConfig {
     pub max_tokens: u32,
     #[serde(default)]
     pub seed: Option<u64>,
-    /// Ask for `response_format` with a JSON schema (dropped automatically if the server refuses).
+    /// Ask for the answer's JSON schema in `response_format`: OpenAI's `json_schema` form, then
+    /// llama-cpp-python's `json_object` form, then none, as the server refuses each.
     #[serde(default = "default_true")]
     pub json_schema: bool,
     #[serde(default = "default_connect_timeout")]
@@ -48,6 +55,52 @@ pub struct HttpConfig {
     pub state_outcome: bool,
     #[serde(default = "default_prompt_dir")]
     pub prompt_dir: String,
+    /// How a preference is asked: both episodes in one JSON question, or one yes/no question per
+    /// episode (the pair's preference is the difference of the two log-odds of "yes").
+    #[serde(default)]
+    pub ask: HttpAsk,
+    /// Longest answer body read (bytes); a longer one is a failed call, not stored.
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+    /// Seconds a round may spend on this judge (all calls, waits and retries); then every
+    /// further call of the round fails at once with the reason.
+    #[serde(default = "default_round_deadline")]
+    pub round_deadline_s: f64,
+    /// Calls failing in a row with the same kind of error before the round stops asking.
+    #[serde(default = "default_max_consecutive_failures")]
+    pub max_consecutive_failures: u32,
+}
+
+/// How the HTTP judge asks for a preference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpAsk {
+    /// Both rollouts in one prompt (`compare.txt`), answered as JSON.
+    #[default]
+    Pairwise,
+    /// One rollout per prompt (`episode_system.txt`, `episode.txt`), answered yes or no.
+    PerEpisode,
+}
+
+fn default_max_answer_bytes() -> usize {
+    65_536
+}
+fn default_round_deadline() -> f64 {
+    1_800.0
+}
+fn default_max_consecutive_failures() -> u32 {
+    5
+}
+
+/// `url` with any user name and password replaced by `***` (`http://***@host:8080/v1`).
+pub fn redact_url(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..authority_start], &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 fn default_max_tokens() -> u32 {
@@ -93,6 +146,10 @@ impl HttpConfig {
             round_budget: default_budget(),
             state_outcome: false,
             prompt_dir: default_prompt_dir(),
+            ask: HttpAsk::Pairwise,
+            max_answer_bytes: default_max_answer_bytes(),
+            round_deadline_s: default_round_deadline(),
+            max_consecutive_failures: default_max_consecutive_failures(),
         }
     }
 }
@@ -105,6 +162,8 @@ pub struct HttpStats {
     pub failures: usize,
     pub schema_fallbacks: usize,
     pub unparseable: usize,
+    /// Calls refused because the round's deadline passed or its circuit breaker tripped.
+    pub abandoned: usize,
 }
 
 /// The HTTP judge.
@@ -115,9 +174,39 @@ pub struct HttpJudge {
     prompts: Prompts,
     base: DistributionSpec,
     rng: Rng,
-    schema_supported: bool,
+    /// How the answer's JSON schema is asked for now (steps down on each refusal).
+    schema_form: SchemaForm,
+    /// A request with the schema has succeeded: later refusals are not the schema's fault.
+    schema_confirmed: bool,
     round_calls: usize,
+    round_started: Instant,
+    /// The kind of the last failed call and how many failed in a row.
+    failing: Option<(std::mem::Discriminant<JudgeError>, u32)>,
+    /// Why this round stopped asking (the deadline or the circuit breaker).
+    abandoned: Option<String>,
+    /// P(yes) of each rendered episode already asked (per-episode mode).
+    episode_yes: HashMap<String, f64>,
+    /// How rollouts' events are worded (`judge-eval` paraphrases to test understanding).
+    wording: Wording,
     pub stats: HttpStats,
+}
+
+/// How a JSON schema for the answer is sent: OpenAI's `json_schema` form, then (refused)
+/// llama-cpp-python's `json_object` with a schema, then (refused again) not at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemaForm {
+    JsonSchema,
+    JsonObject,
+    Unasked,
+}
+
+impl SchemaForm {
+    fn fallback(self) -> Self {
+        match self {
+            SchemaForm::JsonSchema => SchemaForm::JsonObject,
+            SchemaForm::JsonObject | SchemaForm::Unasked => SchemaForm::Unasked,
+        }
+    }
 }
 
 /// What went wrong in one attempt, and whether retrying may help.
@@ -157,6 +246,31 @@ impl HttpConfig {
                 self.backoff_s
             ));
         }
+        if !(self.round_deadline_s.is_finite()
+            && self.round_deadline_s > 0.0
+            && self.round_deadline_s <= 7.0 * 86_400.0)
+        {
+            return Err(format!(
+                "http.round_deadline_s is {}: seconds, more than 0 and at most a week (e.g. 1800)",
+                self.round_deadline_s
+            ));
+        }
+        if self.max_consecutive_failures == 0 {
+            return Err("http.max_consecutive_failures is 0: at least 1 (e.g. 5)".into());
+        }
+        if self.max_answer_bytes < 1_024 {
+            return Err(format!(
+                "http.max_answer_bytes is {}: at least 1024 (e.g. 65536)",
+                self.max_answer_bytes
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(format!(
+                "http.base_url is {:?}: a server root starting with http:// or https:// \
+                 (e.g. http://127.0.0.1:8080)",
+                redact_url(&self.base_url)
+            ));
+        }
         Ok(())
     }
 }
@@ -178,8 +292,18 @@ impl HttpJudge {
             .build()
             .map_err(|e| JudgeError::Config(format!("HTTP client: {e}")))?;
         let prompts = Prompts::load(Path::new(&config.prompt_dir)).map_err(JudgeError::Config)?;
+        if config.ask == HttpAsk::PerEpisode {
+            prompts
+                .require(&["episode_system", "episode"])
+                .map_err(JudgeError::Config)?;
+        }
         Ok(Self {
-            schema_supported: config.json_schema,
+            schema_form: if config.json_schema {
+                SchemaForm::JsonSchema
+            } else {
+                SchemaForm::Unasked
+            },
+            schema_confirmed: false,
             config,
             client,
             api_key,
@@ -187,8 +311,29 @@ impl HttpJudge {
             base,
             rng: Rng::new(seed),
             round_calls: 0,
+            round_started: Instant::now(),
+            failing: None,
+            abandoned: None,
+            episode_yes: HashMap::new(),
+            wording: Wording::Standard,
             stats: HttpStats::default(),
         })
+    }
+
+    /// Words rollouts' events in `wording` from now on.
+    pub fn set_wording(&mut self, wording: Wording) {
+        self.wording = wording;
+    }
+
+    /// A rollout as the pairwise questions show it: the maze with the path, moves, events.
+    fn rollout_text(&self, rollout: &Rollout) -> String {
+        let shown = Shown {
+            maze: true,
+            moves: true,
+            events: true,
+            positions: false,
+        };
+        render_parts(rollout, shown, self.wording, self.config.state_outcome)
     }
 
     fn text_options(&self) -> TextOptions {
@@ -215,20 +360,88 @@ impl HttpJudge {
         )
     }
 
-    /// Sends one chat request with retries; returns the assistant's text.
-    fn chat(&mut self, user: &str, schema: &Value) -> Result<String, JudgeError> {
+    /// Why the round must stop asking now (deadline passed, breaker tripped), if it must.
+    fn refusal(&mut self) -> Option<JudgeError> {
+        if self.abandoned.is_none() && self.round_left().is_zero() {
+            self.abandoned = Some(format!(
+                "the round's deadline of {:.0} s (http.round_deadline_s) passed",
+                self.config.round_deadline_s
+            ));
+        }
+        let reason = self.abandoned.clone()?;
+        self.stats.abandoned += 1;
+        Some(JudgeError::Abandoned(reason))
+    }
+
+    fn round_left(&self) -> Duration {
+        Duration::from_secs_f64(self.config.round_deadline_s)
+            .saturating_sub(self.round_started.elapsed())
+    }
+
+    /// Counts a call's final result; trips the breaker after `max_consecutive_failures` failures
+    /// of one kind in a row.
+    fn record(&mut self, result: &Result<Value, JudgeError>) {
+        let Err(error) = result else {
+            self.failing = None;
+            return;
+        };
+        if matches!(error, JudgeError::Abandoned(_)) {
+            return;
+        }
+        let kind = std::mem::discriminant(error);
+        let count = match self.failing {
+            Some((k, n)) if k == kind => n + 1,
+            _ => 1,
+        };
+        self.failing = Some((kind, count));
+        if count >= self.config.max_consecutive_failures && self.abandoned.is_none() {
+            self.abandoned = Some(format!(
+                "{count} calls in a row failed (http.max_consecutive_failures), the last with: \
+                 {error}"
+            ));
+        }
+    }
+
+    /// Sends one chat request (`user` after the system prompt, `extra` fields merged into the
+    /// body) with retries; returns `choices[0]` of the answer.
+    fn chat(
+        &mut self,
+        system: &str,
+        user: &str,
+        schema: Option<&Value>,
+        extra: &Value,
+    ) -> Result<Value, JudgeError> {
+        let result = self.chat_with_retries(system, user, schema, extra);
+        self.record(&result);
+        result
+    }
+
+    fn chat_with_retries(
+        &mut self,
+        system: &str,
+        user: &str,
+        schema: Option<&Value>,
+        extra: &Value,
+    ) -> Result<Value, JudgeError> {
         let mut attempt = 0;
         loop {
+            if let Some(refused) = self.refusal() {
+                return Err(refused);
+            }
             if self.round_calls >= self.config.round_budget {
                 self.stats.failures += 1;
                 return Err(JudgeError::BudgetExhausted(self.config.round_budget));
             }
             self.round_calls += 1;
             self.stats.calls += 1;
-            match self.attempt(user, schema) {
-                Ok(text) => return Ok(text),
+            let with_schema = schema.filter(|_| self.schema_form != SchemaForm::Unasked);
+            match self.attempt(system, user, with_schema, extra) {
+                Ok(choice) => {
+                    self.schema_confirmed |= with_schema.is_some();
+                    return Ok(choice);
+                }
                 Err(Attempt::SchemaRefused) => {
-                    self.schema_supported = false;
+                    self.schema_form = self.schema_form.fallback();
                     self.stats.schema_fallbacks += 1;
                 }
                 Err(Attempt::Fatal(e)) => {
@@ -246,7 +459,8 @@ impl HttpJudge {
                     let wait = retry_after
                         .map(|d| d.as_secs_f64())
                         .unwrap_or(backoff * jitter)
-                        .clamp(0.0, MAX_WAIT_S);
+                        .clamp(0.0, MAX_WAIT_S)
+                        .min(self.round_left().as_secs_f64());
                     std::thread::sleep(Duration::from_secs_f64(wait));
                     attempt += 1;
                 }
@@ -254,15 +468,22 @@ impl HttpJudge {
         }
     }
 
-    fn attempt(&self, user: &str, schema: &Value) -> Result<String, Attempt> {
+    fn attempt(
+        &self,
+        system: &str,
+        user: &str,
+        schema: Option<&Value>,
+        extra: &Value,
+    ) -> Result<Value, Attempt> {
         let url = format!(
             "{}/v1/chat/completions",
             self.config.base_url.trim_end_matches('/')
         );
+        let shown_url = redact_url(&url);
         let mut body = json!({
             "model": self.config.model,
             "messages": [
-                {"role": "system", "content": self.prompts.fill("system", &[])},
+                {"role": "system", "content": system},
                 {"role": "user", "content": user},
             ],
             "temperature": self.config.temperature,
@@ -271,24 +492,42 @@ impl HttpJudge {
         if let Some(seed) = self.config.seed {
             body["seed"] = json!(seed);
         }
-        if self.schema_supported {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": schema, "strict": true},
-            });
+        match (schema, self.schema_form) {
+            (Some(schema), SchemaForm::JsonSchema) => {
+                body["response_format"] = json!({
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": schema, "strict": true},
+                });
+            }
+            // llama-cpp-python's grammar-constrained form.
+            (Some(schema), SchemaForm::JsonObject) => {
+                body["response_format"] = json!({"type": "json_object", "schema": schema});
+            }
+            _ => {}
         }
-        let mut request = self.client.post(&url).json(&body);
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        // No attempt outlives the round's deadline.
+        let timeout = self
+            .round_left()
+            .min(Duration::from_secs_f64(self.config.read_timeout_s))
+            .max(Duration::from_millis(1));
+        let mut request = self.client.post(&url).json(&body).timeout(timeout);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
-        let timeout = self.config.read_timeout_s;
+        let seconds = timeout.as_secs_f64();
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
-                Attempt::Retry(JudgeError::Timeout(timeout), None)
+                Attempt::Retry(JudgeError::Timeout(seconds), None)
             } else {
-                // Messages name the URL, never headers: the key cannot leak here.
+                // Messages name the redacted URL, never headers: no credential leaks here.
                 Attempt::Retry(
-                    JudgeError::Unreachable(format!("{url}: {}", error_chain(&e))),
+                    JudgeError::Unreachable(format!(
+                        "{shown_url}: {}",
+                        error_chain(&e.without_url())
+                    )),
                     None,
                 )
             }
@@ -300,7 +539,28 @@ impl HttpJudge {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after_seconds);
-        let text = response.text().map_err(transport)?;
+        let cap = self.config.max_answer_bytes;
+        let mut bytes = Vec::new();
+        response
+            .take(cap as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Attempt::Retry(
+                    JudgeError::Unreachable(format!("{shown_url}: reading the answer: {e}")),
+                    None,
+                )
+            })?;
+        if bytes.len() > cap {
+            return Err(Attempt::Fatal(JudgeError::Unparseable(format!(
+                "the answer is longer than {cap} bytes (http.max_answer_bytes); not read"
+            ))));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        // Servers refuse an unsupported `response_format` with 400, 422 or even 500: until a
+        // request with the schema has worked once, any refusal is retried without it.
+        if schema.is_some() && !self.schema_confirmed && status >= 400 && status != 429 {
+            return Err(Attempt::SchemaRefused);
+        }
         if status == 429 || status >= 500 {
             let error = JudgeError::Http {
                 status,
@@ -308,28 +568,105 @@ impl HttpJudge {
             };
             return Err(Attempt::Retry(error, retry_after));
         }
-        if status == 400 && self.schema_supported && text.contains("response_format") {
-            return Err(Attempt::SchemaRefused);
-        }
         if !(200..300).contains(&status) {
             return Err(Attempt::Fatal(JudgeError::Http {
                 status,
                 body: truncate(&text, 200),
             }));
         }
-        let reply: Value = serde_json::from_str(&text).map_err(|e| {
+        let mut reply: Value = serde_json::from_str(&text).map_err(|e| {
             Attempt::Fatal(JudgeError::Unparseable(format!(
                 "response is not JSON: {e}"
             )))
         })?;
-        reply["choices"][0]["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Attempt::Fatal(JudgeError::Unparseable(
-                    "no choices[0].message.content".into(),
-                ))
-            })
+        let choice = reply["choices"][0].take();
+        if choice["message"]["content"].is_string() {
+            Ok(choice)
+        } else {
+            Err(Attempt::Fatal(JudgeError::Unparseable(
+                "no choices[0].message.content".into(),
+            )))
+        }
+    }
+
+    /// The assistant's text of a chat answer.
+    fn chat_text(&mut self, user: &str, schema: &Value) -> Result<String, JudgeError> {
+        let system = self.prompts.fill("system", &[]);
+        let choice = self.chat(&system, user, Some(schema), &json!({}))?;
+        Ok(content_of(&choice))
+    }
+
+    /// P("yes") for one rendered episode: from the answer's log-probabilities when the server
+    /// gives them, else from its text (yes: 0.99, no: 0.01).
+    fn episode_yes(&mut self, episode: &str) -> Result<f64, JudgeError> {
+        if let Some(&p) = self.episode_yes.get(episode) {
+            return Ok(p);
+        }
+        let system = self.prompts.fill("episode_system", &[]);
+        let user = self.prompts.fill("episode", &[("episode", episode)]);
+        let extra = json!({"logprobs": true, "top_logprobs": 10, "max_tokens": 2});
+        let choice = self.chat(&system, &user, None, &extra)?;
+        let p = yes_probability(&choice).ok_or_else(|| {
+            self.stats.unparseable += 1;
+            JudgeError::Unparseable(format!(
+                "neither yes nor no in: {}",
+                truncate(&content_of(&choice), 120)
+            ))
+        })?;
+        if self.episode_yes.len() > 4096 {
+            self.episode_yes.clear();
+        }
+        self.episode_yes.insert(episode.to_string(), p);
+        Ok(p)
+    }
+
+    /// A rollout as the per-episode question shows it: where the cheese is and where the mouse
+    /// ended (the form the embedded judge measured best with).
+    fn episode_text(&self, rollout: &Rollout) -> String {
+        let shown = Shown {
+            maze: false,
+            moves: false,
+            events: false,
+            positions: true,
+        };
+        render_parts(rollout, shown, self.wording, self.config.state_outcome)
+    }
+}
+
+/// `choices[0].message.content` of an answer.
+fn content_of(choice: &Value) -> String {
+    choice["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// P("yes") over {yes, no} from the first answer token's top log-probabilities, or from the text.
+pub fn yes_probability(choice: &Value) -> Option<f64> {
+    let label = |token: &str| {
+        let t = token.trim().to_lowercase();
+        (t == "yes").then_some(0).or((t == "no").then_some(1))
+    };
+    let mut p = [0.0f64; 2];
+    if let Some(top) = choice["logprobs"]["content"][0]["top_logprobs"].as_array() {
+        for entry in top {
+            if let (Some(token), Some(lp)) = (entry["token"].as_str(), entry["logprob"].as_f64())
+                && let Some(i) = label(token)
+                && lp.is_finite()
+            {
+                p[i] += lp.exp();
+            }
+        }
+    }
+    if p[0] + p[1] > 0.0 {
+        return Some(p[0] / (p[0] + p[1]));
+    }
+    let text = content_of(choice).trim().to_lowercase();
+    let word: String = text.chars().take_while(|c| c.is_alphabetic()).collect();
+    match word.as_str() {
+        "yes" => Some(0.99),
+        "no" => Some(0.01),
+        _ => None,
     }
 }
 
@@ -348,40 +685,70 @@ fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-/// The first JSON object in `text`: the whole text, a fenced block, or a balanced `{...}` inside prose.
+/// The first JSON object in `text`: the whole text, a fenced block, or a balanced `{...}` inside
+/// prose. One pass over the text and at most [`MAX_JSON_CANDIDATES`] parse attempts, so a
+/// hostile answer (say 100 kB of `{`) costs time in proportion to its length.
 pub fn extract_json(text: &str) -> Option<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(text.trim())
         && v.is_object()
     {
         return Some(v);
     }
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    while let Some(offset) = text[start..].find('{') {
-        let open = start + offset;
-        let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
-        for (i, &b) in bytes.iter().enumerate().skip(open) {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' if in_string => escaped = true,
-                b'"' => in_string = !in_string,
-                b'{' if !in_string => depth += 1,
-                b'}' if !in_string => {
-                    depth -= 1;
-                    if depth == 0 {
-                        if let Ok(v) = serde_json::from_str::<Value>(&text[open..=i]) {
-                            return Some(v);
-                        }
-                        break;
-                    }
-                }
-                _ => {}
+    // Balanced spans that may be useful objects (`{` then `"`), tried in order of their start
+    // once the outermost brace around them closes (or the text ends).
+    let mut open: Vec<usize> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut attempts = 0;
+    let mut try_spans = |spans: &mut Vec<(usize, usize)>| {
+        spans.sort_unstable();
+        for &(start, end) in spans.iter() {
+            if attempts >= MAX_JSON_CANDIDATES {
+                break;
+            }
+            attempts += 1;
+            if let Ok(v) = serde_json::from_str::<Value>(&text[start..=end])
+                && v.is_object()
+            {
+                return Some(v);
             }
         }
-        start = open + 1;
+        spans.clear();
+        None
+    };
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' if !open.is_empty() => in_string = true,
+            b'{' => open.push(i),
+            b'}' => {
+                let Some(start) = open.pop() else { continue };
+                let inner = text[start + 1..].trim_start();
+                if inner.starts_with('"') {
+                    spans.push((start, i));
+                }
+                if open.is_empty()
+                    && let Some(v) = try_spans(&mut spans)
+                {
+                    return Some(v);
+                }
+            }
+            _ => {}
+        }
     }
-    None
+    try_spans(&mut spans)
 }
+
+/// The most parse attempts [`extract_json`] makes on one answer.
+const MAX_JSON_CANDIDATES: usize = 64;
 
 /// Reads a comparison answer: `{"choice": 1|2|0, "rationale": ...}` (numbers or strings).
 pub fn parse_comparison(text: &str) -> Result<Comparison, JudgeError> {
@@ -411,7 +778,15 @@ pub fn parse_comparison(text: &str) -> Result<Comparison, JudgeError> {
 
 impl Judge for HttpJudge {
     fn name(&self) -> String {
-        format!("http:{}@{}", self.config.model, self.config.base_url)
+        let ask = match self.config.ask {
+            HttpAsk::Pairwise => "",
+            HttpAsk::PerEpisode => "/per-episode",
+        };
+        format!(
+            "http:{}@{}{ask}",
+            self.config.model,
+            redact_url(&self.config.base_url)
+        )
     }
 
     fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
@@ -425,7 +800,7 @@ impl Judge for HttpJudge {
             },
             "required": ["failure_modes", "scenarios"],
         });
-        let text = self.chat(&prompt, &schema)?;
+        let text = self.chat_text(&prompt, &schema)?;
         let Some(value) = extract_json(&text) else {
             self.stats.unparseable += 1;
             return Ok(Analysis {
@@ -453,6 +828,29 @@ impl Judge for HttpJudge {
     }
 
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError> {
+        if self.config.ask == HttpAsk::PerEpisode {
+            let yes_first = self.episode_yes(&self.episode_text(first))?;
+            let yes_second = self.episode_yes(&self.episode_text(second))?;
+            let logit = |p: f64| {
+                let p = p.clamp(1e-9, 1.0 - 1e-9);
+                (p / (1.0 - p)).ln()
+            };
+            let p = 1.0 / (1.0 + (logit(yes_second) - logit(yes_first)).exp());
+            let choice = if p > 0.52 {
+                Choice::First
+            } else if p < 0.48 {
+                Choice::Second
+            } else {
+                Choice::Tie
+            };
+            return Ok(Comparison {
+                choice,
+                rationale: format!(
+                    "P(yes) {yes_first:.2} for the first, {yes_second:.2} for the second: \
+                     P(first better) = {p:.2}"
+                ),
+            });
+        }
         let prompt = self.compare_prompt(first, second);
         let schema = json!({
             "type": "object",
@@ -462,23 +860,32 @@ impl Judge for HttpJudge {
             },
             "required": ["choice", "rationale"],
         });
-        let text = self.chat(&prompt, &schema)?;
+        let text = self.chat_text(&prompt, &schema)?;
         parse_comparison(&text).inspect_err(|_| self.stats.unparseable += 1)
     }
 
-    /// A new round: the call budget refills.
+    /// A new round: the call budget, the deadline and the circuit breaker start afresh.
     fn begin_round(&mut self) {
         self.round_calls = 0;
+        self.round_started = Instant::now();
+        self.failing = None;
+        self.abandoned = None;
     }
 
     /// The exact user prompt of a comparison (also the label-cache key).
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
-        let o = self.text_options();
+        if self.config.ask == HttpAsk::PerEpisode {
+            let ask = |r: &Rollout| {
+                let text = self.episode_text(r);
+                self.prompts.fill("episode", &[("episode", &text)])
+            };
+            return format!("{}\n---\n{}", ask(first), ask(second));
+        }
         self.prompts.fill(
             "compare",
             &[
-                ("first", &render_rollout(first, o)),
-                ("second", &render_rollout(second, o)),
+                ("first", &self.rollout_text(first)),
+                ("second", &self.rollout_text(second)),
             ],
         )
     }
@@ -523,6 +930,66 @@ mod tests {
             let judge = HttpJudge::new(c, crate::level::DistributionSpec::training(7, 1), 0);
             assert!(judge.is_err(), "the judge is not built");
         }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_redacted() {
+        for (url, shown) in [
+            ("http://user:pass@host:8080/v1", "http://***@host:8080/v1"),
+            ("https://key@example.org", "https://***@example.org"),
+            ("http://a:b@c@host/x@y", "http://***@host/x@y"),
+            (
+                "http://127.0.0.1:8080/p?q=a@b",
+                "http://127.0.0.1:8080/p?q=a@b",
+            ),
+            ("user:pw@host", "***@host"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn hostile_answers_are_read_in_one_pass() {
+        // Quadratic extraction would take hours on these; one pass takes milliseconds.
+        let braces = "{".repeat(1_000_000);
+        assert_eq!(extract_json(&braces), None);
+        let nested = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+        assert_eq!(extract_json(&nested), None);
+        let empties = format!("{{ {} {{\"choice\": 1}}", "{}".repeat(200_000));
+        assert_eq!(extract_json(&empties).expect("found")["choice"], 1);
+        let broken = format!("{}{{\"choice\": 1}}", "{\"x\":}".repeat(200_000));
+        assert_eq!(
+            extract_json(&broken),
+            None,
+            "at most 64 candidates are tried"
+        );
+        // An object inside an unclosed brace is still found.
+        let v = extract_json("Thinking { about it... {\"choice\": 2} done").expect("found");
+        assert_eq!(v["choice"], 2);
+        // Braces inside strings do not count.
+        let v = extract_json("x {\"rationale\": \"a } b {\", \"choice\": 0} y").expect("found");
+        assert_eq!(v["choice"], 0);
+    }
+
+    #[test]
+    fn yes_or_no_is_read_from_log_probabilities_first() {
+        let choice = json!({"message": {"content": "no"}, "logprobs": {"content": [
+            {"top_logprobs": [{"token": "Yes", "logprob": -0.5}, {"token": " no", "logprob": -1.5}]}
+        ]}});
+        let p = yes_probability(&choice).expect("p");
+        assert!((p - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-9, "{p}");
+        assert_eq!(
+            yes_probability(&json!({"message": {"content": " Yes."}})),
+            Some(0.99)
+        );
+        assert_eq!(
+            yes_probability(&json!({"message": {"content": "No"}})),
+            Some(0.01)
+        );
+        assert_eq!(
+            yes_probability(&json!({"message": {"content": "perhaps"}})),
+            None
+        );
     }
 
     #[test]

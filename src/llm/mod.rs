@@ -109,6 +109,9 @@ pub enum JudgeError {
     BudgetExhausted(usize),
     #[error("judge configuration: {0}")]
     Config(String),
+    /// The round stopped asking this judge (deadline passed, too many failures in a row).
+    #[error("judge abandoned for this round: {0}")]
+    Abandoned(String),
 }
 
 /// Anything that can analyse rollouts and compare pairs of them.

@@ -199,19 +199,42 @@ pub struct Prompts {
 }
 
 impl Prompts {
-    /// Loads `system.txt`, `analyze.txt` and `compare.txt` from `dir`.
+    /// Loads `system.txt`, `analyze.txt` and `compare.txt` from `dir`, and the per-episode
+    /// templates `episode_system.txt` and `episode.txt` where they exist.
     pub fn load(dir: &Path) -> Result<Self, String> {
+        let dir = &crate::files::project_path(dir);
         let mut templates = BTreeMap::new();
-        for name in ["system", "analyze", "compare"] {
+        for name in ["system", "analyze", "compare", "episode_system", "episode"] {
             let path = dir.join(format!("{name}.txt"));
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot read prompt template: {e}", path.display()))?;
-            templates.insert(name.to_string(), text);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    templates.insert(name.to_string(), text);
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound && name.starts_with("episode") => {}
+                Err(e) => {
+                    return Err(format!(
+                        "{}: cannot read prompt template: {e}",
+                        path.display()
+                    ));
+                }
+            }
         }
         Ok(Self {
             templates,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// An error naming the first of `names` that was not loaded.
+    pub fn require(&self, names: &[&str]) -> Result<(), String> {
+        match names.iter().find(|n| !self.templates.contains_key(**n)) {
+            Some(name) => Err(format!(
+                "{}: cannot read prompt template {name}.txt (needed to ask per episode)",
+                self.dir.display()
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The template `name` with `{key}` replaced by each value.

@@ -65,11 +65,13 @@ fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Check
     }
 }
 
-/// Writes `bytes` to `path` through a temp file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp, "write"))?;
-    std::fs::rename(&tmp, path).map_err(io(path, "rename"))
+/// Writes `bytes` to `path` whole or not at all ([`crate::files::write_atomic`]).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    crate::files::write_atomic(path, bytes).map_err(|e| CheckpointError::Io {
+        path: e.path,
+        action: e.action,
+        source: e.source,
+    })
 }
 
 /// Saves the trainer into `run_dir/checkpoint-<step>` and points `run_dir/latest` at it.
@@ -77,11 +79,14 @@ pub fn save(trainer: &Trainer, run_dir: &Path) -> Result<PathBuf, CheckpointErro
     let (config, model, optim, state) = trainer.parts();
     let name = format!("checkpoint-{:010}", state.global_step);
     let final_dir = run_dir.join(&name);
-    let tmp_dir = run_dir.join(format!(".{name}.tmp"));
-    if tmp_dir.exists() {
-        std::fs::remove_dir_all(&tmp_dir).map_err(io(&tmp_dir, "remove stale temp folder"))?;
-    }
-    std::fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir, "create"))?;
+    std::fs::create_dir_all(run_dir).map_err(io(run_dir, "create"))?;
+    // A fresh folder of our own (created exclusively), renamed into place when complete.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempdir_in(run_dir)
+        .map_err(io(run_dir, "create a temporary folder"))?;
+    let tmp_dir = tmp.path().to_path_buf();
     let corrupt = |reason: String| CheckpointError::Corrupt {
         path: tmp_dir.clone(),
         reason,
@@ -118,20 +123,34 @@ pub fn save(trainer: &Trainer, run_dir: &Path) -> Result<PathBuf, CheckpointErro
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir, "replace"))?;
     }
-    std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir, "rename"))?;
+    std::fs::rename(tmp.keep(), &final_dir).map_err(io(&final_dir, "rename"))?;
     write_atomic(&run_dir.join(LATEST), name.as_bytes())?;
     Ok(final_dir)
 }
 
 /// Resolves a run folder (via its `latest` file) or a checkpoint folder.
 pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
+    // Shipped checkpoints (`assets/checkpoints/..`) are found from any working directory.
+    let path = &crate::files::project_path(path);
     if path.join(MANIFEST).is_file() {
         return Ok(path.to_path_buf());
     }
     let latest = path.join(LATEST);
     if latest.is_file() {
         let name = std::fs::read_to_string(&latest).map_err(io(&latest, "read"))?;
-        let dir = path.join(name.trim());
+        let name = name.trim();
+        // `latest` names a folder beside it, never a path elsewhere.
+        let mut parts = Path::new(name).components();
+        if !matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        ) {
+            return Err(CheckpointError::Corrupt {
+                path: latest,
+                reason: format!("it names {name:?}, not a checkpoint folder of this run"),
+            });
+        }
+        let dir = path.join(name);
         if dir.join(MANIFEST).is_file() {
             return Ok(dir);
         }
@@ -180,9 +199,16 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
             ),
         });
     }
-    // Every listed file is read once, checked, and then parsed from memory.
+    // Every listed file is read once, checked, and then parsed from memory; only the files a
+    // checkpoint holds are read, never a path elsewhere.
     let mut contents = std::collections::HashMap::new();
     for (file, size, sum) in &manifest.files {
+        if ![CONFIG, MODEL, OPTIMIZER, STATE].contains(&file.as_str()) {
+            return Err(corrupt(
+                MANIFEST,
+                format!("it lists {file:?}, which is not a checkpoint file"),
+            ));
+        }
         let bytes = read_file(file)?;
         if bytes.len() as u64 != *size {
             return Err(corrupt(
@@ -210,8 +236,16 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, CheckpointError> {
         String::from_utf8(read(CONFIG)?).map_err(|e| corrupt(CONFIG, e.to_string()))?;
     let config = TrainConfig::parse(&dir.join(CONFIG), &config_text)
         .map_err(|e| corrupt(CONFIG, e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| corrupt(CONFIG, e.to_string()))?;
     let state: TrainerState =
         serde_json::from_slice(&read(STATE)?).map_err(|e| corrupt(STATE, e.to_string()))?;
+    // The checksum only says the files are as written; this says they can be run.
+    state
+        .venv
+        .validate(config.ppo.num_envs)
+        .map_err(|e| corrupt(STATE, e))?;
     let world = state.venv.world_size();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(MODEL)?))
         .map_err(|e| corrupt(MODEL, format!("{e:?}")))?;

@@ -57,6 +57,47 @@ impl VecEnv {
         self.envs.len()
     }
 
+    /// Whether a batch read back from a file is whole: `expected` envs, every buffer of its
+    /// size, every maze and mouse inside the world the levels come from.
+    pub fn validate(&self, expected: usize) -> Result<(), String> {
+        self.source.validate()?;
+        let n = self.envs.len();
+        if n != expected {
+            return Err(format!("{n} envs, but the config runs {expected}"));
+        }
+        let size = self.world_size();
+        for (what, len, want) in [
+            ("rngs", self.rngs.len(), n),
+            ("statics", self.statics.len(), n * obs_words(size)),
+            ("rewards", self.rewards.len(), n),
+            ("terminated", self.terminated.len(), n),
+            ("truncated", self.truncated.len(), n),
+            ("final_obs", self.final_obs.len(), n * obs_len(size)),
+        ] {
+            if len != want {
+                return Err(format!("{what} holds {len} entries, not {want}"));
+            }
+        }
+        for (i, env) in self.envs.iter().enumerate() {
+            env.layout
+                .check_shape()
+                .map_err(|e| format!("env {i}: {e}"))?;
+            if env.layout.size != size {
+                return Err(format!(
+                    "env {i}: a {0}x{0} maze in a {1}x{1} world",
+                    env.layout.size, size
+                ));
+            }
+            if env.mouse.row >= size || env.mouse.col >= size {
+                return Err(format!("env {i}: the mouse lies outside the world"));
+            }
+        }
+        if let Some((i, _)) = self.finished.iter().find(|(i, _)| *i >= n) {
+            return Err(format!("a finished episode names env {i} of {n}"));
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.envs.is_empty()
     }

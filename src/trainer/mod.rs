@@ -307,11 +307,7 @@ impl Session {
         let rng = Rng::new(derive_seed(trainer.config.seed, 0xA99));
         let metrics_log = match &settings.metrics_log {
             Some(path) => Some(std::io::BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?,
+                crate::files::open_append(path).map_err(|e| e.to_string())?,
             )),
             None => None,
         };
@@ -740,6 +736,14 @@ impl Session {
             return Flow::Stop;
         }
         out.send(Event::RoundStats(Box::new(round.stats.clone())));
+        if round.pairs.is_empty() {
+            out.send(Event::Error(format!(
+                "the judge labelled no pair: {}",
+                round.stats.failure_reason()
+            )));
+        } else if let Some(reason) = &round.stats.abandoned {
+            out.send(Event::Error(format!("the judge stopped early: {reason}")));
+        }
         self.round.overrides = vec![None; round.pairs.len()];
         self.round.labels = round.pairs;
         self.round.rollouts = rollouts;

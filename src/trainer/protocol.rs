@@ -34,7 +34,11 @@ impl JudgeChoice {
                 "oracle (noise {:.2}, position bias {:.2})",
                 o.noise, o.position_bias
             ),
-            JudgeChoice::Http(h) => format!("http {} at {}", h.model, h.base_url),
+            JudgeChoice::Http(h) => format!(
+                "http {} at {}",
+                h.model,
+                crate::llm::http::redact_url(&h.base_url)
+            ),
             #[cfg(feature = "embedded")]
             JudgeChoice::Embedded(e) => format!("embedded {} ({} prompt)", e.model, e.prompt),
         }

@@ -11,7 +11,7 @@ use super::text::{Shown, Wording, render_parts};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
 use crate::level::DistributionSpec;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A model the project knows how to install and check.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +52,7 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
 pub fn models_dir() -> PathBuf {
     std::env::var_os("MAZE_RLLF_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("models"))
+        .unwrap_or_else(|| crate::files::project_path("models"))
 }
 
 /// The command that installs `name`.
@@ -140,7 +140,7 @@ impl PromptVariant {
         let path = if name_or_path.ends_with(".ron") {
             PathBuf::from(name_or_path)
         } else {
-            Path::new(VARIANT_DIR).join(format!("{name_or_path}.ron"))
+            crate::files::project_path(VARIANT_DIR).join(format!("{name_or_path}.ron"))
         };
         let text = std::fs::read_to_string(&path).map_err(|e| {
             format!(
@@ -159,7 +159,7 @@ impl PromptVariant {
 
     /// Every variant in [`VARIANT_DIR`], by name.
     pub fn names() -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(VARIANT_DIR)
+        let mut names: Vec<String> = std::fs::read_dir(crate::files::project_path(VARIANT_DIR))
             .map(|dir| {
                 dir.filter_map(|e| e.ok())
                     .map(|e| e.path())
@@ -476,7 +476,7 @@ impl EmbeddedJudge {
 /// The controlled agreement `judge-eval` measured for a model and prompt, from
 /// `assets/judges/measured.json`.
 pub fn measured_agreement(model: &str, prompt: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(MEASURED_FILE).ok()?;
+    let text = std::fs::read_to_string(crate::files::project_path(MEASURED_FILE)).ok()?;
     let table: serde_json::Value = serde_json::from_str(&text).ok()?;
     table
         .get(format!("{model}/{prompt}"))?
