@@ -30,6 +30,8 @@ scripts/install-models.sh default smollm2-135m
 # from source, generic CPU; cached in ~/.cache/maze-rllf-llama-server).
 command -v g++ >/dev/null 2>&1 || scripts/apt-install.sh g++
 scripts/install-llama-server.sh >/dev/null
+# The study's Slurm test starts a one-node cluster (scripts/slurm/local-cluster.sh) with these.
+scripts/apt-install.sh slurmctld slurmd slurm-client munge
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 

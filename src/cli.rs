@@ -187,15 +187,24 @@ pub enum Command {
     /// The paper's region study: baseline vs LLM-feedback arm for every region and seed.
     Study {
         /// Study config (RON), e.g. assets/configs/study-7x7.ron.
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "merge")]
+        config: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "oracle")]
         judge: crate::experiment::study::JudgeKind,
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "merge")]
+        out: Option<PathBuf>,
         /// Independent (region, seed) cells run in parallel.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+        /// Run only share I of N (0-based) of the study's cells and reference agents, e.g. one
+        /// Slurm array task: `--cells $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`. Writes no
+        /// reports: `--merge OUT` does once every share finished.
+        #[arg(long, value_name = "I/N")]
+        cells: Option<crate::experiment::cells::Share>,
+        /// Write results.csv, report.md and plot.png of the study in this output folder from its
+        /// finished cells, and list the missing ones.
+        #[arg(long, value_name = "OUT", conflicts_with_all = ["config", "cells"])]
+        merge: Option<PathBuf>,
         /// Override a study config value: `--set lambda=0.5 --set train.ppo.total_timesteps=1000000`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -397,9 +406,17 @@ fn run(command: Command) -> Result<(), String> {
             judge,
             out,
             jobs,
+            cells,
+            merge,
             set,
             device,
-        } => study(&config, judge, &out, jobs, &set, device),
+        } => match (merge, config, out) {
+            (Some(dir), _, _) => merge_study(&dir),
+            (None, Some(config), Some(out)) => {
+                study(&config, judge, &out, jobs, cells, &set, device)
+            }
+            _ => Err("study needs --config and --out (or --merge OUT)".into()),
+        },
         #[cfg(feature = "embedded")]
         Command::JudgeEval {
             judge,
@@ -1018,13 +1035,24 @@ fn study(
     judge: crate::experiment::study::JudgeKind,
     out: &Path,
     jobs: usize,
+    share: Option<crate::experiment::cells::Share>,
     set: &[String],
     device: DeviceChoice,
 ) -> Result<(), String> {
     use crate::experiment::study::{StudyConfig, run_study};
     let device = device.device()?;
     let config = StudyConfig::load(config)?.with_overrides(set)?;
-    let results = run_study(&config, judge, out, jobs, &device)?;
+    let results = run_study(&config, judge, out, jobs, share, &device)?;
+    if share.is_some() {
+        println!(
+            "{} cells of this share done in {}; when every share has finished: maze-rllf study \
+             --merge {}",
+            results.len(),
+            out.display(),
+            out.display()
+        );
+        return Ok(());
+    }
     let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
     println!("{report}");
     println!(
@@ -1032,6 +1060,25 @@ fn study(
         results.len(),
         out.display()
     );
+    Ok(())
+}
+
+/// `study --merge OUT`: the reports from every finished cell, and what is missing.
+fn merge_study(out: &Path) -> Result<(), String> {
+    let missing = crate::experiment::study::merge(out)?;
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    println!("{report}");
+    if missing.is_empty() {
+        println!(
+            "every cell finished; results.csv, report.md and plot.png in {}",
+            out.display()
+        );
+    } else {
+        println!("{} units not finished:", missing.len());
+        for work in &missing {
+            println!("  {work}");
+        }
+    }
     Ok(())
 }
 

@@ -201,3 +201,114 @@ fn study_settings_out_of_range_are_refused_with_the_fix_before_anything_runs() {
     }
     assert!(!out.exists(), "nothing was written");
 }
+
+/// A small study (two regions, two arms, the reference agent) into `out`, with `extra` flags.
+fn small_study(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = study_command(out);
+    cmd.args(["--set", r#"arms=["baseline", "paper"]"#])
+        .args(["--set", "train.ppo.total_timesteps=8192"])
+        .args(extra);
+    cmd
+}
+
+/// The Markdown table rows of a report (no wall times in them).
+fn table_rows(report: &str) -> Vec<&str> {
+    report.lines().filter(|l| l.starts_with('|')).collect()
+}
+
+#[test]
+fn shares_run_by_separate_workers_and_merged_give_the_tables_of_one_process() {
+    let id = std::process::id();
+    let one = std::env::temp_dir().join(format!("maze-rllf-study-one-{id}"));
+    let shared = std::env::temp_dir().join(format!("maze-rllf-study-shared-{id}"));
+    for dir in [&one, &shared] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let output = small_study(&one, &[]).output().expect("one process");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A worker killed mid-cell left its lock behind: the next run takes the cell over.
+    let stale = shared.join("cells/r04-s0");
+    std::fs::create_dir_all(&stale).expect("cell folder");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    std::fs::write(stale.join("lock"), format!("{} {}", host.trim(), u32::MAX)).expect("lock");
+
+    // Two workers on one shared folder at the same time, as two Slurm array tasks.
+    let workers: Vec<_> = ["0/2", "1/2"]
+        .iter()
+        .map(|share| {
+            small_study(&shared, &["--cells", share])
+                .spawn()
+                .expect("worker starts")
+        })
+        .collect();
+    for worker in workers {
+        let output = worker.wait_with_output().expect("worker ends");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("share ") && stdout.contains("--merge"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        !shared.join("report.md").exists(),
+        "workers write no reports"
+    );
+    let merge = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+            .args(["study", "--merge"])
+            .arg(dir)
+            .output()
+            .expect("merge runs")
+    };
+    let output = merge(&shared);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("every cell finished"));
+    let read = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).expect(file);
+    assert_eq!(read(&one, "results.csv"), read(&shared, "results.csv"));
+    let (a, b) = (read(&one, "report.md"), read(&shared, "report.md"));
+    assert_eq!(table_rows(&a), table_rows(&b));
+    assert!(
+        !stale.join("lock").exists(),
+        "the stale lock was taken over and released"
+    );
+
+    // A finished cell is never redone; a missing one is listed by the merge.
+    let finished = cell(&shared, 4).join("result.json");
+    let modified = std::fs::metadata(&finished)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let output = small_study(&shared, &["--cells", "0/2"])
+        .output()
+        .expect("rerun");
+    assert!(output.status.success());
+    assert_eq!(
+        std::fs::metadata(&finished)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        modified
+    );
+    std::fs::remove_file(cell(&shared, 1).join("result.json")).expect("remove");
+    let output = merge(&shared);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("1 units not finished") && stdout.contains("r=1 seed=0"),
+        "{stdout}"
+    );
+    for dir in [&one, &shared] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

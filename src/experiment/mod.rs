@@ -1,7 +1,8 @@
 //! The paper's loop as a pipeline: rollouts of the paused agent, an LLM round ([`round`]: analysis,
 //! scenarios, swap-averaged preferences), the reward model, fine-tuning — and the region x seed
-//! study with its reports.
+//! study with its reports, its units of work shared between workers ([`cells`]).
 
+pub mod cells;
 #[cfg(feature = "embedded")]
 pub mod judge_eval;
 pub mod plot;

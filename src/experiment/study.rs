@@ -7,6 +7,9 @@
 //! are skipped, labels are cached as they arrive), `--jobs N` parallel, and reported as
 //! `results.csv`, `report.md` and `plot.png`.
 
+use super::cells::{
+    Finished, Share, UnitLock, Work, all_work, cell_dir, read_finished, reference_path,
+};
 use super::plot::{PlotSeries, cheese_rate_plot};
 use super::preferences::JudgeStats;
 use super::round::{self, Arm, ArmOutcome, RoundSettings};
@@ -24,7 +27,7 @@ use crate::rl::checkpoint;
 use crate::sim::{McNemar, OutcomeSummary, Rate, cheese_first};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -227,15 +230,6 @@ impl CellResult {
     pub fn arm(&self, arm: Arm) -> Option<&ArmOutcome> {
         self.arms.iter().find(|a| a.arm == arm).map(|a| &a.outcome)
     }
-}
-
-fn cell_dir(out: &Path, region: usize, seed: u64) -> PathBuf {
-    out.join("cells").join(format!("r{region:02}-s{seed}"))
-}
-
-/// Where the reference agent of `seed` (trained on the shifted distribution) is stored.
-fn reference_path(out: &Path, seed: u64) -> PathBuf {
-    out.join("reference").join(format!("s{seed}.json"))
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
@@ -531,19 +525,16 @@ pub fn run_cell(
     Ok(result)
 }
 
-/// A unit of a study's work.
-#[derive(Clone, Copy)]
-enum Work {
-    Cell(usize, u64),
-    Reference(u64),
-}
-
-/// Runs every cell and reference agent (in `jobs` threads), then writes the reports.
+/// Runs the study's units (all of them, or one `share` of them for one of several workers on a
+/// shared `out` folder) in `jobs` threads; a unit finished earlier is skipped, one another
+/// worker holds is left to it. Without a share, the reports are then written from every
+/// finished unit in `out` ([`merge`] does the same for shares).
 pub fn run_study(
     config: &StudyConfig,
     kind: JudgeKind,
     out: &Path,
     jobs: usize,
+    share: Option<Share>,
     device: &Device,
 ) -> Result<Vec<CellResult>, String> {
     if kind == JudgeKind::Human && jobs > 1 {
@@ -559,28 +550,39 @@ pub fn run_study(
     let config_text = ron::ser::to_string_pretty(&recorded, ron::ser::PrettyConfig::default())
         .map_err(|e| e.to_string())?;
     write_atomic(&out.join("study.ron"), config_text.as_bytes()).map_err(|e| e.to_string())?;
-    // Popped from the end: cells last-first, then the reference agents.
-    let mut work: Vec<Work> = Vec::new();
-    if config.reference {
-        work.extend(config.seeds.iter().map(|&s| Work::Reference(s)));
-    }
-    work.extend(
-        config
-            .regions
-            .iter()
-            .flat_map(|&r| config.seeds.iter().map(move |&s| Work::Cell(r, s))),
-    );
+    let all = all_work(config);
+    let mine = match share {
+        Some(share) => {
+            let mine = share.of(&all);
+            println!(
+                "share {}/{}: {} of {} units: {}",
+                share.index,
+                share.count,
+                mine.len(),
+                all.len(),
+                mine.iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            mine
+        }
+        None => all,
+    };
     let multi = indicatif::MultiProgress::new();
-    let overall = multi.add(indicatif::ProgressBar::new(work.len() as u64));
+    let overall = multi.add(indicatif::ProgressBar::new(mine.len() as u64));
     overall.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] {pos}/{len} cells and reference agents {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let queue = Mutex::new(work);
+    // Popped from the end: cells last-first, then the reference agents.
+    let (references, cells): (Vec<Work>, Vec<Work>) = mine
+        .into_iter()
+        .partition(|w| matches!(w, Work::Reference(_)));
+    let queue = Mutex::new([references, cells].concat());
     let results = Mutex::new(Vec::new());
-    let references = Mutex::new(Vec::new());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -591,32 +593,10 @@ pub fn run_study(
                     let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
                     let Some(work) = next else { break };
                     let status = |m: String| line.set_message(m);
-                    let failed = match work {
-                        Work::Cell(region, seed) => {
-                            match run_cell(config, kind, region, seed, out, device, &status) {
-                                Ok(r) => {
-                                    if let Ok(mut v) = results.lock() {
-                                        v.push(r);
-                                    }
-                                    None
-                                }
-                                Err(e) => Some(format!("r={region} seed={seed}: {e}")),
-                            }
-                        }
-                        Work::Reference(seed) => {
-                            match run_reference(config, seed, out, device, &status) {
-                                Ok(r) => {
-                                    if let Ok(mut v) = references.lock() {
-                                        v.push((seed, r));
-                                    }
-                                    None
-                                }
-                                Err(e) => Some(format!("reference agent seed={seed}: {e}")),
-                            }
-                        }
-                    };
-                    if let (Some(e), Ok(mut v)) = (failed, errors.lock()) {
-                        v.push(e);
+                    if let Err(e) = run_unit(config, kind, work, out, device, &status, &results)
+                        && let Ok(mut v) = errors.lock()
+                    {
+                        v.push(format!("{work}: {e}"));
                     }
                     overall.inc(1);
                 }
@@ -626,11 +606,11 @@ pub fn run_study(
     });
     overall.finish();
     let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|r| (r.region, r.seed));
-    let mut references = references.into_inner().unwrap_or_default();
-    references.sort_by_key(|(seed, _)| *seed);
+    results.sort_by_key(|r: &CellResult| (r.region, r.seed));
     let errors = errors.into_inner().unwrap_or_default();
-    write_reports(config, &results, &references, &errors, out)?;
+    if share.is_none() {
+        write_reports(config, &read_finished(config, out), &errors, out)?;
+    }
     if !errors.is_empty() {
         return Err(format!(
             "{} cell(s) failed:\n{}",
@@ -639,6 +619,61 @@ pub fn run_study(
         ));
     }
     Ok(results)
+}
+
+/// Runs one unit under its lock (a finished unit is only read back; one held by another worker
+/// is left to it).
+fn run_unit(
+    config: &StudyConfig,
+    kind: JudgeKind,
+    work: Work,
+    out: &Path,
+    device: &Device,
+    status: &dyn Fn(String),
+    results: &Mutex<Vec<CellResult>>,
+) -> Result<(), String> {
+    let _lock = if work.is_finished(out) {
+        None
+    } else {
+        match UnitLock::take(work, out)? {
+            Ok(lock) => Some(lock),
+            Err(holder) => {
+                status(format!(
+                    "{work}: running in another worker ({holder}), left to it"
+                ));
+                return Ok(());
+            }
+        }
+    };
+    match work {
+        Work::Cell(region, seed) => {
+            let result = run_cell(config, kind, region, seed, out, device, status)?;
+            if let Ok(mut v) = results.lock() {
+                v.push(result);
+            }
+        }
+        Work::Reference(seed) => {
+            run_reference(config, seed, out, device, status)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the reports of the study in `out` (its `study.ron`, as the workers wrote it) from
+/// every finished unit, listing the missing ones; returns them.
+pub fn merge(out: &Path) -> Result<Vec<Work>, String> {
+    let path = out.join("study.ron");
+    let config = StudyConfig::load(&path).map_err(|e| {
+        format!("{e} (merge reads the study.ron a worker wrote into the output folder)")
+    })?;
+    let finished = read_finished(&config, out);
+    let missing: Vec<String> = finished
+        .missing
+        .iter()
+        .map(|w| format!("{w}: not finished (no result yet)"))
+        .collect();
+    write_reports(&config, &finished, &missing, out)?;
+    Ok(finished.missing)
 }
 
 /// One arm in one region, pooled over seeds.
@@ -702,11 +737,11 @@ const ALPHA: f64 = 0.01;
 /// Writes `results.csv`, `report.md` (with the cells that failed and why) and `plot.png`.
 pub fn write_reports(
     config: &StudyConfig,
-    results: &[CellResult],
-    references: &[(u64, ReferenceRun)],
+    finished: &Finished,
     failures: &[String],
     out: &Path,
 ) -> Result<(), String> {
+    let (results, references) = (&finished.cells, &finished.references);
     let rows = arm_rows(results, &config.arms);
     let mut csv = String::from(
         "region,seed,arm,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither,mcnemar_p_vs_baseline\n",
