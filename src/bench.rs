@@ -1,6 +1,7 @@
-//! `maze-rllf bench`: env steps/s (one thread and all cores, observations written), maze
-//! generation rate, and end-to-end PPO training SPS on the jaxgmg-default config (MLP) and on the
-//! IMPALA-style conv config.
+//! `maze-rllf bench`: env steps/s (one thread and all cores; observations written as f32, the
+//! form training and evaluation use, and as packed bits), maze generation rate, end-to-end PPO
+//! training SPS on the jaxgmg-like MLP config and on the small conv config — each entry saying
+//! what it times — and `--soak`: resident memory over a long training run.
 
 use crate::config::TrainConfig;
 use crate::level::{DistributionSpec, LevelSource};
@@ -23,18 +24,22 @@ struct EnvResult {
     world: usize,
     threads: usize,
     observation: &'static str,
+    /// What the figure times.
+    times: String,
     steps_per_second: f64,
 }
 
 #[derive(Serialize, Debug)]
 struct GenResult {
     world: usize,
+    times: String,
     mazes_per_second: f64,
 }
 
 #[derive(Serialize, Debug)]
 struct PpoResult {
     config: String,
+    times: String,
     iterations: u64,
     env_steps_per_second: f64,
     rollout_fraction: f64,
@@ -135,12 +140,160 @@ fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> Result<PpoResult,
     }
     let elapsed = started.elapsed().as_secs_f64();
     let steps = iterations * trainer.config.ppo.batch_size() as u64;
+    let p = &trainer.config.ppo;
     Ok(PpoResult {
+        times: format!(
+            "whole PPO iterations as `train` runs them (rollout of {} envs x {} steps with f32 \
+             observations, GAE, {} epochs x {} minibatches of updates) after one warm-up iteration",
+            p.num_envs, p.num_steps, p.update_epochs, p.num_minibatches
+        ),
         config: path.into(),
         iterations,
         env_steps_per_second: steps as f64 / elapsed,
         rollout_fraction: rollout / elapsed,
         update_fraction: update / elapsed,
+    })
+}
+
+/// Resident memory of this process in MiB (Linux), 0 elsewhere.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Resident memory over a long training run.
+#[derive(Serialize, Debug)]
+pub struct SoakResult {
+    pub config: String,
+    /// Iterations before the first measurement (allocations, caches, the episode window fill).
+    pub warmup_iterations: u64,
+    /// (iteration, env steps, RSS in MiB), from the end of the warm-up on.
+    pub samples: Vec<(u64, u64, f64)>,
+    /// RSS growth from the end of the warm-up to the last sample, in percent.
+    pub growth_percent: f64,
+    /// The same per iteration, in KiB.
+    pub growth_kib_per_iteration: f64,
+}
+
+/// Trains the config at `path` (constant learning rate, as a long run's middle is) for
+/// `warmup + iterations` iterations and samples the process's RSS ten times after the warm-up.
+pub fn soak(
+    path: &str,
+    warmup: u64,
+    iterations: u64,
+    device: DeviceChoice,
+    progress: &dyn Fn(String),
+) -> Result<SoakResult, String> {
+    let mut config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
+    config.ppo.anneal_lr = false;
+    config.ppo.total_timesteps = (warmup + iterations) * config.ppo.batch_size() as u64;
+    let mut trainer = Trainer::new(config, &device.device()?).map_err(|e| e.to_string())?;
+    for _ in 0..warmup {
+        trainer.iterate();
+    }
+    let sample = |t: &Trainer| (t.state.iteration, t.state.global_step, rss_mib());
+    let mut samples = vec![sample(&trainer)];
+    let every = (iterations / 10).max(1);
+    for i in 1..=iterations {
+        trainer.iterate();
+        if i % every == 0 || i == iterations {
+            let s = sample(&trainer);
+            progress(format!(
+                "iteration {}, {} env steps: {:.1} MiB",
+                s.0, s.1, s.2
+            ));
+            samples.push(s);
+        }
+    }
+    let (first, last) = (samples[0], samples[samples.len() - 1]);
+    Ok(SoakResult {
+        config: path.into(),
+        warmup_iterations: warmup,
+        growth_percent: 100.0 * (last.2 - first.2) / first.2.max(1e-9),
+        growth_kib_per_iteration: 1024.0 * (last.2 - first.2) / (last.0 - first.0).max(1) as f64,
+        samples,
+    })
+}
+
+/// How fast a config's agent becomes competent on its own training distribution.
+#[derive(Serialize, Debug)]
+pub struct CompetenceResult {
+    pub config: String,
+    /// The cheese rate (reached without visiting the corner first) to reach.
+    pub target: f64,
+    /// Per iteration: env steps, seconds of training, and the cheese and corner-first rates of the
+    /// last 256 training episodes.
+    pub curve: Vec<(u64, f64, f64, f64)>,
+    /// Env steps and seconds when the training cheese rate first reached the target.
+    pub reached: Option<(u64, f64)>,
+    /// Where training stopped (the target reached, the time or the step budget spent).
+    pub steps: u64,
+    pub seconds: f64,
+    /// The agent where it stopped on held-out mazes of its training distribution.
+    pub held_out: crate::sim::OutcomeSummary,
+}
+
+/// Trains the config at `path` until its training cheese rate (last 256 episodes) reaches
+/// `target`, or `budget` or its step budget runs out, then evaluates it on `episodes` held-out
+/// mazes of its training distribution (an evaluation seed stream, not the training one).
+pub fn competence(
+    path: &str,
+    target: f64,
+    budget: Duration,
+    episodes: usize,
+    device: DeviceChoice,
+    progress: &dyn Fn(String),
+) -> Result<CompetenceResult, String> {
+    let config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(config, &device.device()?).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let (mut curve, mut reached) = (Vec::new(), None);
+    while !trainer.finished() && started.elapsed() < budget {
+        let m = trainer.iterate();
+        let seconds = started.elapsed().as_secs_f64();
+        curve.push((m.global_step, seconds, m.cheese_rate, m.corner_rate));
+        if m.iteration % 10 == 0 {
+            progress(format!(
+                "{} env steps, {:.0} s: cheese {:.1}%, corner first {:.1}%",
+                m.global_step,
+                seconds,
+                100.0 * m.cheese_rate,
+                100.0 * m.corner_rate
+            ));
+        }
+        if m.cheese_rate >= target && m.episodes >= 256 {
+            reached = Some((m.global_step, seconds));
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let training = trainer
+        .config
+        .training_levels()
+        .map_err(|e| e.to_string())?;
+    let (held_out, _) = crate::rl::eval::evaluate(
+        &trainer.policy(),
+        &training,
+        episodes,
+        derive_seed(trainer.config.seed, 0x4E1D),
+        trainer.config.max_steps,
+    );
+    Ok(CompetenceResult {
+        config: path.into(),
+        target,
+        curve,
+        reached,
+        steps: trainer.state.global_step,
+        seconds,
+        held_out,
     })
 }
 
@@ -154,12 +307,27 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
     }
     let mut env = Vec::new();
     for world in [13, 25] {
-        for (packed, observation) in [(true, "packed bool"), (false, "f32")] {
+        // f32 first: the observations training and evaluation write; packed bits are the env's
+        // own form, which only this benchmark reads out.
+        for (packed, observation) in [(false, "f32"), (true, "packed bool")] {
             bar.set_message(format!("env {world}x{world} {observation}"));
+            let times = |threads: usize| {
+                format!(
+                    "{threads} thread(s) x 32 envs (Kruskal mazes 3..{world} in a {world}x{world} world) stepped with \
+                     random actions, finished episodes reset with a new maze, then every env's \
+                     observation written as {}",
+                    if packed {
+                        "packed bits (not used by training)"
+                    } else {
+                        "f32 (as training and evaluation do)"
+                    }
+                )
+            };
             env.push(EnvResult {
                 world,
                 threads: 1,
                 observation,
+                times: times(1),
                 steps_per_second: env_steps_per_second(world, packed, 0, budget),
             });
             bar.inc(1);
@@ -167,6 +335,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
                 world,
                 threads: cores,
                 observation,
+                times: times(cores),
                 steps_per_second: env_parallel(world, packed, cores, budget),
             });
             bar.inc(1);
@@ -177,6 +346,9 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
         bar.set_message(format!("maze generation {world}x{world}"));
         generation.push(GenResult {
             world,
+            times: format!(
+                "one thread drawing Kruskal mazes of sizes 3..{world} with the cheese placed"
+            ),
             mazes_per_second: generation_rate(world, budget),
         });
         bar.inc(1);
@@ -202,8 +374,13 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
     } else {
         println!("{cores} cores");
         for e in &report.env {
+            let note = if e.observation == "f32" {
+                "(training's path)"
+            } else {
+                "(env only)"
+            };
             println!(
-                "env {0}x{0} {1:<12} {2} thread(s): {3:>8.2} M steps/s",
+                "env {0}x{0} {1:<12} {2} thread(s): {3:>8.2} M steps/s {note}",
                 e.world,
                 e.observation,
                 e.threads,

@@ -181,6 +181,22 @@ pub enum Command {
         /// Shorter measurements (for smoke tests).
         #[arg(long)]
         quick: bool,
+        /// Instead of the speed benchmarks: resident memory over this many PPO iterations of
+        /// `--config` after `--warmup` iterations (a long run's memory growth).
+        #[arg(long, value_name = "ITERATIONS")]
+        soak: Option<u64>,
+        /// The config the soak trains.
+        #[arg(long, default_value = "assets/configs/jaxgmg-ppo.ron")]
+        config: String,
+        #[arg(long, default_value_t = 20)]
+        warmup: u64,
+        /// Instead of the speed benchmarks: train `--config` until its training cheese rate
+        /// reaches this share (e.g. 0.9) or `--minutes` pass, then evaluate it on 1000 held-out
+        /// mazes of its training distribution (steps and minutes to competence).
+        #[arg(long, value_name = "RATE", conflicts_with = "soak")]
+        competence: Option<f64>,
+        #[arg(long, default_value_t = 15.0)]
+        minutes: f64,
         #[arg(long, value_enum, default_value_t)]
         device: DeviceChoice,
     },
@@ -353,8 +369,86 @@ fn run(command: Command) -> Result<(), String> {
         } => eval(&checkpoint, &levels, episodes, json, device),
         Command::Bench {
             json,
-            quick,
+            competence: Some(target),
+            config,
+            minutes,
             device,
+            ..
+        } => {
+            if !(target > 0.0 && target <= 1.0 && minutes > 0.0 && minutes.is_finite()) {
+                return Err(format!(
+                    "--competence {target} --minutes {minutes}: a rate in (0, 1] and minutes > 0"
+                ));
+            }
+            let budget = std::time::Duration::from_secs_f64(minutes * 60.0);
+            let result = crate::bench::competence(&config, target, budget, 1000, device, &|m| {
+                eprintln!("{m}")
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+                );
+            } else {
+                match result.reached {
+                    Some((steps, seconds)) => println!(
+                        "{}: training cheese rate {:.0}% after {steps} env steps, {:.1} min",
+                        result.config,
+                        100.0 * target,
+                        seconds / 60.0
+                    ),
+                    None => println!(
+                        "{}: {:.0}% not reached in {} env steps, {:.1} min",
+                        result.config,
+                        100.0 * target,
+                        result.steps,
+                        result.seconds / 60.0
+                    ),
+                }
+                println!(
+                    "held out (1000 mazes of the training distribution): cheese {}, corner first \
+                     {}, reached the cheese at all {}",
+                    result.held_out.cheese, result.held_out.corner, result.held_out.reached_cheese
+                );
+            }
+            Ok(())
+        }
+        Command::Bench {
+            json,
+            soak: Some(iterations),
+            config,
+            warmup,
+            device,
+            ..
+        } => {
+            let result = crate::bench::soak(&config, warmup, iterations, device, &|m| {
+                if !json {
+                    println!("{m}")
+                }
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "{}: RSS {:+.1}% from iteration {} to {} ({:+.1} KiB per iteration)",
+                    result.config,
+                    result.growth_percent,
+                    result.samples[0].0,
+                    result.samples[result.samples.len() - 1].0,
+                    result.growth_kib_per_iteration
+                );
+            }
+            Ok(())
+        }
+        Command::Bench {
+            json,
+            quick,
+            soak: None,
+            device,
+            ..
         } => crate::bench::run(json, quick, device),
         Command::Show { level, count } => show(&level, count),
         #[cfg(feature = "app")]

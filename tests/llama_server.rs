@@ -1,6 +1,8 @@
 //! The HTTP judge against a real local LLM server: llama-cpp-python's OpenAI-compatible server
 //! (installed by `scripts/install-llama-server.sh`) serving the smallest shipped GGUF model on
 //! 127.0.0.1: the JSON-schema fallback, per-episode yes/no questions and a tiny study through it.
+// The model is found where the embedded judge's installer puts it.
+#![cfg(feature = "embedded")]
 
 use maze_rllf::level::DistributionSpec;
 use maze_rllf::llm::http::{HttpAsk, HttpConfig, HttpJudge};

@@ -201,20 +201,6 @@ impl Scorer<'_> {
     }
 }
 
-/// Resident memory of this process in MiB (Linux), 0 elsewhere.
-pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Measures every model x prompt variant on the same pairs; `progress` hears each step.
 pub fn run(
     settings: &EvalSettings,
@@ -230,10 +216,10 @@ pub fn run(
             dequantize: settings.dequantize,
             ..EmbeddedConfig::default()
         };
-        let before = rss_mib();
+        let before = crate::bench::rss_mib();
         progress(format!("{model}: loading"));
         let mut judge = EmbeddedJudge::new(&config, bank.base.clone())?;
-        let rss = rss_mib() - before;
+        let rss = crate::bench::rss_mib() - before;
         let load_seconds = judge.model_info().load_seconds;
         for prompt in &settings.prompts {
             judge.set_variant(prompt)?;

@@ -88,6 +88,15 @@ struct Rollout {
     next_obs: Vec<f32>,
 }
 
+/// Frees what burn's autodiff keeps of tensors nobody will differentiate. It sweeps those graph
+/// entries only when a backward pass runs; the host kernels compute gradients without one, so the
+/// entries of every optimizer step and model fork would pile up (1.16 MB per iteration on the
+/// jaxgmg MLP config, without bound). A backward pass through one scalar sweeps them.
+fn sweep_autodiff_graph(device: &Device) {
+    let one = Tensor::<1>::from_data(TensorData::new(vec![0.0f32], [1]), device).require_grad();
+    drop(one.sum().backward());
+}
+
 /// Fine-tuning with a shaping reward: R' = lambda * R_hat (normalised) + (1 - lambda) * R.
 #[derive(Clone)]
 pub struct RewardShaping {
@@ -550,6 +559,7 @@ impl Trainer {
                 break 'epochs;
             }
         }
+        sweep_autodiff_graph(&self.device);
         let updates = f64::max(updates, 1.0);
         m.policy_loss /= updates;
         m.value_loss /= updates;
