@@ -836,15 +836,8 @@ impl Judge for HttpJudge {
                 (p / (1.0 - p)).ln()
             };
             let p = 1.0 / (1.0 + (logit(yes_second) - logit(yes_first)).exp());
-            let choice = if p > 0.52 {
-                Choice::First
-            } else if p < 0.48 {
-                Choice::Second
-            } else {
-                Choice::Tie
-            };
             return Ok(Comparison {
-                choice,
+                choice: Choice::from_probability(p),
                 rationale: format!(
                     "P(yes) {yes_first:.2} for the first, {yes_second:.2} for the second: \
                      P(first better) = {p:.2}"

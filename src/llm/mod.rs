@@ -68,6 +68,20 @@ pub enum Choice {
     Tie,
 }
 
+impl Choice {
+    /// The choice a probability that the first rollout is better stands for: within 0.02 of
+    /// even odds is a tie.
+    pub fn from_probability(p_first: f64) -> Self {
+        if p_first > 0.52 {
+            Choice::First
+        } else if p_first < 0.48 {
+            Choice::Second
+        } else {
+            Choice::Tie
+        }
+    }
+}
+
 /// A judge's answer to "which is better?".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {

@@ -560,15 +560,8 @@ impl Judge for EmbeddedJudge {
         } else {
             score.raw
         };
-        let choice = if p > 0.52 {
-            Choice::First
-        } else if p < 0.48 {
-            Choice::Second
-        } else {
-            Choice::Tie
-        };
         Ok(Comparison {
-            choice,
+            choice: Choice::from_probability(p),
             rationale: format!(
                 "P(first better) = {:.2} calibrated, {:.2} raw; {:.0}% of the next-token \
                  probability on the two labels",
