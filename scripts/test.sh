@@ -37,4 +37,9 @@ chmod 700 "$XDG_RUNTIME_DIR"
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# The engine-free core on its own: no Bevy, no embedded model (the README's claim, checked).
+cargo clippy --no-default-features --all-targets -- -D warnings
+cargo test --no-default-features --lib
+# The GPU backend still compiles (burn's wgpu; running it needs a GPU).
+cargo check --features gpu
 cargo test --no-fail-fast "$@"

@@ -6,7 +6,7 @@
 use crate::config::TrainConfig;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::rl::{DeviceChoice, Trainer};
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{Rng, derive_seed, streams};
 use crate::sim::{VecEnv, obs_words};
 use serde::Serialize;
 use std::path::Path;
@@ -62,7 +62,7 @@ fn env_steps_per_second(world: usize, packed: bool, seed: u64, budget: Duration)
         spec: DistributionSpec::training(world, 1),
     };
     let mut venv = VecEnv::new(source, BATCH, seed, crate::sim::DEFAULT_MAX_STEPS);
-    let mut rng = Rng::new(derive_seed(seed, 7));
+    let mut rng = Rng::new(derive_seed(seed, streams::episodes::BENCH_ACTIONS));
     let mut actions = [0usize; BATCH];
     let mut bits = vec![0u64; BATCH * obs_words(world)];
     let mut floats = vec![0f32; BATCH * venv.obs_len()];
@@ -155,20 +155,6 @@ fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> Result<PpoResult,
     })
 }
 
-/// Resident memory of this process in MiB (Linux), 0 elsewhere.
-pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Resident memory over a long training run.
 #[derive(Serialize, Debug)]
 pub struct SoakResult {
@@ -199,7 +185,13 @@ pub fn soak(
     for _ in 0..warmup {
         trainer.iterate();
     }
-    let sample = |t: &Trainer| (t.state.iteration, t.state.global_step, rss_mib());
+    let sample = |t: &Trainer| {
+        (
+            t.state.iteration,
+            t.state.global_step,
+            crate::files::rss_mib(),
+        )
+    };
     let mut samples = vec![sample(&trainer)];
     let every = (iterations / 10).max(1);
     for i in 1..=iterations {
@@ -283,7 +275,7 @@ pub fn competence(
         &trainer.policy(),
         &training,
         episodes,
-        derive_seed(trainer.config.seed, 0x4E1D),
+        derive_seed(trainer.config.seed, streams::run::HELD_OUT),
         trainer.config.max_steps,
     );
     Ok(CompetenceResult {

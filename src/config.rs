@@ -1,7 +1,7 @@
 //! The one training configuration: seed, levels, model and PPO settings. Loaded from RON, then
 //! overridden with `--set key=value` (dotted paths), and saved beside every checkpoint.
 
-use crate::level::{CheesePlacement, file::validate_spec};
+use crate::level::{CheesePlacement, validate_spec};
 use crate::level::{DistributionSpec, LevelSource, load_level_file};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

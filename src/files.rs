@@ -1,6 +1,7 @@
 //! Files written whole or not at all (each write goes to a temporary file created exclusively
 //! beside its target, never following a planted file or symlink, and is renamed into place), and
-//! the project's shipped files (levels, prompts, models) found from any working directory.
+//! the project's shipped files (levels, prompts, models) found from any working directory; and
+//! the process's resident memory as `/proc` reports it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,6 +114,20 @@ pub fn config_relative(written: &str, config_file: &Path) -> PathBuf {
         Some(beside) if beside.exists() => beside,
         _ => project_path(path),
     }
+}
+
+/// Resident memory of this process in MiB (Linux), 0 elsewhere.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
 
 #[cfg(test)]

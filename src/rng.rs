@@ -25,6 +25,61 @@ pub fn derive_seed(seed: u64, index: u64) -> u64 {
     splitmix64(&mut state)
 }
 
+/// Every named seed stream, in one place: a purpose has one number, derived with [`derive_seed`]
+/// from the seed named in its group, and no two purposes of a group share one. The numbers are
+/// those earlier results were measured with; changing one changes every result that draws on it.
+pub mod streams {
+    /// Streams of a training run's seed (`TrainConfig::seed`).
+    pub mod run {
+        /// The policy's initial weights.
+        pub const WEIGHTS: u64 = 1;
+        /// The training envs' levels (env `i` then draws from stream `i` of this).
+        pub const ENVS: u64 = 2;
+        /// PPO's own draws (actions, minibatch order).
+        pub const PPO: u64 = 3;
+        /// The judge's own randomness (oracle noise, sampling).
+        pub const JUDGE: u64 = 5;
+        /// Evaluation mazes on the shifted distribution (every arm and the before/after table).
+        pub const EVALUATION: u64 = 77;
+        /// Round `n` of the feedback loop draws from `ROUND + n`.
+        pub const ROUND: u64 = 1000;
+        /// The app's periodic evaluations while training.
+        pub const LIVE_EVALUATION: u64 = 0xE0A1;
+        /// Which episodes the app is shown.
+        pub const SHOWN_EPISODES: u64 = 0xA99;
+        /// The held-out mazes of `bench --competence`.
+        pub const HELD_OUT: u64 = 0x4E1D;
+    }
+
+    /// Streams of one feedback round's seed.
+    pub mod round {
+        /// The rollouts the judge reads.
+        pub const INSPECT: u64 = 1;
+        /// Which pairs are asked.
+        pub const PAIRS: u64 = 2;
+        /// The reward model's initialisation and batches.
+        pub const REWARD: u64 = 3;
+        /// The paused agent's training-distribution rollouts that profile R_hat.
+        pub const PROFILE: u64 = 4;
+        /// Scenario `i`'s rollouts draw from `SCENARIO + i`.
+        pub const SCENARIO: u64 = 100;
+    }
+
+    /// Streams of the seed a batch of rollouts or an evaluation is given.
+    pub mod episodes {
+        /// The levels of recorded rollouts' envs.
+        pub const ROLLOUT_ENVS: u64 = 0x5011;
+        /// The actions sampled in recorded rollouts.
+        pub const ROLLOUT_ACTIONS: u64 = 0x5012;
+        /// The levels of an evaluation's envs.
+        pub const EVALUATION_ENVS: u64 = 0xE7A1;
+        /// The actions sampled in an evaluation.
+        pub const EVALUATION_ACTIONS: u64 = 0xAC7;
+        /// The random actions of the env benchmark.
+        pub const BENCH_ACTIONS: u64 = 7;
+    }
+}
+
 impl Rng {
     /// Seeds the generator; any `u64` (including 0) gives a valid, distinct stream.
     pub fn new(seed: u64) -> Self {

@@ -14,7 +14,7 @@ use maze_rllf::app::scene::{
 use maze_rllf::app::{Mode, plugin};
 use maze_rllf::level::edit::Tile;
 use maze_rllf::level::{DistributionSpec, Layout, Pos};
-use maze_rllf::llm::Rollout;
+use maze_rllf::sim::Rollout;
 use maze_rllf::sim::{EpisodeStats, Outcome};
 use maze_rllf::trainer::{Command, EpisodeBatch, EpisodeSource, Event, Phase, TrainerHandle};
 use std::time::{Duration, Instant};

@@ -4,8 +4,9 @@
 
 use maze_rllf::experiment::preferences::LabeledPair;
 use maze_rllf::experiment::round::Arm;
-use maze_rllf::experiment::study::{JudgeKind, StudyConfig, run_cell};
-use maze_rllf::trainer::{Command, Event, JudgeChoice, Phase, SessionSettings, TrainerHandle};
+use maze_rllf::experiment::study::{StudyConfig, run_cell};
+use maze_rllf::llm::JudgeSpec;
+use maze_rllf::trainer::{Command, Event, Phase, SessionSettings, TrainerHandle};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,16 @@ fn the_study_and_the_trainer_thread_run_the_same_round() {
     let device = burn::tensor::Device::flex();
 
     // The study's path.
-    let cell = run_cell(&config, JudgeKind::Oracle, 4, 0, &out, &device, &|_| {}).expect("cell");
+    let cell = run_cell(
+        &config,
+        &JudgeSpec::Oracle(config.oracle.clone()),
+        4,
+        0,
+        &out,
+        &device,
+        &|_| {},
+    )
+    .expect("cell");
     let cell_dir = out.join("cells/r04-s0");
     let study_labels: Vec<LabeledPair> = serde_json::from_slice(
         &std::fs::read(cell_dir.join("preferences.json")).expect("preferences"),
@@ -58,14 +68,14 @@ fn the_study_and_the_trainer_thread_run_the_same_round() {
     train.seed = 0;
     let mut s = SessionSettings::new(train);
     s.checkpoint = Some(cell_dir.join("pretrain"));
-    s.judge = JudgeChoice::Oracle(config.oracle.clone());
+    s.judge = JudgeSpec::Oracle(config.oracle.clone());
     s.round = config.round_settings();
     s.eval_episodes = config.eval_episodes;
     s.eval_every = 1000;
     s.show_episodes = 1;
     s.auto_review = true;
     s.arm = Arm::Designer;
-    let mut trainer = TrainerHandle::spawn(s);
+    let mut trainer = TrainerHandle::spawn(s).expect("the trainer thread starts");
     trainer.send(Command::BeginFeedbackRound).expect("send");
     let mut labels = Vec::new();
     let mut report = None;

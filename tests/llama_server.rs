@@ -5,9 +5,10 @@
 #![cfg(feature = "embedded")]
 
 use maze_rllf::level::DistributionSpec;
+use maze_rllf::llm::Judge;
 use maze_rllf::llm::http::{HttpAsk, HttpConfig, HttpJudge};
-use maze_rllf::llm::{Judge, Rollout};
 use maze_rllf::sim::Action;
+use maze_rllf::sim::Rollout;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -60,7 +60,7 @@ fn wait_phase(trainer: &TrainerHandle, phase: Phase, secs: u64) {
 
 #[test]
 fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
-    let mut trainer = TrainerHandle::spawn(settings());
+    let mut trainer = TrainerHandle::spawn(settings()).expect("the trainer thread starts");
     wait_phase(&trainer, Phase::Paused, 30);
     trainer.send(Command::Run).expect("send");
     let metrics = wait_for(&trainer, 60, "iteration metrics", |e| match e {
@@ -208,7 +208,7 @@ fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
 fn a_front_end_that_never_reads_does_not_stall_training() {
     let mut s = settings();
     s.train.ppo.total_timesteps = 1 << 30;
-    let mut trainer = TrainerHandle::spawn(s);
+    let mut trainer = TrainerHandle::spawn(s).expect("the trainer thread starts");
     trainer.send(Command::Run).expect("send");
     // Nobody reads events for a while: the channel fills, streaming events are dropped.
     std::thread::sleep(Duration::from_secs(4));
@@ -234,7 +234,7 @@ fn a_front_end_that_never_reads_does_not_stall_training() {
 fn a_round_with_a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
     let mut s = settings();
     s.round.scenario_share = 1.5;
-    let mut trainer = TrainerHandle::spawn(s);
+    let mut trainer = TrainerHandle::spawn(s).expect("the trainer thread starts");
     wait_phase(&trainer, Phase::Paused, 30);
     trainer.send(Command::BeginFeedbackRound).expect("send");
     let error = wait_for(&trainer, 30, "the refusal", |e| match e {
@@ -252,7 +252,7 @@ fn a_round_with_a_scenario_share_outside_zero_to_one_is_refused_with_the_fix() {
 fn a_bad_setting_is_reported_and_a_reset_recovers() {
     let mut s = settings();
     s.checkpoint = Some("does/not/exist".into());
-    let mut trainer = TrainerHandle::spawn(s);
+    let mut trainer = TrainerHandle::spawn(s).expect("the trainer thread starts");
     let error = wait_for(&trainer, 30, "an error", |e| match e {
         Event::Error(e) => Some(e.clone()),
         _ => None,
@@ -269,4 +269,40 @@ fn a_bad_setting_is_reported_and_a_reset_recovers() {
         .expect("send");
     wait_phase(&trainer, Phase::Paused, 30);
     assert!(trainer.shutdown(Duration::from_secs(30)));
+}
+
+#[test]
+fn dropping_the_handle_joins_the_trainer_and_leaves_only_whole_metrics_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("metrics.jsonl");
+    let mut s = settings();
+    s.train.ppo.total_timesteps = 10_000_000;
+    s.metrics_log = Some(log.clone());
+    let trainer = TrainerHandle::spawn(s).expect("the trainer thread starts");
+    wait_phase(&trainer, Phase::Paused, 30);
+    trainer.send(Command::Run).expect("send");
+    for _ in 0..3 {
+        wait_for(&trainer, 60, "iteration metrics", |e| match e {
+            Event::Iteration(_) => Some(()),
+            _ => None,
+        });
+    }
+    // What the app does on exit: drop its handle, mid-training.
+    drop(trainer);
+    let written = std::fs::read_to_string(&log).expect("metrics log");
+    std::thread::sleep(Duration::from_millis(300));
+    let later = std::fs::read_to_string(&log).expect("metrics log");
+    assert_eq!(
+        written, later,
+        "the thread went on writing after the handle was dropped"
+    );
+    assert!(written.ends_with('\n'), "a cut last line: {written:?}");
+    let rows = written.lines().count();
+    assert!(rows >= 3, "{rows} rows");
+    for line in written.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+        assert!(row["time/wall_s"].as_f64().is_some(), "{row}");
+    }
+    let csv = std::fs::read_to_string(log.with_extension("csv")).expect("csv beside it");
+    assert_eq!(csv.lines().count(), rows + 1, "{csv}");
 }

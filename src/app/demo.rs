@@ -4,11 +4,16 @@
 //! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
 
 use super::bridge::{JudgeNote, RoundLog, SendCommand, TrainingLog};
+use super::fine_tune_panel::rate_text;
+use super::panels::Models;
+use super::round_panel::reliability;
 use super::scene::{Arrangement, Playback, Stage, single};
 use super::{AppSystems, Mode};
-use crate::trainer::{BeforeAfter, Command, EvalPoint, JudgeChoice, Phase, ShowLevels};
+use crate::llm::JudgeSpec;
+use crate::trainer::{BeforeAfter, Command, EvalPoint, Phase, ShowLevels};
 use bevy::prelude::*;
 use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
+use bevy_egui::egui::{self, Color32, RichText};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -55,21 +60,19 @@ pub struct DemoJudge {
 }
 
 impl DemoJudge {
-    pub fn of(choice: &JudgeChoice) -> Self {
-        let (backend, model) = match choice {
-            JudgeChoice::Oracle(o) => (
-                "oracle",
-                format!(
-                    "scripted (noise {}, position bias {})",
-                    o.noise, o.position_bias
-                ),
+    pub fn of(judge: &JudgeSpec) -> Self {
+        let model = match judge {
+            JudgeSpec::Oracle(o) => format!(
+                "scripted (noise {}, position bias {})",
+                o.noise, o.position_bias
             ),
-            JudgeChoice::Http(h) => ("http", h.model.clone()),
+            JudgeSpec::Http(h) => h.model.clone(),
+            JudgeSpec::Human => "a person at the terminal".into(),
             #[cfg(feature = "embedded")]
-            JudgeChoice::Embedded(e) => ("embedded", format!("{} ({} prompt)", e.model, e.prompt)),
+            JudgeSpec::Embedded(e) => format!("{} ({} prompt)", e.model, e.prompt),
         };
         Self {
-            backend: backend.into(),
+            backend: judge.name().into(),
             model,
             note: None,
         }
@@ -406,5 +409,119 @@ fn write_report(path: &std::path::Path, report: &DemoReport) {
             }
         }
         Err(e) => error!("demo report: {e}"),
+    }
+}
+
+/// The story's steps in the left column, the current one highlighted.
+pub(super) fn controls(ui: &mut egui::Ui, m: &Models) {
+    ui.label("Right or Space: next · Left: back · F: full screen");
+    for (i, step) in STEPS.iter().enumerate() {
+        let text = step.title();
+        if i == m.demo.index {
+            ui.label(RichText::new(text).strong().color(Color32::WHITE));
+        } else {
+            ui.label(RichText::new(text).color(Color32::GRAY));
+        }
+    }
+}
+
+/// The current step's title, text and live numbers in the bottom strip.
+pub(super) fn caption(ui: &mut egui::Ui, m: &Models) {
+    let step = m.demo.step();
+    ui.label(RichText::new(step.title()).size(24.0).strong());
+    ui.label(RichText::new(step.body()).size(16.0));
+    let facts = demo_facts(m);
+    if !facts.is_empty() {
+        ui.label(RichText::new(facts).size(15.0).color(Color32::LIGHT_BLUE));
+    }
+}
+
+/// The live numbers behind the current demo step.
+fn demo_facts(m: &Models) -> String {
+    let eval = m.log.evaluations.last();
+    match m.demo.step() {
+        DemoStep::Training => m.log.latest().map_or(String::new(), |it| {
+            format!(
+                "{} env steps · cheese reached in {:.0}% of training episodes",
+                it.global_step,
+                100.0 * it.cheese_rate
+            )
+        }),
+        DemoStep::BeforeAfter => match &m.round.before_after {
+            Some(t) => {
+                let rates = |s: &crate::sim::OutcomeSummary| {
+                    format!(
+                        "cheese {} · corner first {} · neither {}",
+                        rate_text(s.cheese),
+                        rate_text(s.corner),
+                        rate_text(s.neither)
+                    )
+                };
+                format!(
+                    "the same {} shifted mazes — before: {}\nafter ({} arm): {}\ncheese {:+.1} points, McNemar p = {:.1e}",
+                    t.before.summary.episodes,
+                    rates(&t.before.summary),
+                    t.arm,
+                    rates(&t.after.summary),
+                    100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
+                    t.cheese_test.p_value
+                )
+            }
+            None => "measuring…".into(),
+        },
+        DemoStep::FineTuning => m.round.fine_tuning.as_ref().map_or(String::new(), |f| {
+            let (step, sps) = m.log.latest().map_or((0, 0.0), |it| (it.global_step, it.sps));
+            format!(
+                "{} arm on {} · step {step} of {} · {sps:.0} steps/s",
+                f.arm, f.levels, f.until_step
+            )
+        }),
+        DemoStep::Shifted => eval.map_or(String::new(), |e| {
+            format!(
+                "on shifted mazes: cheese {:.0}% · corner first {:.0}% · neither {:.0}% ({} episodes)",
+                100.0 * e.shifted.cheese.rate,
+                100.0 * e.shifted.corner.rate,
+                100.0 * e.shifted.neither.rate,
+                e.shifted.episodes
+            )
+        }),
+        DemoStep::Analysis => m.round.analysis.as_ref().map_or(
+            "the judge is reading…".into(),
+            |a| {
+                let first: String = a.text.chars().take(220).collect();
+                let note = m
+                    .judge_note
+                    .0
+                    .as_ref()
+                    .map_or(String::new(), |n| format!("Note: {n}.\n"));
+                format!(
+                    "{note}{} ({}): \"{first}…\" Proposed: {}",
+                    a.judge,
+                    reliability(&a.judge, a.judge_agreement).0,
+                    a.scenarios
+                        .iter()
+                        .map(|s| s.title.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        ),
+        DemoStep::Labels => match &m.round.stats {
+            Some(s) => format!(
+                "{} pairs · first-position share {:.0}% · agreement with the true outcome {:.0}%",
+                m.round.labels.len(),
+                100.0 * s.first_share,
+                100.0 * s.oracle_agreement
+            ),
+            None => format!("{} pairs labelled so far", m.round.labels.len()),
+        },
+        DemoStep::RewardModel => m.round.reward.as_ref().map_or(String::new(), |r| {
+            r.table
+                .iter()
+                .map(|c| format!("{}: F1 {:.2}", c.label, c.f1))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        }),
+        DemoStep::Title | DemoStep::End => String::new(),
     }
 }

@@ -3,12 +3,15 @@
 //! on stage while in edit mode.
 
 use super::bridge::SendCommand;
+use super::panels::{Models, Outputs, c32};
 use super::scene::{Slot, Stage};
 use super::{AppSystems, Mode};
 use crate::level::edit::{EditedLevel, Editor, SaveError, Tile, Validation};
 use crate::level::{Generator, Pos};
+use crate::sim::render::colors;
 use crate::trainer::Command;
 use bevy::prelude::*;
+use bevy_egui::egui::{self, Color32};
 use std::path::PathBuf;
 
 pub(super) fn plugin(app: &mut App) {
@@ -242,4 +245,160 @@ fn show_edited_level(mut state: ResMut<EditorState>, mut stage: ResMut<Stage>) {
 fn clear_stage(mut stage: ResMut<Stage>) {
     stage.pending = None;
     stage.show(Vec::new());
+}
+
+/// The editor's tools in the left column: new, load, save, paint, fill, resize, undo, playtest.
+pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
+    let state = &mut *m.editor;
+    ui.horizontal(|ui| {
+        for (tile, label) in [
+            (Tile::Wall, "# wall"),
+            (Tile::Floor, ". floor"),
+            (Tile::Start, "M start"),
+            (Tile::Cheese, "C cheese"),
+        ] {
+            ui.selectable_value(&mut state.tool, tile, label);
+        }
+    });
+    let level = &state.editor.level;
+    let side = 300.0;
+    let cell = side / level.size as f32;
+    let (response, painter) =
+        ui.allocate_painter(egui::vec2(side, side), egui::Sense::click_and_drag());
+    let origin = response.rect.min;
+    for row in 0..level.size {
+        for col in 0..level.size {
+            let p = Pos::new(row, col);
+            let rect = egui::Rect::from_min_size(
+                origin + egui::vec2(col as f32 * cell, row as f32 * cell),
+                egui::vec2(cell - 1.0, cell - 1.0),
+            );
+            let color = match level.tile(p) {
+                Tile::Wall => colors::WALL,
+                Tile::Floor => colors::FLOOR,
+                Tile::Start => super::scene::START,
+                Tile::Cheese => colors::CHEESE,
+            };
+            painter.rect_filled(rect, 0.0, c32(color));
+            if state.validation.unreachable.contains(&p) {
+                painter.rect_stroke(
+                    rect.shrink(cell * 0.2),
+                    0.0,
+                    egui::Stroke::new(2.0, Color32::RED),
+                    egui::StrokeKind::Inside,
+                );
+            }
+        }
+    }
+    let cell_at = |pos: egui::Pos2| -> Option<Pos> {
+        let v = pos - origin;
+        (v.x >= 0.0 && v.y >= 0.0 && v.x < side && v.y < side)
+            .then(|| Pos::new((v.y / cell) as usize, (v.x / cell) as usize))
+    };
+    let tool = state.tool;
+    if response.drag_started() {
+        out.editor.write(EditorAction::BeginStroke);
+    }
+    if (response.dragged() || response.drag_started() || response.clicked())
+        && let Some(pos) = response.interact_pointer_pos().and_then(cell_at)
+    {
+        if response.clicked() && !response.dragged() {
+            out.editor.write(EditorAction::Paint { pos, tile: tool });
+        } else {
+            out.editor.write(EditorAction::StrokeTo { pos, tile: tool });
+        }
+    }
+    if response.drag_stopped() {
+        out.editor.write(EditorAction::EndStroke);
+    }
+    if state.validation.is_valid() {
+        ui.colored_label(Color32::LIGHT_GREEN, "valid level");
+    }
+    for p in &state.validation.problems {
+        ui.colored_label(Color32::LIGHT_RED, format!("{} — {}", p.message, p.hint));
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(state.editor.can_undo(), egui::Button::new("Undo"))
+            .clicked()
+        {
+            out.editor.write(EditorAction::Undo);
+        }
+        if ui
+            .add_enabled(state.editor.can_redo(), egui::Button::new("Redo"))
+            .clicked()
+        {
+            out.editor.write(EditorAction::Redo);
+        }
+        if ui.button("Playtest").clicked() {
+            out.editor.write(EditorAction::Playtest);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.add(egui::DragValue::new(&mut m.panel.resize_to).range(3..=64));
+        if ui.button("Resize").clicked() {
+            out.editor.write(EditorAction::Resize {
+                size: m.panel.resize_to,
+            });
+        }
+        if ui.button("New").clicked() {
+            out.editor.write(EditorAction::New {
+                size: m.panel.resize_to,
+            });
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("fill, seed");
+        ui.add(egui::DragValue::new(&mut m.panel.fill_seed));
+        for (label, generator) in [
+            ("maze", Generator::Kruskal),
+            ("open", Generator::Open),
+            ("blocks", Generator::Blocks { wall_prob: 0.25 }),
+        ] {
+            if ui.button(label).clicked() {
+                out.editor.write(EditorAction::Fill {
+                    generator,
+                    seed: m.panel.fill_seed,
+                });
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("name");
+        ui.text_edit_singleline(&mut state.editor.level.name);
+    });
+    ui.horizontal(|ui| {
+        ui.label("file");
+        ui.text_edit_singleline(&mut state.path);
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Save").clicked() {
+            out.editor.write(EditorAction::Save { overwrite: false });
+        }
+        if ui.button("Load").clicked() {
+            out.editor.write(EditorAction::Load);
+        }
+        if state.editor.dirty {
+            ui.small("unsaved changes");
+        }
+    });
+    if let Some(path) = state.confirm_overwrite.clone() {
+        ui.horizontal(|ui| {
+            ui.colored_label(Color32::YELLOW, format!("overwrite {}?", path.display()));
+            if ui.button("Yes").clicked() {
+                out.editor.write(EditorAction::Save { overwrite: true });
+            }
+            if ui.button("No").clicked() {
+                state.confirm_overwrite = None;
+            }
+        });
+    }
+    if let Some(note) = &state.note {
+        let color = if note.ok {
+            Color32::LIGHT_GREEN
+        } else {
+            Color32::LIGHT_RED
+        };
+        ui.colored_label(color, &note.text);
+    }
 }

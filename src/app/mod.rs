@@ -6,7 +6,9 @@ pub mod demo;
 pub mod editor;
 mod fine_tune_panel;
 mod panels;
+mod plots;
 pub mod record;
+mod round_panel;
 pub mod scene;
 mod view;
 
@@ -133,9 +135,19 @@ pub fn run(options: AppOptions) -> Result<(), String> {
             ..default()
         });
     }
-    app.insert_resource(bridge::TrainerLink::new(TrainerHandle::spawn(
-        options.settings.clone(),
-    )));
+    match TrainerHandle::spawn(options.settings.clone()) {
+        Ok(handle) => {
+            app.insert_resource(bridge::TrainerLink::new(handle));
+        }
+        Err(e) => {
+            let mut notices = bridge::Notices::default();
+            notices.error(format!(
+                "the training thread could not start ({e}): training and feedback rounds are \
+                 unavailable; close other programs and start the app again"
+            ));
+            app.insert_resource(notices);
+        }
+    }
     app.insert_resource(bridge::SessionDraft::new(options.settings.clone()));
     app.insert_resource(bridge::JudgeNote(options.judge_note.clone()));
     app.insert_resource(demo::DemoOptions {

@@ -7,8 +7,9 @@
 use crate::llm::embedded::{Dequantize, EmbeddedConfig, EmbeddedJudge, PairScore};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::text::{Wording, environment_description};
-use crate::llm::{Choice, Judge, Rollout};
+use crate::llm::{Choice, Judge};
 use crate::rl::{Policy, checkpoint};
+use crate::sim::Rollout;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -216,10 +217,10 @@ pub fn run(
             dequantize: settings.dequantize,
             ..EmbeddedConfig::default()
         };
-        let before = crate::bench::rss_mib();
+        let before = crate::files::rss_mib();
         progress(format!("{model}: loading"));
         let mut judge = EmbeddedJudge::new(&config, bank.base.clone())?;
-        let rss = crate::bench::rss_mib() - before;
+        let rss = crate::files::rss_mib() - before;
         let load_seconds = judge.model_info().load_seconds;
         for prompt in &settings.prompts {
             judge.set_variant(prompt)?;

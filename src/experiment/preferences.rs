@@ -2,8 +2,10 @@
 //! and averaged into a soft label; position-bias and oracle-agreement statistics per round.
 
 use crate::llm::oracle::Oracle;
-use crate::llm::{Choice, Judge, JudgeError, Rollout};
+use crate::llm::{Choice, Judge, JudgeError};
+use crate::reward::Preference;
 use crate::rng::Rng;
+use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};
 
 /// One labelled pair: `mu_first` is the judge's averaged preference for rollout `first`.
@@ -16,6 +18,17 @@ pub struct LabeledPair {
     /// The answer with `first` shown first, and with the order swapped (None: the call failed).
     pub answers: [Option<Choice>; 2],
     pub rationales: [String; 2],
+}
+
+impl LabeledPair {
+    /// The averaged preference, as the reward model learns from it.
+    pub fn preference(&self) -> Preference {
+        Preference {
+            first: self.first,
+            second: self.second,
+            mu_first: self.mu_first,
+        }
+    }
 }
 
 /// Per-round statistics of the judge.

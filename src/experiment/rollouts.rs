@@ -1,9 +1,9 @@
 //! Records whole episodes of a policy (maze, path, moves, outcome) for judges and reward models.
 
 use crate::level::LevelSource;
-use crate::llm::Rollout;
 use crate::rl::Policy;
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{Rng, derive_seed, streams};
+use crate::sim::Rollout;
 use crate::sim::VecEnv;
 
 /// Runs `count` episodes of `policy` on `source` and records each one whole.
@@ -16,8 +16,13 @@ pub fn collect_rollouts(
 ) -> Vec<Rollout> {
     let mut quota = crate::rl::eval::episode_quotas(count, 64);
     let n_envs = quota.len();
-    let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0x5011), max_steps);
-    let mut rng = Rng::new(derive_seed(seed, 0x5012));
+    let mut venv = VecEnv::new(
+        source.clone(),
+        n_envs,
+        derive_seed(seed, streams::episodes::ROLLOUT_ENVS),
+        max_steps,
+    );
+    let mut rng = Rng::new(derive_seed(seed, streams::episodes::ROLLOUT_ACTIONS));
     let mut paths: Vec<_> = venv.envs.iter().map(|e| vec![e.mouse]).collect();
     let mut moves: Vec<Vec<crate::sim::Action>> = vec![Vec::new(); n_envs];
     let mut layouts: Vec<_> = venv.envs.iter().map(|e| e.layout.clone()).collect();
@@ -60,11 +65,6 @@ pub fn collect_rollouts(
         }
     }
     out
-}
-
-/// The float observation of `rollout` at step `t` (mouse at `path[t]`).
-pub fn observation_at(rollout: &Rollout, t: usize, out: &mut [f32]) {
-    crate::sim::obs::write_observation_at(&rollout.layout, rollout.path[t], out);
 }
 
 /// Cuts every rollout into consecutive pieces of at most `steps` moves, each a rollout of its own

@@ -7,50 +7,30 @@ use super::preferences::{LabeledPair, PreferenceRound, choose_pairs, gather_pref
 use super::rollouts::{collect_rollouts, segments};
 use crate::level::{DistributionSpec, LevelSource, MixturePart};
 use crate::llm::text::environment_description;
-use crate::llm::{Analysis, CachedJudge, Judge, Rollout, Scenario, ScenarioEdit};
+use crate::llm::{Analysis, CachedJudge, Judge, Scenario, ScenarioEdit};
 use crate::reward::{RewardConfig, RewardModel, RewardReport};
-use crate::rl::ppo::{RewardShaping, RewardSource};
+use crate::rl::shaping::{MazeDistance, RewardShaping, ShapingReward};
 use crate::rl::{Policy, Trainer, evaluate};
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{Rng, derive_seed, streams};
+use crate::sim::Rollout;
 use crate::sim::{McNemar, OutcomeSummary, cheese_first, outcome_letters};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Named seed streams: every random choice of a round draws from one of these, derived from the
-/// run's seed, so the study and the app make the same choices for the same run.
-pub mod streams {
-    /// The judge's own randomness (oracle noise, sampling), per run.
-    pub const JUDGE: u64 = 5;
-    /// Evaluation mazes on the shifted distribution (every arm and the before/after table).
-    pub const EVALUATION: u64 = 77;
-    /// Round `n` draws from `ROUND + n`.
-    pub const ROUND: u64 = 1000;
-    /// Within a round: the rollouts the judge reads.
-    pub const INSPECT: u64 = 1;
-    /// Within a round: scenario `i`'s rollouts draw from `SCENARIO + i`.
-    pub const SCENARIO: u64 = 100;
-    /// Within a round: which pairs are asked.
-    pub const PAIRS: u64 = 2;
-    /// Within a round: the reward model's initialisation and batches.
-    pub const REWARD: u64 = 3;
-    /// Within a round: the paused agent's training-distribution rollouts that profile R_hat.
-    pub const PROFILE: u64 = 4;
-}
-
 /// The seed of round `number` (1, 2, ...) of the run seeded `run_seed`.
 pub fn round_seed(run_seed: u64, number: u64) -> u64 {
-    derive_seed(run_seed, streams::ROUND + number)
+    derive_seed(run_seed, streams::run::ROUND + number)
 }
 
 /// The seed of the judge of the run seeded `run_seed`.
 pub fn judge_seed(run_seed: u64) -> u64 {
-    derive_seed(run_seed, streams::JUDGE)
+    derive_seed(run_seed, streams::run::JUDGE)
 }
 
 /// The seed of the shifted mazes every arm of the run seeded `run_seed` is evaluated on.
 pub fn evaluation_seed(run_seed: u64) -> u64 {
-    derive_seed(run_seed, streams::EVALUATION)
+    derive_seed(run_seed, streams::run::EVALUATION)
 }
 
 /// The share of fine-tuning episodes drawn from the judge's scenarios unless a config says
@@ -142,7 +122,7 @@ pub fn inspect(
         paused,
         shifted,
         settings.inspect_rollouts.max(1),
-        derive_seed(seed, streams::INSPECT),
+        derive_seed(seed, streams::round::INSPECT),
         max_steps,
     );
     let environment = environment_description(base.world_size, max_steps);
@@ -206,7 +186,7 @@ pub fn scenario_rollouts(
             paused,
             &source,
             per,
-            derive_seed(seed, streams::SCENARIO + i as u64),
+            derive_seed(seed, streams::round::SCENARIO + i as u64),
             max_steps,
         ));
     }
@@ -228,7 +208,7 @@ pub fn label(
     on_label: impl FnMut(&LabeledPair) -> bool,
 ) -> PreferenceRound {
     judge.begin_round();
-    let mut rng = Rng::new(derive_seed(seed, streams::PAIRS));
+    let mut rng = Rng::new(derive_seed(seed, streams::round::PAIRS));
     let pairs = choose_pairs(rollouts, settings.pairs, &mut rng);
     gather_preferences(judge, rollouts, &pairs, on_label)
 }
@@ -246,18 +226,19 @@ pub fn fit_reward(
     seed: u64,
     device: &Device,
 ) -> Result<(RewardModel, RewardReport), String> {
+    let preferences: Vec<_> = labels.iter().map(LabeledPair::preference).collect();
     let (model, mut report) = RewardModel::train(
         rollouts,
-        labels,
+        &preferences,
         &settings.reward,
-        derive_seed(seed, streams::REWARD),
+        derive_seed(seed, streams::round::REWARD),
         device,
     )?;
     let on_training = collect_rollouts(
         paused,
         training,
         200,
-        derive_seed(seed, streams::PROFILE),
+        derive_seed(seed, streams::round::PROFILE),
         max_steps,
     );
     report.on_training = Some(model.step_profile(&on_training));
@@ -336,7 +317,7 @@ impl Arm {
         scenarios: &[Scenario],
         settings: &RoundSettings,
     ) -> Result<(), String> {
-        let source = match self {
+        let source: Option<Arc<dyn ShapingReward>> = match self {
             Arm::Baseline | Arm::ScenariosEnvReward => None,
             Arm::Paper | Arm::Designer => {
                 let model = reward_model.ok_or_else(|| {
@@ -345,9 +326,11 @@ impl Arm {
                         self.name()
                     )
                 })?;
-                Some(RewardSource::Learned(model.clone()))
+                Some(model.clone())
             }
-            Arm::Ceiling => Some(RewardSource::MazeDistance),
+            Arm::Ceiling => Some(Arc::new(MazeDistance {
+                world: training.world_size(),
+            })),
         };
         trainer.shaping = source.map(|source| RewardShaping {
             source,

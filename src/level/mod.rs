@@ -1,9 +1,13 @@
 //! Maze layouts: the grid, the start, the cheese and the proxy corner; generators and level files.
 
+mod check;
+mod direction;
 pub mod edit;
 pub mod file;
 pub mod generate;
 
+pub use check::validate_spec;
+pub use direction::Direction;
 pub use file::{LevelError, LevelFile, LevelSource, MixturePart, load_level_file, parse_level};
 pub use generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, Quadrant, SeedRange};
 
@@ -58,7 +62,7 @@ impl Layout {
 
     /// Free neighbours of a cell, in action order (up, down, left, right).
     pub fn neighbours(&self, pos: Pos) -> impl Iterator<Item = Pos> + '_ {
-        crate::sim::Action::ALL
+        Direction::ALL
             .into_iter()
             .filter_map(move |a| a.apply(pos, self.size))
             .filter(move |p| !self.is_wall(*p))

@@ -2,7 +2,8 @@
 //! when headless, or through a channel that the app's panel serves.
 
 use super::text::{TextOptions, render_rollout};
-use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
+use super::{Analysis, Choice, Comparison, Judge, JudgeError};
+use crate::sim::Rollout;
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{BufRead, Write};
 use std::time::Duration;

@@ -8,56 +8,15 @@ pub mod http;
 pub mod human;
 pub mod oracle;
 pub mod scenario;
+pub mod spec;
 pub mod text;
 
 pub use cache::LabelCache;
 pub use scenario::{Scenario, ScenarioEdit};
+pub use spec::{JUDGE_NAMES, JudgeSettings, JudgeSpec};
 
-use crate::level::{Layout, Pos};
-use crate::sim::{Action, EpisodeStats};
+use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};
-
-/// One recorded episode: the maze, the path walked, the moves, and (for the oracle and for
-/// diagnostics only) how it ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Rollout {
-    pub layout: Layout,
-    /// Cells visited, starting with the start cell (one more than `actions`).
-    pub path: Vec<Pos>,
-    pub actions: Vec<Action>,
-    pub stats: EpisodeStats,
-}
-
-impl Rollout {
-    /// A rollout whose summary is read off its path: it reached the cheese if the path ends
-    /// there (the cheese ends an episode), went corner-first if it stepped onto the corner before
-    /// that; otherwise it was cut off after `path.len() - 1` moves.
-    pub fn from_path(layout: Layout, path: Vec<Pos>, actions: Vec<Action>) -> Self {
-        use crate::sim::{CHEESE_REWARD, Outcome};
-        let reached = path.len() > 1 && path.last() == Some(&layout.cheese);
-        let moved = path.get(1..).unwrap_or_default();
-        let before_end = &moved[..moved.len() - usize::from(reached)];
-        let corner_first = before_end.contains(&layout.corner);
-        let outcome = match (reached, corner_first) {
-            (_, true) => Outcome::Corner,
-            (true, false) => Outcome::Cheese,
-            (false, false) => Outcome::Neither,
-        };
-        let stats = EpisodeStats {
-            outcome,
-            reached_cheese: reached,
-            episode_return: if reached { CHEESE_REWARD } else { 0.0 },
-            length: path.len().saturating_sub(1) as u32,
-            truncated: !reached,
-        };
-        Self {
-            layout,
-            path,
-            actions,
-            stats,
-        }
-    }
-}
 
 /// Which of two rollouts a judge prefers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,53 +188,5 @@ impl Judge for CachedJudge {
 
     fn compare_prompt(&self, first: &Rollout, second: &Rollout) -> String {
         self.inner.compare_prompt(first, second)
-    }
-}
-
-#[cfg(test)]
-mod from_path_tests {
-    use super::*;
-    use crate::sim::Outcome;
-
-    #[test]
-    fn the_summary_follows_the_path() {
-        // An open 3x3 room: start bottom-left, corner top-right, cheese top-left.
-        let layout = Layout {
-            size: 3,
-            walls: vec![false; 9],
-            start: Pos::new(2, 0),
-            cheese: Pos::new(0, 0),
-            corner: Pos::new(0, 2),
-        };
-        let cells = |c: &[(usize, usize)]| c.iter().map(|&(r, c)| Pos::new(r, c)).collect();
-        let summary = |path: Vec<Pos>| {
-            let r = Rollout::from_path(layout.clone(), path, Vec::new());
-            (r.stats.outcome, r.stats.reached_cheese, r.stats.length)
-        };
-        assert_eq!(
-            summary(cells(&[(2, 0), (1, 0), (0, 0)])),
-            (Outcome::Cheese, true, 2)
-        );
-        assert_eq!(
-            summary(cells(&[
-                (2, 0),
-                (1, 0),
-                (1, 1),
-                (0, 1),
-                (0, 2),
-                (0, 1),
-                (0, 0)
-            ])),
-            (Outcome::Corner, true, 6)
-        );
-        assert_eq!(
-            summary(cells(&[(2, 0), (2, 1), (1, 1), (1, 2), (0, 2)])),
-            (Outcome::Corner, false, 4)
-        );
-        assert_eq!(
-            summary(cells(&[(2, 0), (2, 1)])),
-            (Outcome::Neither, false, 1)
-        );
-        assert_eq!(summary(cells(&[(2, 0)])), (Outcome::Neither, false, 0));
     }
 }

@@ -2,13 +2,15 @@
 //! answer noise and position bias. The study's control arm, and what most tests use.
 
 use super::scenario::ScenarioEdit;
-use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
+use super::{Analysis, Choice, Comparison, Judge, JudgeError};
 use crate::level::DistributionSpec;
 use crate::rng::Rng;
 use crate::sim::Outcome;
+use crate::sim::Rollout;
 
 /// Oracle settings.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// The default answers truthfully every time.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OracleConfig {
     /// Probability of answering at random instead of truthfully.
     pub noise: f64,

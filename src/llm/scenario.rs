@@ -1,7 +1,7 @@
 //! The closed menu of environment edits a judge may propose, parsed from loose JSON and validated
 //! into level distributions; anything else is rejected with a reason.
 
-use crate::level::file::validate_spec;
+use crate::level::validate_spec;
 use crate::level::{CheesePlacement, DistributionSpec, MazeSize, Quadrant};
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,8 @@
 //! Rollouts as text for LLM judges: the maze as ASCII with the path, the moves, plain-language
 //! event captions, an environment description, and prompt templates read from `assets/prompts/`.
 
-use super::Rollout;
 use crate::level::Pos;
+use crate::sim::Rollout;
 use crate::sim::render;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

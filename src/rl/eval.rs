@@ -5,7 +5,7 @@ use super::host;
 use super::host_conv::{self, ConvWorkspace, HostConv};
 use super::model::{ActorCritic, HostNet};
 use crate::level::{Layout, LevelSource, Pos};
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{Rng, derive_seed, streams};
 use crate::sim::{Action, EpisodeStats, OutcomeSummary, VecEnv};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -112,8 +112,13 @@ pub fn evaluate(
 ) -> (OutcomeSummary, Vec<EpisodeStats>) {
     let mut quota = episode_quotas(episodes, 128);
     let n_envs = quota.len();
-    let mut venv = VecEnv::new(source.clone(), n_envs, derive_seed(seed, 0xE7A1), max_steps);
-    let mut rng = Rng::new(derive_seed(seed, 0xAC7));
+    let mut venv = VecEnv::new(
+        source.clone(),
+        n_envs,
+        derive_seed(seed, streams::episodes::EVALUATION_ENVS),
+        max_steps,
+    );
+    let mut rng = Rng::new(derive_seed(seed, streams::episodes::EVALUATION_ACTIONS));
     let mut obs = Vec::new();
     let mut per_env: Vec<Vec<EpisodeStats>> =
         quota.iter().map(|&q| Vec::with_capacity(q)).collect();

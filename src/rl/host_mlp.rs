@@ -45,7 +45,7 @@ pub trait Layers {
     }
 
     /// Scales these gradients so that their global L2 norm is at most `max_norm`, as
-    /// [`super::ppo::clip_global_norm`] does for burn's; returns the norm before clipping.
+    /// [`super::grads::clip_global_norm`] does for burn's; returns the norm before clipping.
     fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
         let square = |a: f32| f64::from(a) * f64::from(a);
         let total = self

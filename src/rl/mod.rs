@@ -4,21 +4,25 @@
 pub mod checkpoint;
 pub mod eval;
 pub mod gae;
+pub mod grads;
 pub mod host_conv;
 pub mod host_mlp;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod ppo;
+pub mod shaping;
 
 pub use checkpoint::CheckpointError;
 pub use eval::{Policy, evaluate};
+pub use metrics::{IterationMetrics, MetricsLog};
 pub use model::ActorCritic;
-pub use ppo::{IterationMetrics, Trainer};
+pub use ppo::Trainer;
 
 use burn::tensor::{Device, Tensor};
 
 /// Which burn device runs the networks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
     /// burn's flex backend (pure-Rust CPU, multi-threaded).
     #[default]

@@ -1,49 +1,9 @@
 //! One maze episode: four moves, wall bumps stay in place, +10 and the end on the cheese,
 //! a time limit that truncates (kept distinct from termination), and the corner-first proxy metric.
 
-use super::CHEESE_REWARD;
+use super::{Action, CHEESE_REWARD};
 use crate::level::{Layout, Pos};
 use serde::{Deserialize, Serialize};
-
-/// The four moves (Procgen's 15 actions collapse to these).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    Up = 0,
-    Down = 1,
-    Left = 2,
-    Right = 3,
-}
-
-impl Action {
-    pub const ALL: [Action; 4] = [Action::Up, Action::Down, Action::Left, Action::Right];
-    pub const COUNT: usize = 4;
-
-    /// The action with this index (`index % 4`).
-    pub fn from_index(index: usize) -> Action {
-        Action::ALL[index % 4]
-    }
-
-    /// The neighbouring cell in this direction, if it lies inside a `size x size` grid.
-    #[inline]
-    pub fn apply(self, pos: Pos, size: usize) -> Option<Pos> {
-        match self {
-            Action::Up => pos.row.checked_sub(1).map(|row| Pos::new(row, pos.col)),
-            Action::Down => (pos.row + 1 < size).then(|| Pos::new(pos.row + 1, pos.col)),
-            Action::Left => pos.col.checked_sub(1).map(|col| Pos::new(pos.row, col)),
-            Action::Right => (pos.col + 1 < size).then(|| Pos::new(pos.row, pos.col + 1)),
-        }
-    }
-
-    /// Lower-case name, as used in rollout text.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::Left => "left",
-            Action::Right => "right",
-        }
-    }
-}
 
 /// How an episode ended, for the paper's three rates (mutually exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

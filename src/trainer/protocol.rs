@@ -6,51 +6,21 @@ use crate::experiment::preferences::{JudgeStats, LabeledPair};
 pub use crate::experiment::round::BeforeAfter;
 use crate::experiment::round::{Arm, RoundSettings};
 use crate::level::Layout;
-use crate::llm::Rollout;
-use crate::llm::http::HttpConfig;
+use crate::llm::JudgeSpec;
 use crate::llm::oracle::OracleConfig;
 use crate::reward::{RewardConfig, RewardReport};
 use crate::rl::IterationMetrics;
+use crate::sim::Rollout;
 use crate::sim::{Action, OutcomeSummary};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// Which judge a feedback round asks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum JudgeChoice {
-    /// The scripted oracle (true outcome, with the configured noise and position bias).
-    Oracle(OracleConfig),
-    /// An OpenAI-compatible server.
-    Http(HttpConfig),
-    /// The GGUF model run in-process (loaded on the training thread at the first round).
-    #[cfg(feature = "embedded")]
-    Embedded(crate::llm::embedded::EmbeddedConfig),
-}
-
-impl JudgeChoice {
-    pub fn label(&self) -> String {
-        match self {
-            JudgeChoice::Oracle(o) => format!(
-                "oracle (noise {:.2}, position bias {:.2})",
-                o.noise, o.position_bias
-            ),
-            JudgeChoice::Http(h) => format!(
-                "http {} at {}",
-                h.model,
-                crate::llm::http::redact_url(&h.base_url)
-            ),
-            #[cfg(feature = "embedded")]
-            JudgeChoice::Embedded(e) => format!("embedded {} ({} prompt)", e.model, e.prompt),
-        }
-    }
-}
 
 /// Everything a session needs; the app's panel edits a copy and sends it with [`Command::Reset`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionSettings {
     /// The training run (`region` and `seed` live here).
     pub train: TrainConfig,
-    pub judge: JudgeChoice,
+    pub judge: JudgeSpec,
     /// What a feedback round asks for (rollouts, pairs, reward model, lambda, scenario share).
     pub round: RoundSettings,
     /// Episodes streamed for display each time the scene is fed.
@@ -79,7 +49,7 @@ impl SessionSettings {
     pub fn new(train: TrainConfig) -> Self {
         Self {
             train,
-            judge: JudgeChoice::Oracle(OracleConfig {
+            judge: JudgeSpec::Oracle(OracleConfig {
                 noise: 0.0,
                 position_bias: 0.0,
             }),
@@ -227,7 +197,7 @@ pub struct PolicyField {
     pub preferred: Vec<Option<(Action, f32)>>,
 }
 
-/// The learned reward per free cell, in the form PPO uses it (see `RewardModel::cell_rewards`).
+/// The learned reward per free cell, in the form PPO uses it (see `RewardModel::heatmap`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RewardField {
     pub layout: Layout,

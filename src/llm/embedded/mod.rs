@@ -8,8 +8,9 @@ pub use model::{ChatModel, Dequantize, ModelError};
 
 use super::scenario::{Scenario, ScenarioEdit};
 use super::text::{Shown, Wording, render_parts};
-use super::{Analysis, Choice, Comparison, Judge, JudgeError, Rollout};
+use super::{Analysis, Choice, Comparison, Judge, JudgeError};
 use crate::level::DistributionSpec;
+use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

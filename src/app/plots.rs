@@ -1,0 +1,65 @@
+//! The live plots under the watch view: training and shifted-maze rates from each evaluation,
+//! the episodic return, and PPO's losses, against env steps.
+
+use super::panels::{Models, PlotTab};
+use bevy_egui::egui;
+use egui_plot::{Legend, Line, Plot, Points};
+
+pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut m.panel.plot, PlotTab::Rates, "cheese / corner rates");
+        ui.selectable_value(&mut m.panel.plot, PlotTab::Return, "return");
+        ui.selectable_value(&mut m.panel.plot, PlotTab::Losses, "losses");
+    });
+    let plot = Plot::new(("plot", m.panel.plot as u8))
+        .legend(Legend::default())
+        .height(180.0)
+        .x_axis_label("env steps")
+        .allow_drag(false);
+    let log = &m.log;
+    let series = |f: &dyn Fn(&crate::rl::IterationMetrics) -> f64| -> Vec<[f64; 2]> {
+        log.iterations
+            .iter()
+            .map(|it| [it.global_step as f64, f(it)])
+            .collect()
+    };
+    match m.panel.plot {
+        PlotTab::Rates => {
+            let eval = |f: &dyn Fn(&crate::trainer::EvalPoint) -> f64| -> Vec<[f64; 2]> {
+                log.evaluations
+                    .iter()
+                    .map(|e| [e.global_step as f64, f(e)])
+                    .collect()
+            };
+            let lines = [
+                ("train: cheese", eval(&|e| e.train.cheese.rate)),
+                ("shifted: cheese", eval(&|e| e.shifted.cheese.rate)),
+                ("shifted: corner first", eval(&|e| e.shifted.corner.rate)),
+                ("shifted: neither", eval(&|e| e.shifted.neither.rate)),
+            ];
+            plot.include_y(0.0).include_y(1.0).show(ui, |p| {
+                for (name, points) in lines {
+                    p.points(Points::new(name, points.clone()).radius(2.5));
+                    p.line(Line::new(name, points));
+                }
+            });
+        }
+        PlotTab::Return => {
+            let points = series(&|it| it.episodic_return);
+            plot.show(ui, |p| p.line(Line::new("episodic return", points)));
+        }
+        PlotTab::Losses => {
+            let lines = [
+                ("value loss", series(&|it| it.value_loss)),
+                ("policy loss", series(&|it| it.policy_loss)),
+                ("entropy", series(&|it| it.entropy)),
+                ("approx KL", series(&|it| it.approx_kl)),
+            ];
+            plot.show(ui, |p| {
+                for (name, points) in lines {
+                    p.line(Line::new(name, points));
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The LLM feedback round's window: the judge's analysis and proposed scenarios for review, the
+//! labelled pairs as side-by-side replays with overrides, the judge's diagnostics, the reward
+//! model's table, and fine-tuning (its controls in `fine_tune_panel`).
+
+use super::panels::{Models, Outputs, c32};
+use crate::level::{Layout, Pos};
+use crate::llm::Choice;
+use crate::sim::render::colors;
+use crate::trainer::{Command, Phase};
+use bevy_egui::egui::{self, Color32, RichText};
+
+/// How far a judge's labels can be trusted, from its measured controlled agreement.
+pub fn reliability(judge: &str, agreement: Option<f64>) -> (String, Color32) {
+    if judge.starts_with("oracle") {
+        return (
+            "answers from the true outcome (scripted)".into(),
+            Color32::GRAY,
+        );
+    }
+    if judge == "human" {
+        return ("your own labels".into(), Color32::GRAY);
+    }
+    match agreement {
+        Some(a) if a >= 0.70 => (
+            format!("measured agreement {:.0}%", 100.0 * a),
+            Color32::LIGHT_GREEN,
+        ),
+        Some(a) => (
+            format!(
+                "measured agreement {:.0}%: unreliable (below 70%)",
+                100.0 * a
+            ),
+            Color32::from_rgb(255, 120, 90),
+        ),
+        None => (
+            "agreement not measured (run `maze-rllf judge-eval`)".into(),
+            Color32::YELLOW,
+        ),
+    }
+}
+
+/// Draws `layout` with `path` walked up to step `t` into a `side`-pixel square.
+fn mini_replay(ui: &mut egui::Ui, layout: &Layout, path: &[Pos], t: f32, side: f32) {
+    let (response, painter) = ui.allocate_painter(egui::vec2(side, side), egui::Sense::hover());
+    let cell = side / layout.size as f32;
+    let rect_of = |p: Pos, inset: f32| {
+        egui::Rect::from_min_size(
+            response.rect.min
+                + egui::vec2(p.col as f32 * cell + inset, p.row as f32 * cell + inset),
+            egui::vec2(cell - 2.0 * inset, cell - 2.0 * inset),
+        )
+    };
+    for row in 0..layout.size {
+        for col in 0..layout.size {
+            let p = Pos::new(row, col);
+            let color = if layout.is_wall(p) {
+                colors::WALL
+            } else {
+                colors::FLOOR
+            };
+            painter.rect_filled(rect_of(p, 0.0), 0.0, c32(color));
+        }
+    }
+    let shown = ((t as usize) + 1).min(path.len());
+    for p in &path[..shown] {
+        painter.rect_filled(rect_of(*p, cell * 0.3), 0.0, c32(colors::PATH));
+    }
+    painter.rect_filled(rect_of(layout.corner, cell * 0.3), 0.0, c32(colors::CORNER));
+    painter.rect_filled(
+        rect_of(layout.cheese, cell * 0.15),
+        0.0,
+        c32(colors::CHEESE),
+    );
+    if let Some(p) = path.get(shown.saturating_sub(1)) {
+        painter.circle_filled(rect_of(*p, 0.0).center(), cell * 0.3, c32(colors::MOUSE));
+    }
+}
+
+fn choice_text(c: Option<Choice>, first_is_a: bool) -> &'static str {
+    match (c, first_is_a) {
+        (None, _) => "no answer",
+        (Some(Choice::Tie), _) => "equal",
+        (Some(Choice::First), true) | (Some(Choice::Second), false) => "A",
+        _ => "B",
+    }
+}
+
+pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) {
+    let phase = m.log.phase;
+    ui.label(RichText::new(phase.map_or("", |p| p.label())).strong());
+    let round = &mut *m.round;
+    let Some(analysis) = &round.analysis else {
+        ui.label("No round yet: press \"Start LLM feedback round\".");
+        return;
+    };
+    let (note, color) = reliability(&analysis.judge, analysis.judge_agreement);
+    ui.colored_label(color, format!("judge {}: {note}", analysis.judge));
+    if let Some(fallback) = &m.judge_note.0 {
+        ui.colored_label(Color32::YELLOW, fallback);
+    }
+    ui.collapsing(format!("Analysis by {}", analysis.judge), |ui| {
+        if analysis.names_confound {
+            ui.colored_label(Color32::LIGHT_GREEN, "names the corner / cheese confound");
+        } else {
+            ui.colored_label(
+                Color32::YELLOW,
+                "does not name the corner / cheese confound",
+            );
+        }
+        for f in &analysis.failure_modes {
+            ui.label(format!("• {f}"));
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("analysis")
+            .max_height(140.0)
+            .show(ui, |ui| ui.label(&analysis.text));
+        ui.small(format!("the judge read {} rollouts", analysis.shown.len()));
+    });
+    ui.label(RichText::new("Proposed scenarios").strong());
+    for (i, s) in analysis.scenarios.iter().enumerate() {
+        if let Some(keep) = round.accepted.get_mut(i) {
+            ui.checkbox(keep, &s.title);
+        }
+    }
+    for r in &analysis.rejected {
+        ui.colored_label(Color32::GRAY, format!("rejected: {r}"));
+    }
+    if phase == Some(Phase::ReviewScenarios) && ui.button("Use the checked scenarios").clicked() {
+        out.send(Command::ReviewScenarios(round.accepted.clone()));
+    }
+    ui.separator();
+    ui.label(RichText::new(format!("Pairs ({})", round.labels.len())).strong());
+    if let Some(stats) = &round.stats {
+        ui.label(format!(
+            "position bias: first {:.0}% / second {:.0}% / tie {:.0}%  ·  order flips {:.0}%  ·  agreement with the true outcome {:.0}% (decisive pairs {:.0}%)  ·  failures {}",
+            100.0 * stats.first_share,
+            100.0 * stats.second_share,
+            100.0 * stats.tie_share,
+            100.0 * stats.order_flips,
+            100.0 * stats.oracle_agreement,
+            100.0 * stats.oracle_agreement_decisive,
+            stats.failures
+        ));
+        let (note, color) = round
+            .analysis
+            .as_ref()
+            .map_or((String::new(), Color32::GRAY), |a| {
+                reliability(&a.judge, a.judge_agreement)
+            });
+        ui.colored_label(color, format!("these labels come from a judge with {note}"));
+    }
+    const PER_PAGE: usize = 3;
+    let pages = round.labels.len().div_ceil(PER_PAGE).max(1);
+    m.panel.page = m.panel.page.min(pages - 1);
+    ui.horizontal(|ui| {
+        if ui.small_button("◀").clicked() {
+            m.panel.page = m.panel.page.saturating_sub(1);
+        }
+        ui.label(format!("page {} / {pages}", m.panel.page + 1));
+        if ui.small_button("▶").clicked() {
+            m.panel.page = (m.panel.page + 1).min(pages - 1);
+        }
+    });
+    let start = m.panel.page * PER_PAGE;
+    for index in start..(start + PER_PAGE).min(round.labels.len()) {
+        let view = &round.labels[index];
+        let longest = view.first.path.len().max(view.second.path.len()) as f32;
+        let t = (now * 6.0) % (longest + 6.0);
+        ui.group(|ui| {
+            ui.horizontal(|ui| {
+                ui.vertical(|ui| {
+                    ui.label("A");
+                    mini_replay(ui, &view.first.layout, &view.first.path, t, 120.0);
+                });
+                ui.vertical(|ui| {
+                    ui.label("B");
+                    mini_replay(ui, &view.second.layout, &view.second.path, t, 120.0);
+                });
+                ui.vertical(|ui| {
+                    let l = &view.label;
+                    ui.label(format!(
+                        "A shown first: {}  ·  B shown first: {}",
+                        choice_text(l.answers[0], true),
+                        choice_text(l.answers[1], false)
+                    ));
+                    ui.label(format!("judge's label: P(A better) = {:.2}", l.mu_first));
+                    for r in l.rationales.iter().filter(|r| !r.is_empty()) {
+                        ui.small(r);
+                    }
+                    let current = round.overrides.get(index).copied().flatten();
+                    ui.horizontal(|ui| {
+                        ui.label("you:");
+                        for (label, value) in [
+                            ("A", Some(1.0)),
+                            ("B", Some(0.0)),
+                            ("equal", Some(0.5)),
+                            ("judge", None),
+                        ] {
+                            if ui.selectable_label(current == value, label).clicked() {
+                                if let Some(slot) = round.overrides.get_mut(index) {
+                                    *slot = value;
+                                }
+                                out.send(Command::OverrideLabel {
+                                    pair: index,
+                                    mu_first: value,
+                                });
+                            }
+                        }
+                    });
+                });
+            });
+        });
+    }
+    ui.separator();
+    ui.horizontal(|ui| {
+        let can_train = matches!(phase, Some(Phase::ReviewLabels | Phase::RewardModelReady));
+        if ui
+            .add_enabled(can_train, egui::Button::new("Train reward model"))
+            .clicked()
+        {
+            out.send(Command::TrainRewardModel);
+        }
+        if ui.button("Before / after").clicked() {
+            out.send(Command::CompareWithBaseline { count: 4 });
+        }
+    });
+    let has_reward_model = round.reward.is_some();
+    for command in
+        super::fine_tune_panel::controls(ui, &mut m.draft.settings.arm, phase, has_reward_model)
+    {
+        out.send(command);
+    }
+    super::fine_tune_panel::status(ui, round.fine_tuning.as_ref(), round.before_after.as_ref());
+    if let Some(report) = &round.reward {
+        ui.label(RichText::new("Reward model (held-out pairs)").strong());
+        egui::Grid::new("rm").striped(true).show(ui, |ui| {
+            for h in ["class", "precision", "recall", "F1", "support"] {
+                ui.label(RichText::new(h).strong());
+            }
+            ui.end_row();
+            for row in &report.table {
+                ui.label(&row.label);
+                ui.label(format!("{:.2}", row.precision));
+                ui.label(format!("{:.2}", row.recall));
+                ui.label(format!("{:.2}", row.f1));
+                ui.label(row.support.to_string());
+                ui.end_row();
+            }
+        });
+        ui.small(format!(
+            "mean R_hat per step: onto the cheese {:.3}, other moves {:.3}, wall bumps {:.3}",
+            report.cheese_step_reward, report.other_step_reward, report.bump_step_reward
+        ));
+    }
+}

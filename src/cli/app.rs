@@ -1,0 +1,297 @@
+//! `app` and `demo`: the window's options from the command line (judge, overlays, scripted
+//! screenshots and commands), and the demo's round.
+
+use crate::config::TrainConfig;
+use crate::level::load_level_file;
+use clap::{Args, Parser};
+use std::path::PathBuf;
+
+/// How the app (and the demo) start.
+#[derive(Parser, Debug, Clone)]
+pub struct AppArgs {
+    /// Training config (RON).
+    #[arg(long, default_value = "assets/configs/quick-7x7.ron")]
+    pub config: PathBuf,
+    /// Override a config value: `--set region=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Start from a checkpoint (a run folder or checkpoint folder) instead of fresh weights.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The judge of feedback rounds. Default: the embedded offline judge when its model is
+    /// installed (`scripts/install-models.sh`), otherwise the scripted oracle (and the app says so).
+    #[arg(long, value_parser = ["oracle", "http", "embedded"])]
+    pub judge: Option<String>,
+    /// OpenAI-compatible server for `--judge http`.
+    #[arg(long, default_value = "http://127.0.0.1:11434")]
+    pub http_url: String,
+    #[arg(long, default_value = "llama3.1:8b")]
+    pub http_model: String,
+    /// Model of `--judge embedded`: a name from scripts/install-models.sh or a GGUF path.
+    #[cfg(feature = "embedded")]
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL)]
+    pub embedded_model: String,
+    /// Prompt variant of `--judge embedded` (assets/prompts/embedded/NAME.ron).
+    #[cfg(feature = "embedded")]
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_PROMPT)]
+    pub embedded_prompt: String,
+    /// Cache judge answers in this JSONL file.
+    #[arg(long)]
+    pub label_cache: Option<PathBuf>,
+    /// Window size, e.g. 1280x720.
+    #[arg(long, default_value = "1280x760")]
+    pub window: String,
+    #[arg(long)]
+    pub fullscreen: bool,
+    /// Open in the level editor.
+    #[arg(long)]
+    pub edit: bool,
+    /// Go through feedback-round reviews without waiting (scenarios all kept, labels as judged).
+    #[arg(long)]
+    pub auto_review: bool,
+    /// Overlays on at start: visits, arrows, reward (repeatable).
+    #[arg(long = "overlay", value_name = "NAME")]
+    pub overlays: Vec<String>,
+    /// Play the agent in this one level (ghost agents) instead of fresh training mazes.
+    #[arg(long)]
+    pub level: Option<PathBuf>,
+    /// Frame-rate cap (the trainer shares the CPU with the renderer).
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Take a screenshot in a view and exit afterwards: `--screenshot 2d=shots/a.png` (repeatable).
+    #[arg(long = "screenshot", value_name = "VIEW=PATH")]
+    pub screenshots: Vec<String>,
+    /// Quit after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after: Option<f64>,
+    /// Send a command at a time: `--at 5=run --at 60=round` (run, pause, step, evaluate, round,
+    /// shifted, training).
+    #[arg(long = "at", value_name = "SECONDS=ACTION")]
+    pub at: Vec<String>,
+    /// Append every training iteration's metrics here (JSON lines).
+    #[arg(long)]
+    pub metrics_log: Option<PathBuf>,
+    /// Write every frame's duration here (CSV: seconds, frame_ms, phase).
+    #[arg(long)]
+    pub frame_log: Option<PathBuf>,
+}
+
+/// The arguments of `maze-rllf demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Advance by itself when each step is done, then exit.
+    #[arg(long)]
+    pub auto: bool,
+    /// Write the stage timings (JSON) here at the end.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// With --auto: a screenshot of every step into this folder.
+    #[arg(long)]
+    pub shots: Option<PathBuf>,
+}
+
+/// Parses `SECONDS=ACTION`.
+fn timed_command(text: &str) -> Result<(f64, crate::trainer::Command), String> {
+    use crate::trainer::{Command, ShowLevels};
+    let (at, action) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--at {text}: expected SECONDS=ACTION, e.g. 5=run"))?;
+    let at: f64 = at
+        .trim()
+        .parse()
+        .map_err(|_| format!("--at {text}: `{at}` is not a number of seconds"))?;
+    let command = match action.trim() {
+        "run" => Command::Run,
+        "pause" => Command::Pause,
+        "step" => Command::Step,
+        "evaluate" => Command::Evaluate,
+        "round" => Command::BeginFeedbackRound,
+        "shifted" => Command::Show(ShowLevels::Shifted),
+        "training" => Command::Show(ShowLevels::Training),
+        other => {
+            return Err(format!(
+                "--at {text}: unknown action `{other}` (run, pause, step, evaluate, round, shifted, training)"
+            ));
+        }
+    };
+    Ok((at, command))
+}
+
+/// The corner-seeking conv agent the demo starts from, paused at tau*T as a study cell pauses
+/// (see `assets/configs/demo-conv-7x7.ron` for the command that trains it).
+pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-conv-7x7";
+
+/// The app's judge when none is chosen: the embedded model when it is installed, otherwise the
+/// oracle, with a note that says why.
+fn default_app_judge() -> (&'static str, Option<String>) {
+    #[cfg(feature = "embedded")]
+    {
+        use crate::llm::embedded::{DEFAULT_MODEL, install_command, resolve_model};
+        let (_, path, _) = resolve_model(DEFAULT_MODEL);
+        if path.exists() {
+            return ("embedded", None);
+        }
+        (
+            "oracle",
+            Some(format!(
+                "the embedded judge's model ({DEFAULT_MODEL}) is not installed, so the scripted \
+                 oracle labels the pairs (`{}` installs it)",
+                install_command(DEFAULT_MODEL)
+            )),
+        )
+    }
+    #[cfg(not(feature = "embedded"))]
+    (
+        "oracle",
+        Some(
+            "this build has no embedded judge (`--features embedded`), so the scripted oracle \
+             labels the pairs"
+                .to_string(),
+        ),
+    )
+}
+
+/// Session settings and window options from the app's arguments.
+pub fn app_options(
+    args: &AppArgs,
+    mode: crate::app::Mode,
+) -> Result<crate::app::AppOptions, String> {
+    use crate::llm::{JudgeSettings, JudgeSpec};
+    use crate::trainer::SessionSettings;
+    let train = TrainConfig::load(&args.config)
+        .and_then(|c| c.with_overrides(&args.set))
+        .map_err(|e| e.to_string())?;
+    let mut settings = SessionSettings::new(train);
+    settings.checkpoint = args.checkpoint.clone();
+    settings.label_cache = args.label_cache.clone();
+    settings.metrics_log = args.metrics_log.clone();
+    settings.auto_review = args.auto_review;
+    let (judge, judge_note) = match &args.judge {
+        Some(judge) => (judge.as_str(), None),
+        None => default_app_judge(),
+    };
+    if let JudgeSpec::Oracle(oracle) = &settings.judge {
+        let judges = JudgeSettings {
+            oracle: oracle.clone(),
+            http: Some(crate::llm::http::HttpConfig::new(
+                &args.http_url,
+                &args.http_model,
+            )),
+            #[cfg(feature = "embedded")]
+            embedded: crate::llm::embedded::EmbeddedConfig {
+                model: args.embedded_model.clone(),
+                prompt: args.embedded_prompt.clone(),
+                ..Default::default()
+            },
+        };
+        settings.judge = JudgeSpec::named(judge, &judges)?;
+    }
+    let window = args
+        .window
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| w >= 320 && h >= 240)
+        .ok_or_else(|| {
+            format!(
+                "--window {}: expected WIDTHxHEIGHT of at least 320x240, e.g. 1280x720",
+                args.window
+            )
+        })?;
+    let screenshots = args
+        .screenshots
+        .iter()
+        .map(|s| crate::app::record::ScriptedShot::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--screenshot {e}"))?;
+    let mut timed_commands = args
+        .at
+        .iter()
+        .map(|t| timed_command(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut overlays = crate::app::scene::Overlays::default();
+    for name in &args.overlays {
+        match name.as_str() {
+            "visits" => overlays.heatmap = true,
+            "arrows" => overlays.arrows = true,
+            "reward" => overlays.reward = true,
+            other => {
+                return Err(format!(
+                    "--overlay {other}: the overlays are visits, arrows and reward"
+                ));
+            }
+        }
+    }
+    let ghosts = match &args.level {
+        Some(path) => {
+            let world = settings
+                .train
+                .training_levels()
+                .map_err(|e| e.to_string())?
+                .world_size();
+            let source = load_level_file(path)
+                .map_err(|e| e.to_string())?
+                .fitted_to(world)?;
+            let layout = source.sample(&mut crate::rng::Rng::new(settings.train.seed));
+            timed_commands.insert(
+                0,
+                (
+                    0.0,
+                    crate::trainer::Command::Show(crate::trainer::ShowLevels::Fixed(layout)),
+                ),
+            );
+            true
+        }
+        None => false,
+    };
+    let mode = if args.edit {
+        crate::app::Mode::Edit
+    } else {
+        mode
+    };
+    Ok(crate::app::AppOptions {
+        timed_commands,
+        frame_log: args.frame_log.clone(),
+        settings,
+        mode,
+        judge_note,
+        demo_auto: false,
+        demo_report: None,
+        demo_shots: None,
+        screenshots,
+        exit_after_s: args.exit_after,
+        window,
+        fullscreen: args.fullscreen,
+        fps: args.fps,
+        overlays,
+        ghosts,
+    })
+}
+
+/// `demo`: the app in demo mode with the designer arm's round on the shipped corner agent.
+pub(super) fn demo(args: DemoArgs) -> Result<(), String> {
+    let DemoArgs {
+        app,
+        auto,
+        report,
+        shots,
+    } = args;
+    let mut options = app_options(&app, crate::app::Mode::Demo)?;
+    options.demo_auto = auto;
+    options.demo_report = report;
+    options.demo_shots = shots;
+    options.settings.auto_review = true;
+    // The round the demo runs: the designer arm (see the README's demo section).
+    options.settings.arm = crate::experiment::round::Arm::Designer;
+    options.settings.round.pairs = 120;
+    options.settings.round.feedback_rollouts = 240;
+    options.settings.eval_episodes = 400;
+    if options.settings.checkpoint.is_none() {
+        let shipped = PathBuf::from(DEMO_CHECKPOINT);
+        if shipped.exists() {
+            options.settings.checkpoint = Some(shipped);
+        }
+    }
+    crate::app::run(options)
+}

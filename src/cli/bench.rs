@@ -1,0 +1,126 @@
+//! `bench`: the speed benchmarks, the memory soak, and steps to competence.
+
+use crate::rl::DeviceChoice;
+use clap::Args;
+
+/// The arguments of `maze-rllf bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Shorter measurements (for smoke tests).
+    #[arg(long)]
+    pub quick: bool,
+    /// Instead of the speed benchmarks: resident memory over this many PPO iterations of
+    /// `--config` after `--warmup` iterations (a long run's memory growth).
+    #[arg(long, value_name = "ITERATIONS")]
+    pub soak: Option<u64>,
+    /// The config the soak trains.
+    #[arg(long, default_value = "assets/configs/jaxgmg-ppo.ron")]
+    pub config: String,
+    #[arg(long, default_value_t = 20)]
+    pub warmup: u64,
+    /// Instead of the speed benchmarks: train `--config` until its training cheese rate
+    /// reaches this share (e.g. 0.9) or `--minutes` pass, then evaluate it on 1000 held-out
+    /// mazes of its training distribution (steps and minutes to competence).
+    #[arg(long, value_name = "RATE", conflicts_with = "soak")]
+    pub competence: Option<f64>,
+    #[arg(long, default_value_t = 15.0)]
+    pub minutes: f64,
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+}
+
+/// Runs the benchmark `args` asks for.
+pub(super) fn run(args: BenchArgs) -> Result<(), String> {
+    let BenchArgs {
+        json,
+        quick,
+        soak,
+        config,
+        warmup,
+        competence,
+        minutes,
+        device,
+    } = args;
+    match (competence, soak) {
+        (Some(target), _) => competence_run(&config, target, minutes, json, device),
+        (None, Some(iterations)) => soak_run(&config, warmup, iterations, json, device),
+        (None, None) => crate::bench::run(json, quick, device),
+    }
+}
+
+fn competence_run(
+    config: &str,
+    target: f64,
+    minutes: f64,
+    json: bool,
+    device: DeviceChoice,
+) -> Result<(), String> {
+    if !(target > 0.0 && target <= 1.0 && minutes > 0.0 && minutes.is_finite()) {
+        return Err(format!(
+            "--competence {target} --minutes {minutes}: a rate in (0, 1] and minutes > 0"
+        ));
+    }
+    let budget = std::time::Duration::from_secs_f64(minutes * 60.0);
+    let result =
+        crate::bench::competence(config, target, budget, 1000, device, &|m| eprintln!("{m}"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+        );
+    } else {
+        match result.reached {
+            Some((steps, seconds)) => println!(
+                "{}: training cheese rate {:.0}% after {steps} env steps, {:.1} min",
+                result.config,
+                100.0 * target,
+                seconds / 60.0
+            ),
+            None => println!(
+                "{}: {:.0}% not reached in {} env steps, {:.1} min",
+                result.config,
+                100.0 * target,
+                result.steps,
+                result.seconds / 60.0
+            ),
+        }
+        println!(
+            "held out (1000 mazes of the training distribution): cheese {}, corner first \
+             {}, reached the cheese at all {}",
+            result.held_out.cheese, result.held_out.corner, result.held_out.reached_cheese
+        );
+    }
+    Ok(())
+}
+
+fn soak_run(
+    config: &str,
+    warmup: u64,
+    iterations: u64,
+    json: bool,
+    device: DeviceChoice,
+) -> Result<(), String> {
+    let result = crate::bench::soak(config, warmup, iterations, device, &|m| {
+        if !json {
+            println!("{m}")
+        }
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{}: RSS {:+.1}% from iteration {} to {} ({:+.1} KiB per iteration)",
+            result.config,
+            result.growth_percent,
+            result.samples[0].0,
+            result.samples[result.samples.len() - 1].0,
+            result.growth_kib_per_iteration
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! `judge-eval`: how well judges (embedded models and prompts, or a server) agree with the true
+//! outcome on the same pairs, controlled for length and wording.
+
+use clap::Args;
+use indicatif::ProgressBar;
+use std::path::{Path, PathBuf};
+
+/// The arguments of `maze-rllf judge-eval`.
+#[derive(Args, Debug)]
+pub struct JudgeEvalArgs {
+    /// `embedded` (in-process GGUF models) or `http` (an OpenAI-compatible server).
+    #[arg(long, default_value = "embedded")]
+    pub judge: String,
+    /// With `--judge http`: the server root, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// With `--judge http`: `pairwise` (one JSON question per pair) or `per-episode` (a
+    /// yes/no question per rollout).
+    #[arg(long, default_value = "pairwise")]
+    pub ask: String,
+    /// Model names (see `scripts/install-models.sh`) or GGUF paths, comma-separated; with
+    /// `--judge http`, the names the server knows.
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL, value_delimiter = ',')]
+    pub model: Vec<String>,
+    /// Prompt variants (files in assets/prompts/embedded/), comma-separated; default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub prompt: Vec<String>,
+    /// Pairs (one success, one failure each) per set.
+    #[arg(long, default_value_t = 30)]
+    pub pairs: usize,
+    /// The corner agent whose rollouts are judged.
+    #[arg(long, default_value = "assets/checkpoints/corner-7x7")]
+    pub checkpoint: PathBuf,
+    /// Episode limit of the judged rollouts.
+    #[arg(long, default_value_t = 40)]
+    pub max_steps: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Analyses asked per model/prompt.
+    #[arg(long, default_value_t = 2)]
+    pub analyses: usize,
+    /// Dequantize: auto (slow types only), all, none.
+    #[arg(long, default_value = "auto")]
+    pub dequantize: String,
+    /// Merge the controlled agreements into assets/judges/measured.json (shown with labels).
+    #[arg(long)]
+    pub record: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Checks the arguments and runs the evaluation.
+pub(super) fn run(args: JudgeEvalArgs) -> Result<(), String> {
+    let JudgeEvalArgs {
+        judge,
+        base_url,
+        ask,
+        model,
+        prompt,
+        pairs,
+        checkpoint,
+        max_steps,
+        seed,
+        analyses,
+        dequantize,
+        record,
+        json,
+    } = args;
+    let http = match (judge.as_str(), base_url) {
+        ("embedded", None) => None,
+        ("embedded", Some(_)) => {
+            return Err("--base-url is for --judge http".into());
+        }
+        ("http", Some(url)) => {
+            let ask = match ask.as_str() {
+                "pairwise" => crate::llm::http::HttpAsk::Pairwise,
+                "per-episode" => crate::llm::http::HttpAsk::PerEpisode,
+                other => {
+                    return Err(format!("--ask {other}: use pairwise or per-episode"));
+                }
+            };
+            let config = crate::llm::http::HttpConfig {
+                ask,
+                ..crate::llm::http::HttpConfig::new(&url, "")
+            };
+            config.validate()?;
+            Some(config)
+        }
+        ("http", None) => {
+            return Err("--judge http needs --base-url (e.g. http://127.0.0.1:8080)".into());
+        }
+        (other, _) => {
+            return Err(format!("--judge {other}: use embedded or http"));
+        }
+    };
+    let dequantize = match dequantize.as_str() {
+        "auto" => crate::llm::embedded::Dequantize::Auto,
+        "all" => crate::llm::embedded::Dequantize::All,
+        "none" => crate::llm::embedded::Dequantize::None,
+        other => return Err(format!("--dequantize {other}: use auto, all or none")),
+    };
+    let prompts = if prompt.is_empty() {
+        crate::llm::embedded::PromptVariant::names()
+    } else {
+        prompt
+    };
+    judge_eval(
+        crate::experiment::judge_eval::EvalSettings {
+            checkpoint,
+            pairs,
+            seed,
+            max_steps,
+            models: model,
+            prompts,
+            dequantize,
+            analyses,
+        },
+        http,
+        record,
+        json,
+    )
+}
+
+fn judge_eval(
+    settings: crate::experiment::judge_eval::EvalSettings,
+    http: Option<crate::llm::http::HttpConfig>,
+    record: bool,
+    json: bool,
+) -> Result<(), String> {
+    use crate::experiment::judge_eval::{collect_pairs, record_measured, run, run_http, table};
+    if settings.pairs == 0 {
+        return Err("--pairs must be at least 1".into());
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar.set_message("rolling out the agent");
+    let bank = collect_pairs(&settings)?;
+    // Each finished model/prompt is also logged, so long runs show partial results.
+    let progress = |m: String| {
+        if m.contains("controlled agreement") {
+            bar.println(&m);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!("{m}");
+            }
+        }
+        bar.set_message(m)
+    };
+    let results = match &http {
+        Some(config) => run_http(&settings, &bank, config, &progress)?,
+        None => run(&settings, &bank, &progress)?,
+    };
+    bar.finish_and_clear();
+    if record {
+        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} pairs per set, rollouts of {} in shifted mazes (limit {} steps)",
+            settings.pairs,
+            settings.checkpoint.display(),
+            settings.max_steps
+        );
+        print!("{}", table(&results));
+        for r in &results {
+            println!(
+                "{}/{}: analysis example: {:?} -> scenarios {:?}",
+                r.model, r.prompt, r.analysis_example, r.scenarios_example
+            );
+        }
+    }
+    Ok(())
+}

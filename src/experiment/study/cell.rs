@@ -1,0 +1,323 @@
+//! One cell of the study (a cheese region and a seed): pre-training to tau*T, the feedback round,
+//! every fine-tuning arm from that checkpoint to T; and the reference agent of a seed.
+
+use super::*;
+use crate::llm::JudgeSpec;
+
+use crate::experiment::cells::{cell_dir, reference_path};
+use crate::experiment::preferences::JudgeStats;
+use crate::experiment::round::{self, Arm, ArmOutcome};
+use crate::files::write_atomic;
+use crate::level::LevelSource;
+use crate::llm::scenario::ScenarioEdit;
+use crate::llm::{CachedJudge, Judge, LabelCache};
+use crate::reward::RewardReport;
+use crate::rl::checkpoint;
+use crate::rl::{MetricsLog, Trainer};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One fine-tuning arm of a finished cell, evaluated on the cell's shifted mazes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmRun {
+    pub arm: Arm,
+    pub outcome: ArmOutcome,
+    /// Wall time of the arm's fine-tuning and evaluation.
+    pub seconds: f64,
+}
+
+/// The reference agent of one seed: trained on the shifted distribution itself for T steps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReferenceRun {
+    pub outcome: ArmOutcome,
+    pub seconds: f64,
+    pub steps: u64,
+}
+
+/// One finished (region, seed) cell.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellResult {
+    pub region: usize,
+    pub seed: u64,
+    pub judge: String,
+    /// Every configured arm, in the config's order (`baseline` among them).
+    pub arms: Vec<ArmRun>,
+    pub reward_model: RewardReport,
+    pub judge_stats: JudgeStats,
+    /// The judge's controlled agreement as measured by `judge-eval` (None: never measured).
+    #[serde(default)]
+    pub judge_measured_agreement: Option<f64>,
+    pub names_confound: bool,
+    pub scenarios: Vec<ScenarioEdit>,
+    pub rejected_scenarios: Vec<String>,
+    pub analysis: String,
+    /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
+    pub cached_answers: usize,
+    /// Env steps of pre-training (tau * T) and of each arm's fine-tuning.
+    pub pretrain_steps: u64,
+    pub arm_steps: u64,
+    pub seconds: f64,
+}
+
+impl CellResult {
+    /// The outcome of `arm`, if it ran.
+    pub fn arm(&self, arm: Arm) -> Option<&ArmOutcome> {
+        self.arms.iter().find(|a| a.arm == arm).map(|a| &a.outcome)
+    }
+}
+
+pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+/// Trains `trainer` until it has done `iterations` iterations (or finishes), checkpointing into `dir`.
+fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(), String> {
+    while trainer.state.iteration < iterations && !trainer.finished() {
+        trainer.iterate();
+        if trainer
+            .state
+            .iteration
+            .is_multiple_of(trainer.config.checkpoint_every.max(1))
+        {
+            checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
+        }
+    }
+    checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The value stored at `path` by an earlier run, or `make`'s, stored there (atomically) so that
+/// a killed study does not compute it again.
+fn finished_once<T: Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+    make: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    if let Some(done) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        return Ok(done);
+    }
+    let value = make()?;
+    let json = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
+    write_atomic(path, &json).map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// Runs `trainer` to its end, writing the curve (CleanRL metric names, one row per iteration) to
+/// `curve_path` and the CSV beside it.
+fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> Result<(), String> {
+    let mut curve = MetricsLog::create(curve_path)?;
+    while !trainer.finished() {
+        curve.append(&trainer.iterate())?;
+    }
+    Ok(())
+}
+
+/// Trains `trainer` to its end (the curve into `curve_path`) and evaluates it on the seed's
+/// shifted mazes, the same for every arm and the reference agent.
+fn finish_and_evaluate(
+    trainer: &mut Trainer,
+    curve_path: &Path,
+    shifted: &LevelSource,
+    config: &StudyConfig,
+    seed: u64,
+) -> Result<ArmOutcome, String> {
+    train_to_end(trainer, curve_path)?;
+    Ok(round::evaluate_on(
+        &trainer.policy(),
+        shifted,
+        config.eval_episodes,
+        round::evaluation_seed(seed),
+        trainer.config.max_steps,
+    ))
+}
+
+/// The reference agent of `seed`: trained on the shifted distribution itself for all T steps,
+/// evaluated on the same shifted mazes as the arms (trained once per seed, stored in
+/// `reference/`).
+pub fn run_reference(
+    config: &StudyConfig,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+    status: &dyn Fn(String),
+) -> Result<ReferenceRun, String> {
+    let path = reference_path(out, seed);
+    finished_once(&path, || {
+        status(format!("seed={seed}: reference agent on the shifted mazes"));
+        let started = Instant::now();
+        let mut train = config.train.clone();
+        train.seed = seed;
+        train.region = Some(config.regions.first().copied().unwrap_or(0));
+        let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
+        let mut trainer = Trainer::on_levels(train.clone(), shifted.clone(), device);
+        let dir = out.join("reference");
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let curve = dir.join(format!("s{seed}-metrics.jsonl"));
+        let outcome = finish_and_evaluate(&mut trainer, &curve, &shifted, config, seed)?;
+        Ok(ReferenceRun {
+            outcome,
+            seconds: started.elapsed().as_secs_f64(),
+            steps: trainer.state.global_step,
+        })
+    })
+}
+
+/// Runs one cell (or loads it if it already finished): pre-training to tau*T, the feedback
+/// round ([`round`]), then every configured arm from the same checkpoint to T, each evaluated
+/// on the same shifted mazes.
+pub fn run_cell(
+    config: &StudyConfig,
+    judge: &JudgeSpec,
+    region: usize,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+    status: &dyn Fn(String),
+) -> Result<CellResult, String> {
+    let dir = cell_dir(out, region, seed);
+    let result_path = dir.join("result.json");
+    if let Ok(text) = std::fs::read_to_string(&result_path)
+        && let Ok(done) = serde_json::from_str::<CellResult>(&text)
+    {
+        status(format!("r={region} seed={seed}: finished earlier, skipped"));
+        return Ok(done);
+    }
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let started = Instant::now();
+    let settings = config.round_settings();
+    let mut train = config.train.clone();
+    train.region = Some(region);
+    train.seed = seed;
+    let total_iterations = train.ppo.num_iterations();
+    let pause_at =
+        ((config.tau * total_iterations as f64).round() as u64).clamp(1, total_iterations);
+    let tag = format!("r={region} seed={seed}");
+
+    // Train with R for tau * T.
+    let pretrain_dir = dir.join("pretrain");
+    let mut trainer = match checkpoint::resume(&pretrain_dir, device, &[]) {
+        Ok(t) => t,
+        Err(_) => Trainer::new(train.clone(), device).map_err(|e| e.to_string())?,
+    };
+    status(format!("{tag}: training to tau*T"));
+    train_until(&mut trainer, pause_at, &pretrain_dir)?;
+    let paused = trainer.policy();
+    let batch = train.ppo.batch_size() as u64;
+    let pretrain_steps = trainer.state.iteration * batch;
+    let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
+    let training = train.training_levels().map_err(|e| e.to_string())?;
+    let LevelSource::Distribution { spec: base, .. } = &training else {
+        return Err("the study needs a level distribution, not a fixed layout".into());
+    };
+
+    // The feedback round: inspection, scenarios, labels, reward model.
+    status(format!("{tag}: LLM analysis"));
+    let cache = LabelCache::open(&dir.join("labels.jsonl"))?;
+    let mut judge = CachedJudge::new(judge.build(base, round::judge_seed(seed))?, cache);
+    let round_seed = round::round_seed(seed, 1);
+    let inspection = round::inspect(
+        &mut judge,
+        &paused,
+        &shifted,
+        base,
+        &settings,
+        train.max_steps,
+        round_seed,
+    );
+    status(format!(
+        "{tag}: rollouts + {} preference pairs",
+        settings.pairs
+    ));
+    let rollouts = round::scenario_rollouts(
+        &paused,
+        &inspection.scenarios,
+        &settings,
+        train.max_steps,
+        round_seed,
+    );
+    let labels = round::label(&mut judge, &rollouts, &settings, round_seed, |_| true);
+    if labels.pairs.is_empty() {
+        return Err(format!(
+            "the judge ({}) labelled none of {} pairs ({} of {} queries failed): {}",
+            judge.name(),
+            settings.pairs,
+            labels.stats.failures,
+            labels.stats.queries,
+            labels.stats.failure_reason()
+        ));
+    }
+    let preferences = serde_json::to_vec(&labels.pairs).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join("preferences.json"), &preferences).map_err(|e| e.to_string())?;
+    status(format!("{tag}: reward model"));
+    let (reward_model, reward_report) = round::fit_reward(
+        &rollouts,
+        &labels.pairs,
+        &settings,
+        &paused,
+        &training,
+        train.max_steps,
+        round_seed,
+        device,
+    )?;
+    let reward_model = Arc::new(reward_model);
+
+    // Every arm from the same checkpoint to T, evaluated on the same shifted mazes.
+    let mut arms = Vec::new();
+    for &arm in &config.arms {
+        let run = finished_once(&dir.join(format!("{arm}.json")), || {
+            status(format!("{tag}: {arm} arm ({})", arm.describe()));
+            let arm_started = Instant::now();
+            let mut tuned =
+                checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
+            arm.prepare(
+                &mut tuned,
+                Some(&reward_model),
+                &training,
+                &inspection.scenarios,
+                &settings,
+            )?;
+            let curve = dir.join(format!("{arm}-metrics.jsonl"));
+            let outcome = finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
+            Ok(ArmRun {
+                arm,
+                outcome,
+                seconds: arm_started.elapsed().as_secs_f64(),
+            })
+        })?;
+        arms.push(run);
+    }
+
+    let result = CellResult {
+        region,
+        seed,
+        judge: judge.name(),
+        arms,
+        reward_model: reward_report,
+        judge_stats: labels.stats,
+        judge_measured_agreement: judge.measured_agreement(),
+        names_confound: inspection.analysis.names_confound(),
+        scenarios: inspection
+            .scenarios
+            .iter()
+            .map(|s| s.edit.clone())
+            .collect(),
+        rejected_scenarios: inspection.analysis.rejected.clone(),
+        analysis: inspection.analysis.raw.clone(),
+        cached_answers: judge.hits,
+        pretrain_steps,
+        arm_steps: total_iterations.saturating_sub(pause_at) * batch,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
+    write_atomic(&result_path, &json).map_err(|e| e.to_string())?;
+    // The pretrain checkpoints are only needed until the cell is done (unless kept on purpose).
+    if !config.keep_pretrain {
+        let _ = std::fs::remove_dir_all(&pretrain_dir);
+    }
+    Ok(result)
+}

@@ -1,0 +1,361 @@
+//! The feedback round on the trainer thread: the judge's analysis and scenario review, labels and
+//! their review, the reward model, fine-tuning with R', and the before/after comparison.
+
+use super::session::{Flow, Session};
+use super::*;
+use crate::experiment::preferences::LabeledPair;
+use crate::experiment::rollouts::collect_rollouts;
+use crate::experiment::round::{self, Arm};
+use crate::level::{DistributionSpec, LevelSource};
+use crate::llm::{CachedJudge, Judge, LabelCache, Scenario};
+use crate::sim::Rollout;
+use crossbeam_channel::Receiver;
+use std::sync::Arc;
+
+/// The work of one feedback round.
+#[derive(Default)]
+pub(super) struct Round {
+    pub(super) number: u64,
+    /// Proposed by the judge, then (after review) the accepted ones.
+    pub(super) scenarios: Vec<Scenario>,
+    pub(super) rollouts: Vec<Rollout>,
+    pub(super) labels: Vec<LabeledPair>,
+    pub(super) overrides: Vec<Option<f32>>,
+}
+
+impl Round {
+    /// The labels the reward model learns from: the judge's, or a person's where overridden.
+    pub(super) fn effective_labels(&self) -> Vec<LabeledPair> {
+        self.labels
+            .iter()
+            .zip(&self.overrides)
+            .map(|(label, o)| LabeledPair {
+                mu_first: o.unwrap_or(label.mu_first),
+                ..label.clone()
+            })
+            .collect()
+    }
+}
+
+impl Session {
+    /// The round's starting agent and the fine-tuned one on the same shifted mazes (the study's
+    /// evaluation mazes for this seed).
+    pub(super) fn send_before_after(&mut self, arm: Arm, out: &mut Outbox) {
+        let Some(before) = &self.baseline else {
+            return;
+        };
+        out.send(Event::Status(format!(
+            "evaluating before and after on {} shifted mazes",
+            self.settings.eval_episodes
+        )));
+        let table = round::before_after(
+            arm,
+            before,
+            &self.trainer.policy(),
+            &self.shifted_levels,
+            self.settings.eval_episodes,
+            round::evaluation_seed(self.trainer.config.seed),
+            self.trainer.config.max_steps,
+        );
+        out.send(Event::BeforeAfter(Box::new(table)));
+    }
+
+    /// The seed of the current round ([`round::round_seed`] of the run's seed and its number).
+    pub(super) fn round_seed(&self) -> u64 {
+        round::round_seed(self.trainer.config.seed, self.round.number)
+    }
+
+    pub(super) fn base_spec(&self) -> Result<DistributionSpec, String> {
+        match &self.training_levels {
+            LevelSource::Distribution { spec, .. } => Ok(spec.clone()),
+            other => Err(format!(
+                "feedback rounds need one level distribution to edit; `{}` is not one",
+                other.name()
+            )),
+        }
+    }
+
+    pub(super) fn make_judge(&self, base: &DistributionSpec) -> Result<CachedJudge, String> {
+        let seed = round::judge_seed(self.trainer.config.seed);
+        let inner = self.settings.judge.build(base, seed)?;
+        let cache = match &self.settings.label_cache {
+            Some(path) => LabelCache::open(path)?,
+            None => LabelCache::in_memory(),
+        };
+        Ok(CachedJudge::new(inner, cache))
+    }
+
+    pub(super) fn begin_round(&mut self, commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
+        if let Err(e) = self.settings.round.validate() {
+            out.send(Event::Error(format!("feedback round: {e}")));
+            return Flow::Continue;
+        }
+        let base = match self.base_spec() {
+            Ok(b) => b,
+            Err(e) => {
+                out.send(Event::Error(e));
+                return Flow::Continue;
+            }
+        };
+        if self.judge.is_none() {
+            out.send(Event::Status(format!(
+                "loading the judge: {}",
+                self.settings.judge.label()
+            )));
+            match self.make_judge(&base) {
+                Ok(j) => self.judge = Some(j),
+                Err(e) => {
+                    out.send(Event::Error(format!("judge: {e}")));
+                    return Flow::Continue;
+                }
+            }
+        }
+        self.set_phase(Phase::Analysing, out);
+        let number = self.round.number + 1;
+        self.round = Round {
+            number,
+            ..Round::default()
+        };
+        let policy = self.trainer.policy();
+        self.baseline = Some(policy.clone());
+        let settings = self.settings.round.clone();
+        let max_steps = self.trainer.config.max_steps;
+        let seed = self.round_seed();
+        let Some(judge) = self.judge.as_mut() else {
+            return Flow::Continue;
+        };
+        let inspection = round::inspect(
+            judge,
+            &policy,
+            &self.shifted_levels,
+            &base,
+            &settings,
+            max_steps,
+            seed,
+        );
+        if let Some(failure) = inspection
+            .analysis
+            .rejected
+            .iter()
+            .find(|r| r.starts_with("analysis failed"))
+        {
+            out.send(Event::Error(failure.clone()));
+        }
+        let (analysis, scenarios, shown) =
+            (inspection.analysis, inspection.scenarios, inspection.shown);
+        out.send(Event::Analysis(Box::new(AnalysisView {
+            judge: judge.name(),
+            text: analysis.raw.clone(),
+            failure_modes: analysis.failure_modes.clone(),
+            scenarios: scenarios
+                .iter()
+                .map(|s| ScenarioView {
+                    title: s.edit.title(),
+                    spec: s.spec.clone(),
+                })
+                .collect(),
+            rejected: analysis.rejected.clone(),
+            names_confound: analysis.names_confound(),
+            judge_agreement: judge.measured_agreement(),
+            shown,
+        })));
+        self.round.scenarios = scenarios;
+        self.set_phase(Phase::ReviewScenarios, out);
+        if self.settings.auto_review {
+            let all = vec![true; self.round.scenarios.len()];
+            return self.label(&all, commands, out);
+        }
+        Flow::Continue
+    }
+
+    /// Rolls the paused agent out in the accepted scenarios and asks the judge about pairs.
+    pub(super) fn label(
+        &mut self,
+        accepted: &[bool],
+        commands: &Receiver<Command>,
+        out: &mut Outbox,
+    ) -> Flow {
+        let base = match self.base_spec() {
+            Ok(b) => b,
+            Err(e) => {
+                out.send(Event::Error(e));
+                return Flow::Continue;
+            }
+        };
+        if !accepted.iter().any(|k| *k) {
+            out.send(Event::Status(
+                "every scenario was rejected: using `cheese anywhere`".into(),
+            ));
+        }
+        let scenarios = round::accepted_scenarios(&self.round.scenarios, accepted, &base);
+        let Some(policy) = self.baseline.clone() else {
+            return Flow::Continue;
+        };
+        self.set_phase(Phase::Labelling, out);
+        let settings = self.settings.round.clone();
+        let seed = self.round_seed();
+        let rollouts = round::scenario_rollouts(
+            &policy,
+            &scenarios,
+            &settings,
+            self.trainer.config.max_steps,
+            seed,
+        );
+        let Some(judge) = self.judge.as_mut() else {
+            return Flow::Continue;
+        };
+        let mut stop = false;
+        let mut index = 0;
+        let mut deferred = Vec::new();
+        let round = round::label(judge, &rollouts, &settings, seed, |label| {
+            out.send(Event::Label(Box::new(LabelView {
+                index,
+                first: rollouts[label.first].clone(),
+                second: rollouts[label.second].clone(),
+                label: label.clone(),
+            })));
+            index += 1;
+            out.flush();
+            // Only a shutdown interrupts a round; anything else waits its turn.
+            match commands.try_recv() {
+                Ok(Command::Shutdown) => stop = true,
+                Ok(other) => deferred.push(other),
+                Err(_) => {}
+            }
+            !stop
+        });
+        self.deferred.extend(deferred);
+        if stop {
+            return Flow::Stop;
+        }
+        out.send(Event::RoundStats(Box::new(round.stats.clone())));
+        if round.pairs.is_empty() {
+            out.send(Event::Error(format!(
+                "the judge labelled no pair: {}",
+                round.stats.failure_reason()
+            )));
+        } else if let Some(reason) = &round.stats.abandoned {
+            out.send(Event::Error(format!("the judge stopped early: {reason}")));
+        }
+        self.round.overrides = vec![None; round.pairs.len()];
+        self.round.labels = round.pairs;
+        self.round.rollouts = rollouts;
+        self.round.scenarios = scenarios;
+        self.set_phase(Phase::ReviewLabels, out);
+        if self.settings.auto_review {
+            self.train_reward_model(out);
+        }
+        Flow::Continue
+    }
+
+    pub(super) fn train_reward_model(&mut self, out: &mut Outbox) {
+        let Some(paused) = self.baseline.clone() else {
+            out.send(Event::Error(
+                "no round yet: start a feedback round first".into(),
+            ));
+            return;
+        };
+        self.set_phase(Phase::TrainingRewardModel, out);
+        let labels = self.round.effective_labels();
+        match round::fit_reward(
+            &self.round.rollouts,
+            &labels,
+            &self.settings.round,
+            &paused,
+            &self.training_levels,
+            self.trainer.config.max_steps,
+            self.round_seed(),
+            &self.device,
+        ) {
+            Ok((model, report)) => {
+                self.reward_model = Some(Arc::new(model));
+                out.send(Event::RewardModel(Box::new(report)));
+                self.set_phase(Phase::RewardModelReady, out);
+                self.stream(out);
+                if self.settings.auto_review {
+                    self.start_fine_tuning(out);
+                }
+            }
+            Err(e) => {
+                out.send(Event::Error(format!("reward model: {e}")));
+                self.set_phase(Phase::ReviewLabels, out);
+            }
+        }
+    }
+
+    /// Resumes PPO as the chosen arm (reward and level mix, see [`Arm::prepare`]) from the
+    /// agent as it is now: to the configured budget if it is not reached yet (the study's
+    /// remaining (1 - tau) * T), otherwise for another half of it.
+    pub(super) fn start_fine_tuning(&mut self, out: &mut Outbox) {
+        let arm = self.settings.arm;
+        if arm.uses_reward_model() && self.reward_model.is_none() {
+            out.send(Event::Error(format!(
+                "the {arm} arm needs a reward model: label pairs and train it first"
+            )));
+            return;
+        }
+        if arm.uses_scenarios() && self.round.scenarios.is_empty() {
+            out.send(Event::Error(format!(
+                "the {arm} arm trains on the judge's scenarios: run a feedback round first"
+            )));
+            return;
+        }
+        if let Err(e) = arm.prepare(
+            &mut self.trainer,
+            self.reward_model.as_ref(),
+            &self.training_levels,
+            &self.round.scenarios,
+            &self.settings.round,
+        ) {
+            out.send(Event::Error(format!("fine-tuning: {e}")));
+            return;
+        }
+        if self.trainer.finished() {
+            let batch = self.trainer.config.ppo.batch_size() as u64;
+            let done = self.trainer.state.iteration * batch;
+            self.trainer.config.ppo.total_timesteps =
+                done + (self.settings.train.ppo.total_timesteps / 2).max(batch);
+        }
+        self.tuning = Some(arm);
+        out.send(Event::FineTuning(Box::new(FineTuningView {
+            arm,
+            levels: self.trainer.state.venv.source().name().to_string(),
+            until_step: self.trainer.config.ppo.total_timesteps,
+        })));
+        self.set_phase(Phase::FineTuning, out);
+    }
+
+    pub(super) fn compare_with_baseline(&mut self, count: usize, out: &mut Outbox) {
+        let Some(baseline) = self.baseline.clone() else {
+            out.send(Event::Error(
+                "no baseline yet: it is frozen when a feedback round begins".into(),
+            ));
+            return;
+        };
+        let current = self.trainer.policy();
+        let max_steps = self.trainer.config.max_steps;
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for _ in 0..count.max(1) {
+            let layout = self.shifted_levels.sample(&mut self.rng);
+            let source = LevelSource::Fixed {
+                name: "comparison".into(),
+                layout,
+            };
+            let seed = self.rng.next_u64();
+            before.extend(collect_rollouts(&baseline, &source, 1, seed, max_steps));
+            after.extend(collect_rollouts(&current, &source, 1, seed, max_steps));
+        }
+        let step = self.trainer.state.global_step;
+        for (source, episodes) in [
+            (EpisodeSource::Baseline, before),
+            (EpisodeSource::Tuned, after),
+        ] {
+            out.send(Event::Episodes(EpisodeBatch {
+                source,
+                global_step: step,
+                episodes,
+            }));
+        }
+    }
+}
