@@ -114,8 +114,8 @@ fn generation_rate(world: usize, budget: Duration) -> f64 {
 /// PPO iterations of the config at `path` after one warm-up iteration: 2 with `quick` (which also
 /// shrinks the batch), otherwise up to 8 while under 20 s (at least 2): the MLP's iterations take
 /// a fraction of a second, the conv net's seconds.
-fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> Result<PpoResult, String> {
-    let mut config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
+fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> anyhow::Result<PpoResult> {
+    let mut config = TrainConfig::load(Path::new(path))?;
     if quick {
         config.ppo.num_envs = 32;
         config.ppo.num_steps = 32;
@@ -126,8 +126,8 @@ fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> Result<PpoResult,
         (8, Duration::from_secs(20))
     };
     config.ppo.total_timesteps = (most + 1) * config.ppo.batch_size() as u64;
-    let device = device.device()?;
-    let mut trainer = Trainer::new(config, &device).map_err(|e| e.to_string())?;
+    let device = device.device().map_err(anyhow::Error::msg)?;
+    let mut trainer = Trainer::new(config, &device)?;
     trainer.iterate(); // warm-up: allocations, kernel caches
     let (mut rollout, mut update) = (0.0, 0.0);
     let started = Instant::now();
@@ -177,11 +177,11 @@ pub fn soak(
     iterations: u64,
     device: DeviceChoice,
     progress: &dyn Fn(String),
-) -> Result<SoakResult, String> {
-    let mut config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
+) -> anyhow::Result<SoakResult> {
+    let mut config = TrainConfig::load(Path::new(path))?;
     config.ppo.anneal_lr = false;
     config.ppo.total_timesteps = (warmup + iterations) * config.ppo.batch_size() as u64;
-    let mut trainer = Trainer::new(config, &device.device()?).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(config, &device.device().map_err(anyhow::Error::msg)?)?;
     for _ in 0..warmup {
         trainer.iterate();
     }
@@ -243,9 +243,9 @@ pub fn competence(
     episodes: usize,
     device: DeviceChoice,
     progress: &dyn Fn(String),
-) -> Result<CompetenceResult, String> {
-    let config = TrainConfig::load(Path::new(path)).map_err(|e| e.to_string())?;
-    let mut trainer = Trainer::new(config, &device.device()?).map_err(|e| e.to_string())?;
+) -> anyhow::Result<CompetenceResult> {
+    let config = TrainConfig::load(Path::new(path))?;
+    let mut trainer = Trainer::new(config, &device.device().map_err(anyhow::Error::msg)?)?;
     let started = Instant::now();
     let (mut curve, mut reached) = (Vec::new(), None);
     while !trainer.finished() && started.elapsed() < budget {
@@ -267,10 +267,7 @@ pub fn competence(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let training = trainer
-        .config
-        .training_levels()
-        .map_err(|e| e.to_string())?;
+    let training = trainer.config.training_levels()?;
     let (held_out, _) = crate::rl::eval::evaluate(
         &trainer.policy(),
         &training,
@@ -290,7 +287,7 @@ pub fn competence(
 }
 
 /// Runs every benchmark and prints a table or JSON.
-pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> {
+pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let budget = Duration::from_millis(if quick { 100 } else { 2_000 });
     let bar = indicatif::ProgressBar::new(10 + PPO_BENCH_CONFIGS.len() as u64);
@@ -359,10 +356,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> Result<(), String> 
         ppo,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{cores} cores");
         for e in &report.env {

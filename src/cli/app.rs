@@ -93,15 +93,17 @@ pub struct DemoArgs {
 }
 
 /// Parses `SECONDS=ACTION`.
-fn timed_command(text: &str) -> Result<(f64, crate::trainer::Command), String> {
+fn timed_command(text: &str) -> anyhow::Result<(f64, crate::trainer::Command)> {
     use crate::trainer::{Command, ShowLevels};
     let (at, action) = text
         .split_once('=')
-        .ok_or_else(|| format!("--at {text}: expected SECONDS=ACTION, e.g. 5=run"))?;
+        .ok_or_else(|| format!("--at {text}: expected SECONDS=ACTION, e.g. 5=run"))
+        .map_err(anyhow::Error::msg)?;
     let at: f64 = at
         .trim()
         .parse()
-        .map_err(|_| format!("--at {text}: `{at}` is not a number of seconds"))?;
+        .map_err(|_| format!("--at {text}: `{at}` is not a number of seconds"))
+        .map_err(anyhow::Error::msg)?;
     let command = match action.trim() {
         "run" => Command::Run,
         "pause" => Command::Pause,
@@ -111,9 +113,9 @@ fn timed_command(text: &str) -> Result<(f64, crate::trainer::Command), String> {
         "shifted" => Command::Show(ShowLevels::Shifted),
         "training" => Command::Show(ShowLevels::Training),
         other => {
-            return Err(format!(
+            anyhow::bail!(
                 "--at {text}: unknown action `{other}` (run, pause, step, evaluate, round, shifted, training)"
-            ));
+            );
         }
     };
     Ok((at, command))
@@ -157,12 +159,10 @@ fn default_app_judge() -> (&'static str, Option<String>) {
 pub fn app_options(
     args: &AppArgs,
     mode: crate::app::Mode,
-) -> Result<crate::app::AppOptions, String> {
+) -> anyhow::Result<crate::app::AppOptions> {
     use crate::llm::{JudgeSettings, JudgeSpec};
     use crate::trainer::SessionSettings;
-    let train = TrainConfig::load(&args.config)
-        .and_then(|c| c.with_overrides(&args.set))
-        .map_err(|e| e.to_string())?;
+    let train = TrainConfig::load(&args.config).and_then(|c| c.with_overrides(&args.set))?;
     let mut settings = SessionSettings::new(train);
     settings.checkpoint = args.checkpoint.clone();
     settings.label_cache = args.label_cache.clone();
@@ -186,7 +186,7 @@ pub fn app_options(
                 ..Default::default()
             },
         };
-        settings.judge = JudgeSpec::named(judge, &judges)?;
+        settings.judge = JudgeSpec::named(judge, &judges).map_err(anyhow::Error::msg)?;
     }
     let window = args
         .window
@@ -198,13 +198,14 @@ pub fn app_options(
                 "--window {}: expected WIDTHxHEIGHT of at least 320x240, e.g. 1280x720",
                 args.window
             )
-        })?;
+        })
+        .map_err(anyhow::Error::msg)?;
     let screenshots = args
         .screenshots
         .iter()
         .map(|s| crate::app::record::ScriptedShot::parse(s))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--screenshot {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--screenshot {e}"))?;
     let mut timed_commands = args
         .at
         .iter()
@@ -217,22 +218,16 @@ pub fn app_options(
             "arrows" => overlays.arrows = true,
             "reward" => overlays.reward = true,
             other => {
-                return Err(format!(
-                    "--overlay {other}: the overlays are visits, arrows and reward"
-                ));
+                anyhow::bail!("--overlay {other}: the overlays are visits, arrows and reward");
             }
         }
     }
     let ghosts = match &args.level {
         Some(path) => {
-            let world = settings
-                .train
-                .training_levels()
-                .map_err(|e| e.to_string())?
-                .world_size();
-            let source = load_level_file(path)
-                .map_err(|e| e.to_string())?
-                .fitted_to(world)?;
+            let world = settings.train.training_levels()?.world_size();
+            let source = load_level_file(path)?
+                .fitted_to(world)
+                .map_err(anyhow::Error::msg)?;
             let layout = source.sample(&mut crate::rng::Rng::new(settings.train.seed));
             timed_commands.insert(
                 0,
@@ -270,7 +265,7 @@ pub fn app_options(
 }
 
 /// `demo`: the app in demo mode with the designer arm's round on the shipped corner agent.
-pub(super) fn demo(args: DemoArgs) -> Result<(), String> {
+pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let DemoArgs {
         app,
         auto,
@@ -293,5 +288,5 @@ pub(super) fn demo(args: DemoArgs) -> Result<(), String> {
             options.settings.checkpoint = Some(shipped);
         }
     }
-    crate::app::run(options)
+    crate::app::run(options).map_err(anyhow::Error::msg)
 }

@@ -32,7 +32,7 @@ pub struct BenchArgs {
 }
 
 /// Runs the benchmark `args` asks for.
-pub(super) fn run(args: BenchArgs) -> Result<(), String> {
+pub(super) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let BenchArgs {
         json,
         quick,
@@ -56,20 +56,17 @@ fn competence_run(
     minutes: f64,
     json: bool,
     device: DeviceChoice,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if !(target > 0.0 && target <= 1.0 && minutes > 0.0 && minutes.is_finite()) {
-        return Err(format!(
+        anyhow::bail!(
             "--competence {target} --minutes {minutes}: a rate in (0, 1] and minutes > 0"
-        ));
+        );
     }
     let budget = std::time::Duration::from_secs_f64(minutes * 60.0);
     let result =
         crate::bench::competence(config, target, budget, 1000, device, &|m| eprintln!("{m}"))?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         match result.reached {
             Some((steps, seconds)) => println!(
@@ -101,17 +98,14 @@ fn soak_run(
     iterations: u64,
     json: bool,
     device: DeviceChoice,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let result = crate::bench::soak(config, warmup, iterations, device, &|m| {
         if !json {
             println!("{m}")
         }
     })?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         println!(
             "{}: RSS {:+.1}% from iteration {} to {} ({:+.1} KiB per iteration)",

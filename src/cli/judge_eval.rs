@@ -50,7 +50,7 @@ pub struct JudgeEvalArgs {
 }
 
 /// Checks the arguments and runs the evaluation.
-pub(super) fn run(args: JudgeEvalArgs) -> Result<(), String> {
+pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
     let JudgeEvalArgs {
         judge,
         base_url,
@@ -69,35 +69,35 @@ pub(super) fn run(args: JudgeEvalArgs) -> Result<(), String> {
     let http = match (judge.as_str(), base_url) {
         ("embedded", None) => None,
         ("embedded", Some(_)) => {
-            return Err("--base-url is for --judge http".into());
+            anyhow::bail!("--base-url is for --judge http");
         }
         ("http", Some(url)) => {
             let ask = match ask.as_str() {
                 "pairwise" => crate::llm::http::HttpAsk::Pairwise,
                 "per-episode" => crate::llm::http::HttpAsk::PerEpisode,
                 other => {
-                    return Err(format!("--ask {other}: use pairwise or per-episode"));
+                    anyhow::bail!("--ask {other}: use pairwise or per-episode");
                 }
             };
             let config = crate::llm::http::HttpConfig {
                 ask,
                 ..crate::llm::http::HttpConfig::new(&url, "")
             };
-            config.validate()?;
+            config.validate().map_err(anyhow::Error::msg)?;
             Some(config)
         }
         ("http", None) => {
-            return Err("--judge http needs --base-url (e.g. http://127.0.0.1:8080)".into());
+            anyhow::bail!("--judge http needs --base-url (e.g. http://127.0.0.1:8080)");
         }
         (other, _) => {
-            return Err(format!("--judge {other}: use embedded or http"));
+            anyhow::bail!("--judge {other}: use embedded or http");
         }
     };
     let dequantize = match dequantize.as_str() {
         "auto" => crate::llm::embedded::Dequantize::Auto,
         "all" => crate::llm::embedded::Dequantize::All,
         "none" => crate::llm::embedded::Dequantize::None,
-        other => return Err(format!("--dequantize {other}: use auto, all or none")),
+        other => anyhow::bail!("--dequantize {other}: use auto, all or none"),
     };
     let prompts = if prompt.is_empty() {
         crate::llm::embedded::PromptVariant::names()
@@ -126,15 +126,15 @@ fn judge_eval(
     http: Option<crate::llm::http::HttpConfig>,
     record: bool,
     json: bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     use crate::experiment::judge_eval::{collect_pairs, record_measured, run, run_http, table};
     if settings.pairs == 0 {
-        return Err("--pairs must be at least 1".into());
+        anyhow::bail!("--pairs must be at least 1");
     }
     let bar = ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar.set_message("rolling out the agent");
-    let bank = collect_pairs(&settings)?;
+    let bank = collect_pairs(&settings).map_err(anyhow::Error::msg)?;
     // Each finished model/prompt is also logged, so long runs show partial results.
     let progress = |m: String| {
         if m.contains("controlled agreement") {
@@ -146,18 +146,18 @@ fn judge_eval(
         bar.set_message(m)
     };
     let results = match &http {
-        Some(config) => run_http(&settings, &bank, config, &progress)?,
-        None => run(&settings, &bank, &progress)?,
+        Some(config) => {
+            run_http(&settings, &bank, config, &progress).map_err(anyhow::Error::msg)?
+        }
+        None => run(&settings, &bank, &progress).map_err(anyhow::Error::msg)?,
     };
     bar.finish_and_clear();
     if record {
-        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))?;
+        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))
+            .map_err(anyhow::Error::msg)?;
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
             "{} pairs per set, rollouts of {} in shifted mazes (limit {} steps)",

@@ -96,13 +96,13 @@ pub fn main() -> ExitCode {
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {message:#}");
             ExitCode::from(2)
         }
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
@@ -111,7 +111,8 @@ fn run(command: Command) -> Result<(), String> {
         #[cfg(feature = "embedded")]
         Command::JudgeEval(args) => judge_eval::run(args),
         #[cfg(feature = "app")]
-        Command::App(args) => crate::app::run(app_options(&args, crate::app::Mode::Watch)?),
+        Command::App(args) => crate::app::run(app_options(&args, crate::app::Mode::Watch)?)
+            .map_err(anyhow::Error::msg),
         #[cfg(feature = "app")]
         Command::Demo(args) => app::demo(args),
         Command::Record(args) => record::record(args),

@@ -3,6 +3,7 @@
 
 use crate::level::{LevelSource, load_level_file};
 use crate::rl::{DeviceChoice, checkpoint};
+use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -38,7 +39,7 @@ pub struct ShowArgs {
 }
 
 /// Writes GIFs of `count` episodes of a checkpoint.
-pub(super) fn record(args: RecordArgs) -> Result<(), String> {
+pub(super) fn record(args: RecordArgs) -> anyhow::Result<()> {
     let RecordArgs {
         checkpoint,
         level,
@@ -49,21 +50,17 @@ pub(super) fn record(args: RecordArgs) -> Result<(), String> {
         png,
     } = args;
     let (checkpoint_path, level, out) = (checkpoint.as_path(), level.as_deref(), out.as_path());
-    let device = DeviceChoice::Cpu.device()?;
-    let loaded = checkpoint::load(checkpoint_path, &device).map_err(|e| e.to_string())?;
-    let world = loaded
-        .config
-        .training_levels()
-        .map_err(|e| e.to_string())?
-        .world_size();
+    let device = DeviceChoice::Cpu.device().map_err(anyhow::Error::msg)?;
+    let loaded = checkpoint::load(checkpoint_path, &device)?;
+    let world = loaded.config.training_levels()?.world_size();
     let source = match level {
-        Some(path) => load_level_file(path)
-            .map_err(|e| e.to_string())?
-            .fitted_to(world)?,
-        None => loaded.config.shifted_levels().map_err(|e| e.to_string())?,
+        Some(path) => load_level_file(path)?
+            .fitted_to(world)
+            .map_err(anyhow::Error::msg)?,
+        None => loaded.config.shifted_levels()?,
     };
     if !(2..=64).contains(&cell_px) {
-        return Err(format!("--cell-px {cell_px}: use 2 to 64 pixels per cell"));
+        anyhow::bail!("--cell-px {cell_px}: use 2 to 64 pixels per cell");
     }
     let policy = crate::rl::Policy::new(loaded.model, device);
     let episodes = crate::experiment::rollouts::collect_rollouts(
@@ -74,7 +71,7 @@ pub(super) fn record(args: RecordArgs) -> Result<(), String> {
         loaded.config.max_steps,
     );
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
     for (i, episode) in episodes.iter().enumerate() {
         let path = if episodes.len() == 1 {
@@ -86,8 +83,9 @@ pub(super) fn record(args: RecordArgs) -> Result<(), String> {
                 .unwrap_or("episode");
             out.with_file_name(format!("{stem}-{}.gif", i + 1))
         };
-        let gif = crate::sim::render::episode_gif(&episode.layout, &episode.path, cell_px, 12)?;
-        std::fs::write(&path, gif).map_err(|e| format!("{}: {e}", path.display()))?;
+        let gif = crate::sim::render::episode_gif(&episode.layout, &episode.path, cell_px, 12)
+            .map_err(anyhow::Error::msg)?;
+        std::fs::write(&path, gif).with_context(|| path.display().to_string())?;
         let outcome = format!("{:?}", episode.stats.outcome).to_lowercase();
         println!(
             "{}: {} steps, outcome {outcome}",
@@ -99,8 +97,8 @@ pub(super) fn record(args: RecordArgs) -> Result<(), String> {
             let (w, h, pixels) =
                 crate::sim::render::rgb(&episode.layout, last, &episode.path, cell_px);
             let png_path = path.with_extension("png");
-            let bytes = crate::sim::render::png_bytes(w, h, &pixels)?;
-            std::fs::write(&png_path, bytes).map_err(|e| format!("{}: {e}", png_path.display()))?;
+            let bytes = crate::sim::render::png_bytes(w, h, &pixels).map_err(anyhow::Error::msg)?;
+            std::fs::write(&png_path, bytes).with_context(|| png_path.display().to_string())?;
             println!("{}", png_path.display());
         }
     }
@@ -108,9 +106,9 @@ pub(super) fn record(args: RecordArgs) -> Result<(), String> {
 }
 
 /// Validates a level file and draws it (a distribution as `count` samples).
-pub(super) fn show(args: ShowArgs) -> Result<(), String> {
+pub(super) fn show(args: ShowArgs) -> anyhow::Result<()> {
     let (path, count) = (args.level.as_path(), args.count);
-    let source = load_level_file(path).map_err(|e| e.to_string())?;
+    let source = load_level_file(path)?;
     match &source {
         LevelSource::Fixed { name, layout } => {
             println!("{}: valid fixed level '{name}'", path.display());

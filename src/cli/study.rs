@@ -35,7 +35,7 @@ pub struct StudyArgs {
 }
 
 /// `study`: runs a study (or one share of it), or merges the shares' results.
-pub(super) fn run(args: StudyArgs) -> Result<(), String> {
+pub(super) fn run(args: StudyArgs) -> anyhow::Result<()> {
     let StudyArgs {
         config,
         judge,
@@ -49,7 +49,9 @@ pub(super) fn run(args: StudyArgs) -> Result<(), String> {
     match (merge, config, out) {
         (Some(dir), _, _) => merge_study(&dir),
         (None, Some(config), Some(out)) => study(&config, &judge, &out, jobs, cells, &set, device),
-        _ => Err("study needs --config and --out (or --merge OUT)".into()),
+        _ => Err(anyhow::anyhow!(
+            "study needs --config and --out (or --merge OUT)"
+        )),
     }
 }
 
@@ -61,11 +63,15 @@ fn study(
     share: Option<crate::experiment::cells::Share>,
     set: &[String],
     device: DeviceChoice,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     use crate::experiment::study::{StudyConfig, run_study};
-    let device = device.device()?;
-    let config = StudyConfig::load(config)?.with_overrides(set)?;
-    let judge = crate::llm::JudgeSpec::named(judge, &config.judge_settings())?;
+    let device = device.device().map_err(anyhow::Error::msg)?;
+    let config = StudyConfig::load(config)
+        .map_err(anyhow::Error::msg)?
+        .with_overrides(set)
+        .map_err(anyhow::Error::msg)?;
+    let judge = crate::llm::JudgeSpec::named(judge, &config.judge_settings())
+        .map_err(anyhow::Error::msg)?;
     let progress = Bars::default();
     let results = run_study(&config, &judge, out, jobs, share, &device, &progress)?;
     if share.is_some() {
@@ -135,7 +141,7 @@ impl crate::experiment::study::StudyProgress for Bars {
 }
 
 /// `study --merge OUT`: the reports from every finished cell, and what is missing.
-fn merge_study(out: &Path) -> Result<(), String> {
+fn merge_study(out: &Path) -> anyhow::Result<()> {
     let missing = crate::experiment::study::merge(out)?;
     let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
     println!("{report}");

@@ -5,6 +5,7 @@ use crate::config::TrainConfig;
 use crate::level::{LevelSource, load_level_file};
 use crate::rl::{DeviceChoice, Trainer, checkpoint, evaluate};
 use crate::sim::OutcomeSummary;
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ pub struct EvalArgs {
 
 /// `train`: a fresh run from a config, or a resumed one, logged and checkpointed into `--out`,
 /// then evaluated.
-pub(super) fn train(args: TrainArgs) -> Result<(), String> {
+pub(super) fn train(args: TrainArgs) -> anyhow::Result<()> {
     let TrainArgs {
         config,
         set,
@@ -71,31 +72,33 @@ pub(super) fn train(args: TrainArgs) -> Result<(), String> {
         out.as_path(),
         resume.as_deref(),
     );
-    let device = device.device()?;
+    let device = device.device().map_err(anyhow::Error::msg)?;
     let holds_a_run = ["latest", "metrics.jsonl", "metrics.csv"]
         .iter()
         .any(|f| out.join(f).exists());
     if resume.is_none() && holds_a_run {
         if !force {
-            return Err(format!(
+            anyhow::bail!(
                 "{} already holds a run: continue it with `--resume {0}`, write elsewhere, or \
                  pass --force to delete its checkpoints and metrics and start over",
                 out.display()
-            ));
+            );
         }
         clear_run(out)?;
     }
     let mut trainer = match (resume, config) {
-        (Some(from), _) => checkpoint::resume(from, &device, set).map_err(|e| e.to_string())?,
+        (Some(from), _) => checkpoint::resume(from, &device, set)?,
         (None, Some(path)) => {
-            let cfg = TrainConfig::load(path)
-                .and_then(|c| c.with_overrides(set))
-                .map_err(|e| e.to_string())?;
-            Trainer::new(cfg, &device).map_err(|e| e.to_string())?
+            let cfg = TrainConfig::load(path).and_then(|c| c.with_overrides(set))?;
+            Trainer::new(cfg, &device)?
         }
-        (None, None) => return Err("train needs --config FILE (or --resume DIR)".into()),
+        (None, None) => {
+            return Err(anyhow::anyhow!(
+                "train needs --config FILE (or --resume DIR)"
+            ));
+        }
     };
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let mut log =
         crate::rl::MetricsLog::resume(&out.join("metrics.jsonl"), trainer.state.iteration)?;
     let total = trainer.config.ppo.num_iterations();
@@ -121,7 +124,7 @@ pub(super) fn train(args: TrainArgs) -> Result<(), String> {
             || trainer.finished()
             || stopped(&trainer)
         {
-            checkpoint::save(&trainer, out).map_err(|e| e.to_string())?;
+            checkpoint::save(&trainer, out)?;
         }
     }
     bar.finish();
@@ -132,16 +135,15 @@ pub(super) fn train(args: TrainArgs) -> Result<(), String> {
         trainer.config.eval_episodes,
     )?;
     print_table(&summaries);
-    let json = serde_json::to_string_pretty(&summaries).map_err(|e| e.to_string())?;
-    crate::files::write_atomic(&out.join("eval.json"), json.as_bytes())
-        .map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&summaries)?;
+    crate::files::write_atomic(&out.join("eval.json"), json.as_bytes())?;
     println!("run folder: {}", out.display());
     Ok(())
 }
 
 /// Deletes a run folder's checkpoints, `latest`, metrics files and `eval.json` (`train --force`).
-fn clear_run(dir: &Path) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn clear_run(dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| dir.display().to_string())?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
@@ -152,13 +154,13 @@ fn clear_run(dir: &Path) -> Result<(), String> {
         } else {
             Ok(())
         };
-        removed.map_err(|e| format!("{}: cannot delete: {e}", path.display()))?;
+        removed.with_context(|| format!("{}: cannot delete", path.display()))?;
     }
     Ok(())
 }
 
 /// `eval`: a checkpoint's rates on the training and shifted distributions and any extra levels.
-pub(super) fn eval(args: EvalArgs) -> Result<(), String> {
+pub(super) fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let EvalArgs {
         checkpoint: checkpoint_path,
         levels,
@@ -166,8 +168,8 @@ pub(super) fn eval(args: EvalArgs) -> Result<(), String> {
         json,
         device,
     } = args;
-    let device = device.device()?;
-    let loaded = checkpoint::load(&checkpoint_path, &device).map_err(|e| e.to_string())?;
+    let device = device.device().map_err(anyhow::Error::msg)?;
+    let loaded = checkpoint::load(&checkpoint_path, &device)?;
     let policy = crate::rl::Policy::new(loaded.model, device);
     let rows = evaluate_standard(&policy, &loaded.config, &levels, episodes)?;
     if json {
@@ -176,10 +178,7 @@ pub(super) fn eval(args: EvalArgs) -> Result<(), String> {
             "global_step": loaded.state.global_step,
             "results": rows.iter().map(|(n, s)| serde_json::json!({"levels": n, "summary": s})).collect::<Vec<_>>(),
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!(
             "checkpoint {} (step {})",
@@ -197,21 +196,18 @@ pub fn evaluate_standard(
     config: &TrainConfig,
     extra: &[PathBuf],
     episodes: usize,
-) -> Result<Vec<(String, OutcomeSummary)>, String> {
-    let train = config.training_levels().map_err(|e| e.to_string())?;
+) -> anyhow::Result<Vec<(String, OutcomeSummary)>> {
+    let train = config.training_levels()?;
     let world = train.world_size();
     let mut sources: Vec<(String, LevelSource)> = vec![
         (format!("train: {}", train.name()), train.clone()),
-        (
-            "shifted (cheese anywhere)".into(),
-            config.shifted_levels().map_err(|e| e.to_string())?,
-        ),
+        ("shifted (cheese anywhere)".into(), config.shifted_levels()?),
     ];
     for path in extra {
-        let source = load_level_file(path).map_err(|e| e.to_string())?;
+        let source = load_level_file(path)?;
         let fitted = source
             .fitted_to(world)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         sources.push((path.display().to_string(), fitted));
     }
     let bar = ProgressBar::new(sources.len() as u64);

@@ -2,6 +2,7 @@
 //! (`metrics.jsonl` and `metrics.csv`, one row per PPO iteration).
 
 use crate::files::{open_append, write_atomic};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,9 +60,9 @@ pub struct MetricsLog {
 
 impl MetricsLog {
     /// A fresh log at `jsonl` (and its `.csv`), replacing what was there.
-    pub fn create(jsonl: &Path) -> Result<Self, String> {
+    pub fn create(jsonl: &Path) -> anyhow::Result<Self> {
         for path in [jsonl.to_path_buf(), jsonl.with_extension("csv")] {
-            write_atomic(&path, b"").map_err(|e| e.to_string())?;
+            write_atomic(&path, b"")?;
         }
         Self::open(jsonl)
     }
@@ -69,7 +70,7 @@ impl MetricsLog {
     /// The log at `jsonl` (and its `.csv`) appended to after iteration `last`: lines of later
     /// iterations (logged by a run killed before its next checkpoint, which will train them
     /// again) and unreadable lines (a torn last line) are dropped first.
-    pub fn resume(jsonl: &Path, last: u64) -> Result<Self, String> {
+    pub fn resume(jsonl: &Path, last: u64) -> anyhow::Result<Self> {
         cut_back(jsonl, last)?;
         Self::open(jsonl)
     }
@@ -80,11 +81,10 @@ impl MetricsLog {
         self
     }
 
-    fn open(jsonl: &Path) -> Result<Self, String> {
-        let open = |path: PathBuf| {
-            open_append(&path)
-                .map(|file| (path, file))
-                .map_err(|e| e.to_string())
+    fn open(jsonl: &Path) -> anyhow::Result<Self> {
+        let open = |path: PathBuf| -> anyhow::Result<_> {
+            let file = open_append(&path)?;
+            Ok((path, file))
         };
         let csv = open(jsonl.with_extension("csv"))?;
         let csv_has_header = csv.1.metadata().map(|m| m.len() > 0).unwrap_or(false);
@@ -97,39 +97,35 @@ impl MetricsLog {
     }
 
     /// Appends one iteration's row to both files.
-    pub fn append(&mut self, metrics: &IterationMetrics) -> Result<(), String> {
-        let mut value = serde_json::to_value(metrics).map_err(|e| e.to_string())?;
+    pub fn append(&mut self, metrics: &IterationMetrics) -> anyhow::Result<()> {
+        let mut value = serde_json::to_value(metrics)?;
         if let (Some(started), Some(fields)) = (self.wall_clock, value.as_object_mut()) {
             fields.insert("time/wall_s".into(), started.elapsed().as_secs_f64().into());
         }
         let (path, file) = &mut self.jsonl;
         writeln!(file, "{value}")
             .and_then(|()| file.flush())
-            .map_err(failed(path))?;
+            .with_context(|| path.display().to_string())?;
         if let Some(fields) = value.as_object() {
             let (path, file) = &mut self.csv;
             if !self.csv_has_header {
                 let header: Vec<&str> = fields.keys().map(String::as_str).collect();
-                writeln!(file, "{}", header.join(",")).map_err(failed(path))?;
+                writeln!(file, "{}", header.join(","))
+                    .with_context(|| path.display().to_string())?;
                 self.csv_has_header = true;
             }
             let row: Vec<String> = fields.values().map(|v| v.to_string()).collect();
             writeln!(file, "{}", row.join(","))
                 .and_then(|()| file.flush())
-                .map_err(failed(path))?;
+                .with_context(|| path.display().to_string())?;
         }
         Ok(())
     }
 }
 
-/// An I/O error as a message naming the file.
-fn failed(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |e| format!("{}: {e}", path.display())
-}
-
 /// Keeps the lines of the metrics files whose iteration is at most `last` (the CSV's header
 /// stays); unreadable lines go too.
-fn cut_back(jsonl: &Path, last: u64) -> Result<(), String> {
+fn cut_back(jsonl: &Path, last: u64) -> anyhow::Result<()> {
     let keep_json = |line: &str| {
         serde_json::from_str::<serde_json::Value>(line)
             .ok()
@@ -143,7 +139,7 @@ fn cut_back(jsonl: &Path, last: u64) -> Result<(), String> {
             .map(|l| format!("{l}\n"))
             .collect();
         if kept != text {
-            write_atomic(jsonl, kept.as_bytes()).map_err(|e| e.to_string())?;
+            write_atomic(jsonl, kept.as_bytes())?;
         }
     }
     let csv = jsonl.with_extension("csv");
@@ -169,7 +165,7 @@ fn cut_back(jsonl: &Path, last: u64) -> Result<(), String> {
             }
         }
         if kept != text {
-            write_atomic(&csv, kept.as_bytes()).map_err(|e| e.to_string())?;
+            write_atomic(&csv, kept.as_bytes())?;
         }
     }
     Ok(())

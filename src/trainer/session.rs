@@ -142,7 +142,11 @@ impl Session {
             streams::run::SHOWN_EPISODES,
         ));
         let metrics_log = match &settings.metrics_log {
-            Some(path) => Some(MetricsLog::resume(path, u64::MAX)?.with_wall_clock()),
+            Some(path) => Some(
+                MetricsLog::resume(path, u64::MAX)
+                    .map_err(|e| format!("{e:#}"))?
+                    .with_wall_clock(),
+            ),
             None => None,
         };
         Ok(Self {
@@ -260,7 +264,7 @@ impl Session {
         if let Some(log) = &mut self.metrics_log
             && let Err(e) = log.append(&metrics)
         {
-            out.send(Event::Error(format!("metrics log: {e}")));
+            out.send(Event::Error(format!("metrics log: {e:#}")));
             self.metrics_log = None;
         }
         out.send(Event::Iteration(Box::new(metrics)));

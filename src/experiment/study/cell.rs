@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::llm::JudgeSpec;
+use anyhow::Context;
 
 use crate::experiment::cells::{cell_dir, reference_path};
 use crate::experiment::preferences::JudgeStats;
@@ -69,12 +70,8 @@ impl CellResult {
     }
 }
 
-pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |e| format!("{}: {e}", path.display())
-}
-
 /// Trains `trainer` until it has done `iterations` iterations (or finishes), checkpointing into `dir`.
-fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(), String> {
+fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> anyhow::Result<()> {
     while trainer.state.iteration < iterations && !trainer.finished() {
         trainer.iterate();
         if trainer
@@ -82,10 +79,10 @@ fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(),
             .iteration
             .is_multiple_of(trainer.config.checkpoint_every.max(1))
         {
-            checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
+            checkpoint::save(trainer, dir)?;
         }
     }
-    checkpoint::save(trainer, dir).map_err(|e| e.to_string())?;
+    checkpoint::save(trainer, dir)?;
     Ok(())
 }
 
@@ -93,8 +90,8 @@ fn train_until(trainer: &mut Trainer, iterations: u64, dir: &Path) -> Result<(),
 /// a killed study does not compute it again.
 fn finished_once<T: Serialize + serde::de::DeserializeOwned>(
     path: &Path,
-    make: impl FnOnce() -> Result<T, String>,
-) -> Result<T, String> {
+    make: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     if let Some(done) = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -102,14 +99,14 @@ fn finished_once<T: Serialize + serde::de::DeserializeOwned>(
         return Ok(done);
     }
     let value = make()?;
-    let json = serde_json::to_vec_pretty(&value).map_err(|e| e.to_string())?;
-    write_atomic(path, &json).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&value)?;
+    write_atomic(path, &json)?;
     Ok(value)
 }
 
 /// Runs `trainer` to its end, writing the curve (CleanRL metric names, one row per iteration) to
 /// `curve_path` and the CSV beside it.
-fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> Result<(), String> {
+fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> anyhow::Result<()> {
     let mut curve = MetricsLog::create(curve_path)?;
     while !trainer.finished() {
         curve.append(&trainer.iterate())?;
@@ -125,7 +122,7 @@ fn finish_and_evaluate(
     shifted: &LevelSource,
     config: &StudyConfig,
     seed: u64,
-) -> Result<ArmOutcome, String> {
+) -> anyhow::Result<ArmOutcome> {
     train_to_end(trainer, curve_path)?;
     Ok(round::evaluate_on(
         &trainer.policy(),
@@ -145,7 +142,7 @@ pub fn run_reference(
     out: &Path,
     device: &Device,
     status: &dyn Fn(String),
-) -> Result<ReferenceRun, String> {
+) -> anyhow::Result<ReferenceRun> {
     let path = reference_path(out, seed);
     finished_once(&path, || {
         status(format!("seed={seed}: reference agent on the shifted mazes"));
@@ -153,10 +150,11 @@ pub fn run_reference(
         let mut train = config.train.clone();
         train.seed = seed;
         train.region = Some(config.regions.first().copied().unwrap_or(0));
-        let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
+        let shifted = train.shifted_levels()?;
         let mut trainer = Trainer::on_levels(train.clone(), shifted.clone(), device);
         let dir = out.join("reference");
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
         let curve = dir.join(format!("s{seed}-metrics.jsonl"));
         let outcome = finish_and_evaluate(&mut trainer, &curve, &shifted, config, seed)?;
         Ok(ReferenceRun {
@@ -178,7 +176,7 @@ pub fn run_cell(
     out: &Path,
     device: &Device,
     status: &dyn Fn(String),
-) -> Result<CellResult, String> {
+) -> anyhow::Result<CellResult> {
     let dir = cell_dir(out, region, seed);
     let result_path = dir.join("result.json");
     if let Ok(text) = std::fs::read_to_string(&result_path)
@@ -187,7 +185,7 @@ pub fn run_cell(
         status(format!("r={region} seed={seed}: finished earlier, skipped"));
         return Ok(done);
     }
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let started = Instant::now();
     let settings = config.round_settings();
     let mut train = config.train.clone();
@@ -202,23 +200,28 @@ pub fn run_cell(
     let pretrain_dir = dir.join("pretrain");
     let mut trainer = match checkpoint::resume(&pretrain_dir, device, &[]) {
         Ok(t) => t,
-        Err(_) => Trainer::new(train.clone(), device).map_err(|e| e.to_string())?,
+        Err(_) => Trainer::new(train.clone(), device)?,
     };
     status(format!("{tag}: training to tau*T"));
     train_until(&mut trainer, pause_at, &pretrain_dir)?;
     let paused = trainer.policy();
     let batch = train.ppo.batch_size() as u64;
     let pretrain_steps = trainer.state.iteration * batch;
-    let shifted = train.shifted_levels().map_err(|e| e.to_string())?;
-    let training = train.training_levels().map_err(|e| e.to_string())?;
+    let shifted = train.shifted_levels()?;
+    let training = train.training_levels()?;
     let LevelSource::Distribution { spec: base, .. } = &training else {
-        return Err("the study needs a level distribution, not a fixed layout".into());
+        anyhow::bail!("the study needs a level distribution, not a fixed layout");
     };
 
     // The feedback round: inspection, scenarios, labels, reward model.
     status(format!("{tag}: LLM analysis"));
-    let cache = LabelCache::open(&dir.join("labels.jsonl"))?;
-    let mut judge = CachedJudge::new(judge.build(base, round::judge_seed(seed))?, cache);
+    let cache = LabelCache::open(&dir.join("labels.jsonl")).map_err(anyhow::Error::msg)?;
+    let mut judge = CachedJudge::new(
+        judge
+            .build(base, round::judge_seed(seed))
+            .map_err(anyhow::Error::msg)?,
+        cache,
+    );
     let round_seed = round::round_seed(seed, 1);
     let inspection = round::inspect(
         &mut judge,
@@ -242,17 +245,17 @@ pub fn run_cell(
     );
     let labels = round::label(&mut judge, &rollouts, &settings, round_seed, |_| true);
     if labels.pairs.is_empty() {
-        return Err(format!(
+        anyhow::bail!(
             "the judge ({}) labelled none of {} pairs ({} of {} queries failed): {}",
             judge.name(),
             settings.pairs,
             labels.stats.failures,
             labels.stats.queries,
             labels.stats.failure_reason()
-        ));
+        );
     }
-    let preferences = serde_json::to_vec(&labels.pairs).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join("preferences.json"), &preferences).map_err(|e| e.to_string())?;
+    let preferences = serde_json::to_vec(&labels.pairs)?;
+    write_atomic(&dir.join("preferences.json"), &preferences)?;
     status(format!("{tag}: reward model"));
     let (reward_model, reward_report) = round::fit_reward(
         &rollouts,
@@ -263,7 +266,8 @@ pub fn run_cell(
         train.max_steps,
         round_seed,
         device,
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     let reward_model = Arc::new(reward_model);
 
     // Every arm from the same checkpoint to T, evaluated on the same shifted mazes.
@@ -272,15 +276,15 @@ pub fn run_cell(
         let run = finished_once(&dir.join(format!("{arm}.json")), || {
             status(format!("{tag}: {arm} arm ({})", arm.describe()));
             let arm_started = Instant::now();
-            let mut tuned =
-                checkpoint::resume(&pretrain_dir, device, &[]).map_err(|e| e.to_string())?;
+            let mut tuned = checkpoint::resume(&pretrain_dir, device, &[])?;
             arm.prepare(
                 &mut tuned,
                 Some(&reward_model),
                 &training,
                 &inspection.scenarios,
                 &settings,
-            )?;
+            )
+            .map_err(anyhow::Error::msg)?;
             let curve = dir.join(format!("{arm}-metrics.jsonl"));
             let outcome = finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
             Ok(ArmRun {
@@ -313,8 +317,8 @@ pub fn run_cell(
         arm_steps: total_iterations.saturating_sub(pause_at) * batch,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
-    write_atomic(&result_path, &json).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&result)?;
+    write_atomic(&result_path, &json)?;
     // The pretrain checkpoints are only needed until the cell is done (unless kept on purpose).
     if !config.keep_pretrain {
         let _ = std::fs::remove_dir_all(&pretrain_dir);

@@ -74,7 +74,7 @@ pub fn write_reports(
     finished: &Finished,
     failures: &[String],
     out: &Path,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let (results, references) = (&finished.cells, &finished.references);
     let rows = arm_rows(results, &config.arms);
     let mut csv = String::from(
@@ -117,7 +117,7 @@ pub fn write_reports(
     for (seed, reference) in references {
         csv_row("all", *seed, "reference", &reference.outcome.summary, None);
     }
-    write_atomic(&out.join("results.csv"), csv.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&out.join("results.csv"), csv.as_bytes())?;
 
     let reference = (!references.is_empty()).then(|| {
         rates_of(
@@ -320,7 +320,7 @@ pub fn write_reports(
             md.push_str(&format!("- {failure}\n"));
         }
     }
-    write_atomic(&out.join("report.md"), md.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
     let series: Vec<PlotSeries> = config
         .arms
         .iter()
@@ -333,6 +333,6 @@ pub fn write_reports(
                 .collect(),
         })
         .collect();
-    let png = cheese_rate_plot(&series, reference.map(|r| r[0]))?;
-    write_atomic(&out.join("plot.png"), &png).map_err(|e| e.to_string())
+    let png = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
+    Ok(write_atomic(&out.join("plot.png"), &png)?)
 }

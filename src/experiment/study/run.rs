@@ -1,11 +1,11 @@
 //! Running a study: its units of work on `--jobs` threads (or one share of them for one of
 //! several workers), each under its lock, then the reports; and merging the shares' results.
 
-use super::cell::io_err;
 use super::*;
 use crate::experiment::cells::{Share, UnitLock, Work, all_work, read_finished};
 use crate::files::write_atomic;
 use crate::llm::JudgeSpec;
+use anyhow::Context;
 use burn::tensor::Device;
 use std::path::Path;
 use std::sync::Mutex;
@@ -42,20 +42,19 @@ pub fn run_study(
     share: Option<Share>,
     device: &Device,
     progress: &dyn StudyProgress,
-) -> Result<Vec<CellResult>, String> {
+) -> anyhow::Result<Vec<CellResult>> {
     if judge.asks_a_person() && jobs > 1 {
-        return Err("--judge human asks at one terminal: use --jobs 1".into());
+        anyhow::bail!("--judge human asks at one terminal: use --jobs 1");
     }
-    config.validate()?;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    config.validate().map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     // The record of the run names the server without any credential in its URL.
     let mut recorded = config.clone();
     if let Some(http) = recorded.http.as_mut() {
         http.base_url = crate::llm::http::redact_url(&http.base_url);
     }
-    let config_text = ron::ser::to_string_pretty(&recorded, ron::ser::PrettyConfig::default())
-        .map_err(|e| e.to_string())?;
-    write_atomic(&out.join("study.ron"), config_text.as_bytes()).map_err(|e| e.to_string())?;
+    let config_text = ron::ser::to_string_pretty(&recorded, ron::ser::PrettyConfig::default())?;
+    write_atomic(&out.join("study.ron"), config_text.as_bytes())?;
     let all = all_work(config);
     let mine = match share {
         Some(share) => {
@@ -95,7 +94,7 @@ pub fn run_study(
                     if let Err(e) = run_unit(config, judge, work, out, device, &status, results)
                         && let Ok(mut v) = errors.lock()
                     {
-                        v.push(format!("{work}: {e}"));
+                        v.push(format!("{work}: {e:#}"));
                     }
                     progress.unit_done();
                 }
@@ -110,11 +109,7 @@ pub fn run_study(
         write_reports(config, &read_finished(config, out), &errors, out)?;
     }
     if !errors.is_empty() {
-        return Err(format!(
-            "{} cell(s) failed:\n{}",
-            errors.len(),
-            errors.join("\n")
-        ));
+        anyhow::bail!("{} cell(s) failed:\n{}", errors.len(), errors.join("\n"));
     }
     Ok(results)
 }
@@ -129,11 +124,11 @@ fn run_unit(
     device: &Device,
     status: &dyn Fn(String),
     results: &Mutex<Vec<CellResult>>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let _lock = if work.is_finished(out) {
         None
     } else {
-        match UnitLock::take(work, out)? {
+        match UnitLock::take(work, out).map_err(anyhow::Error::msg)? {
             Ok(lock) => Some(lock),
             Err(holder) => {
                 status(format!(
@@ -159,10 +154,10 @@ fn run_unit(
 
 /// Writes the reports of the study in `out` (its `study.ron`, as the workers wrote it) from
 /// every finished unit, listing the missing ones; returns them.
-pub fn merge(out: &Path) -> Result<Vec<Work>, String> {
+pub fn merge(out: &Path) -> anyhow::Result<Vec<Work>> {
     let path = out.join("study.ron");
     let config = StudyConfig::load(&path).map_err(|e| {
-        format!("{e} (merge reads the study.ron a worker wrote into the output folder)")
+        anyhow::anyhow!("{e} (merge reads the study.ron a worker wrote into the output folder)")
     })?;
     let finished = read_finished(&config, out);
     let missing: Vec<String> = finished
