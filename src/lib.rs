@@ -6,6 +6,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod errors;
 pub mod experiment;
 pub mod files;
 pub mod level;

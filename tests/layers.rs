@@ -1,13 +1,13 @@
 //! The crate's layering: every module imports only from layers below its own (level -> sim ->
-//! config -> rl -> reward -> llm -> experiment -> trainer -> bench -> app -> cli, with `files` and
-//! `rng` under all of them), and the engine-free core names no UI or terminal crate.
+//! config -> rl -> reward -> llm -> experiment -> trainer -> bench -> app -> cli, with `errors`,
+//! `files` and `rng` under all of them), and the engine-free core names no UI or terminal crate.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Top-level modules from the bottom layer up; a module may use those before it.
 const LAYERS: [&[&str]; 12] = [
-    &["files", "rng"],
+    &["errors", "files", "rng"],
     &["level"],
     &["sim"],
     &["config"],
@@ -22,7 +22,8 @@ const LAYERS: [&[&str]; 12] = [
 ];
 
 /// The engine-free core: no Bevy, no egui, no command-line or progress-bar crate.
-const CORE: [&str; 10] = [
+const CORE: [&str; 11] = [
+    "errors",
     "files",
     "rng",
     "level",

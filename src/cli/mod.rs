@@ -95,8 +95,8 @@ pub fn main() -> ExitCode {
     };
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message:#}");
+        Err(error) => {
+            eprintln!("error: {}", crate::errors::chain_text(&error));
             ExitCode::from(2)
         }
     }

@@ -144,7 +144,7 @@ impl Session {
         let metrics_log = match &settings.metrics_log {
             Some(path) => Some(
                 MetricsLog::resume(path, u64::MAX)
-                    .map_err(|e| format!("{e:#}"))?
+                    .map_err(|e| crate::errors::chain_text(&e))?
                     .with_wall_clock(),
             ),
             None => None,
@@ -264,7 +264,10 @@ impl Session {
         if let Some(log) = &mut self.metrics_log
             && let Err(e) = log.append(&metrics)
         {
-            out.send(Event::Error(format!("metrics log: {e:#}")));
+            out.send(Event::Error(format!(
+                "metrics log: {}",
+                crate::errors::chain_text(&e)
+            )));
             self.metrics_log = None;
         }
         out.send(Event::Iteration(Box::new(metrics)));

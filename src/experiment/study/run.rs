@@ -94,7 +94,7 @@ pub fn run_study(
                     if let Err(e) = run_unit(config, judge, work, out, device, &status, results)
                         && let Ok(mut v) = errors.lock()
                     {
-                        v.push(format!("{work}: {e:#}"));
+                        v.push(format!("{work}: {}", crate::errors::chain_text(&e)));
                     }
                     progress.unit_done();
                 }
