@@ -59,7 +59,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module a source file belongs to (`src/rl/ppo.rs` -> `rl`, `src/cli.rs` -> `cli`).
+/// The top-level module a source file belongs to (`src/rl/ppo/mod.rs` -> `rl`, `src/bench.rs` -> `bench`).
 fn module_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).expect("under src");
     let first = rel.components().next().expect("non-empty path");
