@@ -68,7 +68,7 @@ pub struct AppArgs {
     /// shifted, training).
     #[arg(long = "at", value_name = "SECONDS=ACTION")]
     pub at: Vec<String>,
-    /// Append every training iteration's metrics here (JSON lines).
+    /// Append every training iteration's metrics here (JSON lines), and as CSV beside it (`.csv`).
     #[arg(long)]
     pub metrics_log: Option<PathBuf>,
     /// Write every frame's duration here (CSV: seconds, frame_ms, phase).

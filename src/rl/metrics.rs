@@ -61,8 +61,9 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// A fresh log at `jsonl` (and its `.csv`), replacing what was there.
     pub fn create(jsonl: &Path) -> anyhow::Result<Self> {
-        for path in [jsonl.to_path_buf(), jsonl.with_extension("csv")] {
-            write_atomic(&path, b"")?;
+        let csv = csv_beside(jsonl)?;
+        for path in [jsonl, csv.as_path()] {
+            write_atomic(path, b"")?;
         }
         Self::open(jsonl)
     }
@@ -71,6 +72,7 @@ impl MetricsLog {
     /// iterations (logged by a run killed before its next checkpoint, which will train them
     /// again) and unreadable lines (a torn last line) are dropped first.
     pub fn resume(jsonl: &Path, last: u64) -> anyhow::Result<Self> {
+        csv_beside(jsonl)?;
         cut_back(jsonl, last)?;
         Self::open(jsonl)
     }
@@ -86,7 +88,7 @@ impl MetricsLog {
             let file = open_append(&path)?;
             Ok((path, file))
         };
-        let csv = open(jsonl.with_extension("csv"))?;
+        let csv = open(csv_beside(jsonl)?)?;
         let csv_has_header = csv.1.metadata().map(|m| m.len() > 0).unwrap_or(false);
         Ok(Self {
             jsonl: open(jsonl.to_path_buf())?,
@@ -121,6 +123,19 @@ impl MetricsLog {
         }
         Ok(())
     }
+}
+
+/// The CSV beside a JSONL log (`metrics.jsonl` -> `metrics.csv`), or an error when the two would
+/// be one file.
+fn csv_beside(jsonl: &Path) -> anyhow::Result<PathBuf> {
+    let csv = jsonl.with_extension("csv");
+    if csv == jsonl {
+        anyhow::bail!(
+            "{}: a metrics log is JSON lines with its CSV beside it; name it `.jsonl`",
+            jsonl.display()
+        );
+    }
+    Ok(csv)
 }
 
 /// Keeps the lines of the metrics files whose iteration is at most `last` (the CSV's header
@@ -221,6 +236,15 @@ mod tests {
             .map(|r| r.split(',').nth(column).expect("cell"))
             .collect();
         assert_eq!(csv_iterations, ["1", "2", "3", "4"]);
+    }
+
+    #[test]
+    fn a_log_named_like_its_csv_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = MetricsLog::create(&dir.path().join("metrics.csv"))
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("name it `.jsonl`"), "{error}");
     }
 
     #[test]

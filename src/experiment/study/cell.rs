@@ -2,19 +2,17 @@
 //! every fine-tuning arm from that checkpoint to T; and the reference agent of a seed.
 
 use super::*;
-use crate::llm::JudgeSpec;
-use anyhow::Context;
-
 use crate::experiment::cells::{cell_dir, reference_path};
 use crate::experiment::preferences::JudgeStats;
 use crate::experiment::round::{self, Arm, ArmOutcome};
 use crate::files::write_atomic;
 use crate::level::LevelSource;
 use crate::llm::scenario::ScenarioEdit;
-use crate::llm::{CachedJudge, Judge, LabelCache};
+use crate::llm::{CachedJudge, Judge, JudgeSpec, LabelCache};
 use crate::reward::RewardReport;
 use crate::rl::checkpoint;
 use crate::rl::{MetricsLog, Trainer};
+use anyhow::Context;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
