@@ -15,7 +15,6 @@ use maze_rllf::llm::{Choice, Judge, JudgeError};
 use maze_rllf::rng::Rng;
 use maze_rllf::sim::Action;
 use maze_rllf::sim::Rollout;
-use std::io::Write;
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -52,28 +51,14 @@ fn json_schema_is_requested_and_dropped_when_the_server_refuses_it() {
     assert!(server.requests.lock().expect("lock")[0].contains("\"response_format\""));
 
     // A server that rejects response_format: the judge retries without it and remembers.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let request = read_request(&mut stream);
-            let reply = if request.contains("response_format") {
-                let body = "{\"error\": \"unsupported field response_format\"}";
-                format!(
-                    "HTTP/1.1 400 Bad\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                let body =
-                    serde_json::json!({"choices": [{"message": {"content": "{\"choice\": 0}"}}]})
-                        .to_string();
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            };
-            let _ = stream.write_all(reply.as_bytes());
+    let url = serve_with(|request| {
+        if request.contains("response_format") {
+            let body = "{\"error\": \"unsupported field response_format\"}";
+            (400, body.to_string())
+        } else {
+            let body =
+                serde_json::json!({"choices": [{"message": {"content": "{\"choice\": 0}"}}]});
+            (200, body.to_string())
         }
     });
     let mut j = judge(&url);

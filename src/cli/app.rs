@@ -160,6 +160,7 @@ pub fn app_options(
     args: &AppArgs,
     mode: crate::app::Mode,
 ) -> anyhow::Result<crate::app::AppOptions> {
+    use crate::llm::oracle::OracleConfig;
     use crate::llm::{JudgeSettings, JudgeSpec};
     use crate::trainer::SessionSettings;
     let train = TrainConfig::load(&args.config).and_then(|c| c.with_overrides(&args.set))?;
@@ -172,22 +173,20 @@ pub fn app_options(
         Some(judge) => (judge.as_str(), None),
         None => default_app_judge(),
     };
-    if let JudgeSpec::Oracle(oracle) = &settings.judge {
-        let judges = JudgeSettings {
-            oracle: oracle.clone(),
-            http: Some(crate::llm::http::HttpConfig::new(
-                &args.http_url,
-                &args.http_model,
-            )),
-            #[cfg(feature = "embedded")]
-            embedded: crate::llm::embedded::EmbeddedConfig {
-                model: args.embedded_model.clone(),
-                prompt: args.embedded_prompt.clone(),
-                ..Default::default()
-            },
-        };
-        settings.judge = JudgeSpec::named(judge, &judges).map_err(anyhow::Error::msg)?;
-    }
+    let judges = JudgeSettings {
+        oracle: OracleConfig::default(),
+        http: Some(crate::llm::http::HttpConfig::new(
+            &args.http_url,
+            &args.http_model,
+        )),
+        #[cfg(feature = "embedded")]
+        embedded: crate::llm::embedded::EmbeddedConfig {
+            model: args.embedded_model.clone(),
+            prompt: args.embedded_prompt.clone(),
+            ..Default::default()
+        },
+    };
+    settings.judge = JudgeSpec::named(judge, &judges).map_err(anyhow::Error::msg)?;
     let window = args
         .window
         .split_once('x')

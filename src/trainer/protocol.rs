@@ -49,10 +49,7 @@ impl SessionSettings {
     pub fn new(train: TrainConfig) -> Self {
         Self {
             train,
-            judge: JudgeSpec::Oracle(OracleConfig {
-                noise: 0.0,
-                position_bias: 0.0,
-            }),
+            judge: JudgeSpec::Oracle(OracleConfig::default()),
             round: RoundSettings {
                 inspect_rollouts: 10,
                 feedback_rollouts: 400,
