@@ -1,6 +1,8 @@
 //! Headless ECS tests of the app (MinimalPlugins + the app's plugin, `app.update()`, no window,
-//! no GPU): levels spawn and despawn cleanly, streamed episodes move the agents, the editor's
-//! operations (undo/redo, save validation) work, and a stuck or flooded channel never blocks.
+//! no GPU): levels spawn and despawn cleanly, streamed episodes move the agents, before/after
+//! pairs play as a playlist with running tallies, the exit waits for pending screenshots, the
+//! editor's operations (undo/redo, save validation) work, and a stuck or flooded channel never
+//! blocks.
 #![cfg(feature = "app")]
 
 use bevy::prelude::*;
@@ -8,8 +10,10 @@ use bevy::state::app::StatesPlugin;
 use bevy::time::TimeUpdateStrategy;
 use maze_rllf::app::bridge::{EpisodesArrived, Notices, SendCommand, TrainerLink, TrainingLog};
 use maze_rllf::app::editor::{EditorAction, EditorState};
+use maze_rllf::app::record::{CAPTURE_TIMEOUT_S, Captures, RequestExit};
 use maze_rllf::app::scene::{
-    Agent, Floor, Goal, Playback, SceneEntity, Stage, Wall, cell_center, slot_origins,
+    Agent, Floor, Goal, Playback, SceneEntity, Stage, TallyText, Track, Wall, cell_center,
+    slot_origins,
 };
 use maze_rllf::app::{Mode, plugin};
 use maze_rllf::level::edit::Tile;
@@ -17,6 +21,7 @@ use maze_rllf::level::{DistributionSpec, Layout, Pos};
 use maze_rllf::sim::Rollout;
 use maze_rllf::sim::{EpisodeStats, Outcome};
 use maze_rllf::trainer::{Command, EpisodeBatch, EpisodeSource, Event, Phase, TrainerHandle};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn headless() -> App {
@@ -340,4 +345,153 @@ fn a_stuck_or_flooded_channel_never_blocks_update() {
             .any(|e| e.contains("stopped"))
     );
     assert!(first < Duration::from_secs(5), "first frame took {first:?}");
+}
+
+fn exit_code(app: &mut App) -> Option<AppExit> {
+    app.update();
+    app.should_exit()
+}
+
+#[test]
+fn an_exit_waits_for_every_pending_screenshot_within_a_bounded_time() {
+    let mut app = headless();
+    let shot = std::path::PathBuf::from("shots/last.png");
+    app.world_mut().resource_mut::<Captures>().begin(shot.clone());
+    app.world_mut().write_message(RequestExit);
+    // Ten frames (1 s) later the screenshot is still being read back: no exit yet.
+    for _ in 0..10 {
+        assert_eq!(exit_code(&mut app), None, "exited with a screenshot pending");
+    }
+    app.world_mut()
+        .resource_mut::<Captures>()
+        .finish(&shot, Ok(()));
+    assert_eq!(exit_code(&mut app), Some(AppExit::Success));
+
+    // A screenshot that never arrives: the exit comes after the timeout, as a failure.
+    let mut app = headless();
+    app.world_mut()
+        .resource_mut::<Captures>()
+        .begin("shots/never.png".into());
+    app.world_mut().write_message(RequestExit);
+    let frames = (CAPTURE_TIMEOUT_S / 0.1) as usize;
+    for _ in 0..frames - 2 {
+        assert_eq!(exit_code(&mut app), None);
+    }
+    let mut code = None;
+    for _ in 0..4 {
+        code = code.or(exit_code(&mut app));
+    }
+    assert_eq!(code, Some(AppExit::error()));
+
+    // A failed write makes the exit a failure too, and nothing pending means no wait.
+    let mut app = headless();
+    let mut captures = app.world_mut().resource_mut::<Captures>();
+    captures.begin("shots/bad.png".into());
+    captures.finish(Path::new("shots/bad.png"), Err("disk full".into()));
+    assert_eq!(captures.failed.len(), 1);
+    app.world_mut().write_message(RequestExit);
+    assert_eq!(exit_code(&mut app), Some(AppExit::error()));
+}
+
+fn with_outcome(layout: &Layout, path: Vec<Pos>, outcome: Outcome) -> Rollout {
+    let mut e = episode(layout, path);
+    e.stats.outcome = outcome;
+    e.stats.reached_cheese = outcome == Outcome::Cheese;
+    e
+}
+
+#[test]
+fn before_and_after_play_one_maze_at_a_time_side_by_side_with_running_tallies() {
+    let mut app = headless();
+    app.world_mut().resource_mut::<Playback>().hold_s = 0.0;
+    let mazes: Vec<Layout> = (0..3)
+        .map(|s| DistributionSpec::training(7, 1).level_for_seed(20 + s))
+        .collect();
+    let walk = |l: &Layout| {
+        let next = l.neighbours(l.start).next().expect("a free neighbour");
+        vec![l.start, next]
+    };
+    let before = vec![
+        with_outcome(&mazes[0], walk(&mazes[0]), Outcome::Corner),
+        with_outcome(&mazes[1], walk(&mazes[1]), Outcome::Corner),
+        with_outcome(&mazes[2], walk(&mazes[2]), Outcome::Neither),
+    ];
+    let after = vec![
+        with_outcome(&mazes[0], walk(&mazes[0]), Outcome::Cheese),
+        with_outcome(&mazes[1], walk(&mazes[1]), Outcome::Corner),
+        with_outcome(&mazes[2], walk(&mazes[2]), Outcome::Cheese),
+    ];
+    stream(&mut app, EpisodeSource::Baseline, before);
+    stream(&mut app, EpisodeSource::Tuned, after);
+    let page = |app: &App| {
+        let stage = app.world().resource::<Stage>();
+        (
+            stage.slots.iter().map(|s| s.layout.clone()).collect::<Vec<_>>(),
+            stage.slots.iter().map(|s| s.tally_text()).collect::<Vec<_>>(),
+        )
+    };
+    let (layouts, tallies) = page(&app);
+    assert_eq!(layouts, vec![mazes[0].clone(), mazes[0].clone()], "one maze, twice");
+    assert_eq!(count::<Agent>(&mut app), 2);
+    assert_eq!(count::<TallyText>(&mut app), 2, "a tally under each side");
+    assert!(tallies[0].as_deref().is_some_and(|t| t.contains("0 cheese")));
+    // The tallies count each maze once it has played out; then the next maze comes on.
+    let mut seen = vec![layouts[0].clone()];
+    for _ in 0..40 {
+        app.update();
+        let (layouts, tallies) = page(&app);
+        if seen.last() != Some(&layouts[0]) {
+            seen.push(layouts[0].clone());
+        }
+        if layouts[0] == mazes[2] {
+            let stage = app.world().resource::<Stage>();
+            if stage.all_finished() {
+                assert_eq!(
+                    tallies[0].as_deref(),
+                    Some("0 cheese · 2 corner first · 1 neither  (3 of these mazes)")
+                );
+                assert_eq!(
+                    tallies[1].as_deref(),
+                    Some("2 cheese · 1 corner first · 0 neither  (3 of these mazes)")
+                );
+            }
+        }
+    }
+    let order: Vec<Option<usize>> = seen
+        .iter()
+        .map(|l| mazes.iter().position(|m| m == l))
+        .collect();
+    assert!(
+        seen.starts_with(&[mazes[0].clone(), mazes[1].clone(), mazes[2].clone()]),
+        "the mazes play in order: {order:?}"
+    );
+    assert!(
+        seen.len() > 3 && seen[3] == mazes[0],
+        "the playlist starts over"
+    );
+}
+
+#[test]
+fn the_mouse_faces_where_it_goes_and_marks_the_corner_only_when_reached_first() {
+    let mut layout = DistributionSpec::training(7, 1).level_for_seed(5);
+    let start = layout.start;
+    layout.cheese = (0..7 * 7)
+        .map(|i| Pos::new(i / 7, i % 7))
+        .find(|p| !layout.is_wall(*p) && *p != layout.corner && *p != start)
+        .expect("a free cell for the cheese");
+    let right = Pos::new(start.row, start.col + 1);
+    let up = Pos::new(start.row.saturating_sub(1), start.col);
+    let mut track = Track::new(episode(&layout, vec![start, right, right, up]));
+    assert_eq!(track.heading(), Vec2::X);
+    track.t = 1.5;
+    assert_eq!(track.heading(), Vec2::X, "a bump keeps the last heading");
+    track.t = 3.0;
+    let mut turn = Track::new(episode(&layout, vec![start, up]));
+    turn.t = 0.5;
+    assert_eq!(turn.heading(), Vec2::Y, "moving up the rows faces up the screen");
+    let corner = layout.corner;
+    let reached = Track::new(episode(&layout, vec![start, corner, layout.cheese]));
+    assert_eq!(reached.corner_first_step(), Some(1));
+    let cheese_first = Track::new(episode(&layout, vec![start, layout.cheese, corner]));
+    assert_eq!(cheese_first.corner_first_step(), None);
 }

@@ -123,8 +123,8 @@ impl DemoStep {
     pub fn body(self) -> &'static str {
         match self {
             DemoStep::Title => {
-                "A mouse (grey) must find the cheese (yellow). During training the cheese always \
-                 sits in the top-right corner (red marker), so 'go to the corner' and 'go to the \
+                "A mouse must find the cheese. During training the cheese always sits in the \
+                 top-right corner (red marker), so 'go to the corner' and 'go to the \
                  cheese' earn exactly the same reward. Which one does it learn?"
             }
             DemoStep::Training => {
@@ -153,8 +153,8 @@ impl DemoStep {
                  judge proposed (the judge as environment designer)."
             }
             DemoStep::BeforeAfter => {
-                "Left: the agent before feedback. Right: after. Same mazes, same random seeds. \
-                 The numbers: both agents on the same few hundred shifted mazes."
+                "Left: the agent before feedback. Right: after. Same mazes, same random seeds, \
+                 one maze after the other, each side's outcomes counted under it."
             }
             DemoStep::End => "Press Left to go back through the story.",
         }
@@ -261,8 +261,9 @@ fn run_demo_step(
     judge_note: Res<JudgeNote>,
     mut stage: ResMut<Stage>,
     mut commands: MessageWriter<SendCommand>,
-    mut exit: MessageWriter<AppExit>,
+    mut exit: MessageWriter<super::record::RequestExit>,
     mut record: MessageWriter<super::record::Record>,
+    captures: Res<super::record::Captures>,
 ) {
     let now = time.elapsed_secs_f64();
     let step = state.step();
@@ -291,7 +292,9 @@ fn run_demo_step(
             DemoStep::FineTuning => send(Command::Run),
             DemoStep::BeforeAfter => {
                 send(Command::Pause);
-                send(Command::CompareWithBaseline { count: 4 });
+                send(Command::CompareWithBaseline {
+                    count: super::COMPARISON_MAZES,
+                });
             }
             DemoStep::End => {}
         }
@@ -348,8 +351,10 @@ fn run_demo_step(
                 state.shot_at = Some(now);
                 return;
             }
-            // Let the screenshot be taken with this step's caption still on screen.
-            Some(at) if now - at < 1.0 => return,
+            // The step stays on screen until its screenshot is written (at most a few seconds).
+            Some(at) if now - at < 0.3 || (!captures.pending.is_empty() && now - at < 5.0) => {
+                return;
+            }
             Some(_) => {}
         }
     }
@@ -372,7 +377,7 @@ fn run_demo_step(
                     },
                 );
             }
-            exit.write(AppExit::Success);
+            exit.write(super::record::RequestExit);
         }
     } else {
         advance(&mut state, 1, now, &log);
@@ -425,15 +430,50 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &Models) {
     }
 }
 
-/// The current step's title, text and live numbers in the bottom strip.
+/// Height of the demo's bottom strip: taller for the before/after chart.
+pub(super) fn caption_height(m: &Models) -> f32 {
+    if m.demo.step() == DemoStep::BeforeAfter && m.round.before_after.is_some() {
+        260.0
+    } else {
+        170.0
+    }
+}
+
+/// The current step's title, text and live numbers in the bottom strip; at the before/after
+/// step, the measured rates as a bar chart beside them.
 pub(super) fn caption(ui: &mut egui::Ui, m: &Models) {
     let step = m.demo.step();
-    ui.label(RichText::new(step.title()).size(24.0).strong());
-    ui.label(RichText::new(step.body()).size(16.0));
-    let facts = demo_facts(m);
-    if !facts.is_empty() {
-        ui.label(RichText::new(facts).size(15.0).color(Color32::LIGHT_BLUE));
-    }
+    let chart = m
+        .round
+        .before_after
+        .as_ref()
+        .filter(|_| step == DemoStep::BeforeAfter);
+    let chart_width = if chart.is_some() {
+        (ui.available_width() * 0.5).min(560.0)
+    } else {
+        0.0
+    };
+    let text_width = ui.available_width() - chart_width;
+    ui.horizontal_top(|ui| {
+        ui.allocate_ui_with_layout(
+            egui::vec2(text_width, ui.available_height()),
+            egui::Layout::top_down(egui::Align::Min),
+            |ui| {
+                ui.set_max_width(text_width - 12.0);
+                ui.label(RichText::new(step.title()).size(24.0).strong());
+                ui.label(RichText::new(step.body()).size(16.0));
+                let facts = demo_facts(m);
+                if !facts.is_empty() {
+                    let facts = crate::app::glyphs::for_panels(&facts);
+                    ui.label(RichText::new(facts).size(16.0).color(Color32::LIGHT_BLUE));
+                }
+            },
+        );
+        if let Some(t) = chart {
+            let height = ui.available_height().max(160.0);
+            super::fine_tune_panel::rate_chart(ui, t, egui::vec2(chart_width, height));
+        }
+    });
 }
 
 /// The live numbers behind the current demo step.
@@ -448,25 +488,18 @@ fn demo_facts(m: &Models) -> String {
             )
         }),
         DemoStep::BeforeAfter => match &m.round.before_after {
-            Some(t) => {
-                let rates = |s: &crate::sim::OutcomeSummary| {
-                    format!(
-                        "cheese {} · corner first {} · neither {}",
-                        rate_text(s.cheese),
-                        rate_text(s.corner),
-                        rate_text(s.neither)
-                    )
-                };
-                format!(
-                    "the same {} shifted mazes — before: {}\nafter ({} arm): {}\ncheese {:+.1} points, McNemar p = {:.1e}",
-                    t.before.summary.episodes,
-                    rates(&t.before.summary),
-                    t.arm,
-                    rates(&t.after.summary),
-                    100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
-                    t.cheese_test.p_value
-                )
-            }
+            Some(t) => format!(
+                "Measured on the same {} shifted mazes: cheese {} before, {} after ({} arm): \
+                 {:+.1} points, McNemar p = {:.1e} ({} mazes solved only after, {} only before).",
+                t.before.summary.episodes,
+                rate_text(t.before.summary.cheese),
+                rate_text(t.after.summary.cheese),
+                t.arm,
+                100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
+                t.cheese_test.p_value,
+                t.cheese_test.only_second,
+                t.cheese_test.only_first
+            ),
             None => "measuring…".into(),
         },
         DemoStep::FineTuning => m.round.fine_tuning.as_ref().map_or(String::new(), |f| {

@@ -234,6 +234,7 @@ fn put_on_stage(state: &EditorState, stage: &mut Stage) {
         layout: level.sketch(),
         caption: format!("editing {}", level.name),
         tracks: Vec::new(),
+        tally: None,
     }]);
 }
 

@@ -1,5 +1,6 @@
 //! The feedback round's last part in the round window: which arm fine-tuning runs (and on which
-//! levels), and the before/after table on the same shifted mazes once it ends.
+//! levels), and the before/after table and bar chart on the same shifted mazes once it ends (the
+//! demo shows the same chart).
 
 use crate::experiment::round::{Arm, BeforeAfter};
 use crate::sim::Rate;
@@ -82,6 +83,7 @@ pub(super) fn status(
                 ui.end_row();
             }
         });
+    rate_chart(ui, t, egui::vec2(ui.available_width().min(520.0), 220.0));
     let gain = 100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate);
     let color = if t.cheese_test.second_better(0.01) {
         Color32::LIGHT_GREEN
@@ -105,4 +107,97 @@ pub(super) fn rate_text(rate: Rate) -> String {
         100.0 * rate.low,
         100.0 * rate.high
     )
+}
+
+/// The before/after rates as a bar chart: cheese, corner first and neither, each agent's rate as
+/// a bar with its 95% interval as a whisker and the rate written above. `size` in points.
+pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let text = |size: f32| egui::FontId::proportional(size);
+    let before = Color32::from_rgb(150, 152, 166);
+    let after = Color32::from_rgb(96, 200, 120);
+    let axis = Color32::from_gray(120);
+    let label_h = 22.0;
+    let legend_h = 22.0;
+    let plot = egui::Rect::from_min_max(
+        rect.min + egui::vec2(40.0, legend_h + 18.0),
+        rect.max - egui::vec2(8.0, label_h),
+    );
+    let y_of = |rate: f64| plot.bottom() - plot.height() * rate.clamp(0.0, 1.0) as f32;
+    for tick in [0.0, 0.5, 1.0] {
+        let y = y_of(tick);
+        painter.hline(plot.x_range(), y, egui::Stroke::new(1.0, axis.gamma_multiply(0.5)));
+        painter.text(
+            egui::pos2(plot.left() - 6.0, y),
+            egui::Align2::RIGHT_CENTER,
+            format!("{:.0}%", 100.0 * tick),
+            text(13.0),
+            axis,
+        );
+    }
+    let groups = [
+        ("cheese", t.before.summary.cheese, t.after.summary.cheese),
+        ("corner first", t.before.summary.corner, t.after.summary.corner),
+        ("neither", t.before.summary.neither, t.after.summary.neither),
+    ];
+    let group_w = plot.width() / groups.len() as f32;
+    let bar_w = (group_w * 0.3).min(70.0);
+    for (g, (name, b, a)) in groups.iter().enumerate() {
+        let centre = plot.left() + group_w * (g as f32 + 0.5);
+        for (k, (rate, color)) in [(b, before), (a, after)].into_iter().enumerate() {
+            let x = centre + (k as f32 - 0.5) * (bar_w + 6.0);
+            let bar = egui::Rect::from_min_max(
+                egui::pos2(x - bar_w / 2.0, y_of(rate.rate)),
+                egui::pos2(x + bar_w / 2.0, plot.bottom()),
+            );
+            painter.rect_filled(bar, 2.0, color);
+            let whisker = egui::Stroke::new(2.0, Color32::WHITE);
+            let (lo, hi) = (y_of(rate.low), y_of(rate.high));
+            painter.vline(x, lo..=hi, whisker);
+            for y in [lo, hi] {
+                painter.hline(x - bar_w * 0.2..=x + bar_w * 0.2, y, whisker);
+            }
+            painter.text(
+                egui::pos2(x, hi - 3.0),
+                egui::Align2::CENTER_BOTTOM,
+                format!("{:.0}%", 100.0 * rate.rate),
+                text(16.0),
+                Color32::WHITE,
+            );
+        }
+        painter.text(
+            egui::pos2(centre, plot.bottom() + 3.0),
+            egui::Align2::CENTER_TOP,
+            *name,
+            text(16.0),
+            Color32::LIGHT_GRAY,
+        );
+    }
+    let mut x = plot.left();
+    for (name, color) in [
+        ("before feedback".to_string(), before),
+        (format!("after ({} arm)", t.arm), after),
+    ] {
+        painter.rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top() + 4.0), egui::vec2(14.0, 14.0)),
+            2.0,
+            color,
+        );
+        let shown = painter.text(
+            egui::pos2(x + 20.0, rect.top() + 11.0),
+            egui::Align2::LEFT_CENTER,
+            name,
+            text(15.0),
+            Color32::LIGHT_GRAY,
+        );
+        x = shown.right() + 18.0;
+    }
+    painter.text(
+        egui::pos2(x, rect.top() + 11.0),
+        egui::Align2::LEFT_CENTER,
+        format!("· 95% intervals · {} mazes", t.before.summary.episodes),
+        text(13.0),
+        axis,
+    );
 }

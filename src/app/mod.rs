@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod demo;
 pub mod editor;
 mod fine_tune_panel;
+pub mod glyphs;
 mod panels;
 mod plots;
 pub mod record;
@@ -16,6 +17,9 @@ use crate::trainer::{SessionSettings, TrainerHandle};
 use bevy::prelude::*;
 use bevy::window::WindowResolution;
 use std::path::PathBuf;
+
+/// Mazes the before/after comparison plays, one pair at a time (the demo and the round window).
+pub const COMPARISON_MAZES: usize = 12;
 
 /// The app's system sets, chained once here; features only join them.
 #[derive(SystemSet, Debug, Clone, Copy, Eq, PartialEq, Hash)]
@@ -89,7 +93,13 @@ pub fn plugin(app: &mut App) {
         )
             .chain(),
     );
-    app.add_plugins((bridge::plugin, scene::plugin, editor::plugin, demo::plugin));
+    app.add_plugins((
+        bridge::plugin,
+        scene::plugin,
+        editor::plugin,
+        demo::plugin,
+        record::captures_plugin,
+    ));
 }
 
 /// Opens the app window and runs until it is closed.
@@ -125,7 +135,12 @@ pub fn run(options: AppOptions) -> Result<(), String> {
     });
     app.add_plugins(bevy_egui::EguiPlugin::default());
     app.add_plugins(plugin);
-    app.add_plugins((view::plugin, panels::plugin, record::plugin));
+    app.add_plugins((
+        view::plugin,
+        panels::plugin,
+        record::plugin,
+        scene::effects::plugin,
+    ));
     app.insert_state(options.mode);
     app.insert_resource(options.overlays);
     if options.ghosts {

@@ -183,7 +183,7 @@ fn draw_panels(
             .height(),
         Mode::Demo => egui::Panel::bottom("caption")
             .resizable(false)
-            .exact_size(170.0)
+            .exact_size(super::demo::caption_height(&m))
             .show(&mut root, |ui| super::demo::caption(ui, &m))
             .response
             .rect
@@ -407,8 +407,6 @@ fn legend(ui: &mut egui::Ui) {
         for (color, label) in [
             (colors::WALL, "wall"),
             (colors::FLOOR, "floor"),
-            (colors::MOUSE, "mouse"),
-            (colors::CHEESE, "cheese"),
             (colors::CORNER, "corner (proxy goal)"),
             (super::scene::START, "start"),
         ] {
@@ -416,6 +414,68 @@ fn legend(ui: &mut egui::Ui) {
             ui.label(label);
         }
     });
+    ui.horizontal_wrapped(|ui| {
+        for (icon, label) in [
+            (Icon::Mouse, "mouse"),
+            (Icon::Cheese, "cheese"),
+            (Icon::Trail, "its recent path"),
+            (Icon::Reached, "cheese reached"),
+            (Icon::CornerFirst, "corner first"),
+        ] {
+            legend_icon(ui, icon);
+            ui.label(label);
+        }
+    });
+}
+
+#[derive(Clone, Copy)]
+enum Icon {
+    Mouse,
+    Cheese,
+    Trail,
+    Reached,
+    CornerFirst,
+}
+
+/// The scene's marks, drawn small for the legend.
+fn legend_icon(ui: &mut egui::Ui, icon: Icon) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(20.0, 18.0), egui::Sense::hover());
+    let p = ui.painter_at(rect);
+    let c = rect.center();
+    let at = |x: f32, y: f32| c + egui::vec2(x, y);
+    match icon {
+        Icon::Mouse => {
+            let fur = Color32::from_rgb(150, 152, 166);
+            p.circle_filled(at(-2.0, 0.0), 5.5, fur);
+            p.circle_filled(at(3.5, 0.0), 4.0, fur);
+            p.circle_filled(at(2.0, -4.5), 2.6, Color32::from_rgb(240, 165, 182));
+            p.circle_filled(at(2.0, 4.5), 2.6, Color32::from_rgb(240, 165, 182));
+            p.circle_filled(at(7.5, 0.0), 1.3, Color32::from_rgb(240, 165, 182));
+        }
+        Icon::Cheese => {
+            let wedge = vec![at(-7.0, 6.0), at(8.0, 6.0), at(-7.0, -7.0)];
+            p.add(egui::Shape::convex_polygon(
+                wedge,
+                Color32::from_rgb(250, 200, 40),
+                egui::Stroke::new(1.5, Color32::from_rgb(214, 150, 18)),
+            ));
+        }
+        Icon::Trail => {
+            p.line_segment(
+                [at(-8.0, 4.0), at(8.0, -4.0)],
+                egui::Stroke::new(4.0, Color32::from_rgb(128, 84, 210)),
+            );
+        }
+        Icon::Reached => {
+            p.circle_stroke(c, 7.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 209, 51)));
+        }
+        Icon::CornerFirst => {
+            let red = egui::Stroke::new(2.0, Color32::from_rgb(230, 46, 51));
+            p.circle_stroke(c, 7.0, red);
+            p.line_segment([at(-4.0, -4.0), at(4.0, 4.0)], red);
+            p.line_segment([at(-4.0, 4.0), at(4.0, -4.0)], red);
+        }
+    }
 }
 
 fn errors(ui: &mut egui::Ui, notices: &mut Notices) {
@@ -425,7 +485,7 @@ fn errors(ui: &mut egui::Ui, notices: &mut Notices) {
     ui.separator();
     ui.label(RichText::new("Problems").strong().color(Color32::LIGHT_RED));
     for e in &notices.errors {
-        ui.colored_label(Color32::LIGHT_RED, e);
+        ui.colored_label(Color32::LIGHT_RED, super::glyphs::for_panels(e));
     }
     if ui.small_button("dismiss").clicked() {
         notices.errors.clear();

@@ -1,5 +1,6 @@
 //! The live plots under the watch view: training and shifted-maze rates from each evaluation,
-//! the episodic return, and PPO's losses, against env steps.
+//! the episodic return, and PPO's losses, against env steps (from 0, so the axes are sensible
+//! from the first point on).
 
 use super::panels::{Models, PlotTab};
 use bevy_egui::egui;
@@ -11,12 +12,24 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
         ui.selectable_value(&mut m.panel.plot, PlotTab::Return, "return");
         ui.selectable_value(&mut m.panel.plot, PlotTab::Losses, "losses");
     });
+    let log = &m.log;
+    // The x axis starts at step 0 and reaches the latest point, so a single point (or a run
+    // resumed at millions of steps) never gets a degenerate axis around one value.
+    let last_step = log
+        .iterations
+        .iter()
+        .map(|it| it.global_step)
+        .chain(log.evaluations.iter().map(|e| e.global_step))
+        .max()
+        .unwrap_or(0);
     let plot = Plot::new(("plot", m.panel.plot as u8))
         .legend(Legend::default())
         .height(180.0)
         .x_axis_label("env steps")
+        .include_x(0.0)
+        .include_x((last_step as f64 * 1.02).max(1000.0))
+        .include_y(0.0)
         .allow_drag(false);
-    let log = &m.log;
     let series = |f: &dyn Fn(&crate::rl::IterationMetrics) -> f64| -> Vec<[f64; 2]> {
         log.iterations
             .iter()
@@ -37,7 +50,7 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
                 ("shifted: corner first", eval(&|e| e.shifted.corner.rate)),
                 ("shifted: neither", eval(&|e| e.shifted.neither.rate)),
             ];
-            plot.include_y(0.0).include_y(1.0).show(ui, |p| {
+            plot.include_y(1.0).show(ui, |p| {
                 for (name, points) in lines {
                     p.points(Points::new(name, points.clone()).radius(2.5));
                     p.line(Line::new(name, points));

@@ -1,14 +1,128 @@
 //! Recording: PNG screenshots (F12 or the panel), a GIF of the episode on stage (G or the panel),
-//! and scripted screenshots for unattended runs (the rendering test), which then exit.
+//! scripted screenshots for unattended runs (the rendering test), and the exit gate: the app
+//! exits only once every screenshot it was asked for is on disk (or a bounded wait has passed).
 
 use super::AppSystems;
 use super::bridge::{Notices, SendCommand, TrainingLog};
 use super::scene::{Stage, View};
 use crate::trainer::Command;
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The exit gate and the screenshot bookkeeping (also in headless tests).
+pub(super) fn captures_plugin(app: &mut App) {
+    app.init_resource::<Captures>()
+        .init_resource::<ExitGate>()
+        .add_message::<RequestExit>()
+        .add_systems(Update, exit_when_captured.after(AppSystems::Present));
+}
+
+/// Asks the app to exit once every requested screenshot is written (unattended runs).
+#[derive(Message, Clone, Copy, Debug, Default)]
+pub struct RequestExit;
+
+/// How long the exit waits for screenshots still being read back and written.
+pub const CAPTURE_TIMEOUT_S: f64 = 20.0;
+
+/// Screenshots requested and not yet on disk, and those that failed.
+#[derive(Resource, Default, Debug)]
+pub struct Captures {
+    pub pending: Vec<PathBuf>,
+    pub failed: Vec<String>,
+    pub written: Vec<PathBuf>,
+}
+
+impl Captures {
+    /// Records that a screenshot to `path` was requested.
+    pub fn begin(&mut self, path: PathBuf) {
+        self.pending.push(path);
+    }
+
+    /// Records how writing `path` went.
+    pub fn finish(&mut self, path: &Path, result: Result<(), String>) {
+        self.pending.retain(|p| p != path);
+        match result {
+            Ok(()) => {
+                info!("screenshot -> {}", path.display());
+                self.written.push(path.to_path_buf());
+            }
+            Err(e) => {
+                let message = format!("screenshot {} was not written: {e}", path.display());
+                error!("{message}");
+                self.failed.push(message);
+            }
+        }
+    }
+}
+
+/// When an exit was asked for (app time), while screenshots are still pending.
+#[derive(Resource, Default, Debug)]
+struct ExitGate {
+    requested_at: Option<f64>,
+}
+
+/// Requests a screenshot of the window into `path` (a PNG), tracked until it is written.
+pub fn capture(commands: &mut Commands, captures: &mut Captures, path: PathBuf) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        captures.failed.push(format!(
+            "screenshot {}: cannot create its folder: {e}",
+            path.display()
+        ));
+        error!("{}", captures.failed.last().map_or("", String::as_str));
+        return;
+    }
+    captures.begin(path.clone());
+    commands.spawn(Screenshot::primary_window()).observe(
+        move |captured: On<ScreenshotCaptured>, mut captures: ResMut<Captures>| {
+            let result = captured
+                .image
+                .clone()
+                .try_into_dynamic()
+                .map_err(|e| format!("the frame could not be converted: {e}"))
+                .and_then(|image| image.to_rgb8().save(&path).map_err(|e| e.to_string()));
+            captures.finish(&path, result);
+        },
+    );
+}
+
+/// Exits once asked to and no screenshot is pending; after [`CAPTURE_TIMEOUT_S`] it exits anyway,
+/// naming what was not written. Failed screenshots make the exit code non-zero.
+fn exit_when_captured(
+    mut requests: MessageReader<RequestExit>,
+    mut gate: ResMut<ExitGate>,
+    captures: Res<Captures>,
+    time: Res<Time>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let now = time.elapsed_secs_f64();
+    if requests.read().count() > 0 && gate.requested_at.is_none() {
+        gate.requested_at = Some(now);
+    }
+    let Some(at) = gate.requested_at else {
+        return;
+    };
+    let waited = now - at;
+    if !captures.pending.is_empty() && waited < CAPTURE_TIMEOUT_S {
+        return;
+    }
+    for path in &captures.pending {
+        error!(
+            "screenshot {} was not written within {CAPTURE_TIMEOUT_S} s of the exit: the renderer \
+             did not deliver the frame (is the window minimised or the GPU stalled?)",
+            path.display()
+        );
+    }
+    gate.requested_at = None;
+    if captures.pending.is_empty() && captures.failed.is_empty() {
+        exit.write(AppExit::Success);
+    } else {
+        exit.write(AppExit::error());
+    }
+}
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Script>().add_systems(
@@ -69,8 +183,8 @@ pub struct Script {
     exit_after_s: Option<f64>,
     /// Frames rendered in the current shot's view with something on stage.
     settled_frames: u32,
-    /// Frames since the last screenshot was requested.
-    since_shot: u32,
+    /// Whether a scripted screenshot was requested (the run exits when the last is written).
+    shot_taken: bool,
     /// Commands still to send, by time.
     timed: Vec<(f64, Command)>,
 }
@@ -89,7 +203,8 @@ impl FrameLog {
     }
 }
 
-fn log_frames(log: Option<ResMut<FrameLog>>, time: Res<Time>, training: Res<TrainingLog>) {
+/// Logs real time (the app's own clock clamps a slow frame's delta to 250 ms).
+fn log_frames(log: Option<ResMut<FrameLog>>, time: Res<Time<Real>>, training: Res<TrainingLog>) {
     let Some(mut log) = log else {
         return;
     };
@@ -130,37 +245,39 @@ fn record_keys(keys: Res<ButtonInput<KeyCode>>, mut record: MessageWriter<Record
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_script(
     mut script: ResMut<Script>,
     mut view: ResMut<View>,
     stage: Res<Stage>,
     time: Res<Time>,
     mut commands: Commands,
-    mut exit: MessageWriter<AppExit>,
+    mut captures: ResMut<Captures>,
+    mut exit: MessageWriter<RequestExit>,
     mut send: MessageWriter<SendCommand>,
 ) {
-    while script
-        .timed
-        .first()
-        .is_some_and(|(at, _)| *at <= time.elapsed_secs_f64())
-    {
+    let now = time.elapsed_secs_f64();
+    while script.timed.first().is_some_and(|(at, _)| *at <= now) {
         let (_, command) = script.timed.remove(0);
         send.write(SendCommand(command));
     }
     if let Some(limit) = script.exit_after_s
-        && time.elapsed_secs_f64() > limit
+        && now > limit
     {
-        exit.write(AppExit::Success);
+        for shot in std::mem::take(&mut script.shots) {
+            let message = format!(
+                "screenshot {} was not taken: --exit-after {limit} s came before its view had \
+                 settled; give the run more time",
+                shot.path.display()
+            );
+            error!("{message}");
+            captures.failed.push(message);
+        }
+        exit.write(RequestExit);
         return;
     }
     if script.shots.is_empty() {
-        if script.since_shot > 0 {
-            // Give the last screenshot a few frames to be read back and written.
-            script.since_shot += 1;
-            if script.since_shot > 10 {
-                exit.write(AppExit::Success);
-            }
+        if std::mem::take(&mut script.shot_taken) {
+            exit.write(RequestExit);
         }
         return;
     }
@@ -170,7 +287,7 @@ fn run_script(
         script.settled_frames = 0;
         return;
     }
-    if stage.slots.is_empty() || time.elapsed_secs_f64() < script.shots[0].not_before_s {
+    if stage.slots.is_empty() || now < script.shots[0].not_before_s {
         return;
     }
     script.settled_frames += 1;
@@ -178,19 +295,14 @@ fn run_script(
         return;
     }
     let shot = script.shots.remove(0);
-    if let Some(dir) = shot.path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
     info!(
         "screenshot of the {:?} view -> {}",
         shot.view,
         shot.path.display()
     );
-    commands
-        .spawn(Screenshot::primary_window())
-        .observe(save_to_disk(shot.path));
+    capture(&mut commands, &mut captures, shot.path);
     script.settled_frames = 0;
-    script.since_shot = 1;
+    script.shot_taken = true;
 }
 
 fn numbered(ext: &str) -> PathBuf {
@@ -205,18 +317,15 @@ fn save_recordings(
     mut requests: MessageReader<Record>,
     stage: Res<Stage>,
     mut notices: ResMut<Notices>,
+    mut captures: ResMut<Captures>,
     mut commands: Commands,
+    mut reported: Local<usize>,
 ) {
     for request in requests.read() {
         match request {
             Record::Screenshot(path) => {
                 let path = path.clone().unwrap_or_else(|| numbered("png"));
-                if let Some(dir) = path.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                commands
-                    .spawn(Screenshot::primary_window())
-                    .observe(save_to_disk(path));
+                capture(&mut commands, &mut captures, path);
             }
             Record::EpisodeGif(path) => {
                 let Some((slot, track)) = stage
@@ -241,4 +350,9 @@ fn save_recordings(
             }
         }
     }
+    // Failures show in the panel too (a screenshot fails after it was requested).
+    for message in captures.failed.iter().skip(*reported) {
+        notices.error(message.clone());
+    }
+    *reported = captures.failed.len();
 }

@@ -2,6 +2,7 @@
 //! labelled pairs as side-by-side replays with overrides, the judge's diagnostics, the reward
 //! model's table, and fine-tuning (its controls in `fine_tune_panel`).
 
+use super::glyphs::for_panels;
 use super::panels::{Models, Outputs, c32};
 use crate::level::{Layout, Pos};
 use crate::llm::Choice;
@@ -108,12 +109,12 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
             );
         }
         for f in &analysis.failure_modes {
-            ui.label(format!("• {f}"));
+            ui.label(format!("• {}", for_panels(f)));
         }
         egui::ScrollArea::vertical()
             .id_salt("analysis")
             .max_height(140.0)
-            .show(ui, |ui| ui.label(&analysis.text));
+            .show(ui, |ui| ui.label(for_panels(&analysis.text)));
         ui.small(format!("the judge read {} rollouts", analysis.shown.len()));
     });
     ui.label(RichText::new("Proposed scenarios").strong());
@@ -123,7 +124,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         }
     }
     for r in &analysis.rejected {
-        ui.colored_label(Color32::GRAY, format!("rejected: {r}"));
+        ui.colored_label(Color32::GRAY, format!("rejected: {}", for_panels(r)));
     }
     if phase == Some(Phase::ReviewScenarios) && ui.button("Use the checked scenarios").clicked() {
         out.send(Command::ReviewScenarios(round.accepted.clone()));
@@ -185,7 +186,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
                     ));
                     ui.label(format!("judge's label: P(A better) = {:.2}", l.mu_first));
                     for r in l.rationales.iter().filter(|r| !r.is_empty()) {
-                        ui.small(r);
+                        ui.small(for_panels(r));
                     }
                     let current = round.overrides.get(index).copied().flatten();
                     ui.horizontal(|ui| {
@@ -221,7 +222,9 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
             out.send(Command::TrainRewardModel);
         }
         if ui.button("Before / after").clicked() {
-            out.send(Command::CompareWithBaseline { count: 4 });
+            out.send(Command::CompareWithBaseline {
+                count: super::COMPARISON_MAZES,
+            });
         }
     });
     let has_reward_model = round.reward.is_some();

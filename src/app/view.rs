@@ -3,7 +3,7 @@
 
 use super::AppSystems;
 use super::bridge::Fields;
-use super::scene::{Overlays, Stage, TILE, View, cell_center, slot_origins};
+use super::scene::{Overlays, Stage, TILE, View, cell_center, slot_origins, to_3d};
 use crate::sim::Action;
 use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{ScalingMode, Viewport};
@@ -208,7 +208,7 @@ fn frame_stage(
         if key(&camera.viewport) != key(&viewport) {
             camera.viewport = viewport.clone();
         }
-        let distance = size.x.max(size.y) / TILE * 1.35 * orbit.zoom;
+        let distance = size.x.max(size.y) / TILE * 1.1 * orbit.zoom;
         let offset = Vec3::new(
             orbit.yaw.sin() * orbit.pitch.cos(),
             orbit.pitch.sin(),
@@ -218,7 +218,7 @@ fn frame_stage(
     }
 }
 
-/// The policy's preferred move in every cell of the first maze, as arrows (2D view).
+/// The policy's preferred move in every cell of the first maze, as arrows (on the floor in 3D).
 fn draw_policy_arrows(
     overlays: Res<Overlays>,
     view: Res<View>,
@@ -226,7 +226,7 @@ fn draw_policy_arrows(
     stage: Res<Stage>,
     mut gizmos: Gizmos,
 ) {
-    if !overlays.arrows || *view != View::Flat {
+    if !overlays.arrows {
         return;
     }
     let Some(slot) = stage.slots.first() else {
@@ -257,8 +257,16 @@ fn draw_policy_arrows(
         };
         let length = TILE * (0.2 + 0.25 * p);
         let color = Color::srgba(0.1, 0.1, 0.1, 0.35 + 0.6 * p);
-        gizmos
-            .arrow_2d(at - dir * length * 0.5, at + dir * length * 0.5, color)
-            .with_tip_length(TILE * 0.18);
+        let (from, to) = (at - dir * length * 0.5, at + dir * length * 0.5);
+        match *view {
+            View::Flat => {
+                gizmos.arrow_2d(from, to, color).with_tip_length(TILE * 0.18);
+            }
+            View::Blocks => {
+                gizmos
+                    .arrow(to_3d(from, 0.06), to_3d(to, 0.06), color)
+                    .with_tip_length(0.18);
+            }
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! The maze scene: wall/floor tiles, start, cheese and agents spawned from the levels on stage
 //! (despawned cleanly when they change), smooth moves along streamed episodes, a 2D top-down view
-//! and a 3D view of the same world, and the overlays (visitation heatmap, policy arrows, learned
-//! reward).
+//! and a 3D view of the same world, playlists of side-by-side comparisons with running tallies,
+//! and the overlays (visitation heatmap, policy arrows, learned reward).
 
+mod actors;
+pub mod effects;
 mod overlay;
 mod spawn;
 
 pub use overlay::heat;
-pub use spawn::START;
+pub use spawn::{Caption, OverlayColor, START, SceneFont};
 
 use super::bridge::EpisodesArrived;
 use crate::app::{AppSystems, Mode};
@@ -37,6 +39,7 @@ pub(super) fn plugin(app: &mut App) {
                 (
                     spawn::spawn_stage,
                     move_agents,
+                    update_tallies,
                     overlay::color_overlay_cells,
                 )
                     .chain()
@@ -99,11 +102,43 @@ pub struct Track {
     pub episode: Rollout,
     /// Steps played so far (fractional while moving between cells).
     pub t: f32,
+    /// Seconds since the episode played out (0 while it plays).
+    pub done_s: f32,
 }
 
 impl Track {
     pub fn new(episode: Rollout) -> Self {
-        Self { episode, t: 0.0 }
+        Self {
+            episode,
+            t: 0.0,
+            done_s: 0.0,
+        }
+    }
+
+    /// The step at which the agent first stands on the corner cell, if it gets there before the
+    /// cheese (the proxy goal reached first).
+    pub fn corner_first_step(&self) -> Option<usize> {
+        let layout = &self.episode.layout;
+        self.episode
+            .path
+            .iter()
+            .take_while(|p| **p != layout.cheese)
+            .position(|p| *p == layout.corner)
+    }
+
+    /// The direction the agent faces now, in 2D world axes (x right, y up): its current move, or
+    /// its last real move while it stands still or bumps into a wall; right before any move.
+    pub fn heading(&self) -> Vec2 {
+        let path = &self.episode.path;
+        let now = (self.t.floor() as usize).min(path.len().saturating_sub(1));
+        (0..=now)
+            .rev()
+            .find_map(|i| {
+                let (a, b) = (path.get(i)?, path.get(i + 1)?);
+                let d = Vec2::new(b.col as f32 - a.col as f32, a.row as f32 - b.row as f32);
+                (d != Vec2::ZERO).then_some(d)
+            })
+            .unwrap_or(Vec2::X)
     }
 
     pub fn finished(&self) -> bool {
@@ -136,6 +171,7 @@ pub fn single(e: &Rollout, caption: &str) -> Slot {
         layout: e.layout.clone(),
         caption: format!("{caption}: {}", outcome_caption(e)),
         tracks: vec![Track::new(e.clone())],
+        tally: None,
     }
 }
 
@@ -145,6 +181,74 @@ pub struct Slot {
     pub layout: Layout,
     pub caption: String,
     pub tracks: Vec<Track>,
+    /// In a playlist: the outcomes of this column's earlier episodes, shown under the maze with
+    /// this one's added once it has played out.
+    pub tally: Option<Tally>,
+}
+
+impl Slot {
+    /// The running tally under the maze: earlier episodes plus this one once it has finished.
+    pub fn tally_text(&self) -> Option<String> {
+        let mut tally = self.tally?;
+        let mut mazes = tally.total();
+        if let Some(track) = self.tracks.first().filter(|t| t.finished()) {
+            tally.add(track.episode.stats.outcome);
+            mazes += 1;
+        }
+        Some(format!(
+            "{} cheese · {} corner first · {} neither  ({mazes} of these mazes)",
+            tally.cheese, tally.corner, tally.neither
+        ))
+    }
+}
+
+/// Outcome counts of the episodes played so far in one column of a playlist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub cheese: u32,
+    pub corner: u32,
+    pub neither: u32,
+}
+
+impl Tally {
+    pub fn add(&mut self, outcome: crate::sim::Outcome) {
+        match outcome {
+            crate::sim::Outcome::Cheese => self.cheese += 1,
+            crate::sim::Outcome::Corner => self.corner += 1,
+            crate::sim::Outcome::Neither => self.neither += 1,
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.cheese + self.corner + self.neither
+    }
+}
+
+/// Pairs of episodes on the same mazes (e.g. before and after feedback) as a playlist: one pair
+/// at a time side by side, the `captions` above the two columns and each column's running tally.
+pub fn paired_playlist(pairs: &[(Rollout, Rollout)], captions: [&str; 2]) -> Vec<Vec<Slot>> {
+    let mut tallies = [Tally::default(); 2];
+    pairs
+        .iter()
+        .map(|(left, right)| {
+            let page = [left, right]
+                .into_iter()
+                .zip(&mut tallies)
+                .zip(captions)
+                .map(|((e, tally), caption)| {
+                    let slot = Slot {
+                        layout: e.layout.clone(),
+                        caption: caption.to_string(),
+                        tracks: vec![Track::new(e.clone())],
+                        tally: Some(*tally),
+                    };
+                    tally.add(e.stats.outcome);
+                    slot
+                })
+                .collect();
+            page
+        })
+        .collect()
 }
 
 /// What is on stage; `generation` changes whenever the mazes change.
@@ -160,21 +264,44 @@ pub struct Stage {
     before: Option<Vec<Rollout>>,
     /// Mazes per row when they come in pairs (side-by-side comparisons); None: a square grid.
     pub columns: Option<usize>,
+    /// Pages played one after the other, round and round (each page a row of mazes).
+    pub playlist: Vec<Vec<Slot>>,
+    /// The page of `playlist` on stage.
+    pub playlist_at: usize,
 }
 
 impl Stage {
     /// Puts `slots` on stage now.
     pub fn show(&mut self, slots: Vec<Slot>) {
-        self.slots = slots;
-        self.generation += 1;
-        self.finished_for = 0.0;
-        self.columns = None;
+        self.playlist.clear();
+        self.put_on(slots, None);
     }
 
     /// Puts `slots` on stage now, `columns` to a row (e.g. 2 for pairs side by side).
     pub fn show_in_columns(&mut self, slots: Vec<Slot>, columns: usize) {
-        self.show(slots);
-        self.columns = Some(columns.max(1));
+        self.playlist.clear();
+        self.put_on(slots, Some(columns.max(1)));
+    }
+
+    /// Plays `pages` one after the other (then again from the first), each as one row.
+    pub fn show_playlist(&mut self, pages: Vec<Vec<Slot>>) {
+        let first = pages.first().cloned().unwrap_or_default();
+        let columns = first.len().max(1);
+        self.put_on(first, Some(columns));
+        self.playlist = pages;
+        self.playlist_at = 0;
+    }
+
+    fn put_on(&mut self, slots: Vec<Slot>, columns: Option<usize>) {
+        self.slots = slots;
+        self.generation += 1;
+        self.finished_for = 0.0;
+        self.columns = columns;
+    }
+
+    /// Whether any maze on stage shows a tally under it.
+    pub fn has_tallies(&self) -> bool {
+        self.slots.iter().any(|s| s.tally.is_some())
     }
 
     pub fn all_finished(&self) -> bool {
@@ -273,9 +400,10 @@ pub fn slot_origins(stage: &Stage) -> (Vec<Vec2>, Vec2) {
             )
         })
         .collect();
+    let captions = if stage.has_tallies() { 2.0 } else { 1.0 };
     (
         origins,
-        Vec2::new(cols as f32 * gap, rows as f32 * gap + TILE),
+        Vec2::new(cols as f32 * gap, rows as f32 * gap + captions * TILE),
     )
 }
 
@@ -317,12 +445,19 @@ pub fn accept_episodes(
             }
             EpisodeSource::Tuned => {
                 let before = stage.before.take().unwrap_or_default();
-                let mut slots = Vec::new();
-                for (b, a) in before.iter().zip(&batch.episodes) {
-                    slots.push(single(b, "before feedback"));
-                    slots.push(single(a, "after feedback"));
+                let pairs: Vec<(Rollout, Rollout)> =
+                    before.into_iter().zip(batch.episodes.iter().cloned()).collect();
+                let pages = paired_playlist(&pairs, ["before feedback", "after feedback"]);
+                if let Some(first) = pages.first().and_then(|p| p.first()) {
+                    for t in &first.tracks {
+                        visits.add(&first.layout, &t.episode.path);
+                    }
                 }
-                slots
+                if !pages.is_empty() {
+                    stage.pending = None;
+                    stage.show_playlist(pages);
+                }
+                continue;
             }
         };
         if slots.is_empty() {
@@ -335,10 +470,7 @@ pub fn accept_episodes(
         }
         // Comparisons and playtests go on stage at once; training streams wait their turn.
         let now = batch.source != EpisodeSource::Current || stage.slots.is_empty();
-        if batch.source == EpisodeSource::Tuned {
-            stage.pending = None;
-            stage.show_in_columns(slots, 2);
-        } else if now {
+        if now {
             stage.pending = None;
             stage.show(slots);
         } else {
@@ -374,6 +506,7 @@ fn ghosts(episodes: &[Rollout], caption: &str, max: usize) -> Vec<Slot> {
         layout: first.layout.clone(),
         caption: format!("{caption}: {cheese}/{} reach the cheese", tracks.len()),
         tracks,
+        tally: None,
     }]
 }
 
@@ -398,6 +531,9 @@ pub fn advance_playback(time: Res<Time>, playback: Res<Playback>, mut stage: Res
     let step = dt * playback.steps_per_second;
     for slot in &mut stage.slots {
         for track in &mut slot.tracks {
+            if track.finished() {
+                track.done_s += dt;
+            }
             track.t = (track.t + step).min(track.last_step());
         }
     }
@@ -408,20 +544,26 @@ pub fn advance_playback(time: Res<Time>, playback: Res<Playback>, mut stage: Res
     if stage.finished_for < playback.hold_s {
         return;
     }
-    match stage.pending.take() {
-        Some(next) => stage.show(next),
-        None => {
-            stage.finished_for = 0.0;
-            for slot in &mut stage.slots {
-                for track in &mut slot.tracks {
-                    track.t = 0.0;
-                }
+    if let Some(next) = stage.pending.take() {
+        stage.show(next);
+    } else if stage.playlist.len() > 1 {
+        let at = (stage.playlist_at + 1) % stage.playlist.len();
+        let page = stage.playlist[at].clone();
+        let columns = stage.columns;
+        stage.put_on(page, columns);
+        stage.playlist_at = at;
+    } else {
+        stage.finished_for = 0.0;
+        for slot in &mut stage.slots {
+            for track in &mut slot.tracks {
+                track.t = 0.0;
+                track.done_s = 0.0;
             }
         }
     }
 }
 
-/// Places every agent where its track is now (between cells while moving).
+/// Places every agent where its track is now (between cells while moving), facing its heading.
 pub fn move_agents(
     stage: Res<Stage>,
     view: Res<View>,
@@ -437,9 +579,29 @@ pub fn move_agents(
             continue;
         };
         let at = cell_center(*origin, slot.layout.size, track.position());
-        transform.translation = match *view {
-            View::Flat => at.extend(3.0),
-            View::Blocks => to_3d(at, 0.3),
+        let heading = track.heading();
+        let angle = heading.y.atan2(heading.x);
+        (transform.translation, transform.rotation) = match *view {
+            View::Flat => (at.extend(3.0), Quat::from_rotation_z(angle)),
+            View::Blocks => (to_3d(at, 0.0), Quat::from_rotation_y(angle)),
         };
+    }
+}
+
+/// The running tally under a maze of a playlist.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct TallyText {
+    pub slot: usize,
+}
+
+/// Keeps every maze's tally line up to date as its episode plays out.
+fn update_tallies(stage: Res<Stage>, mut texts: Query<(&TallyText, &mut Text2d)>) {
+    for (tally, mut text) in &mut texts {
+        let Some(line) = stage.slots.get(tally.slot).and_then(Slot::tally_text) else {
+            continue;
+        };
+        if text.0 != line {
+            text.0 = line;
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! Overlay colours: the visitation heatmap and the learned reward on the first maze's cells.
+//! Overlay colours: the visitation heatmap and the learned reward on the first maze's cells, as
+//! sprites in 2D and as tiles lying on the floor in 3D.
 
 use super::*;
+use super::spawn::OverlayColor;
 use crate::app::bridge::Fields;
 
 /// A cold-to-warm colour for `x` in [0, 1].
@@ -20,7 +22,14 @@ pub(super) fn color_overlay_cells(
     visits: Res<Visits>,
     fields: Res<Fields>,
     stage: Res<Stage>,
-    mut cells: Query<(&OverlayCell, &mut Sprite)>,
+    mut sprites: Query<(&OverlayCell, &mut Sprite)>,
+    mut tiles: Query<(
+        &OverlayCell,
+        &mut OverlayColor,
+        &mut Visibility,
+        &MeshMaterial3d<StandardMaterial>,
+    )>,
+    materials: Option<ResMut<Assets<StandardMaterial>>>,
 ) {
     let Some(layout) = stage.slots.first().map(|s| &s.layout) else {
         return;
@@ -35,9 +44,9 @@ pub(super) fn color_overlay_cells(
                 .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
         })
         .unwrap_or((0.0, 1.0));
-    for (cell, mut sprite) in &mut cells {
+    let color_of = |cell: &OverlayCell| {
         let i = layout.index(cell.pos);
-        sprite.color = if overlays.reward
+        if overlays.reward
             && let Some(v) = reward.and_then(|f| f.values[i])
         {
             heat((v - lo) / (hi - lo).max(1e-6), 0.6)
@@ -50,6 +59,27 @@ pub(super) fn color_overlay_cells(
             }
         } else {
             Color::NONE
+        }
+    };
+    for (cell, mut sprite) in &mut sprites {
+        sprite.color = color_of(cell);
+    }
+    let Some(mut materials) = materials else {
+        return;
+    };
+    for (cell, mut painted, mut visibility, material) in &mut tiles {
+        let color = color_of(cell);
+        if painted.0 == color {
+            continue;
+        }
+        painted.0 = color;
+        *visibility = if color.alpha() > 0.0 {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
         };
+        if let Some(mut m) = materials.get_mut(&material.0) {
+            m.base_color = color;
+        }
     }
 }

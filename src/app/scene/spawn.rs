@@ -1,21 +1,22 @@
-//! The stage's entities: each slot's tiles, start, cheese, corner, agents and overlay cells, as 2D
-//! sprites or 3D blocks, respawned when the levels on stage change.
+//! The stage's entities: each slot's tiles, start, cheese, corner, agents, captions and overlay
+//! cells, as 2D sprites and shapes or 3D blocks, respawned when the levels on stage change.
 
+use super::actors::{Actors2d, Actors3d};
 use super::*;
+use bevy::ecs::system::SystemParam;
+use bevy::text::FontSize;
 
-/// Handles for the 3D view's meshes and materials, made once.
+/// Handles for the 3D view's tiles and markers, made once.
 pub(super) struct Blocks3d {
     wall: Handle<Mesh>,
     floor: Handle<Mesh>,
-    mouse: Handle<Mesh>,
-    cheese: Handle<Mesh>,
     marker: Handle<Mesh>,
+    overlay: Handle<Mesh>,
     wall_mat: Handle<StandardMaterial>,
     floor_mat: Handle<StandardMaterial>,
-    mouse_mat: Handle<StandardMaterial>,
-    cheese_mat: Handle<StandardMaterial>,
     start_mat: Handle<StandardMaterial>,
     corner_mat: Handle<StandardMaterial>,
+    actors: Actors3d,
 }
 
 impl Blocks3d {
@@ -30,32 +31,54 @@ impl Blocks3d {
         Self {
             wall_mat: mat(colors::WALL),
             floor_mat: mat(colors::FLOOR),
-            mouse_mat: mat(colors::MOUSE),
-            cheese_mat: mat(colors::CHEESE),
             start_mat: mat(START),
             corner_mat: mat(colors::CORNER),
             wall: meshes.add(Cuboid::new(1.0, 0.8, 1.0)),
             floor: meshes.add(Cuboid::new(1.0, 0.05, 1.0)),
-            mouse: meshes.add(Sphere::new(0.3)),
-            cheese: meshes.add(Cylinder::new(0.3, 0.3)),
             marker: meshes.add(Cylinder::new(0.35, 0.02)),
+            overlay: meshes.add(Plane3d::new(Vec3::Y, Vec2::splat(0.5))),
+            actors: Actors3d::new(meshes, materials),
         }
     }
+}
+
+/// An overlay cell's colour as last painted (materials are only touched when it changes).
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct OverlayColor(pub Color);
+
+/// A caption in the 2D scene, `world_size` units tall: its font size follows the camera's zoom
+/// so that glyphs are rasterised at the size they appear on screen (crisp at any window size).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Caption {
+    pub world_size: f32,
+}
+
+/// The font of the scene's captions: the panels' font (egui's Ubuntu Light), so every caption
+/// has the glyphs the glyph test checks.
+#[derive(Resource, Clone, Debug)]
+pub struct SceneFont(pub Handle<Font>);
+
+/// The assets the 2D view draws with, when rendering is on (absent in headless tests).
+#[derive(SystemParam)]
+pub(super) struct Paint<'w> {
+    meshes: Option<ResMut<'w, Assets<Mesh>>>,
+    color_materials: Option<ResMut<'w, Assets<ColorMaterial>>>,
+    materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    font: Option<Res<'w, SceneFont>>,
 }
 
 /// The start cell's marker colour.
 pub const START: [u8; 3] = [120, 190, 120];
 
 /// Respawns the stage's entities when the mazes or the view change.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn spawn_stage(
     mut commands: Commands,
     stage: Res<Stage>,
     view: Res<View>,
     mut spawned: ResMut<Spawned>,
     existing: Query<Entity, With<SceneEntity>>,
-    meshes: Option<ResMut<Assets<Mesh>>>,
-    materials: Option<ResMut<Assets<StandardMaterial>>>,
+    mut paint: Paint,
+    mut flat: Local<Option<Actors2d>>,
     mut blocks: Local<Option<Blocks3d>>,
 ) {
     if spawned.generation == stage.generation && spawned.view == *view {
@@ -69,23 +92,39 @@ pub(super) fn spawn_stage(
     let (origins, _) = slot_origins(&stage);
     match *view {
         View::Flat => {
+            if let (None, Some(meshes), Some(materials)) = (
+                flat.as_ref(),
+                paint.meshes.as_deref_mut(),
+                paint.color_materials.as_deref_mut(),
+            ) {
+                *flat = Some(Actors2d::new(meshes, materials));
+            }
+            let font = paint.font.as_deref();
             for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
-                spawn_flat(&mut commands, i, slot, *origin);
+                spawn_flat(&mut commands, flat.as_ref(), font, i, slot, *origin);
             }
         }
         View::Blocks => {
-            let (Some(mut meshes), Some(mut materials)) = (meshes, materials) else {
+            let (Some(meshes), Some(materials)) = (paint.meshes, paint.materials) else {
                 return;
             };
+            let (mut meshes, mut materials) = (meshes, materials);
             let b = blocks.get_or_insert_with(|| Blocks3d::new(&mut meshes, &mut materials));
             for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
-                spawn_blocks(&mut commands, b, i, slot, *origin);
+                spawn_blocks(&mut commands, b, &mut materials, i, slot, *origin);
             }
         }
     }
 }
 
-pub(super) fn spawn_flat(commands: &mut Commands, i: usize, slot: &Slot, origin: Vec2) {
+pub(super) fn spawn_flat(
+    commands: &mut Commands,
+    actors: Option<&Actors2d>,
+    font: Option<&SceneFont>,
+    i: usize,
+    slot: &Slot,
+    origin: Vec2,
+) {
     let layout = &slot.layout;
     let cell = Vec2::splat(TILE);
     for row in 0..layout.size {
@@ -134,44 +173,66 @@ pub(super) fn spawn_flat(commands: &mut Commands, i: usize, slot: &Slot, origin:
         Sprite::from_color(rgb(START), cell * 0.6),
         Transform::from_translation(marker(layout.start, 1.0)),
     ));
-    commands.spawn((
+    let mut cheese = commands.spawn((
         Name::new("Cheese"),
         SceneEntity,
         Goal { slot: i },
-        Sprite::from_color(rgb(colors::CHEESE), cell * 0.7),
-        Transform::from_translation(marker(layout.cheese, 2.0)),
+        Transform::from_translation(marker(layout.cheese, 2.0)).with_scale(Vec3::splat(TILE)),
+        Visibility::default(),
     ));
+    if let Some(actors) = actors {
+        cheese.with_children(|parent| actors.cheese(parent));
+    }
     let ghost = slot.tracks.len() > 1;
     for (k, track) in slot.tracks.iter().enumerate() {
-        let alpha = if ghost { 0.55 } else { 1.0 };
-        commands.spawn((
+        let mut agent = commands.spawn((
             Name::new("Agent"),
             SceneEntity,
             Agent { slot: i, track: k },
-            Sprite::from_color(rgb(colors::MOUSE).with_alpha(alpha), cell * 0.55),
             Transform::from_translation(
-                cell_center(origin, layout.size, track.position()).extend(3.0),
-            ),
+                cell_center(origin, layout.size, track.position()).extend(3.0 + 0.1 * k as f32),
+            )
+            .with_scale(Vec3::splat(TILE)),
+            Visibility::default(),
         ));
+        if let Some(actors) = actors {
+            agent.with_children(|parent| actors.mouse(parent, ghost));
+        }
     }
-    let top = cell_center(
-        origin,
-        layout.size,
-        Vec2::new(-1.0, (layout.size / 2) as f32),
-    );
+    let text = |content: String, row: f32, size: f32| {
+        let at = cell_center(origin, layout.size, Vec2::new(row, (layout.size / 2) as f32));
+        let centre = Vec2::new(origin.x, at.y);
+        (
+            Text2d::new(crate::app::glyphs::for_scene(&content)),
+            TextFont {
+                font: font.map(|f| f.0.clone()).unwrap_or_default().into(),
+                font_size: FontSize::Px(size),
+                ..default()
+            },
+            Caption { world_size: size },
+            TextColor(Color::srgb(0.93, 0.93, 0.93)),
+            Transform::from_translation(centre.extend(4.0)),
+        )
+    };
     commands.spawn((
         Name::new("Caption"),
         SceneEntity,
-        Text2d::new(slot.caption.clone()),
-        TextFont::from_font_size(14.0),
-        TextColor(Color::srgb(0.9, 0.9, 0.9)),
-        Transform::from_translation(top.extend(4.0)),
+        text(slot.caption.clone(), -0.9, 0.62 * TILE),
     ));
+    if let Some(line) = slot.tally_text() {
+        commands.spawn((
+            Name::new("Tally"),
+            SceneEntity,
+            TallyText { slot: i },
+            text(line, layout.size as f32 - 0.1, 0.5 * TILE),
+        ));
+    }
 }
 
 pub(super) fn spawn_blocks(
     commands: &mut Commands,
     b: &Blocks3d,
+    materials: &mut Assets<StandardMaterial>,
     i: usize,
     slot: &Slot,
     origin: Vec2,
@@ -199,6 +260,25 @@ pub(super) fn spawn_blocks(
                     MeshMaterial3d(b.floor_mat.clone()),
                     Transform::from_translation(to_3d(at, 0.0)),
                 ));
+                if i == 0 {
+                    // The overlays lie on the floor, each cell with a material of its own.
+                    let material = materials.add(StandardMaterial {
+                        base_color: Color::NONE,
+                        alpha_mode: AlphaMode::Blend,
+                        unlit: true,
+                        ..default()
+                    });
+                    commands.spawn((
+                        Name::new("Overlay"),
+                        SceneEntity,
+                        OverlayCell { pos: p },
+                        OverlayColor(Color::NONE),
+                        Mesh3d(b.overlay.clone()),
+                        MeshMaterial3d(material),
+                        Transform::from_translation(to_3d(at, 0.03)),
+                        Visibility::Hidden,
+                    ));
+                }
             }
         }
     }
@@ -218,25 +298,27 @@ pub(super) fn spawn_blocks(
         MeshMaterial3d(b.start_mat.clone()),
         Transform::from_translation(at(layout.start, 0.04)),
     ));
-    commands.spawn((
-        Name::new("Cheese"),
-        SceneEntity,
-        Goal { slot: i },
-        Mesh3d(b.cheese.clone()),
-        MeshMaterial3d(b.cheese_mat.clone()),
-        Transform::from_translation(at(layout.cheese, 0.2)),
-    ));
-    for (k, track) in slot.tracks.iter().enumerate() {
-        commands.spawn((
-            Name::new("Agent"),
+    commands
+        .spawn((
+            Name::new("Cheese"),
             SceneEntity,
-            Agent { slot: i, track: k },
-            Mesh3d(b.mouse.clone()),
-            MeshMaterial3d(b.mouse_mat.clone()),
-            Transform::from_translation(to_3d(
-                cell_center(origin, layout.size, track.position()),
-                0.3,
-            )),
-        ));
+            Goal { slot: i },
+            Transform::from_translation(at(layout.cheese, 0.0)),
+            Visibility::default(),
+        ))
+        .with_children(|parent| b.actors.cheese(parent));
+    for (k, track) in slot.tracks.iter().enumerate() {
+        commands
+            .spawn((
+                Name::new("Agent"),
+                SceneEntity,
+                Agent { slot: i, track: k },
+                Transform::from_translation(to_3d(
+                    cell_center(origin, layout.size, track.position()),
+                    0.0,
+                )),
+                Visibility::default(),
+            ))
+            .with_children(|parent| b.actors.mouse(parent));
     }
 }
