@@ -119,7 +119,7 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
     let after = Color32::from_rgb(96, 200, 120);
     let axis = Color32::from_gray(120);
     let label_h = 22.0;
-    let legend_h = 22.0;
+    let legend_h = 40.0;
     let plot = egui::Rect::from_min_max(
         rect.min + egui::vec2(40.0, legend_h + 18.0),
         rect.max - egui::vec2(8.0, label_h),
@@ -194,9 +194,12 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
         x = shown.right() + 18.0;
     }
     painter.text(
-        egui::pos2(x, rect.top() + 11.0),
+        egui::pos2(plot.left(), rect.top() + 30.0),
         egui::Align2::LEFT_CENTER,
-        format!("· 95% intervals · {} mazes", t.before.summary.episodes),
+        format!(
+            "share of {} shifted mazes, with 95% intervals (Wilson)",
+            t.before.summary.episodes
+        ),
         text(13.0),
         axis,
     );

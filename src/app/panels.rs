@@ -422,8 +422,11 @@ fn legend(ui: &mut egui::Ui) {
             (Icon::Reached, "cheese reached"),
             (Icon::CornerFirst, "corner first"),
         ] {
-            legend_icon(ui, icon);
-            ui.label(label);
+            // Each icon stays on the line of its label.
+            ui.horizontal(|ui| {
+                legend_icon(ui, icon);
+                ui.label(label);
+            });
         }
     });
 }

@@ -245,6 +245,7 @@ fn record_keys(keys: Res<ButtonInput<KeyCode>>, mut record: MessageWriter<Record
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_script(
     mut script: ResMut<Script>,
     mut view: ResMut<View>,

@@ -22,6 +22,9 @@ use bevy::prelude::*;
 /// Side of one cell in 2D world units.
 pub const TILE: f32 = 32.0;
 
+/// Cells of height a tally takes under its maze.
+pub const TALLY_CELLS: f32 = 2.6;
+
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Playback>()
         .init_resource::<View>()
@@ -196,7 +199,7 @@ impl Slot {
             mazes += 1;
         }
         Some(format!(
-            "{} cheese · {} corner first · {} neither  ({mazes} of these mazes)",
+            "cheese       {:>3}\ncorner first {:>3}\nneither      {:>3}\nof {mazes} mazes",
             tally.cheese, tally.corner, tally.neither
         ))
     }
@@ -231,7 +234,7 @@ pub fn paired_playlist(pairs: &[(Rollout, Rollout)], captions: [&str; 2]) -> Vec
     pairs
         .iter()
         .map(|(left, right)| {
-            let page = [left, right]
+            [left, right]
                 .into_iter()
                 .zip(&mut tallies)
                 .zip(captions)
@@ -245,8 +248,7 @@ pub fn paired_playlist(pairs: &[(Rollout, Rollout)], captions: [&str; 2]) -> Vec
                     tally.add(e.stats.outcome);
                     slot
                 })
-                .collect();
-            page
+                .collect()
         })
         .collect()
 }
@@ -391,7 +393,7 @@ pub fn slot_origins(stage: &Stage) -> (Vec<Vec2>, Vec2) {
     let gap = side + 1.5 * TILE;
     let cols = stage.columns.unwrap_or_else(|| columns(n));
     let rows = n.div_ceil(cols);
-    let origins = (0..n)
+    let origins: Vec<Vec2> = (0..n)
         .map(|i| {
             let (r, c) = (i / cols, i % cols);
             Vec2::new(
@@ -400,10 +402,15 @@ pub fn slot_origins(stage: &Stage) -> (Vec<Vec2>, Vec2) {
             )
         })
         .collect();
-    let captions = if stage.has_tallies() { 2.0 } else { 1.0 };
+    // Captions take a cell above each maze; a tally four lines under it, so the mazes move up.
+    let (below, lift) = if stage.has_tallies() {
+        (TALLY_CELLS, 0.5 * (TALLY_CELLS - 1.0) * TILE)
+    } else {
+        (0.0, 0.0)
+    };
     (
-        origins,
-        Vec2::new(cols as f32 * gap, rows as f32 * gap + captions * TILE),
+        origins.into_iter().map(|o| o + Vec2::Y * lift).collect(),
+        Vec2::new(cols as f32 * gap, rows as f32 * gap + (1.0 + below) * TILE),
     )
 }
 

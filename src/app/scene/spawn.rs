@@ -71,6 +71,7 @@ pub(super) struct Paint<'w> {
 pub const START: [u8; 3] = [120, 190, 120];
 
 /// Respawns the stage's entities when the mazes or the view change.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn spawn_stage(
     mut commands: Commands,
     stage: Res<Stage>,
@@ -201,6 +202,10 @@ pub(super) fn spawn_flat(
     }
     let text = |content: String, row: f32, size: f32| {
         let at = cell_center(origin, layout.size, Vec2::new(row, (layout.size / 2) as f32));
+        // Never wider than the maze and a bit of the gap (Hack's advance is 0.6 em).
+        let widest = content.lines().map(|l| l.chars().count()).max().unwrap_or(1);
+        let fits = (layout.size as f32 + 1.2) * TILE / (0.6 * widest.max(1) as f32);
+        let size = size.min(fits);
         let centre = Vec2::new(origin.x, at.y);
         (
             Text2d::new(crate::app::glyphs::for_scene(&content)),
@@ -224,7 +229,7 @@ pub(super) fn spawn_flat(
             Name::new("Tally"),
             SceneEntity,
             TallyText { slot: i },
-            text(line, layout.size as f32 - 0.1, 0.5 * TILE),
+            text(line, layout.size as f32 + 0.5 * TALLY_CELLS - 0.7, 0.5 * TILE),
         ));
     }
 }
