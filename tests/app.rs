@@ -403,7 +403,7 @@ fn with_outcome(layout: &Layout, path: Vec<Pos>, outcome: Outcome) -> Rollout {
 #[test]
 fn before_and_after_play_one_maze_at_a_time_side_by_side_with_running_tallies() {
     let mut app = headless();
-    app.world_mut().resource_mut::<Playback>().hold_s = 0.0;
+    app.world_mut().resource_mut::<Playback>().hold_s = 0.15;
     let mazes: Vec<Layout> = (0..3)
         .map(|s| DistributionSpec::training(7, 1).level_for_seed(20 + s))
         .collect();
