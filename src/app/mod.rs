@@ -6,6 +6,7 @@ pub mod demo;
 pub mod editor;
 mod fine_tune_panel;
 pub mod glyphs;
+mod icons;
 mod panels;
 mod plots;
 pub mod record;

@@ -414,21 +414,24 @@ fn legend(ui: &mut egui::Ui) {
             ui.label(label);
         }
     });
-    ui.horizontal_wrapped(|ui| {
-        for (icon, label) in [
+    for row in [
+        &[
             (Icon::Mouse, "mouse"),
             (Icon::Cheese, "cheese"),
             (Icon::Trail, "its recent path"),
+        ][..],
+        &[
             (Icon::Reached, "cheese reached"),
-            (Icon::CornerFirst, "corner first"),
-        ] {
-            // Each icon stays on the line of its label.
-            ui.horizontal(|ui| {
-                legend_icon(ui, icon);
-                ui.label(label);
-            });
-        }
-    });
+            (Icon::CornerFirst, "corner reached first"),
+        ],
+    ] {
+        ui.horizontal(|ui| {
+            for (icon, label) in row {
+                legend_icon(ui, *icon);
+                ui.label(*label);
+            }
+        });
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -442,42 +445,20 @@ enum Icon {
 
 /// The scene's marks, drawn small for the legend.
 fn legend_icon(ui: &mut egui::Ui, icon: Icon) {
+    use super::icons;
     let (rect, _) = ui.allocate_exact_size(egui::vec2(20.0, 18.0), egui::Sense::hover());
     let p = ui.painter_at(rect);
     let c = rect.center();
-    let at = |x: f32, y: f32| c + egui::vec2(x, y);
     match icon {
-        Icon::Mouse => {
-            let fur = Color32::from_rgb(150, 152, 166);
-            p.circle_filled(at(-2.0, 0.0), 5.5, fur);
-            p.circle_filled(at(3.5, 0.0), 4.0, fur);
-            p.circle_filled(at(2.0, -4.5), 2.6, Color32::from_rgb(240, 165, 182));
-            p.circle_filled(at(2.0, 4.5), 2.6, Color32::from_rgb(240, 165, 182));
-            p.circle_filled(at(7.5, 0.0), 1.3, Color32::from_rgb(240, 165, 182));
-        }
-        Icon::Cheese => {
-            let wedge = vec![at(-7.0, 6.0), at(8.0, 6.0), at(-7.0, -7.0)];
-            p.add(egui::Shape::convex_polygon(
-                wedge,
-                Color32::from_rgb(250, 200, 40),
-                egui::Stroke::new(1.5, Color32::from_rgb(214, 150, 18)),
-            ));
-        }
-        Icon::Trail => {
-            p.line_segment(
-                [at(-8.0, 4.0), at(8.0, -4.0)],
-                egui::Stroke::new(4.0, Color32::from_rgb(128, 84, 210)),
-            );
-        }
-        Icon::Reached => {
-            p.circle_stroke(c, 7.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 209, 51)));
-        }
-        Icon::CornerFirst => {
-            let red = egui::Stroke::new(2.0, Color32::from_rgb(230, 46, 51));
-            p.circle_stroke(c, 7.0, red);
-            p.line_segment([at(-4.0, -4.0), at(4.0, 4.0)], red);
-            p.line_segment([at(-4.0, 4.0), at(4.0, -4.0)], red);
-        }
+        Icon::Mouse => icons::mouse(&p, c, 22.0, egui::vec2(1.0, 0.0)),
+        Icon::Cheese => icons::cheese(&p, c, 20.0),
+        Icon::Trail => icons::trail(
+            &p,
+            vec![c + egui::vec2(-8.0, 4.0), c + egui::vec2(8.0, -4.0)],
+            4.0,
+        ),
+        Icon::Reached => icons::reached(&p, c, 7.0),
+        Icon::CornerFirst => icons::corner_first(&p, c, 7.0),
     }
 }
 

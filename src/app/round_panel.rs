@@ -3,6 +3,7 @@
 //! model's table, and fine-tuning (its controls in `fine_tune_panel`).
 
 use super::glyphs::for_panels;
+use super::icons;
 use super::panels::{Models, Outputs, c32};
 use crate::level::{Layout, Pos};
 use crate::llm::Choice;
@@ -63,17 +64,32 @@ fn mini_replay(ui: &mut egui::Ui, layout: &Layout, path: &[Pos], t: f32, side: f
         }
     }
     let shown = ((t as usize) + 1).min(path.len());
-    for p in &path[..shown] {
-        painter.rect_filled(rect_of(*p, cell * 0.3), 0.0, c32(colors::PATH));
-    }
+    let centre = |p: Pos| rect_of(p, 0.0).center();
     painter.rect_filled(rect_of(layout.corner, cell * 0.3), 0.0, c32(colors::CORNER));
-    painter.rect_filled(
-        rect_of(layout.cheese, cell * 0.15),
-        0.0,
-        c32(colors::CHEESE),
+    icons::cheese(&painter, centre(layout.cheese), cell * 0.9);
+    icons::trail(
+        &painter,
+        path[..shown].iter().map(|p| centre(*p)).collect(),
+        (cell * 0.18).max(2.0),
     );
-    if let Some(p) = path.get(shown.saturating_sub(1)) {
-        painter.circle_filled(rect_of(*p, 0.0).center(), cell * 0.3, c32(colors::MOUSE));
+    let walked = &path[..shown];
+    let cheese_at = walked.iter().position(|p| *p == layout.cheese);
+    if cheese_at.is_some() {
+        icons::reached(&painter, centre(layout.cheese), cell * 0.45);
+    }
+    // As in the scene: the corner is marked when it was reached before the cheese.
+    if let Some(corner_at) = walked.iter().position(|p| *p == layout.corner)
+        && cheese_at.is_none_or(|c| corner_at < c)
+    {
+        icons::corner_first(&painter, centre(layout.corner), cell * 0.4);
+    }
+    if let Some(p) = walked.last() {
+        let before = walked.iter().rev().find(|q| *q != p).copied().unwrap_or(*p);
+        let heading = egui::vec2(
+            p.col as f32 - before.col as f32,
+            p.row as f32 - before.row as f32,
+        );
+        icons::mouse(&painter, centre(*p), cell, heading);
     }
 }
 
