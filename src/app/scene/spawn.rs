@@ -101,8 +101,21 @@ pub(super) fn spawn_stage(
                 *flat = Some(Actors2d::new(meshes, materials));
             }
             let font = paint.font.as_deref();
+            // One caption size for the whole stage: the largest every caption fits at.
+            let sizes = TextSizes {
+                caption: stage
+                    .slots
+                    .iter()
+                    .map(|s| fitting_size(&s.caption, s.layout.size, CAPTION_SIZE))
+                    .fold(CAPTION_SIZE, f32::min),
+                tally: stage
+                    .slots
+                    .iter()
+                    .filter_map(|s| Some(fitting_size(&s.tally_text()?, s.layout.size, TALLY_SIZE)))
+                    .fold(TALLY_SIZE, f32::min),
+            };
             for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
-                spawn_flat(&mut commands, flat.as_ref(), font, i, slot, *origin);
+                spawn_flat(&mut commands, flat.as_ref(), font, sizes, i, slot, *origin);
             }
         }
         View::Blocks => {
@@ -118,10 +131,28 @@ pub(super) fn spawn_stage(
     }
 }
 
+/// Caption and tally heights in world units (at most; long text gets smaller).
+const CAPTION_SIZE: f32 = 0.62 * TILE;
+const TALLY_SIZE: f32 = 0.5 * TILE;
+
+#[derive(Clone, Copy)]
+pub(super) struct TextSizes {
+    caption: f32,
+    tally: f32,
+}
+
+/// The largest size up to `size` at which `text` is no wider than a maze of `cells` and a bit
+/// of the gap (Hack's advance is 0.6 em).
+fn fitting_size(text: &str, cells: usize, size: f32) -> f32 {
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(1);
+    size.min((cells as f32 + 1.2) * TILE / (0.6 * widest.max(1) as f32))
+}
+
 pub(super) fn spawn_flat(
     commands: &mut Commands,
     actors: Option<&Actors2d>,
     font: Option<&SceneFont>,
+    sizes: TextSizes,
     i: usize,
     slot: &Slot,
     origin: Vec2,
@@ -202,10 +233,6 @@ pub(super) fn spawn_flat(
     }
     let text = |content: String, row: f32, size: f32| {
         let at = cell_center(origin, layout.size, Vec2::new(row, (layout.size / 2) as f32));
-        // Never wider than the maze and a bit of the gap (Hack's advance is 0.6 em).
-        let widest = content.lines().map(|l| l.chars().count()).max().unwrap_or(1);
-        let fits = (layout.size as f32 + 1.2) * TILE / (0.6 * widest.max(1) as f32);
-        let size = size.min(fits);
         let centre = Vec2::new(origin.x, at.y);
         (
             Text2d::new(crate::app::glyphs::for_scene(&content)),
@@ -222,14 +249,14 @@ pub(super) fn spawn_flat(
     commands.spawn((
         Name::new("Caption"),
         SceneEntity,
-        text(slot.caption.clone(), -0.9, 0.62 * TILE),
+        text(slot.caption.clone(), -0.9, sizes.caption),
     ));
     if let Some(line) = slot.tally_text() {
         commands.spawn((
             Name::new("Tally"),
             SceneEntity,
             TallyText { slot: i },
-            text(line, layout.size as f32 + 0.5 * TALLY_CELLS - 0.7, 0.5 * TILE),
+            text(line, layout.size as f32 + 0.85, sizes.tally),
         ));
     }
 }
