@@ -436,7 +436,7 @@ fn before_and_after_play_one_maze_at_a_time_side_by_side_with_running_tallies() 
     assert_eq!(count::<TallyText>(&mut app), 2, "a tally under each side");
     let tally = |cheese: u32, corner: u32, neither: u32, mazes: u32| {
         Some(format!(
-            "cheese       {cheese:>3}\ncorner first {corner:>3}\nneither      {neither:>3}\nof {mazes} mazes"
+            "cheese       {cheese:>3}\ncorner first {corner:>3}\nneither      {neither:>3}\nmazes played {mazes:>3}"
         ))
     };
     assert_eq!(tallies[0], tally(0, 0, 0, 0), "nothing counted before it plays out");

@@ -73,6 +73,9 @@ fn the_app_renders_the_2d_and_3d_scenes_with_the_panel() {
     assert!(walls > 0.01, "the 2D scene shows no wall colour ({walls})");
     let floor = share(&px, |p| near(p, maze_rllf::sim::render::colors::FLOOR, 6));
     assert!(floor > 0.01, "the 2D scene shows no floor ({floor})");
+    // The drawn cheese wedges (the actors' cheese colour), one per maze.
+    let cheese = share(&px, |p| near(p, [250, 200, 40], 10));
+    assert!(cheese > 0.0003, "the 2D scene shows no cheese ({cheese})");
 
     let (_, _, px3) = read_png(&blocks);
     let variance = luminance_variance(&px3);

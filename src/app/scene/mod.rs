@@ -199,7 +199,7 @@ impl Slot {
             mazes += 1;
         }
         Some(format!(
-            "cheese       {:>3}\ncorner first {:>3}\nneither      {:>3}\nof {mazes} mazes",
+            "cheese       {:>3}\ncorner first {:>3}\nneither      {:>3}\nmazes played {mazes:>3}",
             tally.cheese, tally.corner, tally.neither
         ))
     }
