@@ -95,7 +95,7 @@ fn exit_when_captured(
     mut requests: MessageReader<RequestExit>,
     mut gate: ResMut<ExitGate>,
     captures: Res<Captures>,
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let now = time.elapsed_secs_f64();
@@ -176,7 +176,8 @@ impl ScriptedShot {
     }
 }
 
-/// Unattended actions: scripted screenshots, then exit; or exit after a while.
+/// Unattended actions: scripted screenshots, then exit; or exit after a while. Times are wall
+/// clock (the app's own clock slows down when frames take over 250 ms).
 #[derive(Resource, Debug, Default)]
 pub struct Script {
     shots: Vec<ScriptedShot>,
@@ -250,7 +251,7 @@ fn run_script(
     mut script: ResMut<Script>,
     mut view: ResMut<View>,
     stage: Res<Stage>,
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     mut commands: Commands,
     mut captures: ResMut<Captures>,
     mut exit: MessageWriter<RequestExit>,

@@ -213,7 +213,7 @@ pub(super) fn spawn_flat(
         Visibility::default(),
     ));
     if let Some(actors) = actors {
-        cheese.with_children(|parent| actors.cheese(parent));
+        cheese.insert(actors.cheese());
     }
     let ghost = slot.tracks.len() > 1;
     for (k, track) in slot.tracks.iter().enumerate() {
@@ -228,7 +228,7 @@ pub(super) fn spawn_flat(
             Visibility::default(),
         ));
         if let Some(actors) = actors {
-            agent.with_children(|parent| actors.mouse(parent, ghost));
+            agent.insert(actors.mouse(ghost));
         }
     }
     let text = |content: String, row: f32, size: f32| {
@@ -338,7 +338,7 @@ pub(super) fn spawn_blocks(
             Transform::from_translation(at(layout.cheese, 0.0)),
             Visibility::default(),
         ))
-        .with_children(|parent| b.actors.cheese(parent));
+        .insert(b.actors.cheese());
     for (k, track) in slot.tracks.iter().enumerate() {
         commands
             .spawn((
@@ -351,6 +351,6 @@ pub(super) fn spawn_blocks(
                 )),
                 Visibility::default(),
             ))
-            .with_children(|parent| b.actors.mouse(parent));
+            .insert(b.actors.mouse());
     }
 }
