@@ -356,11 +356,17 @@ fn exit_code(app: &mut App) -> Option<AppExit> {
 fn an_exit_waits_for_every_pending_screenshot_within_a_bounded_time() {
     let mut app = headless();
     let shot = std::path::PathBuf::from("shots/last.png");
-    app.world_mut().resource_mut::<Captures>().begin(shot.clone());
+    app.world_mut()
+        .resource_mut::<Captures>()
+        .begin(shot.clone());
     app.world_mut().write_message(RequestExit);
     // Ten frames (1 s) later the screenshot is still being read back: no exit yet.
     for _ in 0..10 {
-        assert_eq!(exit_code(&mut app), None, "exited with a screenshot pending");
+        assert_eq!(
+            exit_code(&mut app),
+            None,
+            "exited with a screenshot pending"
+        );
     }
     app.world_mut()
         .resource_mut::<Captures>()
@@ -426,12 +432,24 @@ fn before_and_after_play_one_maze_at_a_time_side_by_side_with_running_tallies() 
     let page = |app: &App| {
         let stage = app.world().resource::<Stage>();
         (
-            stage.slots.iter().map(|s| s.layout.clone()).collect::<Vec<_>>(),
-            stage.slots.iter().map(|s| s.tally_text()).collect::<Vec<_>>(),
+            stage
+                .slots
+                .iter()
+                .map(|s| s.layout.clone())
+                .collect::<Vec<_>>(),
+            stage
+                .slots
+                .iter()
+                .map(|s| s.tally_text())
+                .collect::<Vec<_>>(),
         )
     };
     let (layouts, tallies) = page(&app);
-    assert_eq!(layouts, vec![mazes[0].clone(), mazes[0].clone()], "one maze, twice");
+    assert_eq!(
+        layouts,
+        vec![mazes[0].clone(), mazes[0].clone()],
+        "one maze, twice"
+    );
     assert_eq!(count::<Agent>(&mut app), 2);
     assert_eq!(count::<TallyText>(&mut app), 2, "a tally under each side");
     let tally = |cheese: u32, corner: u32, neither: u32, mazes: u32| {
@@ -439,7 +457,11 @@ fn before_and_after_play_one_maze_at_a_time_side_by_side_with_running_tallies() 
             "cheese       {cheese:>3}\ncorner first {corner:>3}\nneither      {neither:>3}\nmazes played {mazes:>3}"
         ))
     };
-    assert_eq!(tallies[0], tally(0, 0, 0, 0), "nothing counted before it plays out");
+    assert_eq!(
+        tallies[0],
+        tally(0, 0, 0, 0),
+        "nothing counted before it plays out"
+    );
     // The tallies count each maze once it has played out; then the next maze comes on.
     let mut seen = vec![layouts[0].clone()];
     let mut counted_all = false;
@@ -490,7 +512,11 @@ fn the_mouse_faces_where_it_goes_and_marks_the_corner_only_when_reached_first() 
     track.t = 3.0;
     let mut turn = Track::new(episode(&layout, vec![start, up]));
     turn.t = 0.5;
-    assert_eq!(turn.heading(), Vec2::Y, "moving up the rows faces up the screen");
+    assert_eq!(
+        turn.heading(),
+        Vec2::Y,
+        "moving up the rows faces up the screen"
+    );
     let corner = layout.corner;
     let reached = Track::new(episode(&layout, vec![start, corner, layout.cheese]));
     assert_eq!(reached.corner_first_step(), Some(1));

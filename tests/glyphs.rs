@@ -49,8 +49,7 @@ fn string_literals(source: &str) -> Vec<(usize, String)> {
                     let start = i + 2 + hashes;
                     let mut j = start;
                     let closes = |j: usize| {
-                        chars[j] == '"'
-                            && (0..hashes).all(|k| chars.get(j + 1 + k) == Some(&'#'))
+                        chars[j] == '"' && (0..hashes).all(|k| chars.get(j + 1 + k) == Some(&'#'))
                     };
                     while j < chars.len() && !closes(j) {
                         j += 1;

@@ -127,7 +127,11 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
     let y_of = |rate: f64| plot.bottom() - plot.height() * rate.clamp(0.0, 1.0) as f32;
     for tick in [0.0, 0.5, 1.0] {
         let y = y_of(tick);
-        painter.hline(plot.x_range(), y, egui::Stroke::new(1.0, axis.gamma_multiply(0.5)));
+        painter.hline(
+            plot.x_range(),
+            y,
+            egui::Stroke::new(1.0, axis.gamma_multiply(0.5)),
+        );
         painter.text(
             egui::pos2(plot.left() - 6.0, y),
             egui::Align2::RIGHT_CENTER,
@@ -138,7 +142,11 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
     }
     let groups = [
         ("cheese", t.before.summary.cheese, t.after.summary.cheese),
-        ("corner first", t.before.summary.corner, t.after.summary.corner),
+        (
+            "corner first",
+            t.before.summary.corner,
+            t.after.summary.corner,
+        ),
         ("neither", t.before.summary.neither, t.after.summary.neither),
     ];
     let group_w = plot.width() / groups.len() as f32;

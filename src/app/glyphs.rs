@@ -101,7 +101,11 @@ mod tests {
 
     #[test]
     fn the_fonts_parse_and_cover_plain_text() {
-        for c in ('a'..='z').chain('A'..='Z').chain('0'..='9').chain(" .,:;%()[]".chars()) {
+        for c in ('a'..='z')
+            .chain('A'..='Z')
+            .chain('0'..='9')
+            .chain(" .,:;%()[]".chars())
+        {
             assert!(panels().has(c), "panels lack {c:?}");
             assert!(scene().has(c), "scene lacks {c:?}");
         }

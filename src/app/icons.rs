@@ -20,7 +20,10 @@ pub fn mouse(painter: &egui::Painter, centre: Pos2, size: f32, heading: Vec2) {
     };
     let side = forward.rot90();
     let at = |f: f32, s: f32| centre + (forward * f + side * s) * size;
-    painter.line_segment([at(-0.3, 0.0), at(-0.55, 0.08)], Stroke::new(size * 0.05, PINK));
+    painter.line_segment(
+        [at(-0.3, 0.0), at(-0.55, 0.08)],
+        Stroke::new(size * 0.05, PINK),
+    );
     painter.circle_filled(at(-0.06, 0.0), size * 0.21, FUR);
     painter.circle_filled(at(0.16, 0.0), size * 0.15, FUR);
     painter.circle_filled(at(0.09, 0.15), size * 0.08, PINK);

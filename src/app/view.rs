@@ -260,7 +260,9 @@ fn draw_policy_arrows(
         let (from, to) = (at - dir * length * 0.5, at + dir * length * 0.5);
         match *view {
             View::Flat => {
-                gizmos.arrow_2d(from, to, color).with_tip_length(TILE * 0.18);
+                gizmos
+                    .arrow_2d(from, to, color)
+                    .with_tip_length(TILE * 0.18);
             }
             View::Blocks => {
                 gizmos

@@ -125,8 +125,16 @@ fn mouse_3d() -> Mesh {
     let stand_up = Quat::from_rotation_z(FRAC_PI_2);
     let ear = Cylinder::new(0.085, 0.02);
     Figure::default()
-        .piece(ball(), scaled(Vec3::new(0.26, 0.17, 0.19), -0.06, 0.19, 0.0), FUR)
-        .piece(ball(), scaled(Vec3::new(0.15, 0.12, 0.125), 0.16, 0.21, 0.0), FUR)
+        .piece(
+            ball(),
+            scaled(Vec3::new(0.26, 0.17, 0.19), -0.06, 0.19, 0.0),
+            FUR,
+        )
+        .piece(
+            ball(),
+            scaled(Vec3::new(0.15, 0.12, 0.125), 0.16, 0.21, 0.0),
+            FUR,
+        )
         .piece(ear, at(0.09, 0.33, 0.11).with_rotation(stand_up), PINK)
         .piece(ear, at(0.09, 0.33, -0.11).with_rotation(stand_up), PINK)
         .piece(ball(), scaled(Vec3::splat(0.04), 0.31, 0.21, 0.0), PINK)
@@ -188,10 +196,7 @@ impl Actors2d {
     /// The mouse (translucent for a ghost), for its entity.
     pub(super) fn mouse(&self, ghost: bool) -> impl Bundle {
         let material = if ghost { &self.ghost } else { &self.solid };
-        (
-            Mesh2d(self.mouse.clone()),
-            MeshMaterial2d(material.clone()),
-        )
+        (Mesh2d(self.mouse.clone()), MeshMaterial2d(material.clone()))
     }
 
     pub(super) fn cheese(&self) -> impl Bundle {
@@ -210,10 +215,7 @@ pub(super) struct Actors3d {
 }
 
 impl Actors3d {
-    pub(super) fn new(
-        meshes: &mut Assets<Mesh>,
-        materials: &mut Assets<StandardMaterial>,
-    ) -> Self {
+    pub(super) fn new(meshes: &mut Assets<Mesh>, materials: &mut Assets<StandardMaterial>) -> Self {
         Self {
             mouse: meshes.add(mouse_3d()),
             cheese: meshes.add(cheese_3d()),
@@ -253,9 +255,7 @@ mod tests {
             ("3D cheese", cheese_3d(), 4),
         ] {
             let vertices = mesh.count_vertices();
-            let colours = mesh
-                .attribute(Mesh::ATTRIBUTE_COLOR)
-                .map_or(0, |c| c.len());
+            let colours = mesh.attribute(Mesh::ATTRIBUTE_COLOR).map_or(0, |c| c.len());
             assert_eq!(colours, vertices, "{name}: a colour per vertex");
             // Each primitive brings at least three vertices.
             assert!(vertices >= 3 * pieces, "{name}: {vertices} vertices");

@@ -25,7 +25,12 @@ pub fn plugin(app: &mut App) {
         .add_systems(Startup, load_scene_font)
         .add_systems(
             Update,
-            (draw_trails, draw_outcome_marks, pulse_cheese, sharpen_captions)
+            (
+                draw_trails,
+                draw_outcome_marks,
+                pulse_cheese,
+                sharpen_captions,
+            )
                 .in_set(AppSystems::Present)
                 .after(super::move_agents),
         );
@@ -94,7 +99,14 @@ impl Place {
     }
 
     /// A line on the floor from `a` to `b` (offsets from `centre` in 2D world axes).
-    fn line<G: GizmoConfigGroup>(&self, gizmos: &mut Gizmos<G>, centre: Vec3, a: Vec2, b: Vec2, c: Color) {
+    fn line<G: GizmoConfigGroup>(
+        &self,
+        gizmos: &mut Gizmos<G>,
+        centre: Vec3,
+        a: Vec2,
+        b: Vec2,
+        c: Color,
+    ) {
         let offset = |v: Vec2| match self.view {
             View::Flat => v.extend(0.0),
             View::Blocks => Vec3::new(v.x, 0.0, -v.y),

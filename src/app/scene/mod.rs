@@ -6,9 +6,11 @@
 mod actors;
 pub mod effects;
 mod overlay;
+mod playlist;
 mod spawn;
 
 pub use overlay::heat;
+pub use playlist::{Tally, TallyText, paired_playlist};
 pub use spawn::{Caption, OverlayColor, START, SceneFont};
 
 use super::bridge::EpisodesArrived;
@@ -42,7 +44,7 @@ pub(super) fn plugin(app: &mut App) {
                 (
                     spawn::spawn_stage,
                     move_agents,
-                    update_tallies,
+                    playlist::update_tallies,
                     overlay::color_overlay_cells,
                 )
                     .chain()
@@ -187,70 +189,6 @@ pub struct Slot {
     /// In a playlist: the outcomes of this column's earlier episodes, shown under the maze with
     /// this one's added once it has played out.
     pub tally: Option<Tally>,
-}
-
-impl Slot {
-    /// The running tally under the maze: earlier episodes plus this one once it has finished.
-    pub fn tally_text(&self) -> Option<String> {
-        let mut tally = self.tally?;
-        let mut mazes = tally.total();
-        if let Some(track) = self.tracks.first().filter(|t| t.finished()) {
-            tally.add(track.episode.stats.outcome);
-            mazes += 1;
-        }
-        Some(format!(
-            "cheese       {:>3}\ncorner first {:>3}\nneither      {:>3}\nmazes played {mazes:>3}",
-            tally.cheese, tally.corner, tally.neither
-        ))
-    }
-}
-
-/// Outcome counts of the episodes played so far in one column of a playlist.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub cheese: u32,
-    pub corner: u32,
-    pub neither: u32,
-}
-
-impl Tally {
-    pub fn add(&mut self, outcome: crate::sim::Outcome) {
-        match outcome {
-            crate::sim::Outcome::Cheese => self.cheese += 1,
-            crate::sim::Outcome::Corner => self.corner += 1,
-            crate::sim::Outcome::Neither => self.neither += 1,
-        }
-    }
-
-    pub fn total(&self) -> u32 {
-        self.cheese + self.corner + self.neither
-    }
-}
-
-/// Pairs of episodes on the same mazes (e.g. before and after feedback) as a playlist: one pair
-/// at a time side by side, the `captions` above the two columns and each column's running tally.
-pub fn paired_playlist(pairs: &[(Rollout, Rollout)], captions: [&str; 2]) -> Vec<Vec<Slot>> {
-    let mut tallies = [Tally::default(); 2];
-    pairs
-        .iter()
-        .map(|(left, right)| {
-            [left, right]
-                .into_iter()
-                .zip(&mut tallies)
-                .zip(captions)
-                .map(|((e, tally), caption)| {
-                    let slot = Slot {
-                        layout: e.layout.clone(),
-                        caption: caption.to_string(),
-                        tracks: vec![Track::new(e.clone())],
-                        tally: Some(*tally),
-                    };
-                    tally.add(e.stats.outcome);
-                    slot
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// What is on stage; `generation` changes whenever the mazes change.
@@ -452,8 +390,10 @@ pub fn accept_episodes(
             }
             EpisodeSource::Tuned => {
                 let before = stage.before.take().unwrap_or_default();
-                let pairs: Vec<(Rollout, Rollout)> =
-                    before.into_iter().zip(batch.episodes.iter().cloned()).collect();
+                let pairs: Vec<(Rollout, Rollout)> = before
+                    .into_iter()
+                    .zip(batch.episodes.iter().cloned())
+                    .collect();
                 let pages = paired_playlist(&pairs, ["before feedback", "after feedback"]);
                 if let Some(first) = pages.first().and_then(|p| p.first()) {
                     for t in &first.tracks {
@@ -592,23 +532,5 @@ pub fn move_agents(
             View::Flat => (at.extend(3.0), Quat::from_rotation_z(angle)),
             View::Blocks => (to_3d(at, 0.0), Quat::from_rotation_y(angle)),
         };
-    }
-}
-
-/// The running tally under a maze of a playlist.
-#[derive(Component, Debug, Clone, Copy)]
-pub struct TallyText {
-    pub slot: usize,
-}
-
-/// Keeps every maze's tally line up to date as its episode plays out.
-fn update_tallies(stage: Res<Stage>, mut texts: Query<(&TallyText, &mut Text2d)>) {
-    for (tally, mut text) in &mut texts {
-        let Some(line) = stage.slots.get(tally.slot).and_then(Slot::tally_text) else {
-            continue;
-        };
-        if text.0 != line {
-            text.0 = line;
-        }
     }
 }

@@ -1,8 +1,8 @@
 //! Overlay colours: the visitation heatmap and the learned reward on the first maze's cells, as
 //! sprites in 2D and as tiles lying on the floor in 3D.
 
-use super::*;
 use super::spawn::OverlayColor;
+use super::*;
 use crate::app::bridge::Fields;
 
 /// A cold-to-warm colour for `x` in [0, 1].

@@ -232,7 +232,11 @@ pub(super) fn spawn_flat(
         }
     }
     let text = |content: String, row: f32, size: f32| {
-        let at = cell_center(origin, layout.size, Vec2::new(row, (layout.size / 2) as f32));
+        let at = cell_center(
+            origin,
+            layout.size,
+            Vec2::new(row, (layout.size / 2) as f32),
+        );
         let centre = Vec2::new(origin.x, at.y);
         (
             Text2d::new(crate::app::glyphs::for_scene(&content)),
