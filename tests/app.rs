@@ -10,7 +10,7 @@ use bevy::state::app::StatesPlugin;
 use bevy::time::TimeUpdateStrategy;
 use maze_rllf::app::bridge::{EpisodesArrived, Notices, SendCommand, TrainerLink, TrainingLog};
 use maze_rllf::app::editor::{EditorAction, EditorState};
-use maze_rllf::app::record::{CAPTURE_TIMEOUT_S, Captures, RequestExit};
+use maze_rllf::app::record::{CAPTURE_TIMEOUT_S, Captures, RequestExit, Script};
 use maze_rllf::app::scene::{
     Agent, Floor, Goal, Playback, SceneEntity, Stage, TallyText, Track, Wall, cell_center,
     slot_origins,
@@ -366,6 +366,25 @@ fn an_exit_waits_for_every_pending_screenshot_within_a_bounded_time() {
             exit_code(&mut app),
             None,
             "exited with a screenshot pending"
+        );
+    }
+    app.world_mut()
+        .resource_mut::<Captures>()
+        .finish(&shot, Ok(()));
+    assert_eq!(exit_code(&mut app), Some(AppExit::Success));
+
+    // `--exit-after`: the deadline passes with a screenshot still being written; the run
+    // exits only once it is on disk.
+    let mut app = headless();
+    app.insert_resource(Script::new(Vec::new(), Some(1.0), Vec::new()));
+    app.world_mut()
+        .resource_mut::<Captures>()
+        .begin(shot.clone());
+    for _ in 0..30 {
+        assert_eq!(
+            exit_code(&mut app),
+            None,
+            "--exit-after dropped a pending screenshot"
         );
     }
     app.world_mut()

@@ -11,12 +11,19 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The exit gate and the screenshot bookkeeping (also in headless tests).
+/// The unattended script, the exit gate and the screenshot bookkeeping (also in headless tests).
 pub(super) fn captures_plugin(app: &mut App) {
     app.init_resource::<Captures>()
         .init_resource::<ExitGate>()
+        .init_resource::<Script>()
         .add_message::<RequestExit>()
-        .add_systems(Update, exit_when_captured.after(AppSystems::Present));
+        .add_systems(
+            Update,
+            (
+                run_script.in_set(AppSystems::Present),
+                exit_when_captured.after(AppSystems::Present),
+            ),
+        );
 }
 
 /// Asks the app to exit once every requested screenshot is written (unattended runs).
@@ -125,11 +132,11 @@ fn exit_when_captured(
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<Script>().add_systems(
+    app.add_systems(
         Update,
         (
             record_keys.in_set(AppSystems::RecordInput),
-            (run_script, save_recordings, log_frames).in_set(AppSystems::Present),
+            (save_recordings, log_frames).in_set(AppSystems::Present),
         ),
     );
 }
