@@ -1,15 +1,17 @@
 //! The scene's actors and marks drawn with egui's painter at any size, so the panels (the legend,
 //! the round window's mini-replays) show the same mouse, cheese, trail and marks as the scene.
 
-use bevy_egui::egui::{self, Color32, Pos2, Stroke, Vec2, vec2};
+use super::palette;
+use super::panels::c32;
+use bevy_egui::egui::{self, Pos2, Stroke, Vec2, vec2};
 
-pub const FUR: Color32 = Color32::from_rgb(150, 152, 166);
-pub const PINK: Color32 = Color32::from_rgb(240, 165, 182);
-pub const CHEESE: Color32 = Color32::from_rgb(250, 200, 40);
-pub const RIND: Color32 = Color32::from_rgb(214, 150, 18);
-pub const TRAIL: Color32 = Color32::from_rgb(128, 84, 210);
-pub const GOLD: Color32 = Color32::from_rgb(255, 209, 51);
-pub const RED: Color32 = Color32::from_rgb(230, 46, 51);
+const FUR: egui::Color32 = c32(palette::FUR);
+const PINK: egui::Color32 = c32(palette::PINK);
+const CHEESE: egui::Color32 = c32(palette::CHEESE);
+const RIND: egui::Color32 = c32(palette::CHEESE_RIND);
+const TRAIL: egui::Color32 = c32(palette::TRAIL);
+const GOLD: egui::Color32 = c32(palette::GOLD);
+const RED: egui::Color32 = c32(palette::RED);
 
 /// A mouse seen from above, `size` points long, facing `heading` (screen axes, y down).
 pub fn mouse(painter: &egui::Painter, centre: Pos2, size: f32, heading: Vec2) {

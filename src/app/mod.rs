@@ -7,6 +7,7 @@ pub mod editor;
 mod fine_tune_panel;
 pub mod glyphs;
 mod icons;
+pub mod palette;
 mod panels;
 mod plots;
 pub mod record;

@@ -111,7 +111,7 @@ impl Outputs<'_> {
     }
 }
 
-pub(super) fn c32(c: [u8; 3]) -> Color32 {
+pub(super) const fn c32(c: [u8; 3]) -> Color32 {
     Color32::from_rgb(c[0], c[1], c[2])
 }
 

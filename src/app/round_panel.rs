@@ -5,6 +5,7 @@
 use super::glyphs::for_panels;
 use super::icons;
 use super::panels::{Models, Outputs, c32};
+use super::scene::corner_first_step;
 use crate::level::{Layout, Pos};
 use crate::llm::Choice;
 use crate::sim::render::colors;
@@ -73,14 +74,11 @@ fn mini_replay(ui: &mut egui::Ui, layout: &Layout, path: &[Pos], t: f32, side: f
         (cell * 0.18).max(2.0),
     );
     let walked = &path[..shown];
-    let cheese_at = walked.iter().position(|p| *p == layout.cheese);
-    if cheese_at.is_some() {
+    if walked.contains(&layout.cheese) {
         icons::reached(&painter, centre(layout.cheese), cell * 0.45);
     }
     // As in the scene: the corner is marked when it was reached before the cheese.
-    if let Some(corner_at) = walked.iter().position(|p| *p == layout.corner)
-        && cheese_at.is_none_or(|c| corner_at < c)
-    {
+    if corner_first_step(layout, walked).is_some() {
         icons::corner_first(&painter, centre(layout.corner), cell * 0.4);
     }
     if let Some(p) = walked.last() {

@@ -6,16 +6,7 @@
 use bevy::prelude::*;
 use std::f32::consts::FRAC_PI_2;
 
-/// The actors' palette.
-mod palette {
-    pub const FUR: [u8; 3] = [150, 152, 166];
-    pub const FUR_DARK: [u8; 3] = [112, 114, 128];
-    pub const PINK: [u8; 3] = [240, 165, 182];
-    pub const EYE: [u8; 3] = [24, 24, 30];
-    pub const CHEESE: [u8; 3] = [250, 200, 40];
-    pub const CHEESE_RIND: [u8; 3] = [214, 150, 18];
-    pub const CHEESE_HOLE: [u8; 3] = [226, 168, 26];
-}
+use crate::app::palette;
 
 /// The cheese wedge's outline, seen from above (cell units, centred on the cell).
 const WEDGE: [Vec2; 3] = [

@@ -4,8 +4,9 @@
 //! the cheese's pulse — in both views.
 
 use super::spawn::{Caption, SceneFont};
-use super::{Goal, Stage, TILE, Track, View, cell_center, slot_origins, to_3d};
+use super::{Goal, Stage, TILE, Track, View, cell_center, rgb, slot_origins, to_3d};
 use crate::app::AppSystems;
+use crate::app::palette;
 use crate::app::view::FlatCamera;
 use bevy::prelude::*;
 use bevy::text::{FontSize, TextFont};
@@ -55,10 +56,7 @@ fn load_scene_font(mut commands: Commands, mut fonts: ResMut<Assets<Font>>) {
 
 /// Steps of path the trail keeps behind the mouse, fading out.
 const TRAIL_STEPS: f32 = 14.0;
-const TRAIL: [u8; 3] = [128, 84, 210];
 const BURST_S: f32 = 0.9;
-const GOLD: Color = Color::srgb(1.0, 0.82, 0.2);
-const RED: Color = Color::srgb(0.9, 0.18, 0.2);
 
 /// Where the scene puts a point of a maze: the 2D plane, or just above the 3D floor.
 #[derive(Clone, Copy)]
@@ -143,7 +141,7 @@ fn draw_trails(stage: Res<Stage>, view: Res<View>, mut gizmos: Gizmos<TrailGizmo
             let walked = (now.floor() as usize).min(track.episode.path.len().saturating_sub(1));
             let fade = |step: f32| {
                 let alpha = base_alpha * (1.0 - (now - step) / TRAIL_STEPS).clamp(0.0, 1.0);
-                Color::srgba_u8(TRAIL[0], TRAIL[1], TRAIL[2], 255).with_alpha(alpha)
+                rgb(palette::TRAIL).with_alpha(alpha)
             };
             let points = (first..=walked)
                 .filter_map(|i| track.episode.path.get(i).map(|p| (cell_of(*p), i as f32)))
@@ -169,21 +167,22 @@ fn draw_outcome_marks(
     playback: Res<super::Playback>,
     mut gizmos: Gizmos<MarkGizmos>,
 ) {
+    let (gold, red) = (rgb(palette::GOLD), rgb(palette::RED));
     for (slot, place) in stage.slots.iter().zip(places(&stage, *view)) {
         let cell = place.cell();
         for track in &slot.tracks {
             if track.finished() && track.episode.stats.reached_cheese {
                 let centre = place.at(cell_of(slot.layout.cheese), 0.06);
-                burst(&mut gizmos, place, centre, track.done_s, GOLD);
-                place.circle(&mut gizmos, centre, 0.48 * cell, GOLD);
+                burst(&mut gizmos, place, centre, track.done_s, gold);
+                place.circle(&mut gizmos, centre, 0.48 * cell, gold);
             }
             if let Some(seconds) = corner_reached_s(track, playback.steps_per_second) {
                 let centre = place.at(cell_of(slot.layout.corner), 0.06);
-                burst(&mut gizmos, place, centre, seconds, RED);
-                place.circle(&mut gizmos, centre, 0.42 * cell, RED);
+                burst(&mut gizmos, place, centre, seconds, red);
+                place.circle(&mut gizmos, centre, 0.42 * cell, red);
                 let d = 0.26 * cell;
-                place.line(&mut gizmos, centre, Vec2::new(-d, -d), Vec2::new(d, d), RED);
-                place.line(&mut gizmos, centre, Vec2::new(-d, d), Vec2::new(d, -d), RED);
+                place.line(&mut gizmos, centre, Vec2::new(-d, -d), Vec2::new(d, d), red);
+                place.line(&mut gizmos, centre, Vec2::new(-d, d), Vec2::new(d, -d), red);
             }
         }
     }

@@ -11,7 +11,7 @@ mod spawn;
 
 pub use overlay::heat;
 pub use playlist::{Tally, TallyText, paired_playlist};
-pub use spawn::{Caption, OverlayColor, START, SceneFont};
+pub use spawn::START;
 
 use super::bridge::EpisodesArrived;
 use crate::app::{AppSystems, Mode};
@@ -123,12 +123,7 @@ impl Track {
     /// The step at which the agent first stands on the corner cell, if it gets there before the
     /// cheese (the proxy goal reached first).
     pub fn corner_first_step(&self) -> Option<usize> {
-        let layout = &self.episode.layout;
-        self.episode
-            .path
-            .iter()
-            .take_while(|p| **p != layout.cheese)
-            .position(|p| *p == layout.corner)
+        corner_first_step(&self.episode.layout, &self.episode.path)
     }
 
     /// The direction the agent faces now, in 2D world axes (x right, y up): its current move, or
@@ -168,6 +163,13 @@ impl Track {
         let b = Vec2::new(b.row as f32, b.col as f32);
         a.lerp(b, frac)
     }
+}
+
+/// The step at which `path` first stands on `layout`'s corner, if that comes before the cheese.
+pub fn corner_first_step(layout: &Layout, path: &[Pos]) -> Option<usize> {
+    path.iter()
+        .take_while(|p| **p != layout.cheese)
+        .position(|p| *p == layout.corner)
 }
 
 /// A maze with one agent's episode, captioned.
