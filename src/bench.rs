@@ -1,7 +1,12 @@
 //! `maze-rllf bench`: env steps/s (one thread and all cores; observations written as f32, the
 //! form training and evaluation use, and as packed bits), maze generation rate, end-to-end PPO
 //! training SPS on the jaxgmg-like MLP config and on the small conv config — each entry saying
-//! what it times — and `--soak`: resident memory over a long training run.
+//! what it times — and `--soak`: resident memory over a long training run; `--profile`
+//! ([`profile`]): one config's iteration phase by phase.
+
+mod profile;
+
+pub use profile::{ProfileResult, profile};
 
 use crate::config::TrainConfig;
 use crate::level::{DistributionSpec, LevelSource};
@@ -48,10 +53,23 @@ struct PpoResult {
 
 #[derive(Serialize, Debug)]
 struct Report {
+    /// The cargo profile this binary was built with ([`build_profile`]).
+    build: &'static str,
     cores: usize,
     env: Vec<EnvResult>,
     generation: Vec<GenResult>,
     ppo: Vec<PpoResult>,
+}
+
+/// Which cargo profile built this binary: `release` (what `scripts/run.sh` gives users, and
+/// what the README's figures are) or `dev` (debug assertions on, the crate at opt-level 2: about
+/// half as fast).
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    }
 }
 
 /// A batch of 32 envs stepped with uniformly random actions for `budget`; returns steps/s.
@@ -219,6 +237,8 @@ pub fn soak(
 #[derive(Serialize, Debug)]
 pub struct CompetenceResult {
     pub config: String,
+    /// The cargo profile of this binary (`release` or `dev`).
+    pub build: &'static str,
     /// The cheese rate (reached without visiting the corner first) to reach.
     pub target: f64,
     /// Per iteration: env steps, seconds of training, and the cheese and corner-first rates of the
@@ -231,6 +251,9 @@ pub struct CompetenceResult {
     pub seconds: f64,
     /// The agent where it stopped on held-out mazes of its training distribution.
     pub held_out: crate::sim::OutcomeSummary,
+    /// The most any policy reaches the cheese first on as many mazes of that distribution (the
+    /// rest have the corner on every path to the cheese within the step limit).
+    pub best_possible: crate::sim::Rate,
 }
 
 /// Trains the config at `path` until its training cheese rate (last 256 episodes) reaches
@@ -275,14 +298,22 @@ pub fn competence(
         derive_seed(trainer.config.seed, streams::run::HELD_OUT),
         trainer.config.max_steps,
     );
+    let best_possible = crate::rl::eval::best_possible_cheese_rate(
+        &training,
+        episodes,
+        derive_seed(trainer.config.seed, streams::run::BEST_POSSIBLE),
+        trainer.config.max_steps,
+    );
     Ok(CompetenceResult {
         config: path.into(),
+        build: build_profile(),
         target,
         curve,
         reached,
         steps: trainer.state.global_step,
         seconds,
         held_out,
+        best_possible,
     })
 }
 
@@ -350,6 +381,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> 
     }
     bar.finish_and_clear();
     let report = Report {
+        build: build_profile(),
         cores,
         env,
         generation,
@@ -358,7 +390,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> 
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{cores} cores");
+        println!("{cores} cores, {} build", report.build);
         for e in &report.env {
             let note = if e.observation == "f32" {
                 "(training's path)"

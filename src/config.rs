@@ -42,6 +42,10 @@ pub struct PpoConfig {
     pub clip_coef: f32,
     pub clip_vloss: bool,
     pub ent_coef: f32,
+    /// Anneal the entropy coefficient to 0 over the run, as `anneal_lr` does the learning rate
+    /// (a late policy that wanders less; absent in older configs: off).
+    #[serde(default)]
+    pub anneal_ent: bool,
     pub vf_coef: f32,
     pub max_grad_norm: f32,
     /// Stop the epoch loop once the approximate KL exceeds this.
@@ -316,6 +320,7 @@ mod tests {
                 clip_coef: 0.2,
                 clip_vloss: true,
                 ent_coef: 0.01,
+                anneal_ent: false,
                 vf_coef: 0.5,
                 max_grad_norm: 0.5,
                 target_kl: None,

@@ -49,6 +49,8 @@ pub mod streams {
         pub const SHOWN_EPISODES: u64 = 0xA99;
         /// The held-out mazes of `bench --competence`.
         pub const HELD_OUT: u64 = 0x4E1D;
+        /// The mazes `bench --competence` measures the best possible cheese-first rate on.
+        pub const BEST_POSSIBLE: u64 = 0xBE57;
     }
 
     /// Streams of one feedback round's seed.

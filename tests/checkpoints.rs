@@ -30,6 +30,7 @@ fn tiny_config() -> TrainConfig {
             clip_coef: 0.2,
             clip_vloss: true,
             ent_coef: 0.01,
+            anneal_ent: false,
             vf_coef: 0.5,
             max_grad_norm: 0.5,
             target_kl: None,

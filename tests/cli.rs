@@ -225,6 +225,8 @@ fn bench_json_reports_every_measurement() {
     let out = maze_rllf(&["bench", "--quick", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let build = report["build"].as_str().expect("the build profile");
+    assert!(build == "dev" || build == "release", "{build}");
     let env = report["env"].as_array().expect("env results");
     assert_eq!(env.len(), 8);
     assert!(
@@ -243,6 +245,33 @@ fn bench_json_reports_every_measurement() {
         let sps = run["env_steps_per_second"].as_f64().unwrap_or(0.0);
         assert!(sps > 100.0, "{run}");
     }
+}
+
+/// `bench --profile`: the iteration's wall-clock phases fit inside it, the conv kernels' products
+/// report a rate, and the cores' peak is measured.
+#[test]
+fn bench_profile_times_a_conv_iteration_phase_by_phase() {
+    let config = "assets/configs/impala-conv.ron";
+    let out = maze_rllf(&["bench", "--profile", "1", "--config", config, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert!(report["peak"]["one_core_gflops"].as_f64().unwrap_or(0.0) > 0.1);
+    let phases = report["phases"].as_array().expect("phases");
+    let product = phases
+        .iter()
+        .find(|p| p["phase"] == "conv 1 product (forward)")
+        .expect("the first convolution's product");
+    assert!(product["gflops"].as_f64().unwrap_or(0.0) > 0.0, "{product}");
+    let iteration = report["seconds_per_iteration"].as_f64().expect("seconds");
+    let wall: f64 = phases
+        .iter()
+        .filter(|p| p["clock"] == "wall clock")
+        .map(|p| p["seconds_per_iteration"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!(
+        wall > 0.0 && wall <= iteration * 1.01,
+        "{wall} of {iteration}"
+    );
 }
 
 #[test]

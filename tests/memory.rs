@@ -60,6 +60,7 @@ fn config(model: ModelConfig) -> TrainConfig {
             clip_coef: 0.2,
             clip_vloss: true,
             ent_coef: 0.01,
+            anneal_ent: false,
             vf_coef: 0.5,
             max_grad_norm: 0.5,
             target_kl: None,

@@ -27,6 +27,11 @@ pub struct BenchArgs {
     pub competence: Option<f64>,
     #[arg(long, default_value_t = 15.0)]
     pub minutes: f64,
+    /// Instead of the speed benchmarks: where `--config`'s PPO iterations spend their time,
+    /// phase by phase, over this many iterations after a warm-up one, beside the cores'
+    /// measured peak for f32 matrix products.
+    #[arg(long, value_name = "ITERATIONS", conflicts_with_all = ["soak", "competence"])]
+    pub profile: Option<u64>,
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
 }
@@ -41,8 +46,12 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<()> {
         warmup,
         competence,
         minutes,
+        profile,
         device,
     } = args;
+    if let Some(iterations) = profile {
+        return profile_run(&config, iterations, json, device);
+    }
     match (competence, soak) {
         (Some(target), _) => competence_run(&config, target, minutes, json, device),
         (None, Some(iterations)) => soak_run(&config, warmup, iterations, json, device),
@@ -88,6 +97,10 @@ fn competence_run(
              {}, reached the cheese at all {}",
             result.held_out.cheese, result.held_out.corner, result.held_out.reached_cheese
         );
+        println!(
+            "the best any policy can do on 1000 mazes of that distribution: cheese first {}",
+            result.best_possible
+        );
     }
     Ok(())
 }
@@ -114,6 +127,56 @@ fn soak_run(
             result.samples[0].0,
             result.samples[result.samples.len() - 1].0,
             result.growth_kib_per_iteration
+        );
+    }
+    Ok(())
+}
+
+fn profile_run(
+    config: &str,
+    iterations: u64,
+    json: bool,
+    device: DeviceChoice,
+) -> anyhow::Result<()> {
+    let result = crate::bench::profile(config, iterations, device)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({} build): {} iterations, {:.3} s each (rollout {:.3} s, update {:.3} s), {:.0} env \
+         steps/s",
+        result.config,
+        result.build,
+        result.iterations,
+        result.seconds_per_iteration,
+        result.rollout_seconds_per_iteration,
+        result.update_seconds_per_iteration,
+        result.env_steps_per_second
+    );
+    println!(
+        "f32 product peak: {:.1} GFLOP/s on one core, {:.1} on {} cores; the iterations' \
+         products {:.1} GFLOP/s per thread ({:.0}% of one core's peak)",
+        result.peak.one_core_gflops,
+        result.peak.all_cores_gflops,
+        result.peak.cores,
+        result.products_gflops,
+        result.products_percent_of_core_peak
+    );
+    println!(
+        "| phase | s per iteration | clock | calls per iteration | GFLOP/s | % of one core's peak |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let number = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
+    for p in &result.phases {
+        println!(
+            "| {} | {:.4} | {} | {:.1} | {} | {} |",
+            p.phase,
+            p.seconds_per_iteration,
+            p.clock,
+            p.calls_per_iteration,
+            number(p.gflops),
+            number(p.percent_of_core_peak)
         );
     }
     Ok(())

@@ -95,6 +95,19 @@ impl Layout {
         (d != usize::MAX).then_some(d)
     }
 
+    /// Shortest path length from the start to the cheese that never steps on the corner (unless
+    /// the cheese lies on it), if there is one. The corner-first metric counts an episode as
+    /// reaching the cheese "first" only along such a path, so where there is none (in a perfect
+    /// maze: the corner lies on the one path to the cheese) no policy can.
+    pub fn cheese_distance_avoiding_corner(&self) -> Option<usize> {
+        let mut detour = self.clone();
+        if self.corner != self.cheese && self.corner != self.start {
+            let corner = self.index(self.corner);
+            detour.walls[corner] = true;
+        }
+        detour.cheese_distance()
+    }
+
     /// Whether the grid is `size x size` (3 to [`file::MAX_WORLD_SIZE`]) and the start, cheese
     /// and corner lie inside it; what is wrong otherwise (for layouts read from files).
     pub fn check_shape(&self) -> Result<(), String> {
@@ -178,5 +191,34 @@ impl Layout {
                     .collect()
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3x3 maze whose only way to the cheese runs through the corner, then one with a detour.
+    #[test]
+    fn the_cheese_is_reached_first_only_along_a_path_that_avoids_the_corner() {
+        let mut layout = Layout {
+            size: 3,
+            walls: vec![false; 9],
+            start: Pos::new(2, 0),
+            cheese: Pos::new(1, 2),
+            corner: Pos::new(0, 2),
+        };
+        for wall in [Pos::new(1, 1), Pos::new(2, 1), Pos::new(2, 2)] {
+            let i = layout.index(wall);
+            layout.walls[i] = true;
+        }
+        assert_eq!(layout.cheese_distance(), Some(5));
+        assert_eq!(layout.cheese_distance_avoiding_corner(), None);
+        let middle = layout.index(Pos::new(1, 1));
+        layout.walls[middle] = false;
+        assert_eq!(layout.cheese_distance_avoiding_corner(), Some(3));
+        // The cheese on the corner itself counts as reached first.
+        layout.cheese = layout.corner;
+        assert_eq!(layout.cheese_distance_avoiding_corner(), Some(4));
     }
 }

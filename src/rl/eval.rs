@@ -138,6 +138,28 @@ pub fn evaluate(
     (OutcomeSummary::from_episodes(&done), done)
 }
 
+/// Of `mazes` layouts drawn from `source`, how many a policy that knows where the cheese is
+/// reaches "first" (along a path that avoids the corner, see
+/// [`Layout::cheese_distance_avoiding_corner`]) within `max_steps` moves: the most any policy's
+/// cheese-first rate can be on that distribution.
+pub fn best_possible_cheese_rate(
+    source: &LevelSource,
+    mazes: usize,
+    seed: u64,
+    max_steps: u32,
+) -> crate::sim::Rate {
+    let mut rng = Rng::new(seed);
+    let reachable = (0..mazes)
+        .filter(|_| {
+            source
+                .sample(&mut rng)
+                .cheese_distance_avoiding_corner()
+                .is_some_and(|d| d <= max_steps as usize)
+        })
+        .count();
+    crate::sim::Rate::new(reachable, mazes)
+}
+
 impl Policy {
     /// The most likely move and its probability with the mouse placed in each free cell of
     /// `layout` (row-major; None on walls): the policy as a vector field.

@@ -1,18 +1,51 @@
 //! The conv actor-critic's forward and backward pass as host kernels, for the CPU: each 3x3
-//! convolution is one matrix product over the unfolded 3x3 neighbourhoods of every cell
-//! (im2col), activations live as `[batch * height * width, channels]` matrices, relu and 2x2
-//! max-pooling are single passes, and buffers are reused from call to call. The same function as
+//! convolution is one matrix product ([`super::matmul`]) over the unfolded 3x3 neighbourhoods of
+//! every cell (im2col, three copies per cell from a zero-bordered grid), activations live as
+//! `[batch * height * width, channels]` matrices, 2x2 max-pooling with the bias and relu after it
+//! is one pass, and buffers are reused from call to call. The same function as
 //! [`super::model::ActorCritic::forward`] with a conv torso (burn's `conv2d` + `max_pool2d` +
-//! `linear`); tests check outputs and gradients against burn's autodiff.
+//! `linear`); tests check outputs and gradients against burn's autodiff. Each workspace times its
+//! phases ([`ConvWorkspace::times`], read by `maze-rllf bench --profile`).
 
 use super::host_mlp::{Dense, Layers, dense_backward, dense_forward, relu, shape};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use super::matmul::matmul;
+use super::profile::{Lap, PhaseTimes, product_flops};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 /// Side of the convolution kernel.
 const KERNEL: usize = 3;
 /// Cells of the kernel's neighbourhood.
 const TAPS: usize = KERNEL * KERNEL;
+
+/// Phase names of [`ConvWorkspace::times`] (stages past the fourth share the last name).
+const FORWARD_PRODUCT: [&str; 4] = [
+    "conv 1 product (forward)",
+    "conv 2 product (forward)",
+    "conv 3 product (forward)",
+    "conv 4+ product (forward)",
+];
+const WEIGHT_PRODUCT: [&str; 4] = [
+    "conv 1 product (weight gradient)",
+    "conv 2 product (weight gradient)",
+    "conv 3 product (weight gradient)",
+    "conv 4+ product (weight gradient)",
+];
+const INPUT_PRODUCT: [&str; 4] = [
+    "conv 1 product (input gradient)",
+    "conv 2 product (input gradient)",
+    "conv 3 product (input gradient)",
+    "conv 4+ product (input gradient)",
+];
+const UNFOLD: &str = "conv unfold (im2col)";
+const POOL: &str = "conv max-pool + bias + relu";
+const DENSE_FORWARD: &str = "dense + heads (forward)";
+const DENSE_BACKWARD: &str = "dense + heads (backward)";
+const POOL_GRADIENT: &str = "conv max-pool + relu gradient (and the bias's)";
+const FOLD: &str = "conv fold (col2im)";
+
+fn stage_phase(names: &[&'static str; 4], stage: usize) -> &'static str {
+    names[stage.min(names.len() - 1)]
+}
 
 /// The conv network's parameters on the host. Stage `k`'s weight is `[taps * inputs, outputs]`
 /// with rows in `(ky, kx, input channel)` order, so that a cell's unfolded neighbourhood is a run
@@ -60,14 +93,16 @@ impl HostConv {
 }
 
 /// Buffers of one forward and backward pass, kept between calls: per stage its unfolded input,
-/// its activations (after relu), its pooled output and where each pooled value came from; then
-/// the dense layer's output, the heads' outputs and the backward pass's scratch.
+/// its products (before the bias), its pooled output (after bias and relu) and which cell of its
+/// window each pooled value came from; then
+/// the dense layer's output, the heads' outputs and the backward pass's scratch; and the time
+/// each phase took.
 #[derive(Debug, Default)]
 pub struct ConvWorkspace {
     cols: Vec<Array2<f32>>,
     acts: Vec<Array2<f32>>,
     pooled: Vec<Array2<f32>>,
-    argmax: Vec<Vec<u32>>,
+    argmax: Vec<Vec<u8>>,
     hidden: Array2<f32>,
     outputs: Array2<f32>,
     grad_outputs: Array2<f32>,
@@ -75,6 +110,10 @@ pub struct ConvWorkspace {
     grad_pooled: Array2<f32>,
     grad_act: Array2<f32>,
     grad_cols: Array2<f32>,
+    /// One sample's grid with a zero border, for unfolding and folding.
+    padded: Vec<f32>,
+    /// Time (and product flops) per phase of every pass since it was last cleared.
+    pub times: PhaseTimes,
 }
 
 impl ConvWorkspace {
@@ -96,111 +135,249 @@ impl ConvWorkspace {
 }
 
 /// Unfolds every cell's 3x3 neighbourhood into one row of `cols` (`[n * side * side, taps *
-/// channels]`, zero outside the grid); `input(b, cell)` is sample `b`'s channel vector at `cell`
-/// (row-major cell index), written into the slice it is given.
+/// channels]`, zero outside the grid, taps in `(ky, kx, channel)` order). `pad(b, padded)` writes
+/// sample `b`'s grid, channel-last, into the interior of `padded` (`(side + 2)^2` cells whose
+/// border stays zero; see [`pad_cells`] and [`pad_planes`]). In the padded grid the three cells of
+/// a kernel row are adjacent, so each row of `cols` is three copies.
 fn unfold(
     n: usize,
     side: usize,
     channels: usize,
     cols: &mut Array2<f32>,
-    input: impl Fn(usize, usize, &mut [f32]),
+    padded: &mut Vec<f32>,
+    pad: impl Fn(usize, &mut [f32]),
 ) {
     shape(cols, n * side * side, TAPS * channels);
+    let wide = side + 2;
+    padded.clear();
+    padded.resize(wide * wide * channels, 0.0);
     let Some(all) = cols.as_slice_mut() else {
         return;
     };
-    let width = TAPS * channels;
-    for (row_index, row) in all.chunks_exact_mut(width).enumerate() {
-        let (b, cell) = (row_index / (side * side), row_index % (side * side));
-        for (tap, out) in row.chunks_exact_mut(channels).enumerate() {
-            match tap_source(side, cell, tap) {
-                Some(source) => input(b, source, out),
-                None => out.fill(0.0),
+    let (width, run) = (TAPS * channels, KERNEL * channels);
+    for (b, rows) in all
+        .chunks_exact_mut((side * side * width).max(1))
+        .enumerate()
+    {
+        pad(b, padded);
+        match run {
+            9 => unfold_grid::<9>(padded, side, channels, rows),
+            48 => unfold_grid::<48>(padded, side, channels, rows),
+            96 => unfold_grid::<96>(padded, side, channels, rows),
+            _ => unfold_grid::<0>(padded, side, channels, rows),
+        }
+    }
+}
+
+/// [`unfold`] of one padded grid into its `side * side` rows. `RUN` is the length of one run
+/// (`3 * channels`) when it is one the shipped nets use (3, 16 or 32 channels: a fixed-size copy
+/// the compiler writes out as a few vector moves), else 0 (a copy of the run's length).
+fn unfold_grid<const RUN: usize>(padded: &[f32], side: usize, channels: usize, rows: &mut [f32]) {
+    let (wide, run) = (side + 2, KERNEL * channels);
+    let mut cells = rows.chunks_exact_mut(TAPS * channels);
+    for y in 0..side {
+        for x in 0..side {
+            let Some(row) = cells.next() else {
+                return;
+            };
+            for (ky, out) in row.chunks_exact_mut(run).enumerate() {
+                let at = ((y + ky) * wide + x) * channels;
+                let from = &padded[at..at + run];
+                let fixed = (
+                    <&mut [f32; RUN]>::try_from(&mut *out),
+                    <&[f32; RUN]>::try_from(from),
+                );
+                if let (Ok(out), Ok(from)) = fixed {
+                    *out = *from;
+                } else {
+                    out.copy_from_slice(from);
+                }
             }
         }
     }
 }
 
-/// The cell that kernel tap `tap` (row-major in the 3x3 kernel) reads for output cell `cell` of
-/// a `side x side` grid padded with zeros: `None` outside the grid.
-fn tap_source(side: usize, cell: usize, tap: usize) -> Option<usize> {
-    let y = (cell / side + tap / KERNEL).checked_sub(1)?;
-    let x = (cell % side + tap % KERNEL).checked_sub(1)?;
-    (y < side && x < side).then_some(y * side + x)
+/// Writes one sample's channel-last grid (`side * side` cells of `channels`) into the interior
+/// of `padded`.
+fn pad_cells(sample: &[f32], side: usize, channels: usize, padded: &mut [f32]) {
+    let (wide, run) = (side + 2, side * channels);
+    for (y, from) in sample.chunks_exact(run.max(1)).enumerate() {
+        let at = ((y + 1) * wide + 1) * channels;
+        padded[at..at + run].copy_from_slice(from);
+    }
+}
+
+/// Writes one plane-major observation (`planes` planes of `side * side` cells, as
+/// [`crate::sim::obs::write_observation_at`] writes them) into the interior of `padded`,
+/// channel-last.
+fn pad_planes(sample: &[f32], side: usize, planes: usize, padded: &mut [f32]) {
+    let (wide, cells) = (side + 2, side * side);
+    for cell in 0..cells {
+        let at = ((cell / side + 1) * wide + cell % side + 1) * planes;
+        for (p, out) in padded[at..at + planes].iter_mut().enumerate() {
+            *out = sample[p * cells + cell];
+        }
+    }
 }
 
 /// Adds every row of `grad_cols` (the gradient of [`unfold`]'s output) back into the cells it
-/// was read from: `grad_input` is `[n * side * side, channels]`, overwritten.
+/// was read from: `grad_input` is `[n * side * side, channels]`, overwritten. Each sample folds
+/// into a zeroed padded grid (three runs per row, as [`unfold`] copies them) whose interior is
+/// then copied out.
 fn fold(
     n: usize,
     side: usize,
     channels: usize,
     grad_cols: &Array2<f32>,
     grad_input: &mut Array2<f32>,
+    padded: &mut Vec<f32>,
 ) {
     shape(grad_input, n * side * side, channels);
-    grad_input.fill(0.0);
     let (Some(cols), Some(into)) = (grad_cols.as_slice(), grad_input.as_slice_mut()) else {
         return;
     };
-    for (row_index, row) in cols.chunks_exact(TAPS * channels).enumerate() {
-        let (b, cell) = (row_index / (side * side), row_index % (side * side));
-        for (tap, grad) in row.chunks_exact(channels).enumerate() {
-            if let Some(source) = tap_source(side, cell, tap) {
-                let at = (b * side * side + source) * channels;
-                for (o, &g) in into[at..at + channels].iter_mut().zip(grad) {
+    let (wide, width, run) = (side + 2, TAPS * channels, KERNEL * channels);
+    let per_sample = (side * side * width).max(1);
+    let per_grid = (side * side * channels).max(1);
+    for (rows, out) in cols
+        .chunks_exact(per_sample)
+        .zip(into.chunks_exact_mut(per_grid))
+    {
+        padded.clear();
+        padded.resize(wide * wide * channels, 0.0);
+        for (cell, row) in rows.chunks_exact(width).enumerate() {
+            let (y, x) = (cell / side, cell % side);
+            for (ky, grad) in row.chunks_exact(run).enumerate() {
+                let at = ((y + ky) * wide + x) * channels;
+                for (o, &g) in padded[at..at + run].iter_mut().zip(grad) {
                     *o += g;
                 }
             }
+        }
+        for (y, to) in out.chunks_exact_mut((side * channels).max(1)).enumerate() {
+            let at = ((y + 1) * wide + 1) * channels;
+            to.copy_from_slice(&padded[at..at + side * channels]);
         }
     }
 }
 
 /// 2x2 max-pooling with stride 2 (an odd last row or column is dropped, as burn's valid pooling
-/// does) of `acts` (`[n * side * side, channels]`) into `pooled`, recording in `argmax` the flat
-/// index in `acts` of each maximum; below side 2 it copies.
+/// does) of a stage's products `acts` (`[n * side * side, channels]`, before the bias) into
+/// `pooled`, then the bias and relu on the pooled values: `relu(max(x) + b)` equals the maximum of
+/// `relu(x + b)` over the window (both are monotone), on a quarter of the cells. `argmax` records
+/// which of its window's four cells (row-major) each maximum came from. Below side 2 nothing is
+/// pooled: bias and relu on every cell.
 fn pool(
     n: usize,
     side: usize,
     acts: &Array2<f32>,
+    bias: &Array1<f32>,
     pooled: &mut Array2<f32>,
-    argmax: &mut Vec<u32>,
+    argmax: &mut Vec<u8>,
 ) {
     let channels = acts.ncols();
-    let (Some(input), out) = (acts.as_slice(), side / 2) else {
-        return;
-    };
     if side < 2 {
         shape(pooled, acts.nrows(), channels);
-        pooled.assign(acts);
+        Zip::from(&mut *pooled)
+            .and(acts)
+            .and_broadcast(bias)
+            .for_each(|p, &a, &b| *p = relu(a + b));
         argmax.clear();
-        argmax.extend(0..acts.len() as u32);
+        argmax.resize(acts.len(), 0);
         return;
     }
+    let out = side / 2;
     shape(pooled, n * out * out, channels);
     argmax.resize(n * out * out * channels, 0);
-    let Some(into) = pooled.as_slice_mut() else {
+    let (Some(input), Some(into), Some(bias)) =
+        (acts.as_slice(), pooled.as_slice_mut(), bias.as_slice())
+    else {
         return;
     };
-    for b in 0..n {
-        for y in 0..out {
-            for x in 0..out {
-                let at = ((b * out + y) * out + x) * channels;
-                let corner = ((b * side + 2 * y) * side + 2 * x) * channels;
-                let offsets = [0, channels, side * channels, (side + 1) * channels];
-                for c in 0..channels {
-                    let mut best = corner + c;
-                    for offset in &offsets[1..] {
-                        if input[corner + offset + c] > input[best] {
-                            best = corner + offset + c;
-                        }
-                    }
-                    into[at + c] = input[best];
-                    argmax[at + c] = best as u32;
+    for (corner, at) in windows(n, side, channels) {
+        let row = |offset: usize| &input[corner + offset..corner + offset + channels];
+        let (a0, a1) = (row(0), row(channels));
+        let (a2, a3) = (row(side * channels), row((side + 1) * channels));
+        let values = &mut into[at..at + channels];
+        let picks = &mut argmax[at..at + channels];
+        for c in 0..channels {
+            let (mut best, mut pick) = (a0[c], 0u8);
+            for (candidate, index) in [(a1[c], 1u8), (a2[c], 2), (a3[c], 3)] {
+                if candidate > best {
+                    (best, pick) = (candidate, index);
                 }
             }
+            values[c] = relu(best + bias[c]);
+            picks[c] = pick;
         }
     }
+}
+
+/// The 2x2 pooling windows of `n` samples of a `side x side` grid of `channels`: for each, in
+/// order, where its top-left cell starts in the grid and where its pooled value starts.
+fn windows(n: usize, side: usize, channels: usize) -> impl Iterator<Item = (usize, usize)> {
+    let out = side / 2;
+    (0..n)
+        .flat_map(move |b| (0..out).flat_map(move |y| (0..out).map(move |x| (b, y, x))))
+        .enumerate()
+        .map(move |(window, (b, y, x))| {
+            let corner = ((b * side + 2 * y) * side + 2 * x) * channels;
+            (corner, window * channels)
+        })
+}
+
+/// The gradient of [`pool`] (pooling, bias and relu) with respect to its input: each pooled
+/// value's gradient goes to the cell its maximum came from when the value is positive (relu's
+/// gradient), nothing anywhere else. `grad_act` is `[n * side * side, channels]`, overwritten.
+/// Returns the bias's gradient: the sum of what went through (each pooled value's gradient lands
+/// in one cell, so it is also the column sum of `grad_act`).
+fn unpool(
+    n: usize,
+    side: usize,
+    pooled: &Array2<f32>,
+    argmax: &[u8],
+    grad_pooled: &Array2<f32>,
+    grad_act: &mut Array2<f32>,
+) -> Array1<f32> {
+    let channels = pooled.ncols();
+    let mut bias = Array1::zeros(channels);
+    shape(grad_act, n * side * side, channels);
+    let (Some(values), Some(grads), Some(into), Some(sums)) = (
+        pooled.as_slice(),
+        grad_pooled.as_slice(),
+        grad_act.as_slice_mut(),
+        bias.as_slice_mut(),
+    ) else {
+        return bias;
+    };
+    let gate = |v: f32, g: f32| if v > 0.0 { g } else { 0.0 };
+    if side < 2 {
+        let width = channels.max(1);
+        let rows = values.chunks_exact(width).zip(grads.chunks_exact(width));
+        for (cells, (values, grads)) in into.chunks_exact_mut(width).zip(rows) {
+            for ((o, s), (&v, &g)) in cells
+                .iter_mut()
+                .zip(sums.iter_mut())
+                .zip(values.iter().zip(grads))
+            {
+                *o = gate(v, g);
+                *s += *o;
+            }
+        }
+        return bias;
+    }
+    into.fill(0.0);
+    let offsets = [0, channels, side * channels, (side + 1) * channels];
+    for (corner, at) in windows(n, side, channels) {
+        let (values, grads) = (&values[at..at + channels], &grads[at..at + channels]);
+        let picks = &argmax[at..at + channels];
+        for (c, (s, (&v, &g))) in sums.iter_mut().zip(values.iter().zip(grads)).enumerate() {
+            let g = gate(v, g);
+            *s += g;
+            into[corner + offsets[usize::from(picks[c] & 3)] + c] = g;
+        }
+    }
+    bias
 }
 
 /// The forward pass on `n` observations (`obs`: `n` rows of `planes * side * side`, plane by
@@ -208,9 +385,10 @@ fn pool(
 /// relu and 2x2 max-pooling, then relu of the dense layer, then the heads. Results are read with
 /// [`ConvWorkspace::logits`] and [`ConvWorkspace::values`].
 pub fn forward(net: &HostConv, obs: &[f32], ws: &mut ConvWorkspace) {
+    let mut lap = Lap::start();
     let (side, planes) = (net.side, net.planes);
-    let cells = side * side;
-    let n = obs.len() / (planes * cells).max(1);
+    let len = planes * side * side;
+    let n = obs.len() / len.max(1);
     let sides = net.sides();
     let depth = net.stages.len();
     ws.cols.resize_with(depth, Default::default);
@@ -220,35 +398,64 @@ pub fn forward(net: &HostConv, obs: &[f32], ws: &mut ConvWorkspace) {
     for (k, stage) in net.stages.iter().enumerate() {
         let s = sides[k];
         if k == 0 {
-            unfold(n, s, planes, &mut ws.cols[0], |b, cell, out| {
-                let row = &obs[b * planes * cells..];
-                for (p, o) in out.iter_mut().enumerate() {
-                    *o = row[p * cells + cell];
-                }
-            });
+            unfold(
+                n,
+                s,
+                planes,
+                &mut ws.cols[0],
+                &mut ws.padded,
+                |b, padded| {
+                    pad_planes(&obs[b * len..(b + 1) * len], s, planes, padded);
+                },
+            );
         } else {
             let input = &ws.pooled[k - 1];
             let channels = input.ncols();
             let Some(flat) = input.as_slice() else {
                 return;
             };
-            unfold(n, s, channels, &mut ws.cols[k], |b, cell, out| {
-                let at = (b * s * s + cell) * channels;
-                out.copy_from_slice(&flat[at..at + channels]);
-            });
+            let grid = s * s * channels;
+            unfold(
+                n,
+                s,
+                channels,
+                &mut ws.cols[k],
+                &mut ws.padded,
+                |b, padded| {
+                    pad_cells(&flat[b * grid..(b + 1) * grid], s, channels, padded);
+                },
+            );
         }
+        lap.mark(&mut ws.times, UNFOLD, 0.0);
         let acts = &mut ws.acts[k];
-        shape(acts, n * s * s, stage.bias.len());
-        general_mat_mul(1.0, &ws.cols[k], &stage.weight, 0.0, acts);
-        Zip::from(&mut *acts)
-            .and_broadcast(&stage.bias)
-            .for_each(|a, &b| *a = relu(*a + b));
-        pool(n, s, &ws.acts[k], &mut ws.pooled[k], &mut ws.argmax[k]);
+        let (rows, inner, outputs) = (n * s * s, ws.cols[k].ncols(), stage.bias.len());
+        shape(acts, rows, outputs);
+        matmul(
+            acts.view_mut(),
+            ws.cols[k].view(),
+            stage.weight.view(),
+            false,
+        );
+        let flops = product_flops(rows, inner, outputs);
+        lap.mark(&mut ws.times, stage_phase(&FORWARD_PRODUCT, k), flops);
+        pool(
+            n,
+            s,
+            &ws.acts[k],
+            &stage.bias,
+            &mut ws.pooled[k],
+            &mut ws.argmax[k],
+        );
+        lap.mark(&mut ws.times, POOL, 0.0);
     }
     let features = flat_features(&ws.pooled[depth - 1], n);
+    let width = features.ncols();
     dense_forward(&net.dense, features, &mut ws.hidden);
     ws.hidden.mapv_inplace(relu);
     dense_forward(&net.heads, ws.hidden.view(), &mut ws.outputs);
+    let flops = product_flops(n, width, net.dense.bias.len())
+        + product_flops(n, net.dense.bias.len(), net.heads.bias.len());
+    lap.mark(&mut ws.times, DENSE_FORWARD, flops);
 }
 
 /// The last stage's pooled output, `[n * cells, channels]`, as one feature row per sample.
@@ -269,6 +476,7 @@ pub fn backward(
     grad_logits: &[f32],
     grad_values: &[f32],
 ) -> HostConvGrads {
+    let mut lap = Lap::start();
     let n = ws.hidden.nrows();
     let depth = net.stages.len();
     let sides = net.sides();
@@ -287,7 +495,8 @@ pub fn backward(
         }
         row[actions] = value;
     }
-    shape(&mut ws.grad_hidden, n, net.dense.bias.len());
+    let hidden_width = net.dense.bias.len();
+    shape(&mut ws.grad_hidden, n, hidden_width);
     let heads = dense_backward(
         &net.heads,
         ws.hidden.view(),
@@ -300,58 +509,75 @@ pub fn backward(
         .for_each(|g, &h| *g = if h > 0.0 { *g } else { 0.0 });
     let last = &ws.pooled[depth - 1];
     shape(&mut ws.grad_pooled, last.nrows(), last.ncols());
-    let dense = {
+    let (dense, width) = {
         let features = flat_features(last, n);
         let width = features.ncols();
-        let mut grad_features = ws
+        let grad_features = ws
             .grad_pooled
             .view_mut()
             .into_shape_with_order((n, width))
             .expect("a standard-layout buffer of n whole samples");
         let mut weight = Array2::zeros(net.dense.weight.raw_dim());
-        general_mat_mul(1.0, &features.t(), &ws.grad_hidden, 0.0, &mut weight);
-        general_mat_mul(
-            1.0,
-            &ws.grad_hidden,
-            &net.dense.weight.t(),
-            0.0,
-            &mut grad_features,
+        matmul(
+            weight.view_mut(),
+            features.t(),
+            ws.grad_hidden.view(),
+            false,
         );
-        Dense {
+        matmul(
+            grad_features,
+            ws.grad_hidden.view(),
+            net.dense.weight.t(),
+            false,
+        );
+        let dense = Dense {
             weight,
             bias: ws.grad_hidden.sum_axis(Axis(0)),
-        }
+        };
+        (dense, width)
     };
+    let flops =
+        2.0 * product_flops(n, outputs, hidden_width) + 2.0 * product_flops(n, hidden_width, width);
+    lap.mark(&mut ws.times, DENSE_BACKWARD, flops);
     let mut stages = Vec::with_capacity(depth);
     for (k, stage) in net.stages.iter().enumerate().rev() {
-        let acts = &ws.acts[k];
-        shape(&mut ws.grad_act, acts.nrows(), acts.ncols());
-        ws.grad_act.fill(0.0);
-        if let (Some(into), Some(from), Some(values)) = (
-            ws.grad_act.as_slice_mut(),
-            ws.grad_pooled.as_slice(),
-            acts.as_slice(),
-        ) {
-            for (&at, &g) in ws.argmax[k].iter().zip(from) {
-                let at = at as usize;
-                // relu's gradient: nothing flows back where the activation was cut to 0.
-                if values[at] > 0.0 {
-                    into[at] += g;
-                }
-            }
-        }
+        let bias = unpool(
+            n,
+            sides[k],
+            &ws.pooled[k],
+            &ws.argmax[k],
+            &ws.grad_pooled,
+            &mut ws.grad_act,
+        );
+        lap.mark(&mut ws.times, POOL_GRADIENT, 0.0);
+        let (rows, inner) = ws.cols[k].dim();
+        let channels_out = stage.bias.len();
         let mut weight = Array2::zeros(stage.weight.raw_dim());
-        general_mat_mul(1.0, &ws.cols[k].t(), &ws.grad_act, 0.0, &mut weight);
-        stages.push(Dense {
-            weight,
-            bias: ws.grad_act.sum_axis(Axis(0)),
-        });
+        matmul(weight.view_mut(), ws.cols[k].t(), ws.grad_act.view(), false);
+        let flops = product_flops(inner, rows, channels_out);
+        lap.mark(&mut ws.times, stage_phase(&WEIGHT_PRODUCT, k), flops);
+        stages.push(Dense { weight, bias });
         if k > 0 {
             let s = sides[k];
             let channels = ws.pooled[k - 1].ncols();
             shape(&mut ws.grad_cols, n * s * s, TAPS * channels);
-            general_mat_mul(1.0, &ws.grad_act, &stage.weight.t(), 0.0, &mut ws.grad_cols);
-            fold(n, s, channels, &ws.grad_cols, &mut ws.grad_pooled);
+            matmul(
+                ws.grad_cols.view_mut(),
+                ws.grad_act.view(),
+                stage.weight.t(),
+                false,
+            );
+            let flops = product_flops(rows, channels_out, inner);
+            lap.mark(&mut ws.times, stage_phase(&INPUT_PRODUCT, k), flops);
+            fold(
+                n,
+                s,
+                channels,
+                &ws.grad_cols,
+                &mut ws.grad_pooled,
+                &mut ws.padded,
+            );
+            lap.mark(&mut ws.times, FOLD, 0.0);
         }
     }
     stages.reverse();
@@ -437,14 +663,14 @@ mod tests {
         let x: Vec<f32> = (0..n * side * side * channels)
             .map(|i| ((i * 7) % 11) as f32 - 5.0)
             .collect();
-        let mut cols = Array2::zeros((0, 0));
-        unfold(n, side, channels, &mut cols, |b, cell, out| {
-            let at = (b * side * side + cell) * channels;
-            out.copy_from_slice(&x[at..at + channels]);
+        let (mut cols, mut padded) = (Array2::zeros((0, 0)), Vec::new());
+        let grid = side * side * channels;
+        unfold(n, side, channels, &mut cols, &mut padded, |b, padded| {
+            pad_cells(&x[b * grid..(b + 1) * grid], side, channels, padded);
         });
         let y = Array2::from_shape_fn(cols.raw_dim(), |(i, j)| ((i * 3 + j * 5) % 13) as f32 - 6.0);
         let mut folded = Array2::zeros((0, 0));
-        fold(n, side, channels, &y, &mut folded);
+        fold(n, side, channels, &y, &mut folded, &mut padded);
         let left: f32 = (&cols * &y).sum();
         let right: f32 = folded.iter().zip(&x).map(|(a, b)| a * b).sum();
         assert!((left - right).abs() < 1e-3, "{left} vs {right}");
@@ -460,9 +686,45 @@ mod tests {
         let acts = Array2::from_shape_vec((9, 1), vec![1., 5., 9., 3., 2., 9., 9., 9., 9.])
             .expect("9 cells");
         let (mut pooled, mut argmax) = (Array2::zeros((0, 0)), Vec::new());
-        pool(1, 3, &acts, &mut pooled, &mut argmax);
+        pool(
+            1,
+            3,
+            &acts,
+            &Array1::from(vec![-1.0]),
+            &mut pooled,
+            &mut argmax,
+        );
         assert_eq!(pooled.dim(), (1, 1));
-        assert_eq!(pooled[[0, 0]], 5.0);
+        assert_eq!(pooled[[0, 0]], 4.0, "the maximum, 5, plus the bias");
         assert_eq!(argmax, vec![1]);
+        // The gradient goes to the maximum only; a window cut to 0 by relu passes none.
+        let mut grad = Array2::zeros((0, 0));
+        unpool(
+            1,
+            3,
+            &pooled,
+            &argmax,
+            &Array2::from_elem((1, 1), 2.0),
+            &mut grad,
+        );
+        let expected = [0., 2., 0., 0., 0., 0., 0., 0., 0.];
+        assert_eq!(grad.as_slice(), Some(&expected[..]));
+        pool(
+            1,
+            3,
+            &acts,
+            &Array1::from(vec![-6.0]),
+            &mut pooled,
+            &mut argmax,
+        );
+        unpool(
+            1,
+            3,
+            &pooled,
+            &argmax,
+            &Array2::from_elem((1, 1), 2.0),
+            &mut grad,
+        );
+        assert!(grad.iter().all(|&g| g == 0.0));
     }
 }

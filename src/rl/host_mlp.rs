@@ -1,5 +1,5 @@
 //! The MLP actor-critic's forward and backward pass as host kernels, for the CPU: matrix
-//! products by ndarray (matrixmultiply), every elementwise step fused into one pass over buffers
+//! products by [`super::matmul`] (the `gemm` crate), every elementwise step fused into one pass over buffers
 //! that are reused from call to call, and the first layer in grid form (see
 //! [`super::model::GridRows`]). burn's autodiff computes the same function op by op, allocating,
 //! zeroing and copying a fresh tensor for each; on `[2048, 128]` activations that costs as much as
@@ -7,7 +7,7 @@
 //! from [`super::loss::host_ppo_loss`]; burn keeps the parameters and Adam. Tests check losses and
 //! gradients against burn's autodiff.
 
-use ndarray::linalg::general_mat_mul;
+use super::matmul::matmul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Slice, Zip};
 
 /// A dense layer's parameters as burn stores them: `weight` is `[inputs, outputs]`.
@@ -140,7 +140,7 @@ pub(super) fn relu(x: f32) -> f32 {
 /// `out = x W + b`.
 pub(super) fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
     shape(out, x.nrows(), layer.bias.len());
-    general_mat_mul(1.0, &x, &layer.weight, 0.0, out);
+    matmul(out.view_mut(), x, layer.weight.view(), false);
     Zip::from(out)
         .and_broadcast(&layer.bias)
         .for_each(|o, &b| *o += b);
@@ -155,7 +155,12 @@ pub fn forward(weights: &HostWeights, grids: &HostGrids, ws: &mut Workspace) {
         .input
         .weight
         .slice_axis(Axis(0), Slice::from(0..cells));
-    general_mat_mul(1.0, &grids.walls, &wall_plane, 0.0, &mut ws.embedded);
+    matmul(
+        ws.embedded.view_mut(),
+        grids.walls.view(),
+        wall_plane,
+        false,
+    );
     let depth = weights.blocks.len();
     ws.hidden.resize_with(depth + 1, Default::default);
     ws.relus.resize_with(depth, Default::default);
@@ -179,7 +184,7 @@ pub fn forward(weights: &HostWeights, grids: &HostGrids, ws: &mut Workspace) {
         let (h, next, activated) = (&before[j], &mut after[0], &mut ws.relus[j]);
         shape(activated, n, width);
         shape(next, n, width);
-        general_mat_mul(1.0, h, &block.weight, 0.0, activated);
+        matmul(activated.view_mut(), h.view(), block.weight.view(), false);
         Zip::from(next)
             .and(activated)
             .and(h)
@@ -201,9 +206,8 @@ pub(super) fn dense_backward(
     accumulate: bool,
 ) -> Dense {
     let mut weight = Array2::zeros(layer.weight.raw_dim());
-    general_mat_mul(1.0, &x.t(), &dy, 0.0, &mut weight);
-    let beta = if accumulate { 1.0 } else { 0.0 };
-    general_mat_mul(1.0, &dy, &layer.weight.t(), beta, grad);
+    matmul(weight.view_mut(), x.t(), dy, false);
+    matmul(grad.view_mut(), dy, layer.weight.t(), accumulate);
     Dense {
         weight,
         bias: dy.sum_axis(Axis(0)),
@@ -267,12 +271,11 @@ pub fn backward(
         add(input.row_mut(cells + grids.mouse[i] as usize));
         add(input.row_mut(2 * cells + grids.cheese[i] as usize));
     }
-    general_mat_mul(
-        1.0,
-        &grids.walls.t(),
-        &ws.grad_embedded,
-        0.0,
-        &mut input.slice_axis_mut(Axis(0), Slice::from(0..cells)),
+    matmul(
+        input.slice_axis_mut(Axis(0), Slice::from(0..cells)),
+        grids.walls.t(),
+        ws.grad_embedded.view(),
+        false,
     );
     HostGrads {
         cells,

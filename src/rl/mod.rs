@@ -8,9 +8,11 @@ pub mod grads;
 pub mod host_conv;
 pub mod host_mlp;
 pub mod loss;
+pub mod matmul;
 pub mod metrics;
 pub mod model;
 pub mod ppo;
+pub mod profile;
 pub mod shaping;
 
 pub use checkpoint::CheckpointError;

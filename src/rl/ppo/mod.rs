@@ -9,6 +9,7 @@ use super::grads::{clip_global_norm, sweep_autodiff_graph};
 use super::loss::{LossCoefs, kl_diagnostics};
 use super::metrics::IterationMetrics;
 use super::model::{ActorCritic, GridRows, HostNet};
+use super::profile::{Lap, PhaseTimes};
 use super::shaping::{RewardShaping, ShapingBuffer};
 use super::{eval::sample_actions, host};
 use crate::config::TrainConfig;
@@ -17,7 +18,7 @@ use crate::rng::{Rng, derive_seed, streams};
 use crate::sim::{CHANNELS, EpisodeStats, Outcome, VecEnv};
 use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use shards::{HostBuffers, HostMinibatch, Inference, ShardData, ShardGrads, UPDATE_SHARDS};
@@ -66,8 +67,12 @@ pub struct Trainer {
     buf: Rollout,
     /// The rollout's observations taken apart for the MLP's first layer (see [`GridRows`]).
     grids: Option<GridRows>,
-    /// One buffer set per shard for the host kernels.
+    /// One buffer set per shard for the host kernels' updates, and one for rollout inference
+    /// (its batches are smaller: sharing buffers would reshape them twice an iteration).
     workspaces: Vec<HostBuffers>,
+    inference_workspaces: Vec<HostBuffers>,
+    /// Time per phase of the rollouts and updates since [`Trainer::clear_phase_times`].
+    times: PhaseTimes,
 }
 
 impl Trainer {
@@ -146,6 +151,8 @@ impl Trainer {
             buf,
             grids: None,
             workspaces: (0..UPDATE_SHARDS).map(|_| HostBuffers::default()).collect(),
+            inference_workspaces: (0..UPDATE_SHARDS).map(|_| HostBuffers::default()).collect(),
+            times: PhaseTimes::default(),
         }
     }
 
@@ -160,6 +167,29 @@ impl Trainer {
         }
     }
 
+    /// Where the iterations since the last [`Trainer::clear_phase_times`] spent their time: the
+    /// PPO loop's phases (wall clock) and the host kernels' (summed over the threads that ran
+    /// them, so about [`UPDATE_SHARDS`] times their wall clock).
+    pub fn phase_times(&self) -> PhaseTimes {
+        let mut times = self.times.clone();
+        for ws in self.inference_workspaces.iter().chain(&self.workspaces) {
+            times.merge(&ws.conv.times);
+        }
+        times
+    }
+
+    /// Starts a new measurement of [`Trainer::phase_times`].
+    pub fn clear_phase_times(&mut self) {
+        self.times.clear();
+        for ws in self
+            .inference_workspaces
+            .iter_mut()
+            .chain(&mut self.workspaces)
+        {
+            ws.conv.times.clear();
+        }
+    }
+
     /// Whether the configured number of timesteps has been reached.
     pub fn finished(&self) -> bool {
         self.state.iteration >= self.config.ppo.num_iterations()
@@ -170,13 +200,27 @@ impl Trainer {
         super::Policy::new(self.model.valid(), self.device.clone().inner())
     }
 
+    /// The share of the run still ahead (1 at the start, 0 at the end): what annealing scales by.
+    fn remaining(&self) -> f64 {
+        let p = &self.config.ppo;
+        (1.0 - self.state.iteration as f64 / p.num_iterations().max(1) as f64).max(0.0)
+    }
+
     fn learning_rate(&self) -> f64 {
         let p = &self.config.ppo;
         if p.anneal_lr {
-            let frac = 1.0 - self.state.iteration as f64 / p.num_iterations().max(1) as f64;
-            frac.max(0.0) * p.learning_rate
+            self.remaining() * p.learning_rate
         } else {
             p.learning_rate
+        }
+    }
+
+    fn ent_coef(&self) -> f32 {
+        let p = &self.config.ppo;
+        if p.anneal_ent {
+            self.remaining() as f32 * p.ent_coef
+        } else {
+            p.ent_coef
         }
     }
 
@@ -190,10 +234,10 @@ impl Trainer {
         }
         let started = Instant::now();
         let learning_rate = self.learning_rate();
-        self.collect_rollout();
+        let next_values = self.collect_rollout();
         let rollout_seconds = started.elapsed().as_secs_f64();
         let update_started = Instant::now();
-        let mut metrics = self.update(learning_rate);
+        let mut metrics = self.update(learning_rate, &next_values);
         metrics.update_seconds = update_started.elapsed().as_secs_f64();
         metrics.rollout_seconds = rollout_seconds;
         self.state.iteration += 1;
@@ -225,7 +269,9 @@ impl Trainer {
         metrics
     }
 
-    fn collect_rollout(&mut self) {
+    /// Steps every env `num_steps` times with the current policy into the rollout buffers;
+    /// returns the values of the states the rollout ends in (GAE's bootstrap).
+    fn collect_rollout(&mut self) -> Vec<f32> {
         let policy = self.model.valid();
         let inner = self.device.clone().inner();
         let (envs, steps, len) = (
@@ -241,6 +287,8 @@ impl Trainer {
         let mut maze_of: Vec<Option<u32>> = vec![None; envs];
         let weights = self.host_weights(&policy);
         let venv = &mut self.state.venv;
+        let times = &mut self.times;
+        let mut lap = Lap::start();
         for t in 0..steps {
             let slot = &mut self.buf.obs[t * envs * len..(t + 1) * envs * len];
             venv.write_observations(slot);
@@ -257,7 +305,10 @@ impl Trainer {
                 weights: weights.as_ref(),
                 device: &inner,
             };
-            let (logits, values) = inference.run(slot, len, t * envs, &mut self.workspaces);
+            lap.mark(times, "rollout: observations", 0.0);
+            let (logits, values) =
+                inference.run(slot, len, t * envs, &mut self.inference_workspaces);
+            lap.mark(times, "rollout: policy inference (wall clock)", 0.0);
             sample_actions(&logits, &mut self.state.rng, &mut actions, &mut logprobs);
             let range = t * envs..(t + 1) * envs;
             self.buf.values[range.clone()].copy_from_slice(&values);
@@ -267,17 +318,18 @@ impl Trainer {
             self.buf.rewards[range.clone()].copy_from_slice(&venv.rewards);
             self.buf.terminated[range.clone()].copy_from_slice(&venv.terminated);
             self.buf.truncated[range.clone()].copy_from_slice(&venv.truncated);
+            lap.mark(times, "rollout: action sampling + env step", 0.0);
             let cut: Vec<usize> = (0..envs).filter(|&e| venv.truncated[e]).collect();
             if !cut.is_empty() {
                 let mut rows = Vec::with_capacity(cut.len() * len);
                 for &e in &cut {
                     rows.extend_from_slice(&venv.final_obs[e * len..(e + 1) * len]);
                 }
-                let x = Tensor::<2>::from_data(TensorData::new(rows, [cut.len(), len]), &inner);
-                let (_, cut_values) = policy.forward(x);
-                for (&e, v) in cut.iter().zip(host(cut_values)) {
+                let cut_values = inference.values_of(&rows, len, &mut self.inference_workspaces[0]);
+                for (&e, v) in cut.iter().zip(cut_values) {
                     self.buf.truncated_values[t * envs + e] = v;
                 }
+                lap.mark(times, "rollout: values of cut episodes", 0.0);
             }
             for &(e, stats) in &venv.finished {
                 maze_of[e] = None;
@@ -293,8 +345,18 @@ impl Trainer {
             }
         }
         venv.write_observations(&mut self.buf.next_obs);
+        let next_values = Inference {
+            policy: &policy,
+            grids: None,
+            weights: weights.as_ref(),
+            device: &inner,
+        }
+        .values_of(&self.buf.next_obs, len, &mut self.inference_workspaces[0]);
+        lap.mark(times, "rollout: values after the rollout", 0.0);
         self.grids = grids;
         self.shape_rewards();
+        lap.mark(&mut self.times, "rollout: reward shaping", 0.0);
+        next_values
     }
 
     /// Replaces the env rewards by R' = lambda * R_hat + (1 - lambda) * R when fine-tuning with a
@@ -316,15 +378,11 @@ impl Trainer {
         shaping.apply(&buffer, &mut self.buf.rewards);
     }
 
-    fn update(&mut self, learning_rate: f64) -> IterationMetrics {
+    fn update(&mut self, learning_rate: f64, next_values: &[f32]) -> IterationMetrics {
+        let mut lap = Lap::start();
         let p = self.config.ppo.clone();
         let (envs, len) = (p.num_envs, self.obs_len);
         let inner = self.device.clone().inner();
-        let next = Tensor::<2>::from_data(
-            TensorData::new(self.buf.next_obs.clone(), [envs, len]),
-            &inner,
-        );
-        let next_values = host(self.model.valid().forward(next).1);
         let (advantages, returns) = gae(&GaeInput {
             envs,
             rewards: &self.buf.rewards,
@@ -332,14 +390,14 @@ impl Trainer {
             terminated: &self.buf.terminated,
             truncated: &self.buf.truncated,
             truncated_values: &self.buf.truncated_values,
-            next_values: &next_values,
+            next_values,
             gamma: p.gamma,
             lambda: p.gae_lambda,
         });
         let coefs = LossCoefs {
             clip_coef: p.clip_coef,
             clip_vloss: p.clip_vloss,
-            ent_coef: p.ent_coef,
+            ent_coef: self.ent_coef(),
             vf_coef: p.vf_coef,
         };
         let batch = p.batch_size();
@@ -347,11 +405,13 @@ impl Trainer {
         let mut indices: Vec<usize> = (0..batch).collect();
         let mut m = IterationMetrics::default();
         let mut updates = 0.0;
+        lap.mark(&mut self.times, "update: GAE", 0.0);
         'epochs: for _ in 0..p.update_epochs {
             self.state.rng.shuffle(&mut indices);
             for chunk in indices.chunks(mbs) {
                 let mb = self.minibatch(chunk, &advantages, &returns, p.norm_adv);
                 let weights = self.host_weights(&self.model);
+                lap.mark(&mut self.times, "update: minibatch + host weights", 0.0);
                 let data = ShardData {
                     grids: self.grids.as_ref(),
                     weights: weights.as_ref(),
@@ -375,6 +435,11 @@ impl Trainer {
                     })
                     .collect::<Vec<_>>()
                     .into_iter();
+                lap.mark(
+                    &mut self.times,
+                    "update: shards' forward, loss, backward (wall clock)",
+                    0.0,
+                );
                 let Some((mut grads, mut stats)) = shards.next() else {
                     continue;
                 };
@@ -392,7 +457,9 @@ impl Trainer {
                         params
                     }
                 };
+                lap.mark(&mut self.times, "update: gradient sum + clip", 0.0);
                 self.model = self.optim.step(learning_rate, self.model.clone(), grads);
+                lap.mark(&mut self.times, "update: Adam step (burn)", 0.0);
                 let (old_kl, kl, clipfrac) = kl_diagnostics(&stats.logratio, p.clip_coef);
                 m.policy_loss += stats.policy;
                 m.value_loss += stats.value;
@@ -409,6 +476,7 @@ impl Trainer {
             }
         }
         sweep_autodiff_graph(&self.device);
+        lap.mark(&mut self.times, "update: autodiff sweep + stats", 0.0);
         let updates = f64::max(updates, 1.0);
         m.policy_loss /= updates;
         m.value_loss /= updates;

@@ -81,6 +81,24 @@ impl Inference<'_> {
     }
 }
 
+impl Inference<'_> {
+    /// The values of the `n` observations in `obs` that are not rows of the rollout (the states
+    /// episodes were cut in, the state after the rollout): on the conv host kernels when the
+    /// policy runs on them, otherwise through burn.
+    pub(super) fn values_of(&self, obs: &[f32], len: usize, ws: &mut HostBuffers) -> Vec<f32> {
+        if let Some(HostNet::Conv(net)) = self.weights {
+            host_conv::forward(net, obs, &mut ws.conv);
+            return ws.conv.values();
+        }
+        let x = TensorData::new(obs.to_vec(), [obs.len() / len.max(1), len]);
+        host(
+            self.policy
+                .forward(Tensor::<2>::from_data(x, self.device))
+                .1,
+        )
+    }
+}
+
 /// One shard's input to the host kernels: the MLP's weights and the shard in grid form, or the
 /// conv net's weights and the shard's observations.
 pub(super) enum HostPass<'a> {
@@ -98,6 +116,10 @@ pub(super) struct HostBuffers {
 /// How many parts each minibatch's forward and backward pass is split into (run in parallel). A
 /// constant, not the core count, so that results do not depend on the machine.
 pub(super) const UPDATE_SHARDS: usize = 2;
+
+/// The most samples the conv kernels take in one pass during an update (11x11 mazes: about a
+/// megabyte of unfolded inputs, within a core's L2 cache).
+pub(super) const CONV_CHUNK: usize = 32;
 
 /// A minibatch on the host: buffer rows and their stored data; `weight` is its share of the whole
 /// minibatch (its loss is scaled by it).
@@ -228,7 +250,7 @@ impl ShardData<'_> {
             (Some(HostNet::Mlp(w)), Some(grids)) => {
                 Some(HostPass::Mlp(w, grids.host_batch(&mb.rows)))
             }
-            (Some(HostNet::Conv(net)), _) => Some(HostPass::Conv(net, self.rows(&mb.rows))),
+            (Some(HostNet::Conv(net)), _) => return self.run_conv_chunks(net, model, mb, ws),
             _ => None,
         };
         if let Some(pass) = host_pass {
@@ -246,6 +268,35 @@ impl ShardData<'_> {
             ShardGrads::Burn(GradientsParams::from_grads(grads, model)),
             stats,
         )
+    }
+
+    /// [`ShardData::run_host`] on the conv kernels in chunks of at most [`CONV_CHUNK`]
+    /// samples, one after another, their gradients added: a chunk's unfolded inputs and
+    /// activations stay in the core's cache, where a whole shard's would not.
+    fn run_conv_chunks(
+        &self,
+        net: &HostConv,
+        model: &ActorCritic,
+        mb: HostMinibatch,
+        ws: &mut HostBuffers,
+    ) -> (ShardGrads, ShardStats) {
+        if mb.rows.len() <= CONV_CHUNK {
+            return self.run_host(HostPass::Conv(net, self.rows(&mb.rows)), mb, ws);
+        }
+        let mut total: Option<(ShardGrads, ShardStats)> = None;
+        let count = mb.rows.len().div_ceil(CONV_CHUNK);
+        for chunk in mb.shards(count) {
+            let pass = HostPass::Conv(net, self.rows(&chunk.rows));
+            let (grads, stats) = self.run_host(pass, chunk, ws);
+            total = Some(match total {
+                None => (grads, stats),
+                Some((sum, mut all)) => {
+                    all.absorb(stats);
+                    (sum.add(grads, model, self.device), all)
+                }
+            });
+        }
+        total.expect("a minibatch of more than CONV_CHUNK samples has chunks")
     }
 
     /// The observations of buffer rows `rows`, one after another.

@@ -122,3 +122,37 @@ fn check_update_paths(model: Option<ModelConfig>, paths: &[(bool, bool)]) {
         }
     }
 }
+
+/// An iteration of a conv trainer records the PPO loop's phases and the conv kernels', and the
+/// kernels count the first convolution's products exactly: every observation the network read
+/// (the rollout's, the bootstrap states', one epoch's update) times 49 cells x 27 taps x 4
+/// channels x 2.
+#[test]
+fn an_iteration_records_its_phases_and_product_flops() {
+    let path = std::path::Path::new("assets/configs/quick-7x7.ron");
+    let mut config = TrainConfig::load(path).expect("shipped config");
+    config.model = ModelConfig::Conv {
+        channels: vec![4, 8],
+        hidden: 16,
+    };
+    (config.ppo.num_envs, config.ppo.num_steps) = (4, 8); // shorter than the time limit
+    (config.ppo.num_minibatches, config.ppo.update_epochs) = (2, 1);
+    let mut trainer = Trainer::new(config, &Device::flex()).expect("trainer");
+    trainer.iterate();
+    let times = trainer.phase_times();
+    let phase = |name: &str| {
+        times
+            .phases()
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("phase {name} recorded"))
+    };
+    assert_eq!(phase("rollout: policy inference (wall clock)").calls, 8);
+    assert_eq!(phase("update: Adam step (burn)").calls, 2);
+    let read = (4 * 8 + 4 + 4 * 8) as f64;
+    let first = phase("conv 1 product (forward)");
+    assert_eq!(first.flops, read * 49.0 * 27.0 * 4.0 * 2.0);
+    assert!(first.time > std::time::Duration::ZERO);
+    trainer.clear_phase_times();
+    assert!(trainer.phase_times().phases().is_empty());
+}
