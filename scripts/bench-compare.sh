@@ -27,8 +27,12 @@ for i in $(seq 1 "$runs"); do
         [ "$side" = after ] && bin=$after
         echo "run $i: $side" >&2
         "$bin" bench --json > "$out/bench-$side-$i.json"
-        "$bin" train --config "$config" --set "ppo.total_timesteps=$((batch * iterations))" \
-            --set eval_episodes=10 --out "$scratch/run" --force > /dev/null 2>&1
+        if ! "$bin" train --config "$config" --set "ppo.total_timesteps=$((batch * iterations))" \
+            --set eval_episodes=10 --out "$scratch/run" --force > "$scratch/log" 2>&1; then
+            echo "$bin train failed (a config this build cannot read? pass one as CONFIG):" >&2
+            tail -5 "$scratch/log" >&2
+            exit 1
+        fi
         cp "$scratch/run/metrics.jsonl" "$out/train-$side-$i.jsonl"
     done
 done

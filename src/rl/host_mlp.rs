@@ -1,6 +1,6 @@
 //! The MLP actor-critic's forward and backward pass as host kernels, for the CPU: matrix
-//! products by [`super::matmul`] (the `gemm` crate), every elementwise step fused into one pass over buffers
-//! that are reused from call to call, and the first layer in grid form (see
+//! products by [`super::matmul`] (the `gemm` crate), every elementwise step fused into one pass
+//! over buffers that are reused from call to call, and the first layer in grid form (see
 //! [`super::model::GridRows`]). burn's autodiff computes the same function op by op, allocating,
 //! zeroing and copying a fresh tensor for each; on `[2048, 128]` activations that costs as much as
 //! the products themselves. The PPO loss's gradient with respect to the logits and values comes

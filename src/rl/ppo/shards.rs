@@ -79,9 +79,7 @@ impl Inference<'_> {
         }
         (logits, values)
     }
-}
 
-impl Inference<'_> {
     /// The values of the `n` observations in `obs` that are not rows of the rollout (the states
     /// episodes were cut in, the state after the rollout): on the conv host kernels when the
     /// policy runs on them, otherwise through burn.
