@@ -4,7 +4,7 @@
 
 use crate::config::TrainConfig;
 use crate::rl::matmul::matmul;
-use crate::rl::profile::product_flops;
+use crate::rl::profile::{is_loop_phase, product_flops};
 use crate::rl::{DeviceChoice, Trainer};
 use ndarray::Array2;
 use serde::Serialize;
@@ -126,7 +126,7 @@ pub fn profile(path: &str, iterations: u64, device: DeviceChoice) -> anyhow::Res
                 product_flops_total += p.flops;
                 product_seconds += seconds;
             }
-            let kernel = !(p.name.starts_with("rollout:") || p.name.starts_with("update:"));
+            let kernel = !is_loop_phase(p.name);
             PhaseRow {
                 phase: p.name.into(),
                 seconds_per_iteration: seconds / per,

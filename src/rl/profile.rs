@@ -78,6 +78,13 @@ impl Lap {
     }
 }
 
+/// Whether phase `name` is one of the PPO loop's own (named `rollout: ...` or `update: ...`,
+/// timed on the wall clock of the iteration's thread) rather than a host kernel's (timed on
+/// each thread that runs it, so summed over the threads).
+pub fn is_loop_phase(name: &str) -> bool {
+    name.starts_with("rollout: ") || name.starts_with("update: ")
+}
+
 /// The floating-point operations of an `m x k` by `k x n` product.
 pub fn product_flops(m: usize, k: usize, n: usize) -> f64 {
     2.0 * m as f64 * k as f64 * n as f64
@@ -106,5 +113,7 @@ mod tests {
         );
         a.clear();
         assert!(a.phases().is_empty());
+        assert!(is_loop_phase("update: GAE") && is_loop_phase("rollout: observations"));
+        assert!(!is_loop_phase("conv unfold (im2col)"));
     }
 }
