@@ -63,6 +63,10 @@ pub mod streams {
         pub const REWARD: u64 = 3;
         /// The paused agent's training-distribution rollouts that profile R_hat.
         pub const PROFILE: u64 = 4;
+        /// The menu items the random controls draw.
+        pub const RANDOM_SCENARIOS: u64 = 5;
+        /// The random control judge's labels.
+        pub const RANDOM_LABELS: u64 = 6;
         /// Scenario `i`'s rollouts draw from `SCENARIO + i`.
         pub const SCENARIO: u64 = 100;
     }

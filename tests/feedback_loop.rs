@@ -59,10 +59,12 @@ fn cheese(letters: &str) -> Vec<bool> {
 }
 
 /// The repair at the smallest scale where it shows (a few minutes): the conv study config at
-/// region 5, T = 1M, the `designer` arm (the learned reward plus 20% of the judge's scenarios in
-/// the fine-tuning mix) against the baseline on the same 1000 shifted mazes. Fixed seeds make it
-/// exact (the same cell as the conv study's r = 5, seed 0); the test asserts what the paired
-/// test can say about it.
+/// region 2, T = 1M, the `designer` arm (the learned reward plus the judge's scenarios in the
+/// fine-tuning mix) against the baseline on the same 1000 shifted test mazes. The oracle must
+/// first read the top-right corner off the paused agent's rollouts: without a diagnosis it
+/// proposes no change and the designer stays on the training mazes. Fixed seeds make it exact
+/// (the same cell as the conv study's r = 2, seed 0); the test asserts what the paired test can
+/// say about it.
 #[test]
 fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_below_0_01() {
     let out = std::env::temp_dir().join(format!("maze-rllf-loop-conv-{}", std::process::id()));
@@ -70,9 +72,16 @@ fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_bel
     let settings = [
         "train.ppo.total_timesteps=1000000",
         r#"arms=["baseline", "designer"]"#,
+        "shares=[0.8]",
         "reference=false",
     ];
-    let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 5, &settings);
+    let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 2, &settings);
+    assert_eq!(
+        result["diagnosis"],
+        serde_json::json!({"Corner": "TopRight"}),
+        "{}",
+        result["analysis"]
+    );
     let (baseline, designer) = (outcomes(&result, "baseline"), outcomes(&result, "designer"));
     let test = McNemar::new(&cheese(&baseline), &cheese(&designer)).expect("paired");
     assert!(
@@ -109,7 +118,8 @@ fn the_loop_learns_a_cheese_reward_and_lambda_zero_reproduces_the_baseline() {
     }
     assert_eq!(result["judge_stats"]["oracle_agreement"], 1.0);
     assert_eq!(result["judge_stats"]["failures"], 0);
-    assert_eq!(result["names_confound"], true);
+    // The oracle's diagnosis is read off the rollouts it was shown: it says something.
+    assert_ne!(result["diagnosis"], "Unstated", "{}", result["analysis"]);
     let report = std::fs::read_to_string(out.join("report.md")).expect("report");
     assert!(
         report.contains("| 3 | paper |")

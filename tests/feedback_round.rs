@@ -3,7 +3,7 @@
 //! same reward-model report and the same evaluation of the fine-tuned `designer` agent.
 
 use maze_rllf::experiment::preferences::LabeledPair;
-use maze_rllf::experiment::round::Arm;
+use maze_rllf::experiment::arm::Arm;
 use maze_rllf::experiment::study::{StudyConfig, run_cell};
 use maze_rllf::llm::JudgeSpec;
 use maze_rllf::trainer::{Command, Event, Phase, SessionSettings, TrainerHandle};
@@ -25,7 +25,7 @@ fn tiny_study() -> StudyConfig {
         "keep_pretrain=true",
         "reference=false",
         r#"arms=["baseline", "designer"]"#,
-        "scenario_share=0.5",
+        "shares=[0.5]",
     ]
     .into_iter()
     .map(String::from)
@@ -59,7 +59,7 @@ fn the_study_and_the_trainer_thread_run_the_same_round() {
         &std::fs::read(cell_dir.join("preferences.json")).expect("preferences"),
     )
     .expect("json");
-    let study_designer = cell.arm(Arm::Designer).expect("designer arm").clone();
+    let study_designer = cell.arm(Arm::Designer, 0.5).expect("designer arm").clone();
     assert_eq!(study_labels.len(), 24);
 
     // The trainer thread's path, from the checkpoint the cell paused at.

@@ -163,13 +163,13 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
 fn study_settings_out_of_range_are_refused_with_the_fix_before_anything_runs() {
     let out = std::env::temp_dir().join(format!("maze-rllf-study-bad-{}", std::process::id()));
     let output = study_command(&out)
-        .args(["--set", "scenario_share=1.5"])
+        .args(["--set", "shares=[0.1, 1.5]"])
         .output()
         .expect("study runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("scenario_share is 1.5") && stderr.contains("from 0 to 1"),
+        stderr.contains("shares holds 1.5") && stderr.contains("from 0 to 1"),
         "{stderr}"
     );
     assert!(!out.exists(), "nothing was written");

@@ -2,7 +2,8 @@
 //! levels), and the before/after table and bar chart on the same shifted mazes once it ends (the
 //! demo shows the same chart).
 
-use crate::experiment::round::{Arm, BeforeAfter};
+use crate::experiment::arm::Arm;
+use crate::experiment::round::BeforeAfter;
 use crate::sim::Rate;
 use crate::trainer::{Command, FineTuningView, Phase};
 use bevy_egui::egui::{self, Color32, RichText};

@@ -114,14 +114,15 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         ui.colored_label(Color32::YELLOW, fallback);
     }
     ui.collapsing(format!("Analysis by {}", analysis.judge), |ui| {
-        if analysis.names_confound {
-            ui.colored_label(Color32::LIGHT_GREEN, "names the corner / cheese confound");
-        } else {
-            ui.colored_label(
-                Color32::YELLOW,
-                "does not name the corner / cheese confound",
-            );
+        let diagnosis = format!("diagnosis: {}", analysis.diagnosis.words());
+        match analysis.diagnosis {
+            crate::llm::Diagnosis::Unstated => ui.colored_label(Color32::YELLOW, diagnosis),
+            _ => ui.label(diagnosis),
         }
+        .on_hover_text(
+            "What the judge says the agent pursues. judge-eval --diagnosis measures how often \
+             each judge names it right on agents it was not tuned on.",
+        );
         for f in &analysis.failure_modes {
             ui.label(format!("• {}", for_panels(f)));
         }

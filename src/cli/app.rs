@@ -277,7 +277,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     options.demo_shots = shots;
     options.settings.auto_review = true;
     // The round the demo runs: the designer arm (see the README's demo section).
-    options.settings.arm = crate::experiment::round::Arm::Designer;
+    options.settings.arm = crate::experiment::arm::Arm::Designer;
     options.settings.round.pairs = 120;
     options.settings.round.feedback_rollouts = 240;
     options.settings.eval_episodes = 400;

@@ -47,6 +47,17 @@ pub struct JudgeEvalArgs {
     pub record: bool,
     #[arg(long)]
     pub json: bool,
+    /// Run the diagnosis benchmark of this config instead (e.g.
+    /// assets/configs/diagnosis-7x7.ron): do judges name what held-out agents pursue and propose
+    /// only scenarios that disambiguate it?
+    #[arg(long)]
+    pub diagnosis: Option<PathBuf>,
+    /// With `--diagnosis`: the judges scored (oracle, random, embedded, http), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "oracle,random,embedded")]
+    pub judges: Vec<String>,
+    /// With `--diagnosis`: where the agents, `diagnosis.json` and `diagnosis.md` go.
+    #[arg(long, default_value = "results/diagnosis")]
+    pub out: PathBuf,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -65,7 +76,13 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         dequantize,
         record,
         json,
+        diagnosis,
+        judges,
+        out,
     } = args;
+    if let Some(config) = diagnosis {
+        return diagnosis_benchmark(&config, &judges, &model, &prompt, base_url, &out);
+    }
     let http = match (judge.as_str(), base_url) {
         ("embedded", None) => None,
         ("embedded", Some(_)) => {
@@ -173,5 +190,99 @@ fn judge_eval(
             );
         }
     }
+    Ok(())
+}
+
+/// `judge-eval --diagnosis`: every named judge on the benchmark's cases.
+fn diagnosis_benchmark(
+    config: &Path,
+    judges: &[String],
+    models: &[String],
+    prompts: &[String],
+    base_url: Option<String>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    use crate::experiment::diagnosis::{DiagnosisConfig, agents_dir, cases, evaluate, table};
+    use crate::llm::Judge;
+    let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+    let status = |m: String| eprintln!("{m}");
+    let cases = cases(&config, &agents_dir(out), &status).map_err(anyhow::Error::msg)?;
+    let max_steps = config.train.max_steps;
+    let mut scores = Vec::new();
+    for name in judges {
+        status(format!("judging {} cases with {name}", cases.len()));
+        let mut seed = 0u64;
+        let mut next_seed = || {
+            seed += 1;
+            seed
+        };
+        let score = match name.as_str() {
+            "oracle" => evaluate(&cases, max_steps, |base| {
+                let oracle = crate::llm::oracle::Oracle::new(
+                    crate::llm::oracle::OracleConfig::default(),
+                    base.clone(),
+                    next_seed(),
+                );
+                Ok(Box::new(oracle) as Box<dyn Judge>)
+            }),
+            "random" => evaluate(&cases, max_steps, |base| {
+                let random = crate::llm::random::RandomJudge::new(base.clone(), next_seed());
+                Ok(Box::new(random) as Box<dyn Judge>)
+            }),
+            "embedded" => {
+                let embedded = crate::llm::embedded::EmbeddedConfig {
+                    model: models
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| crate::llm::embedded::DEFAULT_MODEL.into()),
+                    prompt: prompts
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| crate::llm::embedded::DEFAULT_PROMPT.into()),
+                    ..Default::default()
+                };
+                evaluate(&cases, max_steps, |base| {
+                    let judge = crate::llm::embedded::EmbeddedJudge::new(&embedded, base.clone())?;
+                    Ok(Box::new(judge) as Box<dyn Judge>)
+                })
+            }
+            "http" => {
+                let Some(url) = &base_url else {
+                    anyhow::bail!("--judges http needs --base-url (e.g. http://127.0.0.1:8080)");
+                };
+                let model = models.first().cloned().unwrap_or_default();
+                let http = crate::llm::http::HttpConfig::new(url, &model);
+                http.validate().map_err(anyhow::Error::msg)?;
+                evaluate(&cases, max_steps, |base| {
+                    let judge = crate::llm::http::HttpJudge::new(http.clone(), base.clone(), next_seed())
+                        .map_err(|e| e.to_string())?;
+                    Ok(Box::new(judge) as Box<dyn Judge>)
+                })
+            }
+            other => anyhow::bail!("--judges {other}: use oracle, random, embedded or http"),
+        }
+        .map_err(anyhow::Error::msg)?;
+        status(format!(
+            "{}: held-out correct {}",
+            score.judge, score.held_out.correct
+        ));
+        scores.push(score);
+    }
+    let json = serde_json::to_vec_pretty(&scores)?;
+    crate::files::write_atomic(&out.join("diagnosis.json"), &json)?;
+    let held = cases.iter().filter(|c| c.held_out).count();
+    let md = format!(
+        "# Diagnosis benchmark\n\n{held} held-out cases ({} kinds x {} held-out seeds x {} rollout sets of {} rollouts; development seeds {:?} not counted). Correct: named what the agent pursues and proposed only menu items that disambiguate it (\"no change\" for the healthy agent). 95% Wilson intervals.\n\n{}",
+        config.kinds.len(),
+        config.held_out_seeds.len(),
+        config.cases_per_agent,
+        config.inspect_rollouts,
+        config.development_seeds,
+        table(&scores)
+    );
+    crate::files::write_atomic(&out.join("diagnosis.md"), md.as_bytes())?;
+    print!("{md}");
     Ok(())
 }

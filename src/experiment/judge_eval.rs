@@ -2,12 +2,15 @@
 //! that reaches the cheese, on rollouts of a trained corner agent in shifted mazes — as rolled
 //! out, on length-balanced pairs and with paraphrased wording — with position bias before and
 //! after swapping and calibration, speed, load time and memory, and how often its analyses name
-//! the corner/cheese confound.
+//! the corner agent's proxy (the top-right corner). `--diagnosis` is [`super::diagnosis`].
 
 use crate::llm::embedded::{Dequantize, EmbeddedConfig, EmbeddedJudge, PairScore};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::text::{Wording, environment_description};
-use crate::llm::{Choice, Judge};
+use crate::llm::{Choice, Diagnosis, Judge};
+
+/// The proxy of the corner agent whose rollouts are judged.
+const TOP_RIGHT: Diagnosis = Diagnosis::Corner(crate::level::Corner::TopRight);
 use crate::rl::{Policy, checkpoint};
 use crate::sim::Rollout;
 use serde::Serialize;
@@ -61,7 +64,9 @@ pub struct VariantResult {
     pub load_seconds: f64,
     pub rss_mib: f64,
     pub analyses: usize,
-    pub analyses_naming_confound: usize,
+    /// Analyses of the top-right corner agent that named its corner (the diagnosis benchmark,
+    /// [`super::diagnosis`], measures this on held-out agents of every kind).
+    pub analyses_naming_proxy: usize,
     pub analysis_example: String,
     pub scenarios_example: Vec<String>,
 }
@@ -255,7 +260,7 @@ pub fn run(
                 let analysis = judge
                     .analyze(&bank.environment, &shown)
                     .map_err(|e| e.to_string())?;
-                naming += usize::from(analysis.names_confound());
+                naming += usize::from(analysis.diagnosis == TOP_RIGHT);
                 if example.is_empty() {
                     example = analysis.raw.clone();
                     scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
@@ -280,7 +285,7 @@ pub fn run(
                 load_seconds,
                 rss_mib: rss,
                 analyses: settings.analyses,
-                analyses_naming_confound: naming,
+                analyses_naming_proxy: naming,
                 analysis_example: example,
                 scenarios_example: scenarios,
             });
@@ -338,7 +343,7 @@ pub fn run_http(
                 .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
                 .collect();
             if let Ok(analysis) = judge.analyze(&bank.environment, &shown) {
-                naming += usize::from(analysis.names_confound());
+                naming += usize::from(analysis.diagnosis == TOP_RIGHT);
                 if example.is_empty() {
                     example = analysis.raw.clone();
                     scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
@@ -366,7 +371,7 @@ pub fn run_http(
             load_seconds: 0.0,
             rss_mib: 0.0,
             analyses: settings.analyses,
-            analyses_naming_confound: naming,
+            analyses_naming_proxy: naming,
             analysis_example: example,
             scenarios_example: scenarios,
         });
@@ -414,7 +419,7 @@ fn answer_set(judge: &mut dyn Judge, pairs: &[(Rollout, Rollout)]) -> SetResult 
 /// The results as a Markdown table.
 pub fn table(results: &[VariantResult]) -> String {
     let mut out = String::from(
-        "| model | prompt | original | balanced | paraphrased | controlled | first (raw) | first (calibrated) | label mass | pairs/s | load s | RAM MiB | confound named |\n\
+        "| model | prompt | original | balanced | paraphrased | controlled | first (raw) | first (calibrated) | label mass | pairs/s | load s | RAM MiB | proxy named |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
@@ -439,7 +444,7 @@ pub fn table(results: &[VariantResult]) -> String {
             r.pairs_per_second,
             r.load_seconds,
             r.rss_mib,
-            r.analyses_naming_confound,
+            r.analyses_naming_proxy,
             r.analyses,
         ));
     }

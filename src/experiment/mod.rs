@@ -2,13 +2,16 @@
 //! scenarios, swap-averaged preferences), the reward model, fine-tuning — and the region x seed
 //! study with its reports, its units of work shared between workers ([`cells`]).
 
+pub mod arm;
 pub mod cells;
+pub mod diagnosis;
 #[cfg(feature = "embedded")]
 pub mod judge_eval;
 pub mod plot;
 pub mod preferences;
 pub mod rollouts;
 pub mod round;
+pub mod split;
 pub mod study;
 
 pub use preferences::{PreferenceRound, gather_preferences};

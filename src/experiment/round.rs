@@ -3,14 +3,17 @@
 //! after on the same mazes — as the functions the study, the app's trainer thread and the demo
 //! all call. Nothing else implements a step of the round.
 
+use super::arm::{Arm, Feedback, Source};
 use super::preferences::{LabeledPair, PreferenceRound, choose_pairs, gather_preferences};
 use super::rollouts::{collect_rollouts, segments};
-use crate::level::{DistributionSpec, LevelSource, MixturePart};
+use super::split::Split;
+use crate::level::{DistributionSpec, LevelSource};
+use crate::llm::oracle::PROPOSALS;
+use crate::llm::random::{RandomJudge, random_items};
 use crate::llm::text::environment_description;
-use crate::llm::{Analysis, CachedJudge, Judge, Scenario, ScenarioEdit};
+use crate::llm::{Analysis, CachedJudge, Judge, Scenario};
 use crate::reward::{RewardConfig, RewardModel, RewardReport};
-use crate::rl::shaping::{MazeDistance, RewardShaping, ShapingReward};
-use crate::rl::{Policy, Trainer, evaluate};
+use crate::rl::{Policy, evaluate};
 use crate::rng::{Rng, derive_seed, streams};
 use crate::sim::Rollout;
 use crate::sim::{McNemar, OutcomeSummary, cheese_first, outcome_letters};
@@ -101,13 +104,14 @@ pub struct Inspection {
     /// The rollouts it read (on the shifted distribution).
     pub shown: Vec<Rollout>,
     pub analysis: Analysis,
-    /// The scenarios it proposed (never empty: `cheese anywhere` when it proposed none).
+    /// The proposed scenarios that change the training mazes; empty when the judge proposed
+    /// none, only "no change", or failed (nothing stands in for them).
     pub scenarios: Vec<Scenario>,
 }
 
 /// Step 1: the judge reads `settings.inspect_rollouts` episodes of `paused` on `shifted`, names
 /// the failure and proposes scenarios (edits of `base`). A failed analysis does not stop the
-/// round: it is recorded in `analysis.rejected` and the plainest scenario stands in.
+/// round: it is recorded in `analysis.rejected` and the round goes on without scenarios.
 pub fn inspect(
     judge: &mut CachedJudge,
     paused: &Policy,
@@ -132,7 +136,7 @@ pub fn inspect(
             rejected: vec![format!("analysis failed: {e}")],
             ..Default::default()
         });
-    let scenarios = with_fallback(analysis.scenarios.clone(), base);
+    let scenarios = analysis.usable_scenarios();
     Inspection {
         shown,
         analysis,
@@ -140,51 +144,45 @@ pub fn inspect(
     }
 }
 
-/// `scenarios`, or `cheese anywhere` on `base` when there are none.
-fn with_fallback(mut scenarios: Vec<Scenario>, base: &DistributionSpec) -> Vec<Scenario> {
-    if scenarios.is_empty()
-        && let Ok(s) = ScenarioEdit::CheeseAnywhere.apply(base)
-    {
-        scenarios.push(s);
-    }
-    scenarios
-}
-
 /// The proposed scenarios a reviewer kept (`keep[i]` for scenario `i`; missing entries are
-/// rejections); `cheese anywhere` when every one was rejected.
-pub fn accepted_scenarios(
-    proposed: &[Scenario],
-    keep: &[bool],
-    base: &DistributionSpec,
-) -> Vec<Scenario> {
-    let kept = proposed
+/// rejections), "no change" dropped; empty when every one was rejected.
+pub fn accepted_scenarios(proposed: &[Scenario], keep: &[bool]) -> Vec<Scenario> {
+    proposed
         .iter()
         .zip(keep.iter().chain(std::iter::repeat(&false)))
-        .filter(|(_, keep)| **keep)
+        .filter(|(s, keep)| **keep && s.changes_anything())
         .map(|(s, _)| s.clone())
-        .collect();
-    with_fallback(kept, base)
+        .collect()
 }
 
 /// Step 2: `paused` rolled out in the accepted scenarios, `feedback_rollouts` in all (split
-/// evenly), cut into segments when `segment_steps` says so.
+/// evenly; on the `training` mazes when there are no scenarios), cut into segments when
+/// `segment_steps` says so.
 pub fn scenario_rollouts(
     paused: &Policy,
     scenarios: &[Scenario],
+    training: &LevelSource,
     settings: &RoundSettings,
     max_steps: u32,
     seed: u64,
 ) -> Vec<Rollout> {
-    let per = settings.feedback_rollouts.div_ceil(scenarios.len().max(1));
+    let sources: Vec<LevelSource> = if scenarios.is_empty() {
+        vec![training.clone()]
+    } else {
+        scenarios
+            .iter()
+            .map(|s| LevelSource::Distribution {
+                name: s.edit.title(),
+                spec: s.spec.clone(),
+            })
+            .collect()
+    };
+    let per = settings.feedback_rollouts.div_ceil(sources.len());
     let mut rollouts = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let source = LevelSource::Distribution {
-            name: s.edit.title(),
-            spec: s.spec.clone(),
-        };
+    for (i, source) in sources.iter().enumerate() {
         rollouts.extend(collect_rollouts(
             paused,
-            &source,
+            source,
             per,
             derive_seed(seed, streams::round::SCENARIO + i as u64),
             max_steps,
@@ -245,160 +243,98 @@ pub fn fit_reward(
     Ok((model, report))
 }
 
-/// How an agent is fine-tuned from the paused checkpoint for the rest of the budget. Written as
-/// its name in configs and files (`"designer"`, `"scenarios-env-reward"`, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Arm {
-    /// The env reward R on the training mazes (no feedback).
-    Baseline,
-    /// The paper: R' = lambda * R_hat + (1 - lambda) * R on the training mazes.
-    Paper,
-    /// The LLM as environment designer: R' on the training mazes plus `scenario_share` of the
-    /// judge's accepted scenarios.
-    Designer,
-    /// Control: the designer's level mix with the env reward R only (what the environment change
-    /// does without the learned reward).
-    ScenariosEnvReward,
-    /// The true maze-distance potential on the training mazes: what a perfect reward model could
-    /// do without new environments.
-    Ceiling,
+/// What one [`Source`] of feedback produced in a round: its scenarios, rollouts, labels and the
+/// reward model fitted on them.
+pub struct SourceRound {
+    pub source: Source,
+    pub scenarios: Vec<Scenario>,
+    pub rollouts: Vec<Rollout>,
+    pub labels: PreferenceRound,
+    pub feedback: Feedback,
+    pub report: Option<RewardReport>,
 }
 
-impl Arm {
-    pub const ALL: [Arm; 5] = [
-        Arm::Baseline,
-        Arm::Paper,
-        Arm::Designer,
-        Arm::ScenariosEnvReward,
-        Arm::Ceiling,
-    ];
-
-    /// The arm's name in configs, files and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arm::Baseline => "baseline",
-            Arm::Paper => "paper",
-            Arm::Designer => "designer",
-            Arm::ScenariosEnvReward => "scenarios-env-reward",
-            Arm::Ceiling => "ceiling",
-        }
-    }
-
-    /// Reward and levels in a few words, for captions and reports.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Arm::Baseline => "env reward, training mazes",
-            Arm::Paper => "learned reward R', training mazes",
-            Arm::Designer => "learned reward R', training mazes + the judge's scenarios",
-            Arm::ScenariosEnvReward => "env reward, training mazes + the judge's scenarios",
-            Arm::Ceiling => "true maze-distance potential, training mazes",
-        }
-    }
-
-    /// Whether the arm fine-tunes with the learned reward model.
-    pub fn uses_reward_model(self) -> bool {
-        matches!(self, Arm::Paper | Arm::Designer)
-    }
-
-    /// Whether the arm trains on the judge's scenarios.
-    pub fn uses_scenarios(self) -> bool {
-        matches!(self, Arm::Designer | Arm::ScenariosEnvReward)
-    }
-
-    /// Sets `trainer` (resumed from the paused checkpoint) up for this arm: its reward and its
-    /// level mix. `reward_model` is needed by the arms that use it; `training` is the training
-    /// distribution the scenarios are mixed into.
-    pub fn prepare(
-        self,
-        trainer: &mut Trainer,
-        reward_model: Option<&Arc<RewardModel>>,
-        training: &LevelSource,
-        scenarios: &[Scenario],
-        settings: &RoundSettings,
-    ) -> Result<(), String> {
-        let source: Option<Arc<dyn ShapingReward>> = match self {
-            Arm::Baseline | Arm::ScenariosEnvReward => None,
-            Arm::Paper | Arm::Designer => {
-                let model = reward_model.ok_or_else(|| {
-                    format!(
-                        "the {} arm needs a reward model: label pairs first",
-                        self.name()
-                    )
-                })?;
-                Some(model.clone())
-            }
-            Arm::Ceiling => Some(Arc::new(MazeDistance {
-                world: training.world_size(),
-            })),
-        };
-        trainer.shaping = source.map(|source| RewardShaping {
-            source,
-            lambda: settings.lambda,
-        });
-        let levels = if self.uses_scenarios() {
-            designer_levels(training, scenarios, settings.scenario_share)?
-        } else {
-            training.clone()
-        };
-        trainer.set_training_levels(levels)
-    }
+/// The scenarios the random controls train on in the round seeded `seed`: [`PROPOSALS`] menu
+/// items drawn uniformly (the same for `random-scenarios` and `random-judge`), "no change"
+/// dropped.
+pub fn random_scenarios(base: &DistributionSpec, seed: u64) -> Vec<Scenario> {
+    let mut rng = Rng::new(derive_seed(seed, streams::round::RANDOM_SCENARIOS));
+    random_items(base, PROPOSALS, &mut rng)
+        .into_iter()
+        .filter(Scenario::changes_anything)
+        .collect()
 }
 
-impl std::fmt::Display for Arm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl From<Arm> for String {
-    fn from(arm: Arm) -> String {
-        arm.name().to_string()
-    }
-}
-
-impl TryFrom<String> for Arm {
-    type Error = String;
-    fn try_from(name: String) -> Result<Self, String> {
-        name.parse()
-    }
-}
-
-impl std::str::FromStr for Arm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Arm::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Arm::ALL.iter().map(|a| a.name()).collect();
-            format!("unknown arm `{s}`: one of {}", names.join(", "))
-        })
-    }
-}
-
-/// The training mazes with weight `1 - share` and each scenario with `share / scenarios`.
-pub fn designer_levels(
+/// Steps 2-4 for one source: its scenarios (the judge's accepted ones, or random menu items),
+/// the paused agent's rollouts there, labels (the judge's, or random ones for
+/// [`Source::RandomJudge`]) and the reward model. Every arm and every front end gets its
+/// controls' feedback from here.
+#[allow(clippy::too_many_arguments)]
+pub fn source_round(
+    source: Source,
+    judge: &mut dyn Judge,
+    accepted: &[Scenario],
+    paused: &Policy,
     training: &LevelSource,
-    scenarios: &[Scenario],
-    share: f64,
-) -> Result<LevelSource, String> {
-    let LevelSource::Distribution { name, spec } = training else {
-        return Err(format!(
-            "mixing scenarios into '{}' needs a level distribution",
-            training.name()
-        ));
+    base: &DistributionSpec,
+    settings: &RoundSettings,
+    max_steps: u32,
+    seed: u64,
+    device: &Device,
+) -> Result<SourceRound, String> {
+    let scenarios = match source {
+        Source::Judge => accepted.to_vec(),
+        Source::RandomScenarios | Source::RandomJudge => random_scenarios(base, seed),
     };
-    let mut parts = vec![MixturePart {
-        weight: 1.0 - share,
-        spec: spec.clone(),
-    }];
-    let each = share / scenarios.len().max(1) as f64;
-    parts.extend(scenarios.iter().map(|s| MixturePart {
-        weight: each,
-        spec: s.spec.clone(),
-    }));
-    LevelSource::mixture(
-        format!("{name} + {:.0}% the judge's scenarios", 100.0 * share),
-        parts,
-    )
+    let rollouts = scenario_rollouts(paused, &scenarios, training, settings, max_steps, seed);
+    let labels = match source {
+        Source::RandomJudge => {
+            let mut random = RandomJudge::new(
+                base.clone(),
+                derive_seed(seed, streams::round::RANDOM_LABELS),
+            );
+            label(&mut random, &rollouts, settings, seed, |_| true)
+        }
+        _ => label(judge, &rollouts, settings, seed, |_| true),
+    };
+    if labels.pairs.is_empty() {
+        return Err(format!(
+            "the judge labelled none of {} pairs ({} of {} queries failed): {}",
+            settings.pairs,
+            labels.stats.failures,
+            labels.stats.queries,
+            labels.stats.failure_reason()
+        ));
+    }
+    let (model, report) = fit_reward(
+        &rollouts,
+        &labels.pairs,
+        settings,
+        paused,
+        training,
+        max_steps,
+        seed,
+        device,
+    )?;
+    Ok(SourceRound {
+        source,
+        feedback: Feedback {
+            scenarios: scenarios.clone(),
+            reward_model: Some(Arc::new(model)),
+        },
+        scenarios,
+        rollouts,
+        labels,
+        report: Some(report),
+    })
+}
+
+/// The arms' feedback that needs no judge: what `baseline` and `ceiling` are given.
+pub fn no_feedback() -> Feedback {
+    Feedback {
+        scenarios: Vec::new(),
+        reward_model: None,
+    }
 }
 
 /// An agent evaluated on the shifted distribution: the rates and each maze's outcome.
@@ -442,7 +378,8 @@ pub struct BeforeAfter {
     pub cheese_test: McNemar,
 }
 
-/// Step 6: evaluates `before` and `after` on the same `episodes` shifted mazes.
+/// Step 6: evaluates `before` and `after` on the same `episodes` shifted test mazes (the study's
+/// test split, see [`Split`]).
 pub fn before_after(
     arm: Arm,
     before: &Policy,
@@ -452,8 +389,9 @@ pub fn before_after(
     seed: u64,
     max_steps: u32,
 ) -> BeforeAfter {
-    let before = evaluate_on(before, shifted, episodes, seed, max_steps);
-    let after = evaluate_on(after, shifted, episodes, seed, max_steps);
+    let test = Split::Test.levels(shifted);
+    let before = evaluate_on(before, &test, episodes, seed, max_steps);
+    let after = evaluate_on(after, &test, episodes, seed, max_steps);
     let cheese_test = McNemar::new(&before.cheese(), &after.cheese()).unwrap_or(McNemar {
         only_first: 0,
         only_second: 0,
@@ -470,7 +408,6 @@ pub fn before_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::level::{CheesePlacement, DistributionSpec};
 
     fn settings() -> RoundSettings {
         RoundSettings {
@@ -506,51 +443,5 @@ mod tests {
             let error = s.validate().expect_err("invalid");
             assert!(error.contains(needle), "{error}");
         }
-    }
-
-    #[test]
-    fn the_designer_mix_draws_scenarios_at_their_share() {
-        let base = DistributionSpec::training(7, 1);
-        let training = LevelSource::Distribution {
-            name: "train".into(),
-            spec: base.clone(),
-        };
-        let anywhere = ScenarioEdit::CheeseAnywhere.apply(&base).expect("valid");
-        let mix = designer_levels(&training, &[anywhere], 0.25).expect("mix");
-        let mut rng = Rng::new(3);
-        let n = 4000;
-        // With region 1 the training cheese sits on the corner; elsewhere it came from the scenario.
-        let elsewhere = (0..n)
-            .filter(|_| {
-                let layout = mix.sample(&mut rng);
-                layout.cheese != layout.corner
-            })
-            .count();
-        let share = elsewhere as f64 / n as f64;
-        // Cheese anywhere lands on the corner cell now and then: a little under 25%.
-        assert!((0.18..0.26).contains(&share), "{share}");
-        assert!(matches!(base.cheese, CheesePlacement::Region(1)));
-        // A share of 0 never draws a scenario.
-        let anywhere = ScenarioEdit::CheeseAnywhere.apply(&base).expect("valid");
-        let none = designer_levels(&training, &[anywhere], 0.0).expect("mix");
-        assert!((0..500).all(|_| {
-            let l = none.sample(&mut rng);
-            l.cheese == l.corner
-        }));
-    }
-
-    #[test]
-    fn arms_round_trip_through_their_names() {
-        for arm in Arm::ALL {
-            assert_eq!(arm.name().parse::<Arm>(), Ok(arm));
-            let json = serde_json::to_string(&arm).expect("json");
-            assert_eq!(json, format!("\"{}\"", arm.name()));
-        }
-        assert!(
-            "designers"
-                .parse::<Arm>()
-                .expect_err("unknown")
-                .contains("designer")
-        );
     }
 }

@@ -25,11 +25,11 @@ pub fn validate_spec(spec: &DistributionSpec) -> Result<(), SpecProblem> {
         ));
     }
     match spec.cheese {
-        CheesePlacement::Region(r) if r > hi => {
+        CheesePlacement::Region(r) | CheesePlacement::NearCorner(_, r) if r > hi => {
             return Err((
                 "cheese",
                 format!("cheese region {r} is larger than the largest maze ({hi})"),
-                "use a region no larger than the maze side (0 and 1 mean the top-right cell)",
+                "use a region no larger than the maze side (0 and 1 mean the corner cell)",
             ));
         }
         _ => {}
@@ -80,7 +80,9 @@ pub fn validate_spec(spec: &DistributionSpec) -> Result<(), SpecProblem> {
                 "use NearStart(1) or more (moves from the start)",
             ));
         }
-        CheesePlacement::FarFromCorner(min) if min >= hi * hi => {
+        CheesePlacement::FarFromCorner(min) | CheesePlacement::FarFrom(_, min)
+            if min >= hi * hi =>
+        {
             return Err((
                 "cheese",
                 format!(

@@ -271,6 +271,7 @@ impl EditedLevel {
             maze_size: super::MazeSize::Fixed(maze.max(3)),
             cheese: super::CheesePlacement::Anywhere,
             seeds: super::SeedRange::default(),
+            corner: super::Corner::default(),
         }
     }
 

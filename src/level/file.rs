@@ -3,7 +3,7 @@
 
 use super::Layout;
 use super::check::{field_position, validate_rows, validate_spec};
-use super::generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, SeedRange};
+use super::generate::{CheesePlacement, Corner, DistributionSpec, Generator, MazeSize, SeedRange};
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -34,6 +34,9 @@ pub enum LevelFile {
         cheese: CheesePlacement,
         #[serde(default)]
         seeds: SeedRange,
+        /// The proxy corner (`TopRight` unless set).
+        #[serde(default)]
+        corner: Corner,
     },
 }
 
@@ -285,6 +288,7 @@ pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
             maze_size,
             cheese,
             seeds,
+            corner,
             ..
         } => {
             let spec = DistributionSpec {
@@ -293,6 +297,7 @@ pub fn parse_level(path: &Path, text: &str) -> Result<LevelSource, LevelError> {
                 maze_size,
                 cheese,
                 seeds,
+                corner,
             };
             validate_spec(&spec).map_err(|(field, message, hint)| {
                 let (line, column) = field_position(text, field);

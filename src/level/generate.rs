@@ -49,11 +49,79 @@ pub enum Quadrant {
     BottomRight,
 }
 
+/// A maze corner a proxy goal can sit in (the start holds the bottom-left one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Corner {
+    TopLeft,
+    #[default]
+    TopRight,
+    BottomRight,
+}
+
+impl Corner {
+    pub const ALL: [Corner; 3] = [Corner::TopLeft, Corner::TopRight, Corner::BottomRight];
+
+    /// The corner's name in menus, prompts and reports: `top_left`, `top_right`, `bottom_right`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Corner::TopLeft => "top_left",
+            Corner::TopRight => "top_right",
+            Corner::BottomRight => "bottom_right",
+        }
+    }
+
+    /// The name in words: "top-left".
+    pub fn words(self) -> &'static str {
+        match self {
+            Corner::TopLeft => "top-left",
+            Corner::TopRight => "top-right",
+            Corner::BottomRight => "bottom-right",
+        }
+    }
+
+    /// Parses a name as a judge may write it (`top_right`, `top-right`, `Top right`).
+    pub fn parse(text: &str) -> Option<Corner> {
+        let key = text.trim().to_lowercase().replace(['-', ' '], "_");
+        Corner::ALL.into_iter().find(|c| c.name() == key)
+    }
+
+    /// The quadrant the corner lies in.
+    pub fn quadrant(self) -> Quadrant {
+        match self {
+            Corner::TopLeft => Quadrant::TopLeft,
+            Corner::TopRight => Quadrant::TopRight,
+            Corner::BottomRight => Quadrant::BottomRight,
+        }
+    }
+
+    /// Maze-local (row, column) of the corner in a maze of side `dim`.
+    fn local(self, dim: usize) -> (usize, usize) {
+        match self {
+            Corner::TopLeft => (0, 0),
+            Corner::TopRight => (0, dim - 1),
+            Corner::BottomRight => (dim - 1, dim - 1),
+        }
+    }
+
+    /// The corner's cell in a maze whose start (its bottom-left cell) is `start`, of side `dim`.
+    pub fn cell(self, start: Pos, dim: usize) -> Pos {
+        let (row, col) = self.local(dim);
+        Pos::new(start.row + 1 - dim + row, start.col + col)
+    }
+}
+
+impl std::fmt::Display for Corner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
 /// Where the cheese may go (always a free cell reachable from the start, never the start).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CheesePlacement {
-    /// The paper's randomization region: a free cell of the top-right `r x r` square
-    /// (`r` clamped to the maze; `0` and `1` both mean the top-right cell).
+    /// The paper's randomization region: a free cell of the `r x r` square at the proxy corner
+    /// (the spec's `corner`, top-right unless set; `r` clamped to the maze; `0` and `1` both mean
+    /// the corner cell).
     Region(usize),
     /// The shifted test distribution: any free cell but the start.
     Anywhere,
@@ -61,8 +129,12 @@ pub enum CheesePlacement {
     Quadrant(Quadrant),
     /// Within `max_steps` moves of the start.
     NearStart(usize),
-    /// At least `min_steps` moves away from the top-right corner.
+    /// At least `min_steps` moves away from the proxy corner.
     FarFromCorner(usize),
+    /// A free cell of the `r x r` square at a named corner (whatever the proxy corner is).
+    NearCorner(Corner, usize),
+    /// At least `min_steps` moves away from a named corner.
+    FarFrom(Corner, usize),
 }
 
 /// Which seeds a distribution draws levels from: `start, start+1, ...` (`count: None` = unbounded).
@@ -84,6 +156,10 @@ pub struct DistributionSpec {
     pub cheese: CheesePlacement,
     #[serde(default)]
     pub seeds: SeedRange,
+    /// The proxy corner: where `Region(r)` puts the cheese in training and what the corner-first
+    /// measure watches (top-right, the paper's, unless set).
+    #[serde(default)]
+    pub corner: Corner,
 }
 
 impl DistributionSpec {
@@ -95,7 +171,13 @@ impl DistributionSpec {
             maze_size: MazeSize::Range(3, world_size),
             cheese: CheesePlacement::Region(region),
             seeds: SeedRange::default(),
+            corner: Corner::TopRight,
         }
+    }
+
+    /// This distribution with the proxy corner (and so the training region) at `corner`.
+    pub fn with_corner(self, corner: Corner) -> Self {
+        Self { corner, ..self }
     }
 
     /// The shifted test distribution: same mazes, cheese anywhere but the start.
@@ -132,7 +214,7 @@ impl DistributionSpec {
             }
             dim = self.maze_size.sample(rng).min(world);
         }
-        let mut layout = carve(&Generator::Kruskal, world, dim, rng);
+        let mut layout = carve(&Generator::Kruskal, world, dim, self.corner, rng);
         if !place_cheese(&mut layout, &self.cheese, dim, true, rng) {
             place_cheese(&mut layout, &CheesePlacement::Anywhere, dim, true, rng);
         }
@@ -146,7 +228,7 @@ impl DistributionSpec {
     fn sample_of_side(&self, dim: usize, rng: &mut Rng) -> Option<Layout> {
         let connected = matches!(self.generator, Generator::Kruskal | Generator::Open);
         (0..64).find_map(|_| {
-            let mut layout = carve(&self.generator, self.world_size, dim, rng);
+            let mut layout = carve(&self.generator, self.world_size, dim, self.corner, rng);
             place_cheese(&mut layout, &self.cheese, dim, connected, rng).then_some(layout)
         })
     }
@@ -164,8 +246,9 @@ impl DistributionSpec {
     }
 }
 
-/// Carves the maze of side `dim` centred in a `world x world` grid; cheese starts on the corner.
-fn carve(generator: &Generator, world: usize, dim: usize, rng: &mut Rng) -> Layout {
+/// Carves the maze of side `dim` centred in a `world x world` grid; cheese starts on the proxy
+/// corner `proxy`.
+fn carve(generator: &Generator, world: usize, dim: usize, proxy: Corner, rng: &mut Rng) -> Layout {
     let off = (world - dim) / 2;
     let mut walls = vec![true; world * world];
     let mut open = |row: usize, col: usize| walls[(off + row) * world + off + col] = false;
@@ -176,7 +259,7 @@ fn carve(generator: &Generator, world: usize, dim: usize, rng: &mut Rng) -> Layo
         Generator::Blocks { wall_prob } => {
             for r in 0..dim {
                 for c in 0..dim {
-                    let keep_free = (r == dim - 1 && c == 0) || (r == 0 && c == dim - 1);
+                    let keep_free = (r == dim - 1 && c == 0) || (r, c) == proxy.local(dim);
                     if keep_free || !rng.chance(*wall_prob) {
                         open(r, c);
                     }
@@ -197,7 +280,8 @@ fn carve(generator: &Generator, world: usize, dim: usize, rng: &mut Rng) -> Layo
             }
         }
     }
-    let corner = Pos::new(off, off + dim - 1);
+    let (row, col) = proxy.local(dim);
+    let corner = Pos::new(off + row, off + col);
     Layout {
         size: world,
         walls,
@@ -248,7 +332,7 @@ fn place_cheese(
     all_free_reachable: bool,
     rng: &mut Rng,
 ) -> bool {
-    let off = layout.corner.row;
+    let off = layout.start.col;
     // Breadth-first searches only where the placement or the generator needs them.
     let needs_start_dist =
         !all_free_reachable || matches!(placement, CheesePlacement::NearStart(_));
@@ -257,17 +341,23 @@ fn place_cheese(
     } else {
         Vec::new()
     };
-    let corner_dist = match placement {
+    let corner_dist = match *placement {
         CheesePlacement::FarFromCorner(_) => layout.distances_from(layout.corner),
+        CheesePlacement::FarFrom(corner, _) => layout.distances_from(corner.cell(layout.start, dim)),
         _ => Vec::new(),
+    };
+    // The `r x r` square at a corner, maze-local.
+    let square = |corner: Corner, region: usize| {
+        let region = region.clamp(1, dim);
+        let (row, col) = corner.local(dim);
+        let span = |at: usize| if at == 0 { 0..region } else { dim - region..dim };
+        (span(row), span(col))
     };
     let is_unreachable = |d: &[usize], i: usize| !d.is_empty() && d[i] == usize::MAX;
     let half = dim / 2;
     let (rows, cols) = match *placement {
-        CheesePlacement::Region(region) => {
-            let region = region.clamp(1, dim);
-            (0..region, dim - region..dim)
-        }
+        CheesePlacement::Region(region) => square(proxy_of(layout, dim), region),
+        CheesePlacement::NearCorner(corner, region) => square(corner, region),
         CheesePlacement::Quadrant(q) => match q {
             Quadrant::TopLeft => (0..half + 1, 0..half + 1),
             Quadrant::TopRight => (0..half + 1, half..dim),
@@ -283,7 +373,7 @@ fn place_cheese(
             let i = layout.index(p);
             let allowed = match *placement {
                 CheesePlacement::NearStart(max) => dist[i] <= max,
-                CheesePlacement::FarFromCorner(min) => {
+                CheesePlacement::FarFromCorner(min) | CheesePlacement::FarFrom(_, min) => {
                     corner_dist[i] != usize::MAX && corner_dist[i] >= min
                 }
                 _ => true,
@@ -302,6 +392,14 @@ fn place_cheese(
     }
 }
 
+/// Which corner of the maze of side `dim` the layout's proxy corner is.
+fn proxy_of(layout: &Layout, dim: usize) -> Corner {
+    Corner::ALL
+        .into_iter()
+        .find(|c| c.cell(layout.start, dim) == layout.corner)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +411,7 @@ mod tests {
             maze_size: size,
             cheese,
             seeds: SeedRange::default(),
+            corner: Corner::TopRight,
         }
     }
 
@@ -458,5 +557,45 @@ mod tests {
             ..spec(9, MazeSize::Fixed(7), CheesePlacement::Anywhere)
         };
         assert_eq!(s.level_for_seed(1).free_cells(), 49);
+    }
+
+    #[test]
+    fn the_proxy_corner_moves_the_training_region_and_the_corner_cell() {
+        for corner in Corner::ALL {
+            let s = spec(11, MazeSize::Range(3, 11), CheesePlacement::Region(2)).with_corner(corner);
+            for seed in 0..200 {
+                let l = s.level_for_seed(seed);
+                let dim = l.start.row - l.start.col + 1;
+                assert_eq!(l.corner, corner.cell(l.start, dim), "{corner} seed {seed}");
+                assert!(l.cheese.manhattan(l.corner) <= 2, "{corner} seed {seed}");
+                // The shifted distribution keeps the proxy corner for the corner-first measure.
+                assert_eq!(s.shifted().level_for_seed(seed).corner, l.corner);
+            }
+        }
+    }
+
+    #[test]
+    fn named_corners_place_the_cheese_near_or_far_whatever_the_proxy() {
+        let near = spec(11, MazeSize::Fixed(11), CheesePlacement::NearCorner(Corner::TopLeft, 3));
+        let far = spec(11, MazeSize::Fixed(11), CheesePlacement::FarFrom(Corner::BottomRight, 12));
+        for seed in 0..200 {
+            let l = near.level_for_seed(seed);
+            assert!(l.cheese.row - 0 < 3 && l.cheese.col < 3, "{:?}", l.cheese);
+            let l = far.level_for_seed(seed);
+            let corner = Corner::BottomRight.cell(l.start, 11);
+            assert!(l.distances_from(corner)[l.index(l.cheese)] >= 12);
+            assert_eq!(l.corner, Corner::TopRight.cell(l.start, 11));
+        }
+    }
+
+    #[test]
+    fn corner_names_parse_as_judges_write_them() {
+        assert_eq!(Corner::parse("Top right"), Some(Corner::TopRight));
+        assert_eq!(Corner::parse("bottom-right"), Some(Corner::BottomRight));
+        assert_eq!(Corner::parse("top_left"), Some(Corner::TopLeft));
+        assert_eq!(Corner::parse("bottom_left"), None);
+        for c in Corner::ALL {
+            assert_eq!(Corner::parse(c.name()), Some(c));
+        }
     }
 }

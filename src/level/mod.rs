@@ -9,7 +9,9 @@ pub mod generate;
 pub use check::validate_spec;
 pub use direction::Direction;
 pub use file::{LevelError, LevelFile, LevelSource, MixturePart, load_level_file, parse_level};
-pub use generate::{CheesePlacement, DistributionSpec, Generator, MazeSize, Quadrant, SeedRange};
+pub use generate::{
+    CheesePlacement, Corner, DistributionSpec, Generator, MazeSize, Quadrant, SeedRange,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -43,11 +45,32 @@ pub struct Layout {
     pub start: Pos,
     /// The true goal.
     pub cheese: Pos,
-    /// The proxy goal: the maze's top-right cell.
+    /// The proxy goal: a corner cell of the maze (the top-right one unless the distribution
+    /// names another).
     pub corner: Pos,
 }
 
 impl Layout {
+    /// The cells of the maze's three corners other than the bottom-left (the start's), from the
+    /// bounding box of its free cells: what a judge sees as "the top-left corner" and so on.
+    pub fn maze_corners(&self) -> Vec<(Corner, Pos)> {
+        let free = (0..self.size * self.size).filter(|&i| !self.walls[i]);
+        let (mut top, mut bottom, mut left, mut right) = (usize::MAX, 0, usize::MAX, 0);
+        for i in free {
+            let (row, col) = (i / self.size, i % self.size);
+            (top, bottom) = (top.min(row), bottom.max(row));
+            (left, right) = (left.min(col), right.max(col));
+        }
+        if top == usize::MAX {
+            return Vec::new();
+        }
+        vec![
+            (Corner::TopLeft, Pos::new(top, left)),
+            (Corner::TopRight, Pos::new(top, right)),
+            (Corner::BottomRight, Pos::new(bottom, right)),
+        ]
+    }
+
     /// Row-major index of a cell.
     #[inline]
     pub fn index(&self, pos: Pos) -> usize {

@@ -1,8 +1,11 @@
 //! The human judge: each comparison becomes a query that a person answers — at a terminal prompt
 //! when headless, or through a channel that the app's panel serves.
 
+use super::menu::{self, Diagnosis};
+use super::scenario::parse_suggestions;
 use super::text::{TextOptions, render_rollout};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError};
+use crate::level::DistributionSpec;
 use crate::sim::Rollout;
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{BufRead, Write};
@@ -38,15 +41,57 @@ pub enum HumanChannel {
 pub struct HumanJudge {
     channel: HumanChannel,
     next_id: u64,
+    /// The training distribution the menu's scenarios edit.
+    base: DistributionSpec,
 }
 
 impl HumanJudge {
-    pub fn new(channel: HumanChannel) -> Self {
+    pub fn new(channel: HumanChannel, base: DistributionSpec) -> Self {
         Self {
             channel,
             next_id: 0,
+            base,
         }
     }
+
+    /// Asks `question` at the terminal until `parse` accepts the line.
+    fn ask<T>(question: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, JudgeError> {
+        let stdin = std::io::stdin();
+        loop {
+            print!("{question} ");
+            std::io::stdout()
+                .flush()
+                .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+            let mut line = String::new();
+            let read = stdin
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+            if read == 0 {
+                return Err(JudgeError::Unreachable("stdin closed".into()));
+            }
+            if let Some(answer) = parse(&line) {
+                return Ok(answer);
+            }
+        }
+    }
+}
+
+/// Reads a diagnosis answer: `top_left`, `top_right`, `bottom_right` or `none`.
+pub fn parse_diagnosis_answer(line: &str) -> Option<Diagnosis> {
+    match Diagnosis::parse(line) {
+        Diagnosis::Unstated => None,
+        d => Some(d),
+    }
+}
+
+/// Reads menu letters separated by spaces or commas (`B, F k`).
+pub fn parse_menu_answer(line: &str) -> Vec<serde_json::Value> {
+    line.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| serde_json::Value::String(s.to_string()))
+        .collect()
 }
 
 /// Reads `1`, `2` or `0` (an optional rationale may follow) from a line of text.
@@ -73,11 +118,37 @@ impl Judge for HumanJudge {
     fn analyze(
         &mut self,
         _environment: &str,
-        _rollouts: &[Rollout],
+        rollouts: &[Rollout],
     ) -> Result<Analysis, JudgeError> {
+        let HumanChannel::Terminal = self.channel else {
+            return Ok(Analysis {
+                raw: "the person reviews the proposals in the app's panel".into(),
+                ..Analysis::default()
+            });
+        };
+        let o = TextOptions {
+            state_outcome: false,
+        };
+        for (i, r) in rollouts.iter().take(3).enumerate() {
+            println!("--- Episode {} ---\n{}", i + 1, render_rollout(r, o));
+        }
+        let diagnosis = Self::ask(
+            "Where does the mouse go instead of the cheese? top_left, top_right, bottom_right or none:",
+            parse_diagnosis_answer,
+        )?;
+        let items = menu::menu(&self.base);
+        println!("{}", menu::listing(&items));
+        let letters = Self::ask("Which environments should it train on? Letters, e.g. `B F`:", |l| {
+            let values = parse_menu_answer(l);
+            (!values.is_empty()).then_some(values)
+        })?;
+        let (scenarios, rejected) = parse_suggestions(&letters, &self.base);
         Ok(Analysis {
-            raw: "a human judge proposes no scenarios; use the defaults or the app's panel".into(),
-            ..Analysis::default()
+            diagnosis,
+            failure_modes: Vec::new(),
+            scenarios,
+            rejected,
+            raw: format!("(a person) {}", diagnosis.words()),
         })
     }
 
@@ -153,5 +224,11 @@ mod tests {
             Some(Choice::Tie)
         );
         assert!(parse_terminal_answer("maybe").is_none());
+        assert_eq!(
+            parse_diagnosis_answer(" Top-right\n"),
+            Some(Diagnosis::Corner(crate::level::Corner::TopRight))
+        );
+        assert!(parse_diagnosis_answer("the cheese?").is_none());
+        assert_eq!(parse_menu_answer("B, f  k\n").len(), 3);
     }
 }

@@ -1,27 +1,32 @@
-//! The closed menu of environment edits a judge may propose, parsed from loose JSON and validated
-//! into level distributions; anything else is rejected with a reason.
+//! The environment edits a judge may propose, parsed from loose JSON (an edit object or a menu
+//! item's letter) and validated into level distributions; anything else is rejected with a reason.
+//! The menu offered to every judge is [`super::menu`].
 
 use crate::level::validate_spec;
-use crate::level::{CheesePlacement, DistributionSpec, MazeSize, Quadrant};
+use crate::level::{CheesePlacement, Corner, DistributionSpec, MazeSize, Quadrant};
 use serde::{Deserialize, Serialize};
 
-/// One menu item.
+/// One environment change a judge may ask for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "edit", rename_all = "snake_case")]
 pub enum ScenarioEdit {
+    /// The training mazes as they are: the agent needs no new environments.
+    NoChange,
     /// The cheese on any free cell.
     CheeseAnywhere,
     /// The cheese in one quadrant (`top_left`, `top_right`, `bottom_left`, `bottom_right`).
     CheeseInQuadrant { quadrant: String },
-    /// The cheese at least `min_steps` moves from the top-right corner.
-    CheeseFarFromCorner { min_steps: usize },
+    /// The cheese within a small square at a corner (`top_left`, `top_right`, `bottom_right`).
+    CheeseNearCorner { corner: String },
+    /// The cheese at least `min_steps` moves from a corner.
+    CheeseFarFromCorner { corner: String, min_steps: usize },
     /// The cheese within `max_steps` moves of the start.
     CheeseNearStart { max_steps: usize },
-    /// Larger mazes (odd side, up to the world size).
+    /// Larger mazes (odd side, up to the world size); the cheese where training put it.
     BiggerMazes { min_size: usize },
-    /// Smaller mazes.
+    /// Smaller mazes; the cheese where training put it.
     SmallerMazes { max_size: usize },
-    /// Another generator: `open`, `blocks`, `edges`.
+    /// Another generator (`open`, `blocks`, `edges`); the cheese where training put it.
     OtherGenerator { generator: String },
 }
 
@@ -32,25 +37,36 @@ pub struct Scenario {
     pub spec: DistributionSpec,
 }
 
-/// The menu, as shown to LLMs in prompts.
-pub const MENU: &str = r#"{"edit": "cheese_anywhere"}
-{"edit": "cheese_in_quadrant", "quadrant": "top_left" | "top_right" | "bottom_left" | "bottom_right"}
-{"edit": "cheese_far_from_corner", "min_steps": <integer>}
-{"edit": "cheese_near_start", "max_steps": <integer>}
-{"edit": "bigger_mazes", "min_size": <odd integer>}
-{"edit": "smaller_mazes", "max_size": <odd integer>}
-{"edit": "other_generator", "generator": "open" | "blocks" | "edges"}"#;
+impl Scenario {
+    /// Whether the scenario changes the training distribution at all (`no change` does not).
+    pub fn changes_anything(&self) -> bool {
+        self.edit != ScenarioEdit::NoChange
+    }
+}
+
+/// The side of the square at a corner that "near a corner" means, for mazes up to side `hi`.
+pub fn near_corner_region(hi: usize) -> usize {
+    (hi / 3).max(2)
+}
+
+fn corner_named(name: &str) -> Result<Corner, String> {
+    Corner::parse(name).ok_or_else(|| {
+        format!("unknown corner '{name}': one of top_left, top_right, bottom_right")
+    })
+}
 
 impl ScenarioEdit {
     /// A short human-readable title, e.g. "cheese in the top_left quadrant".
     pub fn title(&self) -> String {
         match self {
+            ScenarioEdit::NoChange => "no change".into(),
             ScenarioEdit::CheeseAnywhere => "cheese anywhere".into(),
             ScenarioEdit::CheeseInQuadrant { quadrant } => {
                 format!("cheese in the {quadrant} quadrant")
             }
-            ScenarioEdit::CheeseFarFromCorner { min_steps } => {
-                format!("cheese at least {min_steps} moves from the corner")
+            ScenarioEdit::CheeseNearCorner { corner } => format!("cheese near the {corner} corner"),
+            ScenarioEdit::CheeseFarFromCorner { corner, min_steps } => {
+                format!("cheese at least {min_steps} moves from the {corner} corner")
             }
             ScenarioEdit::CheeseNearStart { max_steps } => {
                 format!("cheese within {max_steps} moves of the start")
@@ -66,6 +82,7 @@ impl ScenarioEdit {
         let mut spec = base.clone();
         let (lo, hi) = base.maze_size.bounds();
         match self {
+            ScenarioEdit::NoChange => {}
             ScenarioEdit::CheeseAnywhere => spec.cheese = CheesePlacement::Anywhere,
             ScenarioEdit::CheeseInQuadrant { quadrant } => {
                 let q = match quadrant.to_lowercase().replace(['-', ' '], "_").as_str() {
@@ -77,11 +94,15 @@ impl ScenarioEdit {
                 };
                 spec.cheese = CheesePlacement::Quadrant(q);
             }
-            ScenarioEdit::CheeseFarFromCorner { min_steps } => {
+            ScenarioEdit::CheeseNearCorner { corner } => {
+                spec.cheese =
+                    CheesePlacement::NearCorner(corner_named(corner)?, near_corner_region(hi));
+            }
+            ScenarioEdit::CheeseFarFromCorner { corner, min_steps } => {
                 if *min_steps == 0 || *min_steps > 2 * hi {
                     return Err(format!("min_steps {min_steps} is outside 1..={}", 2 * hi));
                 }
-                spec.cheese = CheesePlacement::FarFromCorner(*min_steps);
+                spec.cheese = CheesePlacement::FarFrom(corner_named(corner)?, *min_steps);
             }
             ScenarioEdit::CheeseNearStart { max_steps } => {
                 if *max_steps == 0 {
@@ -92,12 +113,10 @@ impl ScenarioEdit {
             ScenarioEdit::BiggerMazes { min_size } => {
                 let min = (*min_size | 1).max(lo);
                 spec.maze_size = MazeSize::Range(min.min(base.world_size), base.world_size);
-                spec.cheese = CheesePlacement::Anywhere;
             }
             ScenarioEdit::SmallerMazes { max_size } => {
                 let max = (*max_size | 1).clamp(3, hi);
                 spec.maze_size = MazeSize::Range(3, max);
-                spec.cheese = CheesePlacement::Anywhere;
             }
             ScenarioEdit::OtherGenerator { generator } => {
                 spec.generator = match generator.to_lowercase().as_str() {
@@ -107,7 +126,6 @@ impl ScenarioEdit {
                     "kruskal" => crate::level::Generator::Kruskal,
                     other => return Err(format!("unknown generator '{other}'")),
                 };
-                spec.cheese = CheesePlacement::Anywhere;
             }
         }
         validate_spec(&spec).map_err(|(field, message, _)| format!("{field}: {message}"))?;
@@ -125,7 +143,18 @@ pub fn parse_suggestions(
 ) -> (Vec<Scenario>, Vec<String>) {
     let mut scenarios = Vec::new();
     let mut rejected = Vec::new();
+    let items = super::menu::menu(base);
     for value in values {
+        if let Some(key) = value.as_str() {
+            match super::menu::item_for_key(&items, key) {
+                Some(item) if !scenarios.contains(&item.scenario) => {
+                    scenarios.push(item.scenario.clone())
+                }
+                Some(_) => rejected.push(format!("{value}: duplicate")),
+                None => rejected.push(format!("{value}: not a menu letter")),
+            }
+            continue;
+        }
         match serde_json::from_value::<ScenarioEdit>(value.clone()) {
             Ok(edit) => match edit.apply(base) {
                 Ok(s) if !scenarios.contains(&s) => scenarios.push(s),
@@ -150,15 +179,17 @@ mod tests {
             &[
                 json!({"edit": "cheese_anywhere"}),
                 json!({"edit": "cheese_in_quadrant", "quadrant": "bottom-left"}),
-                json!({"edit": "cheese_far_from_corner", "min_steps": 8}),
+                json!({"edit": "cheese_far_from_corner", "corner": "top_right", "min_steps": 8}),
                 json!({"edit": "teleport_the_mouse"}),
                 json!({"edit": "cheese_in_quadrant", "quadrant": "middle"}),
                 json!({"edit": "cheese_anywhere"}),
                 json!("make it harder"),
+                json!("A"),
             ],
             &base,
         );
-        assert_eq!(ok.len(), 3);
+        assert_eq!(ok.len(), 4, "{bad:?}");
+        assert_eq!(ok[3].edit, ScenarioEdit::NoChange);
         assert_eq!(
             ok[1].spec.cheese,
             CheesePlacement::Quadrant(Quadrant::BottomLeft)

@@ -99,7 +99,7 @@ impl JudgeSpec {
             Self::Http(h) => {
                 Box::new(HttpJudge::new(h.clone(), base.clone(), seed).map_err(|e| e.to_string())?)
             }
-            Self::Human => Box::new(HumanJudge::new(HumanChannel::Terminal)),
+            Self::Human => Box::new(HumanJudge::new(HumanChannel::Terminal, base.clone())),
             #[cfg(feature = "embedded")]
             Self::Embedded(e) => Box::new(super::embedded::EmbeddedJudge::new(e, base.clone())?),
         })

@@ -227,6 +227,7 @@ mod tests {
             maze_size: MazeSize::Range(3, 13),
             cheese: CheesePlacement::Anywhere,
             seeds: SeedRange::default(),
+            corner: crate::level::Corner::TopRight,
         };
         let run = |seed: u64| {
             let mut rng = Rng::new(seed);

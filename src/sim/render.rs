@@ -12,8 +12,9 @@ pub mod colors {
     pub const CORNER: [u8; 3] = [230, 120, 120];
 }
 
-/// ASCII rows: `#` wall, `.` floor, `o` visited, `*` corner cell, `C` cheese, `M` mouse.
-pub fn ascii(layout: &Layout, mouse: Pos, path: &[Pos]) -> String {
+/// ASCII rows: `#` wall, `.` floor, `o` visited, `*` proxy corner cell (when `mark_corner`),
+/// `C` cheese, `M` mouse.
+pub fn ascii(layout: &Layout, mouse: Pos, path: &[Pos], mark_corner: bool) -> String {
     let mut grid: Vec<Vec<char>> = layout
         .ascii_rows()
         .into_iter()
@@ -24,7 +25,7 @@ pub fn ascii(layout: &Layout, mouse: Pos, path: &[Pos]) -> String {
             grid[p.row][p.col] = 'o';
         }
     }
-    if grid[layout.corner.row][layout.corner.col] == '.' {
+    if mark_corner && grid[layout.corner.row][layout.corner.col] == '.' {
         grid[layout.corner.row][layout.corner.col] = '*';
     }
     grid[mouse.row][mouse.col] = 'M';
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn ascii_and_rgb_show_the_state() {
         let layout = DistributionSpec::training(7, 0).level_for_seed(2);
-        let text = ascii(&layout, layout.start, &[]);
+        let text = ascii(&layout, layout.start, &[], true);
         assert_eq!(text.lines().count(), 7);
         assert_eq!(text.matches('M').count(), 1);
         assert_eq!(text.matches('C').count(), 1);

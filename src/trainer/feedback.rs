@@ -5,7 +5,8 @@ use super::session::{Flow, Session};
 use super::*;
 use crate::experiment::preferences::LabeledPair;
 use crate::experiment::rollouts::collect_rollouts;
-use crate::experiment::round::{self, Arm};
+use crate::experiment::arm::{Arm, Feedback, Source};
+use crate::experiment::round;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::{CachedJudge, Judge, LabelCache, Scenario};
 use crate::sim::Rollout;
@@ -155,7 +156,7 @@ impl Session {
                 })
                 .collect(),
             rejected: analysis.rejected.clone(),
-            names_confound: analysis.names_confound(),
+            diagnosis: analysis.diagnosis,
             judge_agreement: judge.measured_agreement(),
             shown,
         })));
@@ -175,19 +176,13 @@ impl Session {
         commands: &Receiver<Command>,
         out: &mut Outbox,
     ) -> Flow {
-        let base = match self.base_spec() {
-            Ok(b) => b,
-            Err(e) => {
-                out.send(Event::Error(e));
-                return Flow::Continue;
-            }
-        };
-        if !accepted.iter().any(|k| *k) {
+        let scenarios = round::accepted_scenarios(&self.round.scenarios, accepted);
+        if scenarios.is_empty() {
             out.send(Event::Status(
-                "every scenario was rejected: using `cheese anywhere`".into(),
+                "no scenario accepted: the rollouts and the designer stay on the training mazes"
+                    .into(),
             ));
         }
-        let scenarios = round::accepted_scenarios(&self.round.scenarios, accepted, &base);
         let Some(policy) = self.baseline.clone() else {
             return Flow::Continue;
         };
@@ -197,6 +192,7 @@ impl Session {
         let rollouts = round::scenario_rollouts(
             &policy,
             &scenarios,
+            &self.training_levels,
             &settings,
             self.trainer.config.max_steps,
             seed,
@@ -294,18 +290,33 @@ impl Session {
             )));
             return;
         }
-        if arm.uses_scenarios() && self.round.scenarios.is_empty() {
+        if arm.source().is_some() && self.baseline.is_none() {
             out.send(Event::Error(format!(
-                "the {arm} arm trains on the judge's scenarios: run a feedback round first"
+                "the {arm} arm needs a feedback round: run one first"
             )));
             return;
         }
+        let feedback = match arm.source() {
+            Some(source @ (Source::RandomScenarios | Source::RandomJudge)) => {
+                match self.control_feedback(source, out) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        out.send(Event::Error(format!("{arm}: {e}")));
+                        return;
+                    }
+                }
+            }
+            _ => Feedback {
+                scenarios: self.round.scenarios.clone(),
+                reward_model: self.reward_model.clone(),
+            },
+        };
         if let Err(e) = arm.prepare(
             &mut self.trainer,
-            self.reward_model.as_ref(),
+            &feedback,
             &self.training_levels,
-            &self.round.scenarios,
-            &self.settings.round,
+            self.settings.round.lambda,
+            self.settings.round.scenario_share,
         ) {
             out.send(Event::Error(format!("fine-tuning: {e}")));
             return;
@@ -323,6 +334,41 @@ impl Session {
             until_step: self.trainer.config.ppo.total_timesteps,
         })));
         self.set_phase(Phase::FineTuning, out);
+    }
+
+    /// The feedback of an LLM-free control (random menu scenarios, the judge's or random labels,
+    /// its own reward model), computed here on the trainer thread by the round's one
+    /// implementation ([`round::source_round`]).
+    fn control_feedback(&mut self, source: Source, out: &mut Outbox) -> Result<Feedback, String> {
+        let base = self.base_spec()?;
+        let paused = self
+            .baseline
+            .clone()
+            .ok_or("no round yet: start a feedback round first")?;
+        if self.judge.is_none() {
+            self.judge = Some(self.make_judge(&base)?);
+        }
+        let seed = self.round_seed();
+        let max_steps = self.trainer.config.max_steps;
+        let judge = self.judge.as_mut().ok_or("no judge")?;
+        out.send(Event::Status(format!(
+            "{source:?}: random menu scenarios, {} labels and a reward model",
+            self.settings.round.pairs
+        )));
+        out.flush();
+        let round = round::source_round(
+            source,
+            judge,
+            &[],
+            &paused,
+            &self.training_levels,
+            &base,
+            &self.settings.round,
+            max_steps,
+            seed,
+            &self.device,
+        )?;
+        Ok(round.feedback)
     }
 
     pub(super) fn compare_with_baseline(&mut self, count: usize, out: &mut Outbox) {

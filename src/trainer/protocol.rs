@@ -4,7 +4,8 @@
 use crate::config::TrainConfig;
 use crate::experiment::preferences::{JudgeStats, LabeledPair};
 pub use crate::experiment::round::BeforeAfter;
-use crate::experiment::round::{Arm, RoundSettings};
+use crate::experiment::arm::Arm;
+use crate::experiment::round::RoundSettings;
 use crate::level::Layout;
 use crate::llm::JudgeSpec;
 use crate::llm::oracle::OracleConfig;
@@ -224,7 +225,8 @@ pub struct AnalysisView {
     pub failure_modes: Vec<String>,
     pub scenarios: Vec<ScenarioView>,
     pub rejected: Vec<String>,
-    pub names_confound: bool,
+    /// What the judge said the agent pursues.
+    pub diagnosis: crate::llm::Diagnosis,
     /// The judge's controlled agreement measured by `judge-eval` (None: never measured).
     pub judge_agreement: Option<f64>,
     /// The rollouts the judge read.

@@ -4,7 +4,7 @@
 use super::feedback::Round;
 use super::*;
 use crate::experiment::rollouts::collect_rollouts;
-use crate::experiment::round::Arm;
+use crate::experiment::arm::Arm;
 use crate::level::{Layout, LevelSource};
 use crate::llm::CachedJudge;
 use crate::reward::RewardModel;

@@ -4,11 +4,13 @@
 use super::*;
 use crate::experiment::cells::{cell_dir, reference_path};
 use crate::experiment::preferences::JudgeStats;
-use crate::experiment::round::{self, Arm, ArmOutcome};
+use crate::experiment::arm::{Arm, Feedback, Source};
+use crate::experiment::round::{self, ArmOutcome};
+use crate::experiment::split::Split;
 use crate::files::write_atomic;
 use crate::level::LevelSource;
 use crate::llm::scenario::ScenarioEdit;
-use crate::llm::{CachedJudge, Judge, JudgeSpec, LabelCache};
+use crate::llm::{CachedJudge, Diagnosis, Judge, JudgeSpec, LabelCache};
 use crate::reward::RewardReport;
 use crate::rl::checkpoint;
 use crate::rl::{MetricsLog, Trainer};
@@ -16,14 +18,20 @@ use anyhow::Context;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-/// One fine-tuning arm of a finished cell, evaluated on the cell's shifted mazes.
+/// One fine-tuning arm of a finished cell (at one scenario share), evaluated on the cell's
+/// shifted test mazes and on its validation mazes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ArmRun {
     pub arm: Arm,
+    /// The share of episodes from the arm's scenarios (None: the arm uses none).
+    #[serde(default)]
+    pub share: Option<f64>,
+    /// On the test mazes: what is reported.
     pub outcome: ArmOutcome,
+    /// On the validation mazes: where the share is chosen.
+    pub validation: ArmOutcome,
     /// Wall time of the arm's fine-tuning and evaluation.
     pub seconds: f64,
 }
@@ -49,8 +57,14 @@ pub struct CellResult {
     /// The judge's controlled agreement as measured by `judge-eval` (None: never measured).
     #[serde(default)]
     pub judge_measured_agreement: Option<f64>,
-    pub names_confound: bool,
+    /// What the judge said the agent pursues.
+    pub diagnosis: Diagnosis,
+    /// Everything the judge proposed ("no change" included).
+    pub proposed: Vec<ScenarioEdit>,
+    /// The proposals the designer arm trains on (empty: it stays on the training mazes).
     pub scenarios: Vec<ScenarioEdit>,
+    /// The menu items the random controls train on.
+    pub random_scenarios: Vec<ScenarioEdit>,
     pub rejected_scenarios: Vec<String>,
     pub analysis: String,
     /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
@@ -62,9 +76,16 @@ pub struct CellResult {
 }
 
 impl CellResult {
-    /// The outcome of `arm`, if it ran.
-    pub fn arm(&self, arm: Arm) -> Option<&ArmOutcome> {
-        self.arms.iter().find(|a| a.arm == arm).map(|a| &a.outcome)
+    /// The run of `arm` at `share` (ignored for arms without scenarios), if it ran.
+    pub fn run(&self, arm: Arm, share: f64) -> Option<&ArmRun> {
+        self.arms
+            .iter()
+            .find(|a| a.arm == arm && a.share.is_none_or(|s| (s - share).abs() < 1e-9))
+    }
+
+    /// The test outcome of `arm` at `share`, if it ran.
+    pub fn arm(&self, arm: Arm, share: f64) -> Option<&ArmOutcome> {
+        self.run(arm, share).map(|a| &a.outcome)
     }
 }
 
@@ -113,21 +134,28 @@ fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> anyhow::Result<()> 
 }
 
 /// Trains `trainer` to its end (the curve into `curve_path`) and evaluates it on the seed's
-/// shifted mazes, the same for every arm and the reference agent.
+/// shifted test and validation mazes, the same for every arm and the reference agent.
 fn finish_and_evaluate(
     trainer: &mut Trainer,
     curve_path: &Path,
     shifted: &LevelSource,
     config: &StudyConfig,
     seed: u64,
-) -> anyhow::Result<ArmOutcome> {
+) -> anyhow::Result<(ArmOutcome, ArmOutcome)> {
     train_to_end(trainer, curve_path)?;
-    Ok(round::evaluate_on(
-        &trainer.policy(),
-        shifted,
-        config.eval_episodes,
-        round::evaluation_seed(seed),
-        trainer.config.max_steps,
+    let policy = trainer.policy();
+    let on = |split: Split, episodes: usize| {
+        round::evaluate_on(
+            &policy,
+            &split.levels(shifted),
+            episodes,
+            round::evaluation_seed(seed),
+            trainer.config.max_steps,
+        )
+    };
+    Ok((
+        on(Split::Test, config.eval_episodes),
+        on(Split::Validation, config.validation_episodes),
     ))
 }
 
@@ -154,7 +182,7 @@ pub fn run_reference(
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
         let curve = dir.join(format!("s{seed}-metrics.jsonl"));
-        let outcome = finish_and_evaluate(&mut trainer, &curve, &shifted, config, seed)?;
+        let (outcome, _) = finish_and_evaluate(&mut trainer, &curve, &shifted, config, seed)?;
         Ok(ReferenceRun {
             outcome,
             seconds: started.elapsed().as_secs_f64(),
@@ -230,84 +258,110 @@ pub fn run_cell(
         train.max_steps,
         round_seed,
     );
-    status(format!(
-        "{tag}: rollouts + {} preference pairs",
-        settings.pairs
-    ));
-    let rollouts = round::scenario_rollouts(
-        &paused,
-        &inspection.scenarios,
-        &settings,
-        train.max_steps,
-        round_seed,
-    );
-    let labels = round::label(&mut judge, &rollouts, &settings, round_seed, |_| true);
-    if labels.pairs.is_empty() {
-        anyhow::bail!(
-            "the judge ({}) labelled none of {} pairs ({} of {} queries failed): {}",
-            judge.name(),
-            settings.pairs,
-            labels.stats.failures,
-            labels.stats.queries,
-            labels.stats.failure_reason()
-        );
-    }
-    let preferences = serde_json::to_vec(&labels.pairs)?;
-    write_atomic(&dir.join("preferences.json"), &preferences)?;
-    status(format!("{tag}: reward model"));
-    let (reward_model, reward_report) = round::fit_reward(
-        &rollouts,
-        &labels.pairs,
-        &settings,
-        &paused,
-        &training,
-        train.max_steps,
-        round_seed,
-        device,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let reward_model = Arc::new(reward_model);
 
-    // Every arm from the same checkpoint to T, evaluated on the same shifted mazes.
-    let mut arms = Vec::new();
-    for &arm in &config.arms {
-        let run = finished_once(&dir.join(format!("{arm}.json")), || {
-            status(format!("{tag}: {arm} arm ({})", arm.describe()));
-            let arm_started = Instant::now();
-            let mut tuned = checkpoint::resume(&pretrain_dir, device, &[])?;
-            arm.prepare(
-                &mut tuned,
-                Some(&reward_model),
-                &training,
-                &inspection.scenarios,
-                &settings,
-            )
-            .map_err(anyhow::Error::msg)?;
-            let curve = dir.join(format!("{arm}-metrics.jsonl"));
-            let outcome = finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
-            Ok(ArmRun {
-                arm,
-                outcome,
-                seconds: arm_started.elapsed().as_secs_f64(),
-            })
-        })?;
-        arms.push(run);
+    // Each source of feedback the arms need: the judge's, and the LLM-free controls'.
+    let mut sources: Vec<round::SourceRound> = Vec::new();
+    for source in config.arms.iter().filter_map(|a| a.source()) {
+        if sources.iter().any(|s| s.source == source) {
+            continue;
+        }
+        status(format!(
+            "{tag}: {source:?}: rollouts + {} preference pairs + reward model",
+            settings.pairs
+        ));
+        let round = round::source_round(
+            source,
+            &mut judge,
+            &inspection.scenarios,
+            &paused,
+            &training,
+            base,
+            &settings,
+            train.max_steps,
+            round_seed,
+            device,
+        )
+        .map_err(|e| anyhow::anyhow!("{source:?} feedback ({}): {e}", judge.name()))?;
+        if source == Source::Judge {
+            write_atomic(
+                &dir.join("preferences.json"),
+                &serde_json::to_vec(&round.labels.pairs)?,
+            )?;
+        }
+        sources.push(round);
     }
+    let feedback_of = |arm: Arm| -> Feedback {
+        arm.source()
+            .and_then(|source| sources.iter().find(|s| s.source == source))
+            .map_or_else(round::no_feedback, |s| s.feedback.clone())
+    };
+
+    // Every arm (at every share, for arms with scenarios) from the same checkpoint to T,
+    // evaluated on the same shifted mazes.
+    let mut arms: Vec<ArmRun> = Vec::new();
+    for &arm in &config.arms {
+        let feedback = feedback_of(arm);
+        let shares: Vec<Option<f64>> = if arm.uses_scenarios() {
+            config.shares.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for share in shares {
+            // Without scenarios the level mix is the training mazes at every share: one run.
+            if feedback.scenarios.is_empty()
+                && let Some(done) = arms.iter().find(|a| a.arm == arm).cloned()
+            {
+                arms.push(ArmRun { share, ..done });
+                continue;
+            }
+            let name = match share {
+                Some(share) => format!("{arm}-share{share}"),
+                None => arm.name().to_string(),
+            };
+            let run = finished_once(&dir.join(format!("{name}.json")), || {
+                status(format!("{tag}: {name} arm ({})", arm.describe()));
+                let arm_started = Instant::now();
+                let mut tuned = checkpoint::resume(&pretrain_dir, device, &[])?;
+                arm.prepare(
+                    &mut tuned,
+                    &feedback,
+                    &training,
+                    settings.lambda,
+                    share.unwrap_or(0.0),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let curve = dir.join(format!("{name}-metrics.jsonl"));
+                let (outcome, validation) =
+                    finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
+                Ok(ArmRun {
+                    arm,
+                    share,
+                    outcome,
+                    validation,
+                    seconds: arm_started.elapsed().as_secs_f64(),
+                })
+            })?;
+            arms.push(run);
+        }
+    }
+    let judge_round = sources.iter().find(|s| s.source == Source::Judge);
+    let random_round = sources.iter().find(|s| s.source != Source::Judge);
+    let edits = |scenarios: &[crate::llm::Scenario]| -> Vec<ScenarioEdit> {
+        scenarios.iter().map(|s| s.edit.clone()).collect()
+    };
 
     let result = CellResult {
         region,
         seed,
         judge: judge.name(),
         arms,
-        reward_model: reward_report,
-        judge_stats: labels.stats,
+        reward_model: judge_round.and_then(|s| s.report.clone()).unwrap_or_default(),
+        judge_stats: judge_round.map(|s| s.labels.stats.clone()).unwrap_or_default(),
         judge_measured_agreement: judge.measured_agreement(),
-        names_confound: inspection.analysis.names_confound(),
-        scenarios: inspection
-            .scenarios
-            .iter()
-            .map(|s| s.edit.clone())
-            .collect(),
+        diagnosis: inspection.analysis.diagnosis,
+        proposed: edits(&inspection.analysis.scenarios),
+        scenarios: edits(&inspection.scenarios),
+        random_scenarios: random_round.map(|s| edits(&s.scenarios)).unwrap_or_default(),
         rejected_scenarios: inspection.analysis.rejected.clone(),
         analysis: inspection.analysis.raw.clone(),
         cached_answers: judge.hits,

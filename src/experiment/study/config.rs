@@ -2,7 +2,8 @@
 //! the judges' sections and the fine-tuning arms.
 
 use crate::config::TrainConfig;
-use crate::experiment::round::{Arm, RoundSettings};
+use crate::experiment::arm::Arm;
+use crate::experiment::round::RoundSettings;
 use crate::llm::JudgeSettings;
 use crate::llm::http::HttpConfig;
 use crate::llm::oracle::OracleConfig;
@@ -29,8 +30,12 @@ pub struct StudyConfig {
     /// Pairs asked (each in both orders).
     pub pairs: usize,
     pub reward: RewardConfig,
-    /// Episodes per evaluation on the shifted distribution.
+    /// Episodes per evaluation on the shifted test mazes (what is reported).
     pub eval_episodes: usize,
+    /// Episodes per evaluation on the shifted validation mazes (where the share is chosen; their
+    /// level seeds never meet the test mazes', see [`crate::experiment::split`]).
+    #[serde(default = "default_validation_episodes")]
+    pub validation_episodes: usize,
     pub oracle: OracleConfig,
     #[serde(default)]
     pub http: Option<HttpConfig>,
@@ -48,14 +53,15 @@ pub struct StudyConfig {
     #[serde(default)]
     pub segment_steps: Option<usize>,
     /// The fine-tuning arms, each from the same tau*T checkpoint to T (`baseline` is required:
-    /// every other arm is compared with it). Default: baseline, paper, designer,
-    /// scenarios-env-reward; add `ceiling` for the true-potential control.
+    /// every other arm is compared with it). Default: baseline, paper, designer and the controls
+    /// scenarios-env-reward, random-scenarios, random-judge; add `ceiling` for the
+    /// true-potential control.
     #[serde(default = "default_arms")]
     pub arms: Vec<Arm>,
-    /// Share of the `designer` and `scenarios-env-reward` arms' fine-tuning episodes drawn from
-    /// the judge's scenarios (0..=1).
-    #[serde(default = "default_scenario_share")]
-    pub scenario_share: f64,
+    /// Shares of the scenario arms' fine-tuning episodes drawn from their scenarios (each in
+    /// 0..=1); every scenario arm runs at each, and the report picks one on validation mazes.
+    #[serde(default = "default_shares")]
+    pub shares: Vec<f64>,
     /// Also train one reference agent per seed on the shifted distribution itself for T steps:
     /// what the arms are measured against when they cannot gain 20 points.
     #[serde(default = "default_true")]
@@ -68,11 +74,17 @@ fn default_arms() -> Vec<Arm> {
         Arm::Paper,
         Arm::Designer,
         Arm::ScenariosEnvReward,
+        Arm::RandomScenarios,
+        Arm::RandomJudge,
     ]
 }
 
-fn default_scenario_share() -> f64 {
-    crate::experiment::round::DEFAULT_SCENARIO_SHARE
+fn default_shares() -> Vec<f64> {
+    vec![crate::experiment::round::DEFAULT_SCENARIO_SHARE]
+}
+
+fn default_validation_episodes() -> usize {
+    500
 }
 
 fn default_true() -> bool {
@@ -116,7 +128,7 @@ impl StudyConfig {
             segment_steps: self.segment_steps,
             reward: self.reward.clone(),
             lambda: self.lambda,
-            scenario_share: self.scenario_share,
+            scenario_share: self.shares.first().copied().unwrap_or_default(),
         }
     }
 
@@ -140,6 +152,18 @@ impl StudyConfig {
         }
         if self.eval_episodes == 0 {
             return Err("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into());
+        }
+        if self.shares.is_empty() {
+            return Err("shares is empty: list at least one scenario share, e.g. `shares: [0.1, 0.3]`".into());
+        }
+        if let Some(bad) = self.shares.iter().find(|s| !(0.0..=1.0).contains(*s)) {
+            return Err(format!(
+                "shares holds {bad}: each is the share of fine-tuning episodes drawn from the \
+                 scenarios, a number from 0 to 1"
+            ));
+        }
+        if self.validation_episodes == 0 {
+            return Err("validation_episodes is 0: the share is chosen on at least one validation maze (500 gives intervals of about 4 points)".into());
         }
         if !self.arms.contains(&Arm::Baseline) {
             return Err("arms has no `baseline`: every other arm is compared with it; add it, e.g. `arms: [baseline, designer]`".into());

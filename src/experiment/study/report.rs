@@ -1,10 +1,11 @@
-//! The study's reports: per region and arm the rates pooled over seeds and McNemar's paired test
-//! against the baseline, as `results.csv`, `report.md` and `plot.png`.
+//! The study's reports: the scenario share chosen on validation mazes; per region and arm the
+//! test rates pooled over seeds and McNemar's paired test against the baseline; the designer
+//! against each LLM-free control at every share — as `results.csv`, `report.md` and `plot.png`.
 
 use super::*;
+use crate::experiment::arm::Arm;
 use crate::experiment::cells::Finished;
 use crate::experiment::plot::{PlotSeries, cheese_rate_plot};
-use crate::experiment::round::{Arm, ArmOutcome};
 use crate::files::write_atomic;
 use crate::llm::scenario::ScenarioEdit;
 use crate::sim::{McNemar, OutcomeSummary, Rate, cheese_first};
@@ -33,25 +34,80 @@ fn rates_of(letters: &str) -> [Rate; 3] {
     ]
 }
 
-/// Per region and arm: rates pooled over seeds and the paired test against the baseline.
-pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
+/// The distinct regions of `results` in order; region 0 is left out where region 1 is there
+/// (both put the cheese on the corner cell: one distribution, counted once).
+pub fn distinct_regions(results: &[CellResult]) -> Vec<usize> {
     let mut regions: Vec<usize> = results.iter().map(|r| r.region).collect();
+    regions.sort_unstable();
     regions.dedup();
+    if regions.contains(&1) {
+        regions.retain(|&r| r != 0);
+    }
+    regions
+}
+
+/// The outcome letters of `arm` at `share` in every cell of `region`, seed after seed (None if
+/// a cell lacks the arm). `validation`: the validation mazes instead of the test mazes.
+fn pooled(
+    results: &[CellResult],
+    region: usize,
+    arm: Arm,
+    share: f64,
+    validation: bool,
+) -> Option<String> {
+    results
+        .iter()
+        .filter(|c| c.region == region)
+        .map(|c| {
+            c.run(arm, share).map(|r| {
+                if validation {
+                    r.validation.outcomes.clone()
+                } else {
+                    r.outcome.outcomes.clone()
+                }
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.concat())
+}
+
+/// The share the study reports at: among `shares` no larger than `max`, the one whose designer
+/// arm (or the first scenario arm, without a designer) reaches the cheese most often on the
+/// validation mazes, pooled over every cell; ties go to the smaller share. Test mazes are not
+/// looked at.
+pub fn chosen_share(results: &[CellResult], config: &StudyConfig, max: f64) -> Option<f64> {
+    let arm = if config.arms.contains(&Arm::Designer) {
+        Arm::Designer
+    } else {
+        *config.arms.iter().find(|a| a.uses_scenarios())?
+    };
+    let mut best: Option<(f64, f64)> = None;
+    for &share in config.shares.iter().filter(|s| **s <= max + 1e-9) {
+        let letters: Option<String> = distinct_regions(results)
+            .into_iter()
+            .map(|region| pooled(results, region, arm, share, true))
+            .collect();
+        let Some(letters) = letters else { continue };
+        let rate = rates_of(&letters)[0].rate;
+        if best.is_none_or(|(_, r)| rate > r) {
+            best = Some((share, rate));
+        }
+    }
+    best.map(|(share, _)| share)
+}
+
+/// Per region and arm at `share`: test rates pooled over seeds and the paired test against
+/// the baseline.
+pub fn arm_rows(results: &[CellResult], arms: &[Arm], share: f64) -> Vec<ArmRow> {
     let mut rows = Vec::new();
-    for region in regions {
-        let cells: Vec<&CellResult> = results.iter().filter(|r| r.region == region).collect();
-        let letters = |arm: Arm| -> Option<String> {
-            cells
-                .iter()
-                .map(|c| c.arm(arm).map(|o| o.outcomes.clone()))
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.concat())
-        };
-        let Some(baseline) = letters(Arm::Baseline) else {
+    for region in distinct_regions(results) {
+        let Some(baseline) = pooled(results, region, Arm::Baseline, share, false) else {
             continue;
         };
         for &arm in arms {
-            let Some(l) = letters(arm) else { continue };
+            let Some(l) = pooled(results, region, arm, share, false) else {
+                continue;
+            };
             rows.push(ArmRow {
                 region,
                 arm,
@@ -65,6 +121,41 @@ pub fn arm_rows(results: &[CellResult], arms: &[Arm]) -> Vec<ArmRow> {
     rows
 }
 
+/// The designer against one control at one share: per region the test gain and McNemar's p.
+pub struct Contrast {
+    /// (region, designer minus control in points, p).
+    pub regions: Vec<(usize, f64, f64)>,
+}
+
+impl Contrast {
+    /// Regions where the designer beats the control by at least 5 points with p < 0.01.
+    pub fn wins(&self) -> usize {
+        self.regions
+            .iter()
+            .filter(|(_, gain, p)| *gain >= 5.0 - 1e-9 && *p < ALPHA)
+            .count()
+    }
+
+    pub fn mean_gain(&self) -> f64 {
+        self.regions.iter().map(|r| r.1).sum::<f64>() / self.regions.len().max(1) as f64
+    }
+}
+
+/// The designer against `control` at `share` on the test mazes, region by region.
+pub fn contrast(results: &[CellResult], control: Arm, share: f64) -> Contrast {
+    let regions = distinct_regions(results)
+        .into_iter()
+        .filter_map(|region| {
+            let d = pooled(results, region, Arm::Designer, share, false)?;
+            let c = pooled(results, region, control, share, false)?;
+            let gain = 100.0 * (rates_of(&d)[0].rate - rates_of(&c)[0].rate);
+            let p = McNemar::new(&cheese_first(&c), &cheese_first(&d)).map_or(1.0, |t| t.p_value);
+            Some((region, gain, p))
+        })
+        .collect();
+    Contrast { regions }
+}
+
 /// Significance level of the `improved` column.
 const ALPHA: f64 = 0.01;
 
@@ -76,13 +167,23 @@ pub fn write_reports(
     out: &Path,
 ) -> anyhow::Result<()> {
     let (results, references) = (&finished.cells, &finished.references);
-    let rows = arm_rows(results, &config.arms);
+    let default_share = config.shares.first().copied().unwrap_or_default();
+    let share = chosen_share(results, config, 1.0).unwrap_or(default_share);
+    let low_share = chosen_share(results, config, 0.3);
+    let rows = arm_rows(results, &config.arms, share);
     let mut csv = String::from(
-        "region,seed,arm,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither,mcnemar_p_vs_baseline\n",
+        "region,seed,arm,share,split,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither,mcnemar_p_vs_baseline\n",
     );
-    let mut csv_row = |region: &str, seed: u64, arm: &str, s: &OutcomeSummary, p: Option<f64>| {
+    let mut csv_row = |region: &str,
+                       seed: u64,
+                       arm: &str,
+                       share: Option<f64>,
+                       split: &str,
+                       s: &OutcomeSummary,
+                       p: Option<f64>| {
         csv.push_str(&format!(
-            "{region},{seed},{arm},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+            "{region},{seed},{arm},{},{split},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+            share.map_or(String::new(), |s| s.to_string()),
             s.episodes,
             s.cheese.rate,
             s.cheese.low,
@@ -95,7 +196,7 @@ pub fn write_reports(
         ));
     };
     for r in results {
-        let baseline = r.arm(Arm::Baseline).map(ArmOutcome::cheese);
+        let baseline = r.arm(Arm::Baseline, 0.0).map(|o| o.cheese());
         for run in &r.arms {
             let p = (run.arm != Arm::Baseline)
                 .then(|| {
@@ -105,17 +206,16 @@ pub fn write_reports(
                 })
                 .flatten()
                 .map(|t| t.p_value);
-            csv_row(
-                &r.region.to_string(),
-                r.seed,
-                run.arm.name(),
-                &run.outcome.summary,
-                p,
-            );
+            let region = r.region.to_string();
+            let name = run.arm.name();
+            csv_row(&region, r.seed, name, run.share, "test", &run.outcome.summary, p);
+            let v = &run.validation.summary;
+            csv_row(&region, r.seed, name, run.share, "validation", v, None);
         }
     }
     for (seed, reference) in references {
-        csv_row("all", *seed, "reference", &reference.outcome.summary, None);
+        let s = &reference.outcome.summary;
+        csv_row("all", *seed, "reference", None, "test", s, None);
     }
     write_atomic(&out.join("results.csv"), csv.as_bytes())?;
 
@@ -129,12 +229,12 @@ pub fn write_reports(
     });
     let mut md = String::from("# Region study: fine-tuning arms from one checkpoint\n\n");
     md.push_str(&format!(
-        "Shifted-distribution outcomes (cheese anywhere), pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, scenario share = {}, N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`. Every arm starts from the same tau*T checkpoint and is evaluated on the same mazes; `p` is McNemar's exact test of reaching the cheese against the baseline on those paired mazes.\n\n",
+        "Shifted-distribution outcomes (cheese anywhere) on the test mazes, pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, scenario shares tried {:?}, reported at **{share}** (chosen on the validation mazes: the designer's best cheese rate there; their level seeds never meet the test mazes'), N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`. Every arm starts from the same tau*T checkpoint and is evaluated on the same mazes; `p` is McNemar's exact test of reaching the cheese against the baseline on those paired mazes.\n\n",
         config.seeds,
         config.train.ppo.total_timesteps,
         config.tau,
         config.lambda,
-        config.scenario_share,
+        config.shares,
         config.inspect_rollouts,
         config.feedback_rollouts,
         config.pairs,
@@ -213,9 +313,10 @@ pub fn write_reports(
     }
     if config.regions.contains(&0) && config.regions.contains(&1) {
         md.push_str(
-            "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell).\n",
+            "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell): region 0 is left out of the tables and counts.\n",
         );
     }
+    md.push_str(&controls_section(results, config, share, low_share));
     md.push_str(&format!(
         "\nWall time per cell: {}.\n",
         results
@@ -272,7 +373,7 @@ pub fn write_reports(
     let n = results.len().max(1) as f64;
     let mean = |f: &dyn Fn(&CellResult) -> f64| results.iter().map(f).sum::<f64>() / n;
     md.push_str(&format!(
-        "\n## Judge diagnostics\n\n- agreement with the oracle: {:.1}% (pairs with different outcomes: {:.1}%)\n- position: first {:.1}%, second {:.1}%, tie {:.1}%; same position in both orders: {:.1}% of pairs\n- failed queries: {}\n- analyses naming the cheese/corner confound: {:.0}%\n- scenarios proposed: {}\n- rejected scenario suggestions: {}\n",
+        "\n## Judge diagnostics\n\n- agreement with the oracle: {:.1}% (pairs with different outcomes: {:.1}%)\n- position: first {:.1}%, second {:.1}%, tie {:.1}%; same position in both orders: {:.1}% of pairs\n- failed queries: {}\n- diagnoses: {}\n- rounds where the judge proposed nothing usable (the designer stayed on the training mazes; nothing stands in): {} of {}\n- scenarios the designer trained on: {}\n- scenarios the random controls trained on: {}\n- rejected scenario suggestions: {}\n",
         100.0 * mean(&|r| r.judge_stats.oracle_agreement),
         100.0 * mean(&|r| r.judge_stats.oracle_agreement_decisive),
         100.0 * mean(&|r| r.judge_stats.first_share),
@@ -280,16 +381,15 @@ pub fn write_reports(
         100.0 * mean(&|r| r.judge_stats.tie_share),
         100.0 * mean(&|r| r.judge_stats.order_flips),
         results.iter().map(|r| r.judge_stats.failures).sum::<usize>(),
-        100.0 * mean(&|r| f64::from(u8::from(r.names_confound))),
-        {
-            let mut titles: Vec<String> = results
-                .iter()
-                .flat_map(|r| r.scenarios.iter().map(ScenarioEdit::title))
-                .collect();
-            titles.sort();
-            titles.dedup();
-            titles.join("; ")
-        },
+        results
+            .iter()
+            .map(|r| format!("r={} s={}: {}", r.region, r.seed, r.diagnosis.key()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        results.iter().filter(|r| r.scenarios.is_empty()).count(),
+        results.len(),
+        titles(results.iter().flat_map(|r| &r.scenarios)),
+        titles(results.iter().flat_map(|r| &r.random_scenarios)),
         results.iter().map(|r| r.rejected_scenarios.len()).sum::<usize>(),
     ));
     if let Some(measured) = results.iter().find_map(|r| r.judge_measured_agreement) {
@@ -335,4 +435,92 @@ pub fn write_reports(
         .collect();
     let png = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
     Ok(write_atomic(&out.join("plot.png"), &png)?)
+}
+
+/// The distinct titles of `edits`, sorted, joined with "; ".
+fn titles<'a>(edits: impl Iterator<Item = &'a ScenarioEdit>) -> String {
+    let mut titles: Vec<String> = edits.map(ScenarioEdit::title).collect();
+    titles.sort();
+    titles.dedup();
+    titles.join("; ")
+}
+
+/// The designer against each LLM-free control at every share, and region by region at the
+/// chosen shares.
+fn controls_section(
+    results: &[CellResult],
+    config: &StudyConfig,
+    share: f64,
+    low_share: Option<f64>,
+) -> String {
+    let controls: Vec<Arm> = [
+        Arm::RandomScenarios,
+        Arm::RandomJudge,
+        Arm::ScenariosEnvReward,
+        Arm::Paper,
+    ]
+    .into_iter()
+    .filter(|a| config.arms.contains(a))
+    .collect();
+    if !config.arms.contains(&Arm::Designer) || controls.is_empty() {
+        return String::new();
+    }
+    let regions = distinct_regions(results).len();
+    let mut md = format!(
+        "\n## The designer against its LLM-free controls\n\nTest mazes, designer minus control in cheese-first points (mean over {regions} regions) and the regions where the designer is ahead by at least 5 points with McNemar p < 0.01 on the same mazes. The validation column is the designer's pooled cheese rate on the validation mazes, which chose the share.\n\n| share | designer, validation |"
+    );
+    for c in &controls {
+        md.push_str(&format!(" vs {c} |"));
+    }
+    md.push_str(&format!("\n|---|---|{}\n", "---|".repeat(controls.len())));
+    for &s in &config.shares {
+        let validation: Option<String> = distinct_regions(results)
+            .into_iter()
+            .map(|region| pooled(results, region, Arm::Designer, s, true))
+            .collect();
+        let mark = if s == share {
+            " (chosen)"
+        } else if Some(s) == low_share {
+            " (chosen of <= 0.3)"
+        } else {
+            ""
+        };
+        md.push_str(&format!(
+            "| {s}{mark} | {} |",
+            validation.map_or("-".into(), |l| rates_of(&l)[0].to_string())
+        ));
+        for &c in &controls {
+            let t = contrast(results, c, s);
+            md.push_str(&format!(
+                " {:+.1}, {} of {} |",
+                t.mean_gain(),
+                t.wins(),
+                t.regions.len()
+            ));
+        }
+        md.push('\n');
+    }
+    let mut shown = vec![share];
+    shown.extend(low_share.filter(|l| *l != share));
+    for s in shown {
+        md.push_str(&format!(
+            "\nAt share {s}, region by region (designer minus control, p):\n\n| r |"
+        ));
+        for c in &controls {
+            md.push_str(&format!(" vs {c} |"));
+        }
+        md.push_str(&format!("\n|---|{}\n", "---|".repeat(controls.len())));
+        let contrasts: Vec<Contrast> = controls.iter().map(|&c| contrast(results, c, s)).collect();
+        for region in distinct_regions(results) {
+            md.push_str(&format!("| {region} |"));
+            for t in &contrasts {
+                match t.regions.iter().find(|r| r.0 == region) {
+                    Some((_, gain, p)) => md.push_str(&format!(" {gain:+.1} (p {p:.1e}) |")),
+                    None => md.push_str(" - |"),
+                }
+            }
+            md.push('\n');
+        }
+    }
+    md
 }

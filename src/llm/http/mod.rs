@@ -12,7 +12,8 @@ mod config;
 pub use answer::{extract_json, parse_comparison, yes_probability};
 pub use config::{HttpAsk, HttpConfig, redact_url};
 
-use super::scenario::{MENU, parse_suggestions};
+use super::menu::{self, Diagnosis};
+use super::scenario::parse_suggestions;
 use super::text::{Prompts, Shown, TextOptions, Wording, render_parts, render_rollout};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError};
 use crate::level::DistributionSpec;
@@ -179,7 +180,7 @@ impl HttpJudge {
                 ("environment", environment),
                 ("count", &rollouts.len().to_string()),
                 ("rollouts", &shown.join("\n")),
-                ("menu", MENU),
+                ("menu", &menu::listing(&menu::menu(&self.base))),
             ],
         )
     }
@@ -476,11 +477,12 @@ impl Judge for HttpJudge {
         let schema = json!({
             "type": "object",
             "properties": {
+                "pursues": {"type": "string", "enum": ["top_left", "top_right", "bottom_right", "none"]},
                 "failure_modes": {"type": "array", "items": {"type": "string"}},
-                "scenarios": {"type": "array", "items": {"type": "object"}},
+                "scenarios": {"type": "array", "items": {"type": "string"}},
                 "reasoning": {"type": "string"},
             },
-            "required": ["failure_modes", "scenarios"],
+            "required": ["pursues", "failure_modes", "scenarios"],
         });
         let text = self.chat_text(&prompt, &schema)?;
         let Some(value) = extract_json(&text) else {
@@ -502,6 +504,9 @@ impl Judge for HttpJudge {
         let suggestions = value["scenarios"].as_array().cloned().unwrap_or_default();
         let (scenarios, rejected) = parse_suggestions(&suggestions, &self.base);
         Ok(Analysis {
+            diagnosis: value["pursues"]
+                .as_str()
+                .map_or(Diagnosis::Unstated, Diagnosis::parse),
             failure_modes,
             scenarios,
             rejected,

@@ -1,0 +1,62 @@
+//! The random judge: a diagnosis, menu items and preferences drawn uniformly at random. The null
+//! every judge is measured beside (`judge-eval --diagnosis`) and the labeller of the study's
+//! `random-judge` control.
+
+use super::menu::{self, Diagnosis};
+use super::oracle::PROPOSALS;
+use super::{Analysis, Choice, Comparison, Judge, JudgeError, Scenario};
+use crate::level::DistributionSpec;
+use crate::rng::Rng;
+use crate::sim::Rollout;
+
+/// `count` distinct menu items on `base`, drawn uniformly with `rng`.
+pub fn random_items(base: &DistributionSpec, count: usize, rng: &mut Rng) -> Vec<Scenario> {
+    let mut items = menu::menu(base);
+    rng.shuffle(&mut items);
+    items.into_iter().take(count).map(|i| i.scenario).collect()
+}
+
+/// Answers at random.
+pub struct RandomJudge {
+    base: DistributionSpec,
+    rng: Rng,
+}
+
+impl RandomJudge {
+    pub fn new(base: DistributionSpec, seed: u64) -> Self {
+        Self {
+            base,
+            rng: Rng::new(seed),
+        }
+    }
+}
+
+impl Judge for RandomJudge {
+    fn name(&self) -> String {
+        "random".into()
+    }
+
+    fn analyze(&mut self, _environment: &str, _rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
+        let diagnosis = Diagnosis::CHOICES[self.rng.below(Diagnosis::CHOICES.len())];
+        let scenarios = random_items(&self.base, PROPOSALS, &mut self.rng);
+        Ok(Analysis {
+            diagnosis,
+            failure_modes: Vec::new(),
+            scenarios,
+            rejected: Vec::new(),
+            raw: format!("(random) {}", diagnosis.words()),
+        })
+    }
+
+    fn compare(&mut self, _first: &Rollout, _second: &Rollout) -> Result<Comparison, JudgeError> {
+        let choice = if self.rng.chance(0.5) {
+            Choice::First
+        } else {
+            Choice::Second
+        };
+        Ok(Comparison {
+            choice,
+            rationale: "random".into(),
+        })
+    }
+}
