@@ -2,8 +2,8 @@
 //! same tau*T checkpoint with the same judge (the oracle) and seed, produce the same labels, the
 //! same reward-model report and the same evaluation of the fine-tuned `designer` agent.
 
-use maze_rllf::experiment::preferences::LabeledPair;
 use maze_rllf::experiment::arm::Arm;
+use maze_rllf::experiment::preferences::LabeledPair;
 use maze_rllf::experiment::study::{StudyConfig, run_cell};
 use maze_rllf::llm::JudgeSpec;
 use maze_rllf::trainer::{Command, Event, Phase, SessionSettings, TrainerHandle};

@@ -128,8 +128,8 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
     let csv = std::fs::read_to_string(out.join("results.csv")).expect("csv");
     assert_eq!(
         csv.lines().count(),
-        1 + 2 * 5 + 1,
-        "header + 2 cells x 5 arms + the reference agent"
+        1 + 2 * 5 * 2 + 1,
+        "header + 2 cells x 5 arms x (test, validation) + the reference agent"
     );
     for arm in [
         "baseline",
@@ -142,10 +142,16 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
             csv.lines()
                 .filter(|l| l.contains(&format!(",{arm},")))
                 .count(),
-            2,
-            "{arm} in both cells"
+            4,
+            "{arm} in both cells, on test and validation mazes"
         );
-        assert!(cell(&out, 1).join(format!("{arm}.json")).exists(), "{arm}");
+        let uses_scenarios = ["designer", "scenarios-env-reward"].contains(&arm);
+        let file = if uses_scenarios {
+            format!("{arm}-share0.8.json")
+        } else {
+            format!("{arm}.json")
+        };
+        assert!(cell(&out, 1).join(file).exists(), "{arm}");
     }
     assert!(csv.lines().any(|l| l.starts_with("all,0,reference,")));
     assert!(out.join("reference/s0.json").exists());

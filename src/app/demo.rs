@@ -372,6 +372,7 @@ fn run_demo_step(
                             note: judge_note.0.clone(),
                             ..options.judge.clone()
                         },
+                        round: DemoRound::of(&round),
                         before_after: round.before_after.as_ref(),
                         evaluations: &log.evaluations,
                     },
@@ -399,11 +400,48 @@ struct DemoReport<'a> {
     total_seconds: f64,
     /// Who labelled the pairs.
     judge: &'a DemoJudge,
+    /// What the judge read and proposed (None if the round never started).
+    round: Option<DemoRound>,
     /// The agent before the round and after fine-tuning on the same shifted mazes: rates with
     /// 95% intervals, each maze's outcome and McNemar's test (None if fine-tuning never ended).
     before_after: Option<&'a BeforeAfter>,
     /// Every evaluation point on both distributions.
     evaluations: &'a [EvalPoint],
+}
+
+/// The round's analysis as the demo report records it.
+#[derive(Serialize)]
+struct DemoRound {
+    /// The judge's own words.
+    analysis: String,
+    /// What it said the agent pursues (`top_right`, ..., `none`, `unstated`).
+    diagnosis: String,
+    /// The proposals that change the mazes, and those the review kept.
+    proposed: Vec<String>,
+    accepted: Vec<String>,
+    /// Rounds whose designer trained on the training mazes alone (the judge proposed nothing
+    /// usable or everything was rejected): nothing stands in for the judge's choice.
+    rounds_without_scenarios: usize,
+}
+
+impl DemoRound {
+    fn of(round: &super::bridge::RoundLog) -> Option<Self> {
+        let analysis = round.analysis.as_ref()?;
+        let proposed: Vec<String> = analysis.scenarios.iter().map(|s| s.title.clone()).collect();
+        let accepted: Vec<String> = proposed
+            .iter()
+            .zip(&round.accepted)
+            .filter(|(_, keep)| **keep)
+            .map(|(title, _)| title.clone())
+            .collect();
+        Some(Self {
+            analysis: analysis.text.clone(),
+            diagnosis: analysis.diagnosis.key().into(),
+            rounds_without_scenarios: usize::from(accepted.is_empty()),
+            proposed,
+            accepted,
+        })
+    }
 }
 
 fn write_report(path: &std::path::Path, report: &DemoReport) {

@@ -133,6 +133,13 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         ui.small(format!("the judge read {} rollouts", analysis.shown.len()));
     });
     ui.label(RichText::new("Proposed scenarios").strong());
+    if analysis.scenarios.is_empty() {
+        ui.colored_label(
+            Color32::GRAY,
+            "none that changes the mazes: the rollouts and the designer stay on the training \
+             mazes (nothing stands in)",
+        );
+    }
     for (i, s) in analysis.scenarios.iter().enumerate() {
         if let Some(keep) = round.accepted.get_mut(i) {
             ui.checkbox(keep, &s.title);

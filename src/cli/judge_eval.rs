@@ -55,9 +55,13 @@ pub struct JudgeEvalArgs {
     /// With `--diagnosis`: the judges scored (oracle, random, embedded, http), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "oracle,random,embedded")]
     pub judges: Vec<String>,
-    /// With `--diagnosis`: where the agents, `diagnosis.json` and `diagnosis.md` go.
+    /// With `--diagnosis`: where `diagnosis.json` and `diagnosis.md` go.
     #[arg(long, default_value = "results/diagnosis")]
     pub out: PathBuf,
+    /// With `--diagnosis`: where the benchmark's agents are trained once and kept (checkpoints:
+    /// keep them out of results/).
+    #[arg(long, default_value = "runs/diagnosis-agents")]
+    pub agents: PathBuf,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -79,9 +83,11 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         diagnosis,
         judges,
         out,
+        agents,
     } = args;
     if let Some(config) = diagnosis {
-        return diagnosis_benchmark(&config, &judges, &model, &prompt, base_url, &out);
+        let dirs = (out.as_path(), agents.as_path());
+        return diagnosis_benchmark(&config, &judges, &model, &prompt, base_url, dirs);
     }
     let http = match (judge.as_str(), base_url) {
         ("embedded", None) => None,
@@ -200,37 +206,30 @@ fn diagnosis_benchmark(
     models: &[String],
     prompts: &[String],
     base_url: Option<String>,
-    out: &Path,
+    (out, agents): (&Path, &Path),
 ) -> anyhow::Result<()> {
-    use crate::experiment::diagnosis::{DiagnosisConfig, agents_dir, cases, evaluate, table};
+    use crate::experiment::diagnosis::{DiagnosisConfig, cases, evaluate, table};
     use crate::llm::Judge;
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let status = |m: String| eprintln!("{m}");
-    let cases = cases(&config, &agents_dir(out), &status).map_err(anyhow::Error::msg)?;
+    let cases = cases(&config, agents, &status).map_err(anyhow::Error::msg)?;
     let max_steps = config.train.max_steps;
     let mut scores = Vec::new();
     for name in judges {
         status(format!("judging {} cases with {name}", cases.len()));
-        let mut seed = 0u64;
-        let mut next_seed = || {
-            seed += 1;
-            seed
+        let base = match cases.first() {
+            Some(case) => case.base.clone(),
+            None => anyhow::bail!("the benchmark has no cases: list kinds and seeds"),
         };
-        let score = match name.as_str() {
-            "oracle" => evaluate(&cases, max_steps, |base| {
-                let oracle = crate::llm::oracle::Oracle::new(
-                    crate::llm::oracle::OracleConfig::default(),
-                    base.clone(),
-                    next_seed(),
-                );
-                Ok(Box::new(oracle) as Box<dyn Judge>)
-            }),
-            "random" => evaluate(&cases, max_steps, |base| {
-                let random = crate::llm::random::RandomJudge::new(base.clone(), next_seed());
-                Ok(Box::new(random) as Box<dyn Judge>)
-            }),
+        let mut judge: Box<dyn Judge> = match name.as_str() {
+            "oracle" => Box::new(crate::llm::oracle::Oracle::new(
+                crate::llm::oracle::OracleConfig::default(),
+                base,
+                1,
+            )),
+            "random" => Box::new(crate::llm::random::RandomJudge::new(base, 1)),
             "embedded" => {
                 let embedded = crate::llm::embedded::EmbeddedConfig {
                     model: models
@@ -243,10 +242,10 @@ fn diagnosis_benchmark(
                         .unwrap_or_else(|| crate::llm::embedded::DEFAULT_PROMPT.into()),
                     ..Default::default()
                 };
-                evaluate(&cases, max_steps, |base| {
-                    let judge = crate::llm::embedded::EmbeddedJudge::new(&embedded, base.clone())?;
-                    Ok(Box::new(judge) as Box<dyn Judge>)
-                })
+                Box::new(
+                    crate::llm::embedded::EmbeddedJudge::new(&embedded, base)
+                        .map_err(anyhow::Error::msg)?,
+                )
             }
             "http" => {
                 let Some(url) = &base_url else {
@@ -255,15 +254,14 @@ fn diagnosis_benchmark(
                 let model = models.first().cloned().unwrap_or_default();
                 let http = crate::llm::http::HttpConfig::new(url, &model);
                 http.validate().map_err(anyhow::Error::msg)?;
-                evaluate(&cases, max_steps, |base| {
-                    let judge = crate::llm::http::HttpJudge::new(http.clone(), base.clone(), next_seed())
-                        .map_err(|e| e.to_string())?;
-                    Ok(Box::new(judge) as Box<dyn Judge>)
-                })
+                Box::new(
+                    crate::llm::http::HttpJudge::new(http, base, 1)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
             }
             other => anyhow::bail!("--judges {other}: use oracle, random, embedded or http"),
-        }
-        .map_err(anyhow::Error::msg)?;
+        };
+        let score = evaluate(&cases, max_steps, judge.as_mut()).map_err(anyhow::Error::msg)?;
         status(format!(
             "{}: held-out correct {}",
             score.judge, score.held_out.correct

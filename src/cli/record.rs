@@ -121,7 +121,10 @@ pub(super) fn show(args: ShowArgs) -> anyhow::Result<()> {
                 layout.corner,
                 layout.cheese_distance().unwrap_or(0)
             );
-            print!("{}", crate::sim::render::ascii(layout, layout.start, &[], true));
+            print!(
+                "{}",
+                crate::sim::render::ascii(layout, layout.start, &[], true)
+            );
         }
         LevelSource::Distribution { name, spec } => {
             println!("{}: valid distribution '{name}'", path.display());
@@ -136,7 +139,10 @@ pub(super) fn show(args: ShowArgs) -> anyhow::Result<()> {
                     "\nseed {seed} (cheese {} steps away):",
                     layout.cheese_distance().unwrap_or(0)
                 );
-                print!("{}", crate::sim::render::ascii(&layout, layout.start, &[], true));
+                print!(
+                    "{}",
+                    crate::sim::render::ascii(&layout, layout.start, &[], true)
+                );
             }
         }
         LevelSource::Mixture { name, parts } => {

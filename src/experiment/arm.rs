@@ -213,10 +213,7 @@ pub fn designer_levels(
         weight: each,
         spec: s.spec.clone(),
     }));
-    LevelSource::mixture(
-        format!("{name} + {:.0}% scenarios", 100.0 * share),
-        parts,
-    )
+    LevelSource::mixture(format!("{name} + {:.0}% scenarios", 100.0 * share), parts)
 }
 
 #[cfg(test)]
@@ -250,11 +247,7 @@ mod tests {
         assert!(matches!(base.cheese, CheesePlacement::Region(1)));
         // A share of 0, no scenarios, or only "no change": the training mazes, nothing invented.
         let no_change = ScenarioEdit::NoChange.apply(&base).expect("valid");
-        for (scenarios, share) in [
-            (vec![anywhere], 0.0),
-            (vec![], 0.8),
-            (vec![no_change], 0.8),
-        ] {
+        for (scenarios, share) in [(vec![anywhere], 0.0), (vec![], 0.8), (vec![no_change], 0.8)] {
             let levels = designer_levels(&training, &scenarios, share).expect("levels");
             assert_eq!(levels, training);
         }
@@ -266,7 +259,10 @@ mod tests {
             assert_eq!(arm.name().parse::<Arm>(), Ok(arm));
             let json = serde_json::to_string(&arm).expect("json");
             assert_eq!(json, format!("\"{}\"", arm.name()));
-            assert_eq!(arm.uses_reward_model() || arm.uses_scenarios(), arm.source().is_some());
+            assert_eq!(
+                arm.uses_reward_model() || arm.uses_scenarios(),
+                arm.source().is_some()
+            );
         }
         assert!(
             "designers"

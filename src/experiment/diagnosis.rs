@@ -5,7 +5,7 @@
 //! where prompts may be tuned; the held-out seeds (and their rollouts) are what is reported.
 
 use crate::config::{LevelRef, TrainConfig};
-use crate::level::{CheesePlacement, Corner, DistributionSpec, LevelSource};
+use crate::level::{CheesePlacement, DistributionSpec, LevelSource};
 use crate::llm::menu::{self, Diagnosis, Verdict};
 use crate::llm::text::environment_description;
 use crate::llm::{Judge, JudgeError};
@@ -13,7 +13,7 @@ use crate::rl::{Policy, Trainer, checkpoint};
 use crate::rng::derive_seed;
 use crate::sim::{Rate, Rollout};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The benchmark's settings (`assets/configs/diagnosis-7x7.ron`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,26 +213,27 @@ fn score(verdicts: &[Option<Verdict>]) -> Score {
     }
 }
 
-/// Asks `judge` (built per case's base by `build`) about every case and scores the answers.
+/// Asks `judge` (rebased on each case's training distribution) about every case and scores the
+/// answers.
 pub fn evaluate(
     cases: &[Case],
     max_steps: u32,
-    mut build: impl FnMut(&DistributionSpec) -> Result<Box<dyn Judge>, String>,
+    judge: &mut dyn Judge,
 ) -> Result<JudgeScore, String> {
     let started = std::time::Instant::now();
-    let mut name = String::new();
+    let name = judge.name();
     let (mut held, mut dev, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_kind: Vec<(Diagnosis, Vec<Option<Verdict>>)> = Vec::new();
     for case in cases {
-        let mut judge = build(&case.base)?;
-        name = judge.name();
+        judge.rebase(&case.base);
         let items = menu::menu(&case.base);
         let right = menu::right_items(&items, case.kind);
         let environment = environment_description(case.base.world_size, max_steps);
         let answer: Result<_, JudgeError> = judge.analyze(&environment, &case.rollouts);
-        let verdict = answer.as_ref().ok().map(|a| {
-            menu::verdict(&items, &right, case.kind, a.diagnosis, &a.scenarios)
-        });
+        let verdict = answer
+            .as_ref()
+            .ok()
+            .map(|a| menu::verdict(&items, &right, case.kind, a.diagnosis, &a.scenarios));
         if case.held_out {
             held.push(verdict);
             match per_kind.iter_mut().find(|(k, _)| *k == case.kind) {
@@ -290,14 +291,10 @@ pub fn table(scores: &[JudgeScore]) -> String {
     md
 }
 
-/// Where the agents of a benchmark run are kept.
-pub fn agents_dir(out: &Path) -> PathBuf {
-    out.join("agents")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::level::Corner;
     use crate::llm::oracle::{Oracle, OracleConfig};
     use crate::llm::random::RandomJudge;
     use crate::llm::{Analysis, Comparison};
@@ -306,6 +303,7 @@ mod tests {
     struct Constant(Analysis);
 
     impl Judge for Constant {
+        fn rebase(&mut self, _: &DistributionSpec) {}
         fn name(&self) -> String {
             "constant".into()
         }
@@ -356,7 +354,11 @@ mod tests {
     fn the_oracle_reads_every_kind_of_agent_right() {
         let cases = all_kinds();
         let score = evaluate(&cases, 80, |base| {
-            Ok(Box::new(Oracle::new(OracleConfig::default(), base.clone(), 1)))
+            Ok(Box::new(Oracle::new(
+                OracleConfig::default(),
+                base.clone(),
+                1,
+            )))
         })
         .expect("scores");
         assert_eq!(score.held_out.correct.successes, 4, "{:?}", score.answers);
@@ -382,16 +384,16 @@ mod tests {
             scenarios,
             ..Analysis::default()
         };
-        let score = evaluate(&cases, 80, |_| Ok(Box::new(Constant(answer.clone())))).expect("scores");
+        let score =
+            evaluate(&cases, 80, |_| Ok(Box::new(Constant(answer.clone())))).expect("scores");
         // Right for the one kind it names, wrong for the other three.
         assert_eq!(score.held_out.correct.successes, 1, "{:?}", score.answers);
         assert_eq!(score.held_out.cases, 4);
-        let mut seed = 0;
-        let random = evaluate(&cases, 80, |base| {
-            seed += 1;
-            Ok(Box::new(RandomJudge::new(base.clone(), seed)))
-        })
-        .expect("scores");
-        assert!(random.held_out.correct.successes <= 1, "{:?}", random.answers);
+        let random = evaluate(&cases, 80, &mut RandomJudge::new(base, 1)).expect("scores");
+        assert!(
+            random.held_out.correct.successes <= 1,
+            "{:?}",
+            random.answers
+        );
     }
 }

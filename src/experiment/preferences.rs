@@ -234,6 +234,8 @@ mod tests {
     /// Always answers "second": pure position bias.
     struct AlwaysSecond;
     impl Judge for AlwaysSecond {
+        fn rebase(&mut self, _: &crate::level::DistributionSpec) {}
+
         fn name(&self) -> String {
             "always-second".into()
         }

@@ -60,6 +60,26 @@ pub struct RoundSettings {
     pub scenario_share: f64,
 }
 
+impl Default for RoundSettings {
+    /// The round's one set of defaults (the app's, the demo's and the shipped study configs'
+    /// sizes): 10 rollouts read, 400 rollouts and 400 pairs, whole episodes, the reward model at
+    /// learning rate 0.003, lambda 1 and [`DEFAULT_SCENARIO_SHARE`].
+    fn default() -> Self {
+        Self {
+            inspect_rollouts: 10,
+            feedback_rollouts: 400,
+            pairs: 400,
+            segment_steps: None,
+            reward: RewardConfig {
+                learning_rate: 0.003,
+                ..RewardConfig::default()
+            },
+            lambda: 1.0,
+            scenario_share: DEFAULT_SCENARIO_SHARE,
+        }
+    }
+}
+
 impl RoundSettings {
     /// Every value in range, or what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), String> {
@@ -443,5 +463,34 @@ mod tests {
             let error = s.validate().expect_err("invalid");
             assert!(error.contains(needle), "{error}");
         }
+    }
+
+    #[test]
+    fn rejected_proposals_and_no_change_leave_no_scenario_and_none_is_invented() {
+        let base = crate::level::DistributionSpec::training(7, 1);
+        let far = crate::llm::ScenarioEdit::CheeseFarFromCorner {
+            corner: "top_right".into(),
+            min_steps: 7,
+        }
+        .apply(&base)
+        .expect("valid");
+        let none = crate::llm::ScenarioEdit::NoChange
+            .apply(&base)
+            .expect("valid");
+        let proposed = [far.clone(), none];
+        assert!(accepted_scenarios(&proposed, &[false, false]).is_empty());
+        assert!(accepted_scenarios(&proposed, &[false, true]).is_empty());
+        assert!(accepted_scenarios(&proposed, &[]).is_empty());
+        assert_eq!(accepted_scenarios(&proposed, &[true, true]), vec![far]);
+        // A judge that proposed nothing usable: nothing stands in.
+        let analysis = Analysis {
+            scenarios: proposed[1..].to_vec(),
+            ..Analysis::default()
+        };
+        assert!(analysis.usable_scenarios().is_empty());
+        // The random controls draw from the same menu, never "no change", reproducibly.
+        let a = random_scenarios(&base, 3);
+        assert_eq!(a, random_scenarios(&base, 3));
+        assert!(a.iter().all(Scenario::changes_anything) && !a.is_empty());
     }
 }

@@ -75,7 +75,10 @@ mod tests {
             name: "shifted".into(),
             spec: DistributionSpec::training(7, 1).shifted(),
         };
-        let (v, t) = (Split::Validation.levels(&shifted), Split::Test.levels(&shifted));
+        let (v, t) = (
+            Split::Validation.levels(&shifted),
+            Split::Test.levels(&shifted),
+        );
         let seeds = |source: &LevelSource| {
             let LevelSource::Distribution { spec, .. } = source else {
                 unreachable!("a distribution stays one")

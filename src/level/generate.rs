@@ -343,14 +343,22 @@ fn place_cheese(
     };
     let corner_dist = match *placement {
         CheesePlacement::FarFromCorner(_) => layout.distances_from(layout.corner),
-        CheesePlacement::FarFrom(corner, _) => layout.distances_from(corner.cell(layout.start, dim)),
+        CheesePlacement::FarFrom(corner, _) => {
+            layout.distances_from(corner.cell(layout.start, dim))
+        }
         _ => Vec::new(),
     };
     // The `r x r` square at a corner, maze-local.
     let square = |corner: Corner, region: usize| {
         let region = region.clamp(1, dim);
         let (row, col) = corner.local(dim);
-        let span = |at: usize| if at == 0 { 0..region } else { dim - region..dim };
+        let span = |at: usize| {
+            if at == 0 {
+                0..region
+            } else {
+                dim - region..dim
+            }
+        };
         (span(row), span(col))
     };
     let is_unreachable = |d: &[usize], i: usize| !d.is_empty() && d[i] == usize::MAX;
@@ -562,7 +570,8 @@ mod tests {
     #[test]
     fn the_proxy_corner_moves_the_training_region_and_the_corner_cell() {
         for corner in Corner::ALL {
-            let s = spec(11, MazeSize::Range(3, 11), CheesePlacement::Region(2)).with_corner(corner);
+            let s =
+                spec(11, MazeSize::Range(3, 11), CheesePlacement::Region(2)).with_corner(corner);
             for seed in 0..200 {
                 let l = s.level_for_seed(seed);
                 let dim = l.start.row - l.start.col + 1;
@@ -576,8 +585,16 @@ mod tests {
 
     #[test]
     fn named_corners_place_the_cheese_near_or_far_whatever_the_proxy() {
-        let near = spec(11, MazeSize::Fixed(11), CheesePlacement::NearCorner(Corner::TopLeft, 3));
-        let far = spec(11, MazeSize::Fixed(11), CheesePlacement::FarFrom(Corner::BottomRight, 12));
+        let near = spec(
+            11,
+            MazeSize::Fixed(11),
+            CheesePlacement::NearCorner(Corner::TopLeft, 3),
+        );
+        let far = spec(
+            11,
+            MazeSize::Fixed(11),
+            CheesePlacement::FarFrom(Corner::BottomRight, 12),
+        );
         for seed in 0..200 {
             let l = near.level_for_seed(seed);
             assert!(l.cheese.row - 0 < 3 && l.cheese.col < 3, "{:?}", l.cheese);

@@ -111,6 +111,10 @@ pub fn parse_terminal_answer(line: &str) -> Option<Comparison> {
 }
 
 impl Judge for HumanJudge {
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
+    }
+
     fn name(&self) -> String {
         "human".into()
     }
@@ -138,10 +142,13 @@ impl Judge for HumanJudge {
         )?;
         let items = menu::menu(&self.base);
         println!("{}", menu::listing(&items));
-        let letters = Self::ask("Which environments should it train on? Letters, e.g. `B F`:", |l| {
-            let values = parse_menu_answer(l);
-            (!values.is_empty()).then_some(values)
-        })?;
+        let letters = Self::ask(
+            "Which environments should it train on? Letters, e.g. `B F`:",
+            |l| {
+                let values = parse_menu_answer(l);
+                (!values.is_empty()).then_some(values)
+            },
+        )?;
         let (scenarios, rejected) = parse_suggestions(&letters, &self.base);
         Ok(Analysis {
             diagnosis,

@@ -239,10 +239,9 @@ pub fn verdict(
     proposed: &[Scenario],
 ) -> Verdict {
     let is_right = |s: &Scenario| {
-        items
-            .iter()
-            .zip(right)
-            .any(|(item, right)| *right && item.scenario.spec == s.spec && item.scenario.edit == s.edit)
+        items.iter().zip(right).any(|(item, right)| {
+            *right && item.scenario.spec == s.spec && item.scenario.edit == s.edit
+        })
     };
     let proposals_right = match truth {
         Diagnosis::Corner(_) => !proposed.is_empty() && proposed.iter().all(is_right),
@@ -274,14 +273,23 @@ mod tests {
                 .iter()
                 .position(|i| i.text == format!("put the cheese near the {corner} corner"))
                 .expect("item");
-            assert!(!right[near_own], "{corner}: near its own corner cannot disambiguate");
+            assert!(
+                !right[near_own],
+                "{corner}: near its own corner cannot disambiguate"
+            );
             let far_own = items
                 .iter()
                 .position(|i| i.text == format!("put the cheese far from the {corner} corner"))
                 .expect("item");
-            assert!(right[far_own], "{corner}: far from its own corner disambiguates");
+            assert!(
+                right[far_own],
+                "{corner}: far from its own corner disambiguates"
+            );
             // Sizes and generators keep the training cheese placement.
-            let bigger = items.iter().position(|i| i.text.contains("biggest")).expect("item");
+            let bigger = items
+                .iter()
+                .position(|i| i.text.contains("biggest"))
+                .expect("item");
             assert!(!right[bigger]);
         }
         let items = menu(&DistributionSpec::training(7, 2).shifted());
@@ -296,7 +304,10 @@ mod tests {
         assert_eq!(item_for_key(&items, "b.").map(|i| i.key), Some('B'));
         assert!(item_for_key(&items, "AB").is_none());
         assert!(listing(&items).starts_with("A. no change"));
-        assert_eq!(Diagnosis::parse("Top-right"), Diagnosis::Corner(Corner::TopRight));
+        assert_eq!(
+            Diagnosis::parse("Top-right"),
+            Diagnosis::Corner(Corner::TopRight)
+        );
         assert_eq!(Diagnosis::parse("none"), Diagnosis::Healthy);
         assert_eq!(Diagnosis::parse("the mouse"), Diagnosis::Unstated);
         for d in Diagnosis::CHOICES {
@@ -326,8 +337,23 @@ mod tests {
         assert!(!wrong_name.named_right && wrong_name.proposals_right);
         // A healthy agent: no change (or nothing) is right, anything else is not.
         let healthy = right_items(&items, Diagnosis::Healthy);
-        let none = verdict(&items, &healthy, Diagnosis::Healthy, Diagnosis::Healthy, &[]);
+        let none = verdict(
+            &items,
+            &healthy,
+            Diagnosis::Healthy,
+            Diagnosis::Healthy,
+            &[],
+        );
         assert!(none.correct());
-        assert!(!verdict(&items, &healthy, Diagnosis::Healthy, Diagnosis::Healthy, &good).correct());
+        assert!(
+            !verdict(
+                &items,
+                &healthy,
+                Diagnosis::Healthy,
+                Diagnosis::Healthy,
+                &good
+            )
+            .correct()
+        );
     }
 }

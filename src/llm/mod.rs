@@ -107,6 +107,8 @@ pub trait Judge: Send {
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError>;
     /// A new feedback round starts (budgets refill).
     fn begin_round(&mut self) {}
+    /// The training distribution the menu's scenarios edit from now on (another agent's).
+    fn rebase(&mut self, base: &crate::level::DistributionSpec);
     /// The judge's agreement with the true outcome as measured by `judge-eval` (None: unmeasured).
     fn measured_agreement(&self) -> Option<f64> {
         None
@@ -190,6 +192,10 @@ impl Judge for CachedJudge {
 
     fn begin_round(&mut self) {
         self.inner.begin_round();
+    }
+
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.inner.rebase(base);
     }
 
     fn measured_agreement(&self) -> Option<f64> {

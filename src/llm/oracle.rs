@@ -58,6 +58,10 @@ impl Oracle {
 }
 
 impl Judge for Oracle {
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
+    }
+
     fn name(&self) -> String {
         format!(
             "oracle(noise={},position_bias={})",

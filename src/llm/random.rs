@@ -32,11 +32,19 @@ impl RandomJudge {
 }
 
 impl Judge for RandomJudge {
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
+    }
+
     fn name(&self) -> String {
         "random".into()
     }
 
-    fn analyze(&mut self, _environment: &str, _rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
+    fn analyze(
+        &mut self,
+        _environment: &str,
+        _rollouts: &[Rollout],
+    ) -> Result<Analysis, JudgeError> {
         let diagnosis = Diagnosis::CHOICES[self.rng.below(Diagnosis::CHOICES.len())];
         let scenarios = random_items(&self.base, PROPOSALS, &mut self.rng);
         Ok(Analysis {

@@ -50,9 +50,8 @@ pub fn near_corner_region(hi: usize) -> usize {
 }
 
 fn corner_named(name: &str) -> Result<Corner, String> {
-    Corner::parse(name).ok_or_else(|| {
-        format!("unknown corner '{name}': one of top_left, top_right, bottom_right")
-    })
+    Corner::parse(name)
+        .ok_or_else(|| format!("unknown corner '{name}': one of top_left, top_right, bottom_right"))
 }
 
 impl ScenarioEdit {

@@ -58,7 +58,11 @@ pub fn captions_worded(rollout: &Rollout, wording: Wording) -> Vec<String> {
         {
             reached.push(*corner);
             out.push(if paraphrased {
-                format!("at move {} the agent arrives in the {} corner", i + 1, corner_paraphrase(*corner))
+                format!(
+                    "at move {} the agent arrives in the {} corner",
+                    i + 1,
+                    corner_paraphrase(*corner)
+                )
             } else {
                 format!("step {}: the mouse reaches the {corner} corner", i + 1)
             });

@@ -3,9 +3,9 @@
 
 use super::session::{Flow, Session};
 use super::*;
+use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::preferences::LabeledPair;
 use crate::experiment::rollouts::collect_rollouts;
-use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::round;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::{CachedJudge, Judge, LabelCache, Scenario};

@@ -2,14 +2,14 @@
 //! commands in, events out. Plain data only — no tensors, no engine types.
 
 use crate::config::TrainConfig;
+use crate::experiment::arm::Arm;
 use crate::experiment::preferences::{JudgeStats, LabeledPair};
 pub use crate::experiment::round::BeforeAfter;
-use crate::experiment::arm::Arm;
 use crate::experiment::round::RoundSettings;
 use crate::level::Layout;
 use crate::llm::JudgeSpec;
 use crate::llm::oracle::OracleConfig;
-use crate::reward::{RewardConfig, RewardReport};
+use crate::reward::RewardReport;
 use crate::rl::IterationMetrics;
 use crate::sim::Rollout;
 use crate::sim::{Action, OutcomeSummary};
@@ -51,18 +51,7 @@ impl SessionSettings {
         Self {
             train,
             judge: JudgeSpec::Oracle(OracleConfig::default()),
-            round: RoundSettings {
-                inspect_rollouts: 10,
-                feedback_rollouts: 400,
-                pairs: 400,
-                segment_steps: None,
-                reward: RewardConfig {
-                    learning_rate: 0.003,
-                    ..RewardConfig::default()
-                },
-                lambda: 1.0,
-                scenario_share: crate::experiment::round::DEFAULT_SCENARIO_SHARE,
-            },
+            round: RoundSettings::default(),
             show_episodes: 16,
             show_interval_s: 0.5,
             eval_episodes: 200,

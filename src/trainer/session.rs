@@ -3,8 +3,8 @@
 
 use super::feedback::Round;
 use super::*;
-use crate::experiment::rollouts::collect_rollouts;
 use crate::experiment::arm::Arm;
+use crate::experiment::rollouts::collect_rollouts;
 use crate::level::{Layout, LevelSource};
 use crate::llm::CachedJudge;
 use crate::reward::RewardModel;

@@ -2,9 +2,9 @@
 //! every fine-tuning arm from that checkpoint to T; and the reference agent of a seed.
 
 use super::*;
+use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::cells::{cell_dir, reference_path};
 use crate::experiment::preferences::JudgeStats;
-use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::round::{self, ArmOutcome};
 use crate::experiment::split::Split;
 use crate::files::write_atomic;
@@ -355,13 +355,19 @@ pub fn run_cell(
         seed,
         judge: judge.name(),
         arms,
-        reward_model: judge_round.and_then(|s| s.report.clone()).unwrap_or_default(),
-        judge_stats: judge_round.map(|s| s.labels.stats.clone()).unwrap_or_default(),
+        reward_model: judge_round
+            .and_then(|s| s.report.clone())
+            .unwrap_or_default(),
+        judge_stats: judge_round
+            .map(|s| s.labels.stats.clone())
+            .unwrap_or_default(),
         judge_measured_agreement: judge.measured_agreement(),
         diagnosis: inspection.analysis.diagnosis,
         proposed: edits(&inspection.analysis.scenarios),
         scenarios: edits(&inspection.scenarios),
-        random_scenarios: random_round.map(|s| edits(&s.scenarios)).unwrap_or_default(),
+        random_scenarios: random_round
+            .map(|s| edits(&s.scenarios))
+            .unwrap_or_default(),
         rejected_scenarios: inspection.analysis.rejected.clone(),
         analysis: inspection.analysis.raw.clone(),
         cached_answers: judge.hits,

@@ -154,7 +154,10 @@ impl StudyConfig {
             return Err("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into());
         }
         if self.shares.is_empty() {
-            return Err("shares is empty: list at least one scenario share, e.g. `shares: [0.1, 0.3]`".into());
+            return Err(
+                "shares is empty: list at least one scenario share, e.g. `shares: [0.1, 0.3]`"
+                    .into(),
+            );
         }
         if let Some(bad) = self.shares.iter().find(|s| !(0.0..=1.0).contains(*s)) {
             return Err(format!(

@@ -208,7 +208,15 @@ pub fn write_reports(
                 .map(|t| t.p_value);
             let region = r.region.to_string();
             let name = run.arm.name();
-            csv_row(&region, r.seed, name, run.share, "test", &run.outcome.summary, p);
+            csv_row(
+                &region,
+                r.seed,
+                name,
+                run.share,
+                "test",
+                &run.outcome.summary,
+                p,
+            );
             let v = &run.validation.summary;
             csv_row(&region, r.seed, name, run.share, "validation", v, None);
         }

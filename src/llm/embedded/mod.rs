@@ -501,6 +501,10 @@ pub const MEASURED_FILE: &str = "assets/judges/measured.json";
 pub const RELIABLE_AGREEMENT: f64 = 0.70;
 
 impl Judge for EmbeddedJudge {
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
+    }
+
     fn name(&self) -> String {
         format!("embedded:{}/{}", self.model_name, self.variant_name)
     }
@@ -530,7 +534,8 @@ impl Judge for EmbeddedJudge {
             .variant
             .diagnosis_question
             .replace("{choices}", &choices.join("\n"));
-        let diagnosis = Diagnosis::CHOICES[self.best_option(&with_words, &question, choices.len())?[0]];
+        let diagnosis =
+            Diagnosis::CHOICES[self.best_option(&with_words, &question, choices.len())?[0]];
         // Proposals: the menu, ranked the same way; "no change" alone for a healthy reading.
         let items = menu::menu(&self.base);
         let question = self

@@ -460,6 +460,10 @@ impl HttpJudge {
 
 /// `choices[0].message.content` of an answer.
 impl Judge for HttpJudge {
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
+    }
+
     fn name(&self) -> String {
         let ask = match self.config.ask {
             HttpAsk::Pairwise => "",
