@@ -36,6 +36,7 @@ fn run_study(out: &Path, lambda: &str) -> serde_json::Value {
         "pairs=200",
         "feedback_rollouts=200",
         "eval_episodes=300",
+        "validation_episodes=100",
         r#"arms=["baseline", "paper"]"#,
         "reference=false",
     ];
@@ -73,6 +74,7 @@ fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_bel
         "train.ppo.total_timesteps=1000000",
         r#"arms=["baseline", "designer"]"#,
         "shares=[0.8]",
+        "validation_episodes=100",
         "reference=false",
     ];
     let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 2, &settings);

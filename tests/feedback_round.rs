@@ -21,6 +21,7 @@ fn tiny_study() -> StudyConfig {
         "feedback_rollouts=60",
         "inspect_rollouts=4",
         "eval_episodes=120",
+        "validation_episodes=40",
         "reward.epochs=3",
         "keep_pretrain=true",
         "reference=false",

@@ -39,6 +39,8 @@ fn study_command(out: &Path) -> Command {
         "--set",
         "eval_episodes=50",
         "--set",
+        "validation_episodes=50",
+        "--set",
         "reward.epochs=3",
     ])
     .args(["--set", "train.checkpoint_every=2"])

@@ -353,14 +353,9 @@ mod tests {
     #[test]
     fn the_oracle_reads_every_kind_of_agent_right() {
         let cases = all_kinds();
-        let score = evaluate(&cases, 80, |base| {
-            Ok(Box::new(Oracle::new(
-                OracleConfig::default(),
-                base.clone(),
-                1,
-            )))
-        })
-        .expect("scores");
+        let base = DistributionSpec::training(7, 1);
+        let mut oracle = Oracle::new(OracleConfig::default(), base, 1);
+        let score = evaluate(&cases, 80, &mut oracle).expect("scores");
         assert_eq!(score.held_out.correct.successes, 4, "{:?}", score.answers);
     }
 
@@ -384,8 +379,7 @@ mod tests {
             scenarios,
             ..Analysis::default()
         };
-        let score =
-            evaluate(&cases, 80, |_| Ok(Box::new(Constant(answer.clone())))).expect("scores");
+        let score = evaluate(&cases, 80, &mut Constant(answer)).expect("scores");
         // Right for the one kind it names, wrong for the other three.
         assert_eq!(score.held_out.correct.successes, 1, "{:?}", score.answers);
         assert_eq!(score.held_out.cases, 4);
