@@ -231,7 +231,7 @@ mod tests {
             spec: base.clone(),
         };
         let anywhere = ScenarioEdit::CheeseAnywhere.apply(&base).expect("valid");
-        let mix = designer_levels(&training, &[anywhere.clone()], 0.25).expect("mix");
+        let mix = designer_levels(&training, std::slice::from_ref(&anywhere), 0.25).expect("mix");
         let mut rng = Rng::new(3);
         let n = 4000;
         // With region 1 the training cheese sits on the corner; elsewhere it came from the scenario.
