@@ -1,7 +1,7 @@
 //! The embedded judge with real models (installed by `scripts/install-models.sh`, which the test
 //! script runs first): loading, exact tokenizer round trips, a calibrated choice for a pair, an
-//! analysis that always yields menu scenarios, and clear errors for missing, truncated, corrupt
-//! and wrong-checksum files.
+//! analysis that always yields a diagnosis and menu scenarios, and clear errors for missing,
+//! truncated, corrupt and wrong-checksum files.
 #![cfg(feature = "embedded")]
 
 use maze_rllf::level::DistributionSpec;
@@ -174,7 +174,7 @@ fn default_judge_loads_and_chooses_for_a_pair_in_both_orders() {
 }
 
 #[test]
-fn analysis_always_yields_menu_scenarios_and_free_text() {
+fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
     installed(DEFAULT_MODEL);
     let base = DistributionSpec::training(7, 1);
     let config = EmbeddedConfig {
@@ -186,7 +186,23 @@ fn analysis_always_yields_menu_scenarios_and_free_text() {
     let analysis = judge
         .analyze("A mouse in a 7x7 maze.", &[failure, success])
         .expect("analysis");
-    assert_eq!(analysis.scenarios.len(), config.scenarios);
+    let items = maze_rllf::llm::menu::menu(&DistributionSpec::training(7, 1));
+    assert!(
+        analysis
+            .scenarios
+            .iter()
+            .all(|s| items.iter().any(|i| i.scenario == *s)),
+        "only menu items: {:?}",
+        analysis.scenarios
+    );
+    match analysis.diagnosis {
+        maze_rllf::llm::Diagnosis::Unstated => panic!("the judge always picks a diagnosis"),
+        // Healthy: "no change" alone; a corner: that many scenarios that change the mazes.
+        maze_rllf::llm::Diagnosis::Healthy => assert_eq!(analysis.usable_scenarios(), vec![]),
+        maze_rllf::llm::Diagnosis::Corner(_) => {
+            assert_eq!(analysis.usable_scenarios().len(), config.scenarios)
+        }
+    }
     assert!(!analysis.raw.trim().is_empty());
 }
 
