@@ -328,6 +328,10 @@ mod tests {
                 let dim = layout.start.row + 1 - layout.start.col;
                 let mut path = vec![layout.start];
                 if let Diagnosis::Corner(c) = kind {
+                    // The top-right seeker passes the bottom-right corner on its way there.
+                    if c == Corner::TopRight {
+                        path.push(Corner::BottomRight.cell(layout.start, dim));
+                    }
                     path.push(c.cell(layout.start, dim));
                 }
                 path.push(layout.cheese);

@@ -99,7 +99,7 @@ impl Judge for Oracle {
         if let Diagnosis::Corner(corner) = diagnosis {
             failure_modes.push(format!(
                 "in {} of {n} episodes the mouse heads for the {corner} corner before the cheese",
-                reading.first_before_cheese[corner_index(corner)]
+                reading.heads_for[corner_index(corner)]
             ));
         }
         if reading.cheese < n {
@@ -150,9 +150,10 @@ fn corner_index(corner: Corner) -> usize {
 /// levels were drawn with is not looked at).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CornerReading {
-    /// Per corner (in [`Corner::ALL`] order): episodes whose first corner, reached before the
-    /// cheese (or without it), was this one.
-    pub first_before_cheese: [usize; 3],
+    /// Per corner (in [`Corner::ALL`] order): episodes that headed for this corner before the
+    /// cheese (or without it): of the corners visited, the one the mouse stayed on longest, the
+    /// latest on a tie (a corner passed on the way to another does not count).
+    pub heads_for: [usize; 3],
     /// Episodes that reached the cheese.
     pub cheese: usize,
     pub episodes: usize,
@@ -166,27 +167,37 @@ impl CornerReading {
         };
         for r in rollouts {
             reading.cheese += usize::from(r.stats.reached_cheese);
+            // Per corner: steps spent on it before the cheese, and when it was last there. A
+            // corner passed on the way to another gets one step and an earlier visit.
             let corners = r.layout.maze_corners();
-            let first = r
-                .path
-                .iter()
-                .take_while(|p| **p != r.layout.cheese)
-                .find_map(|p| corners.iter().find(|(_, cell)| cell == p));
-            if let Some((corner, _)) = first {
-                reading.first_before_cheese[corner_index(*corner)] += 1;
+            let mut visits = [(0usize, 0usize); 3];
+            for (t, p) in r.path.iter().enumerate() {
+                if *p == r.layout.cheese {
+                    break;
+                }
+                if let Some((corner, _)) = corners.iter().find(|(_, cell)| cell == p) {
+                    let v = &mut visits[corner_index(*corner)];
+                    *v = (v.0 + 1, t);
+                }
+            }
+            let headed = (0..3)
+                .filter(|&i| visits[i].0 > 0)
+                .max_by_key(|&i| visits[i]);
+            if let Some(i) = headed {
+                reading.heads_for[i] += 1;
             }
         }
         reading
     }
 
-    /// A corner the mouse heads for first in at least a quarter of the episodes (and at least
-    /// two), twice as often as any other corner; otherwise healthy.
+    /// A corner the mouse heads for in at least a quarter of the episodes (and at least two),
+    /// twice as often as any other corner; otherwise healthy.
     pub fn diagnosis(&self) -> Diagnosis {
         let mut order: Vec<usize> = (0..3).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(self.first_before_cheese[i]));
+        order.sort_by_key(|&i| std::cmp::Reverse(self.heads_for[i]));
         let (best, second) = (
-            self.first_before_cheese[order[0]],
-            self.first_before_cheese[order[1]],
+            self.heads_for[order[0]],
+            self.heads_for[order[1]],
         );
         if best >= 2 && 4 * best >= self.episodes && best >= 2 * second {
             Diagnosis::Corner(Corner::ALL[order[0]])
@@ -196,10 +207,10 @@ impl CornerReading {
     }
 
     fn describe(&self, n: usize, diagnosis: Diagnosis) -> String {
-        let [tl, tr, br] = self.first_before_cheese;
+        let [tl, tr, br] = self.heads_for;
         format!(
-            "The agent reaches the cheese in {} of {n} episodes. Before the cheese it heads first \
-             for the top-left corner in {tl}, the top-right in {tr} and the bottom-right in {br}. \
+            "The agent reaches the cheese in {} of {n} episodes. Before the cheese it heads for \
+             the top-left corner in {tl}, the top-right in {tr} and the bottom-right in {br}. \
              Diagnosis: {}.",
             self.cheese,
             diagnosis.words()
