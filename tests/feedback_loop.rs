@@ -23,7 +23,12 @@ fn run_cell(out: &Path, config: &str, region: usize, settings: &[&str]) -> serde
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let path = out.join(format!("cells/r{region:02}-s0/result.json"));
+    let seed = if settings.contains(&"seeds=[1]") {
+        1
+    } else {
+        0
+    };
+    let path = out.join(format!("cells/r{region:02}-s{seed}/result.json"));
     let text = std::fs::read(path).expect("cell result");
     serde_json::from_slice(&text).expect("json")
 }
@@ -60,12 +65,12 @@ fn cheese(letters: &str) -> Vec<bool> {
 }
 
 /// The repair at the smallest scale where it shows (a few minutes): the conv study config at
-/// region 2, T = 1M, the `designer` arm (the learned reward plus the judge's scenarios in the
-/// fine-tuning mix) against the baseline on the same 1000 shifted test mazes. The oracle must
-/// first read the top-right corner off the paused agent's rollouts: without a diagnosis it
-/// proposes no change and the designer stays on the training mazes. Fixed seeds make it exact
-/// (the same cell as the conv study's r = 2, seed 0); the test asserts what the paired test can
-/// say about it.
+/// region 1, seed 1, T = 1M, the `designer` arm (the learned reward plus 30% of the judge's
+/// scenarios in the fine-tuning mix) against the baseline on the same 1000 shifted test mazes.
+/// The oracle must first read the top-right corner off the paused agent's rollouts: without a
+/// diagnosis it proposes no change and the designer stays on the training mazes. Fixed seeds make
+/// it exact (the same cell as the conv study's r = 1, seed 1); the test asserts what the paired
+/// test can say about it.
 #[test]
 fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_below_0_01() {
     let out = std::env::temp_dir().join(format!("maze-rllf-loop-conv-{}", std::process::id()));
@@ -73,11 +78,12 @@ fn a_conv_agent_fine_tuned_as_designer_beats_its_baseline_off_distribution_p_bel
     let settings = [
         "train.ppo.total_timesteps=1000000",
         r#"arms=["baseline", "designer"]"#,
-        "shares=[0.8]",
+        "shares=[0.3]",
+        "seeds=[1]",
         "validation_episodes=100",
         "reference=false",
     ];
-    let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 2, &settings);
+    let result = run_cell(&out, "assets/configs/study-7x7-conv.ron", 1, &settings);
     assert_eq!(
         result["diagnosis"],
         serde_json::json!({"Corner": "TopRight"}),

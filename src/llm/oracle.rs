@@ -195,10 +195,7 @@ impl CornerReading {
     pub fn diagnosis(&self) -> Diagnosis {
         let mut order: Vec<usize> = (0..3).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(self.heads_for[i]));
-        let (best, second) = (
-            self.heads_for[order[0]],
-            self.heads_for[order[1]],
-        );
+        let (best, second) = (self.heads_for[order[0]], self.heads_for[order[1]]);
         if best >= 2 && 4 * best >= self.episodes && best >= 2 * second {
             Diagnosis::Corner(Corner::ALL[order[0]])
         } else {
