@@ -503,7 +503,7 @@ fn a_study_against_a_server_refusing_every_call_stops_with_the_reason() {
             "--set",
             "seeds=[0]",
             "--set",
-            "arms=[\"baseline\"]",
+            "arms=[\"baseline\", \"paper\"]",
         ])
         .args([
             "--set",
