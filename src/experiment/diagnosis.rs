@@ -394,4 +394,32 @@ mod tests {
             random.answers
         );
     }
+
+    #[test]
+    fn a_config_that_tunes_on_held_out_agents_is_refused() {
+        let text = std::fs::read_to_string("assets/configs/diagnosis-7x7.ron").expect("config");
+        let config: DiagnosisConfig = ron::from_str(&text).expect("parses");
+        assert!(config.validate().is_ok());
+        let overlapping = DiagnosisConfig {
+            development_seeds: vec![0, 1],
+            ..config.clone()
+        };
+        let error = overlapping.validate().expect_err("seed 1 in both");
+        assert!(error.contains("seed 1 is both"), "{error}");
+        let unstated = DiagnosisConfig {
+            kinds: vec![Diagnosis::Unstated],
+            ..config.clone()
+        };
+        assert!(
+            unstated
+                .validate()
+                .expect_err("no kind")
+                .contains("Unstated")
+        );
+        let empty = DiagnosisConfig {
+            cases_per_agent: 0,
+            ..config
+        };
+        assert!(empty.validate().is_err());
+    }
 }

@@ -168,26 +168,10 @@ impl Judge for HumanJudge {
                 };
                 println!("--- Episode 1 ---\n{}", render_rollout(first, o));
                 println!("--- Episode 2 ---\n{}", render_rollout(second, o));
-                let stdin = std::io::stdin();
-                loop {
-                    print!(
-                        "Which is better towards the cheese? 1, 2 or 0 (equal), then an optional reason: "
-                    );
-                    std::io::stdout()
-                        .flush()
-                        .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
-                    let mut line = String::new();
-                    let read = stdin
-                        .lock()
-                        .read_line(&mut line)
-                        .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
-                    if read == 0 {
-                        return Err(JudgeError::Unreachable("stdin closed".into()));
-                    }
-                    if let Some(c) = parse_terminal_answer(&line) {
-                        return Ok(c);
-                    }
-                }
+                Self::ask(
+                    "Which is better towards the cheese? 1, 2 or 0 (equal), then an optional reason:",
+                    parse_terminal_answer,
+                )
             }
             HumanChannel::Queue {
                 queries,
