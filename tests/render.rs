@@ -138,8 +138,8 @@ fn run_under_xvfb(dir: &Path, args: &[String], secs: u64) -> String {
 }
 
 /// The demo end to end on a tiny budget (an agent paused after 8 iterations of a 16-iteration
-/// run, the oracle judge): its report holds every stage, the judge, and the before/after table
-/// of the same shifted mazes with McNemar's test.
+/// run, the oracle judge): its report holds every stage, the judge, the round, and the
+/// before/after table of the same shifted mazes with McNemar's test and the control arms.
 #[test]
 fn the_auto_demo_writes_a_report_with_the_judge_and_the_before_after_table() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-report");
@@ -208,4 +208,46 @@ fn the_auto_demo_writes_a_report_with_the_judge_and_the_before_after_table() {
     }
     let p = table["cheese_test"]["p_value"].as_f64().expect("p-value");
     assert!((0.0..=1.0).contains(&p));
+    // The LLM-free controls (the demo's default), on the same mazes, tested against the designer.
+    let controls = table["controls"].as_array().expect("controls");
+    let arms: Vec<&str> = controls.iter().filter_map(|c| c["arm"].as_str()).collect();
+    assert_eq!(
+        arms,
+        ["random-scenarios", "scenarios-env-reward"],
+        "{table}"
+    );
+    for control in controls {
+        assert_eq!(
+            control["outcome"]["outcomes"].as_str().map(str::len),
+            Some(400)
+        );
+        let test = &control["versus_tuned"];
+        let p = test["p_value"].as_f64().expect("p-value");
+        assert!((0.0..=1.0).contains(&p), "{test}");
+        // Its discordant mazes are recounted from the two agents' outcomes.
+        let letters = |v: &serde_json::Value| -> Vec<bool> {
+            v.as_str()
+                .expect("outcomes")
+                .chars()
+                .map(|c| c == 'c')
+                .collect()
+        };
+        let (control_wins, tuned_wins) = letters(&control["outcome"]["outcomes"])
+            .iter()
+            .zip(letters(&table["after"]["outcomes"]))
+            .fold((0, 0), |(c, t), (&a, b)| {
+                (c + usize::from(a && !b), t + usize::from(b && !a))
+            });
+        assert_eq!(test["only_first"], control_wins);
+        assert_eq!(test["only_second"], tuned_wins);
+    }
+    let round = &json["round"];
+    assert!(
+        round["analysis"].as_str().is_some_and(|a| !a.is_empty()),
+        "{round}"
+    );
+    assert!(
+        round["rounds_without_scenarios"].as_u64().is_some(),
+        "{round}"
+    );
 }

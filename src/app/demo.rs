@@ -4,7 +4,7 @@
 //! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
 
 use super::bridge::{JudgeNote, RoundLog, SendCommand, TrainingLog};
-use super::fine_tune_panel::rate_text;
+use super::fine_tune_panel::{control_lines, rate_text};
 use super::panels::Models;
 use super::round_panel::reliability;
 use super::scene::{Arrangement, Playback, Stage, single};
@@ -115,7 +115,7 @@ impl DemoStep {
             DemoStep::Labels => "4. The judge compares pairs of rollouts, in both orders",
             DemoStep::RewardModel => "5. A reward model learns from the preferences",
             DemoStep::FineTuning => "6. PPO resumes with the learned reward, in the judge's mazes",
-            DemoStep::BeforeAfter => "7. Before and after, on the same mazes",
+            DemoStep::BeforeAfter => "7. Before and after, beside the same tuning without the LLM",
             DemoStep::End => "The end",
         }
     }
@@ -154,7 +154,10 @@ impl DemoStep {
             }
             DemoStep::BeforeAfter => {
                 "Left: the agent before feedback. Right: after. Same mazes, same random seeds, \
-                 one maze after the other, each side's outcomes counted under it."
+                 each side's outcomes counted under it. The chart adds the controls, tuned from \
+                 the same agent for as long: random menu scenarios with the judge's labels \
+                 (what the judge's choice of mazes is worth) and the judge's scenarios without \
+                 the learned reward (what the reward is worth)."
             }
             DemoStep::End => "Press Left to go back through the story.",
         }
@@ -471,7 +474,7 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &Models) {
 /// Height of the demo's bottom strip: taller for the before/after chart.
 pub(super) fn caption_height(m: &Models) -> f32 {
     if m.demo.step() == DemoStep::BeforeAfter && m.round.before_after.is_some() {
-        260.0
+        300.0
     } else {
         170.0
     }
@@ -526,20 +529,29 @@ fn demo_facts(m: &Models) -> String {
             )
         }),
         DemoStep::BeforeAfter => match &m.round.before_after {
-            Some(t) => format!(
-                "Measured on the same {} shifted mazes: cheese {} before, {} after ({} arm): \
-                 {:+.1} points, McNemar p = {:.1e} ({} mazes solved only after, {} only before).",
-                t.before.summary.episodes,
-                rate_text(t.before.summary.cheese),
-                rate_text(t.after.summary.cheese),
-                t.arm,
-                100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
-                t.cheese_test.p_value,
-                t.cheese_test.only_second,
-                t.cheese_test.only_first
-            ),
+            Some(t) => {
+                let mut facts = format!(
+                    "Measured on the same {} shifted mazes: cheese {} before, {} after ({} arm): \
+                     {:+.1} points, McNemar p = {:.1e} ({} mazes solved only after, {} only \
+                     before).",
+                    t.before.summary.episodes,
+                    rate_text(t.before.summary.cheese),
+                    rate_text(t.after.summary.cheese),
+                    t.arm,
+                    100.0 * (t.after.summary.cheese.rate - t.before.summary.cheese.rate),
+                    t.cheese_test.p_value,
+                    t.cheese_test.only_second,
+                    t.cheese_test.only_first
+                );
+                for line in control_lines(t) {
+                    facts.push('\n');
+                    facts.push_str(&line);
+                }
+                facts
+            }
             None => "measuring…".into(),
         },
+        DemoStep::FineTuning if m.log.phase == Some(Phase::Controls) => m.log.status.clone(),
         DemoStep::FineTuning => m.round.fine_tuning.as_ref().map_or(String::new(), |f| {
             let (step, sps) = m.log.latest().map_or((0, 0.0), |it| (it.global_step, it.sps));
             format!(

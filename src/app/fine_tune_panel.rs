@@ -76,7 +76,7 @@ pub(super) fn status(
                 ui.label(RichText::new(h).strong());
             }
             ui.end_row();
-            for (name, s) in [("before", &t.before.summary), ("after", &t.after.summary)] {
+            for (name, s) in series(t) {
                 ui.label(name);
                 for rate in [s.cheese, s.corner, s.neither] {
                     ui.label(rate_text(rate));
@@ -98,6 +98,34 @@ pub(super) fn status(
             t.cheese_test.p_value, t.cheese_test.only_second, t.cheese_test.only_first
         ),
     );
+    for (line, control) in control_lines(t).into_iter().zip(&t.controls) {
+        ui.label(line).on_hover_text(format!(
+            "{}: {}, fine-tuned from the same paused agent for the same steps, on the same \
+             mazes (what the {} arm adds over it)",
+            control.arm,
+            control.arm.describe(),
+            t.arm
+        ));
+    }
+}
+
+/// One line per control arm: the fine-tuned arm's cheese rate against it, with McNemar's p.
+pub(super) fn control_lines(t: &BeforeAfter) -> Vec<String> {
+    t.controls
+        .iter()
+        .map(|c| {
+            let diff = 100.0 * (t.after.summary.cheese.rate - c.outcome.summary.cheese.rate);
+            format!(
+                "{} vs {}: cheese {diff:+.1} points, McNemar p = {:.1e} ({} mazes only {0}, {} \
+                 only {1})",
+                t.arm,
+                c.arm,
+                c.versus_tuned.p_value,
+                c.versus_tuned.only_second,
+                c.versus_tuned.only_first
+            )
+        })
+        .collect()
 }
 
 /// A rate with its 95% interval, as the tables print it.
@@ -110,17 +138,77 @@ pub(super) fn rate_text(rate: Rate) -> String {
     )
 }
 
-/// The before/after rates as a bar chart: cheese, corner first and neither, each agent's rate as
-/// a bar with its 95% interval as a whisker and the rate written above. `size` in points.
+/// Bar colours: the agent before feedback, the fine-tuned arm, then each control arm.
+const SERIES_COLOURS: [Color32; 5] = [
+    Color32::from_rgb(150, 152, 166),
+    Color32::from_rgb(96, 200, 120),
+    Color32::from_rgb(236, 160, 60),
+    Color32::from_rgb(90, 150, 235),
+    Color32::from_rgb(190, 110, 220),
+];
+
+/// The agents of a before/after table in chart order: before, the fine-tuned arm, the controls.
+fn series(t: &BeforeAfter) -> Vec<(String, &crate::sim::OutcomeSummary)> {
+    let mut all = vec![
+        ("before feedback".to_string(), &t.before.summary),
+        (format!("after: {}", t.arm), &t.after.summary),
+    ];
+    all.extend(
+        t.controls
+            .iter()
+            .map(|c| (c.arm.name().to_string(), &c.outcome.summary)),
+    );
+    all
+}
+
+/// The before/after rates as a bar chart: cheese, corner first and neither, each agent's rate
+/// (before, the fine-tuned arm and each control arm) as a bar with its 95% interval as a whisker
+/// and the rate written above. `size` in points.
 pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
     let text = |size: f32| egui::FontId::proportional(size);
-    let before = Color32::from_rgb(150, 152, 166);
-    let after = Color32::from_rgb(96, 200, 120);
     let axis = Color32::from_gray(120);
+    let agents = series(t);
+    let colour = |i: usize| SERIES_COLOURS[i.min(SERIES_COLOURS.len() - 1)];
+
+    // The legend, wrapped onto as many rows as the width needs.
+    let mut legend = Vec::new();
+    let (mut x, mut row) = (rect.left() + 40.0, 0);
+    for (i, (name, _)) in agents.iter().enumerate() {
+        let galley = painter.layout_no_wrap(name.clone(), text(15.0), Color32::LIGHT_GRAY);
+        let width = 20.0 + galley.size().x;
+        if x + width > rect.right() && x > rect.left() + 40.0 {
+            (x, row) = (rect.left() + 40.0, row + 1);
+        }
+        legend.push((
+            egui::pos2(x, rect.top() + 4.0 + 20.0 * row as f32),
+            galley,
+            i,
+        ));
+        x += width + 18.0;
+    }
+    let legend_h = 20.0 * (row + 1) as f32 + 20.0;
+    for (at, galley, i) in legend {
+        painter.rect_filled(
+            egui::Rect::from_min_size(at, egui::vec2(14.0, 14.0)),
+            2.0,
+            colour(i),
+        );
+        painter.galley(at + egui::vec2(20.0, -1.0), galley, Color32::LIGHT_GRAY);
+    }
+    painter.text(
+        egui::pos2(rect.left() + 40.0, rect.top() + legend_h - 8.0),
+        egui::Align2::LEFT_CENTER,
+        format!(
+            "share of {} shifted mazes, with 95% intervals (Wilson)",
+            t.before.summary.episodes
+        ),
+        text(13.0),
+        axis,
+    );
+
     let label_h = 22.0;
-    let legend_h = 40.0;
     let plot = egui::Rect::from_min_max(
         rect.min + egui::vec2(40.0, legend_h + 18.0),
         rect.max - egui::vec2(8.0, label_h),
@@ -141,26 +229,27 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
             axis,
         );
     }
-    let groups = [
-        ("cheese", t.before.summary.cheese, t.after.summary.cheese),
-        (
-            "corner first",
-            t.before.summary.corner,
-            t.after.summary.corner,
-        ),
-        ("neither", t.before.summary.neither, t.after.summary.neither),
+    type Pick = fn(&crate::sim::OutcomeSummary) -> Rate;
+    let groups: [(&str, Pick); 3] = [
+        ("cheese", |s| s.cheese),
+        ("corner first", |s| s.corner),
+        ("neither", |s| s.neither),
     ];
     let group_w = plot.width() / groups.len() as f32;
-    let bar_w = (group_w * 0.3).min(70.0);
-    for (g, (name, b, a)) in groups.iter().enumerate() {
+    let n = agents.len() as f32;
+    let gap = 4.0;
+    let bar_w = ((group_w * 0.85 - gap * (n - 1.0)) / n).clamp(6.0, 70.0);
+    let value_size = (bar_w * 0.45).clamp(11.0, 16.0);
+    for (g, (name, pick)) in groups.iter().enumerate() {
         let centre = plot.left() + group_w * (g as f32 + 0.5);
-        for (k, (rate, color)) in [(b, before), (a, after)].into_iter().enumerate() {
-            let x = centre + (k as f32 - 0.5) * (bar_w + 6.0);
+        for (k, (_, summary)) in agents.iter().enumerate() {
+            let rate = pick(summary);
+            let x = centre + (k as f32 - (n - 1.0) / 2.0) * (bar_w + gap);
             let bar = egui::Rect::from_min_max(
                 egui::pos2(x - bar_w / 2.0, y_of(rate.rate)),
                 egui::pos2(x + bar_w / 2.0, plot.bottom()),
             );
-            painter.rect_filled(bar, 2.0, color);
+            painter.rect_filled(bar, 2.0, colour(k));
             let whisker = egui::Stroke::new(2.0, Color32::WHITE);
             let (lo, hi) = (y_of(rate.low), y_of(rate.high));
             painter.vline(x, lo..=hi, whisker);
@@ -171,7 +260,7 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
                 egui::pos2(x, hi - 3.0),
                 egui::Align2::CENTER_BOTTOM,
                 format!("{:.0}%", 100.0 * rate.rate),
-                text(16.0),
+                text(value_size),
                 Color32::WHITE,
             );
         }
@@ -183,33 +272,4 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
             Color32::LIGHT_GRAY,
         );
     }
-    let mut x = plot.left();
-    for (name, color) in [
-        ("before feedback".to_string(), before),
-        (format!("after ({} arm)", t.arm), after),
-    ] {
-        painter.rect_filled(
-            egui::Rect::from_min_size(egui::pos2(x, rect.top() + 4.0), egui::vec2(14.0, 14.0)),
-            2.0,
-            color,
-        );
-        let shown = painter.text(
-            egui::pos2(x + 20.0, rect.top() + 11.0),
-            egui::Align2::LEFT_CENTER,
-            name,
-            text(15.0),
-            Color32::LIGHT_GRAY,
-        );
-        x = shown.right() + 18.0;
-    }
-    painter.text(
-        egui::pos2(plot.left(), rect.top() + 30.0),
-        egui::Align2::LEFT_CENTER,
-        format!(
-            "share of {} shifted mazes, with 95% intervals (Wilson)",
-            t.before.summary.episodes
-        ),
-        text(13.0),
-        axis,
-    );
 }

@@ -90,6 +90,28 @@ pub struct DemoArgs {
     /// With --auto: a screenshot of every step into this folder.
     #[arg(long)]
     pub shots: Option<PathBuf>,
+    /// Arms fine-tuned beside the designer from the same paused agent for the same steps and
+    /// shown beside it on the same mazes, comma-separated (`none`: the designer alone, about
+    /// half the demo's time).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "random-scenarios,scenarios-env-reward"
+    )]
+    pub controls: Vec<String>,
+}
+
+/// The arms named by `--controls` (`none` names none).
+fn control_arms(names: &[String]) -> anyhow::Result<Vec<crate::experiment::arm::Arm>> {
+    names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| *n != "none" && !n.is_empty())
+        .map(|n| {
+            n.parse()
+                .map_err(|e| anyhow::anyhow!("--controls: {e} (or none)"))
+        })
+        .collect()
 }
 
 /// Parses `SECONDS=ACTION`.
@@ -270,6 +292,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
         auto,
         report,
         shots,
+        controls,
     } = args;
     let mut options = app_options(&app, crate::app::Mode::Demo)?;
     options.demo_auto = auto;
@@ -278,6 +301,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     options.settings.auto_review = true;
     // The round the demo runs: the designer arm (see the README's demo section).
     options.settings.arm = crate::experiment::arm::Arm::Designer;
+    options.settings.controls = control_arms(&controls)?;
     options.settings.round.pairs = 120;
     options.settings.round.feedback_rollouts = 240;
     options.settings.eval_episodes = 400;

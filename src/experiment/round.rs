@@ -396,6 +396,57 @@ pub struct BeforeAfter {
     pub after: ArmOutcome,
     /// McNemar's test on reaching the cheese first, before vs after.
     pub cheese_test: McNemar,
+    /// The LLM-free controls fine-tuned from the same paused agent for the same steps,
+    /// on the same mazes (empty when none were asked for).
+    #[serde(default)]
+    pub controls: Vec<ControlOutcome>,
+}
+
+/// An LLM-free control arm beside the fine-tuned one, on the same mazes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ControlOutcome {
+    pub arm: Arm,
+    pub outcome: ArmOutcome,
+    /// McNemar's test on reaching the cheese first, the control (first) vs the fine-tuned arm
+    /// (second): `only_second` counts mazes only the fine-tuned arm solved.
+    pub versus_tuned: McNemar,
+}
+
+/// McNemar's test of two agents' cheese-first outcomes on the same mazes (p = 1 and no
+/// discordant mazes when the two lists cannot be paired).
+fn cheese_mcnemar(first: &ArmOutcome, second: &ArmOutcome) -> McNemar {
+    McNemar::new(&first.cheese(), &second.cheese()).unwrap_or(McNemar {
+        only_first: 0,
+        only_second: 0,
+        p_value: 1.0,
+    })
+}
+
+impl BeforeAfter {
+    /// Evaluates `control` on the table's mazes (the same split, seed and count as
+    /// [`before_after`]) and adds it beside the fine-tuned arm.
+    pub fn add_control(
+        &mut self,
+        arm: Arm,
+        control: &Policy,
+        shifted: &LevelSource,
+        seed: u64,
+        max_steps: u32,
+    ) {
+        let outcome = evaluate_on(
+            control,
+            &Split::Test.levels(shifted),
+            self.after.summary.episodes,
+            seed,
+            max_steps,
+        );
+        let versus_tuned = cheese_mcnemar(&outcome, &self.after);
+        self.controls.push(ControlOutcome {
+            arm,
+            outcome,
+            versus_tuned,
+        });
+    }
 }
 
 /// Step 6: evaluates `before` and `after` on the same `episodes` shifted test mazes (the study's
@@ -412,16 +463,13 @@ pub fn before_after(
     let test = Split::Test.levels(shifted);
     let before = evaluate_on(before, &test, episodes, seed, max_steps);
     let after = evaluate_on(after, &test, episodes, seed, max_steps);
-    let cheese_test = McNemar::new(&before.cheese(), &after.cheese()).unwrap_or(McNemar {
-        only_first: 0,
-        only_second: 0,
-        p_value: 1.0,
-    });
+    let cheese_test = cheese_mcnemar(&before, &after);
     BeforeAfter {
         arm,
         before,
         after,
         cheese_test,
+        controls: Vec::new(),
     }
 }
 
@@ -463,6 +511,50 @@ mod tests {
             let error = s.validate().expect_err("invalid");
             assert!(error.contains(needle), "{error}");
         }
+    }
+
+    /// Random weights: two different seeds give two different agents.
+    fn untrained_policy(seed: u64) -> Policy {
+        let device = Device::flex();
+        let config = crate::config::ModelConfig::Conv {
+            channels: vec![4],
+            hidden: 8,
+        };
+        Policy::new(
+            crate::rl::ActorCritic::new(&config, 7, seed, &device),
+            device,
+        )
+    }
+
+    #[test]
+    fn controls_are_paired_maze_by_maze_with_the_tuned_agent() {
+        let shifted = LevelSource::Distribution {
+            name: "shifted".into(),
+            spec: crate::level::DistributionSpec::training(7, 1).shifted(),
+        };
+        let (before, after, other) = (
+            untrained_policy(1),
+            untrained_policy(2),
+            untrained_policy(3),
+        );
+        let mut table = before_after(Arm::Designer, &before, &after, &shifted, 60, 5, 30);
+        assert!(table.controls.is_empty());
+        // The tuned agent as its own control: the same mazes, so no maze differs.
+        table.add_control(Arm::RandomScenarios, &after, &shifted, 5, 30);
+        let same = &table.controls[0];
+        assert_eq!(same.outcome, table.after);
+        assert_eq!(
+            (same.versus_tuned.only_first, same.versus_tuned.only_second),
+            (0, 0)
+        );
+        assert_eq!(same.versus_tuned.p_value, 1.0);
+        // Another agent: its own outcomes, tested against the tuned agent's on the same mazes.
+        table.add_control(Arm::ScenariosEnvReward, &other, &shifted, 5, 30);
+        let control = &table.controls[1];
+        assert_eq!(control.arm, Arm::ScenariosEnvReward);
+        assert_eq!(control.outcome.outcomes.len(), 60);
+        let want = McNemar::new(&control.outcome.cheese(), &table.after.cheese()).expect("paired");
+        assert_eq!(control.versus_tuned, want);
     }
 
     #[test]

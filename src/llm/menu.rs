@@ -43,7 +43,7 @@ impl Diagnosis {
     pub fn words(self) -> String {
         match self {
             Diagnosis::Unstated => "no diagnosis".into(),
-            Diagnosis::Healthy => "it goes for the cheese".into(),
+            Diagnosis::Healthy => "it does not pursue a corner".into(),
             Diagnosis::Corner(c) => format!("it goes to the {c} corner instead of the cheese"),
         }
     }

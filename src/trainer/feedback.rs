@@ -9,9 +9,11 @@ use crate::experiment::rollouts::collect_rollouts;
 use crate::experiment::round;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::{CachedJudge, Judge, LabelCache, Scenario};
+use crate::rl::{Policy, checkpoint};
 use crate::sim::Rollout;
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The work of one feedback round.
 #[derive(Default)]
@@ -40,25 +42,105 @@ impl Round {
 
 impl Session {
     /// The round's starting agent and the fine-tuned one on the same shifted mazes (the study's
-    /// evaluation mazes for this seed).
-    pub(super) fn send_before_after(&mut self, arm: Arm, out: &mut Outbox) {
+    /// evaluation mazes for this seed), with each configured control arm beside them.
+    pub(super) fn send_before_after(
+        &mut self,
+        arm: Arm,
+        commands: &Receiver<Command>,
+        out: &mut Outbox,
+    ) -> Flow {
         let Some(before) = &self.baseline else {
-            return;
+            return Flow::Continue;
         };
         out.send(Event::Status(format!(
             "evaluating before and after on {} shifted mazes",
             self.settings.eval_episodes
         )));
-        let table = round::before_after(
+        let seed = round::evaluation_seed(self.trainer.config.seed);
+        let mut table = round::before_after(
             arm,
             before,
             &self.trainer.policy(),
             &self.shifted_levels,
             self.settings.eval_episodes,
-            round::evaluation_seed(self.trainer.config.seed),
+            seed,
             self.trainer.config.max_steps,
         );
+        let controls: Vec<Arm> = self
+            .settings
+            .controls
+            .iter()
+            .copied()
+            .filter(|&c| c != arm)
+            .collect();
+        if !controls.is_empty() {
+            self.set_phase(Phase::Controls, out);
+            for (i, control) in controls.iter().enumerate() {
+                match self.train_control(*control, i, controls.len(), commands, out) {
+                    Ok(Some(policy)) => table.add_control(
+                        *control,
+                        &policy,
+                        &self.shifted_levels,
+                        seed,
+                        self.trainer.config.max_steps,
+                    ),
+                    Ok(None) => return Flow::Stop,
+                    Err(e) => out.send(Event::Error(format!("control arm {control}: {e}"))),
+                }
+            }
+        }
         out.send(Event::BeforeAfter(Box::new(table)));
+        Flow::Continue
+    }
+
+    /// Fine-tunes `arm` from the agent saved when the round began, for as many steps as the
+    /// fine-tuned arm got. Other commands wait; None: a shutdown came.
+    fn train_control(
+        &mut self,
+        arm: Arm,
+        index: usize,
+        count: usize,
+        commands: &Receiver<Command>,
+        out: &mut Outbox,
+    ) -> Result<Option<Policy>, String> {
+        let paused = self
+            .paused_checkpoint
+            .as_ref()
+            .ok_or("the agent was not saved when the round began")?
+            .path()
+            .to_path_buf();
+        let feedback = self.feedback_for(arm, out)?;
+        let mut control =
+            checkpoint::resume(&paused, &self.device, &[]).map_err(|e| e.to_string())?;
+        arm.prepare(
+            &mut control,
+            &feedback,
+            &self.training_levels,
+            self.settings.round.lambda,
+            self.settings.round.scenario_share,
+        )?;
+        let until = self.trainer.config.ppo.total_timesteps;
+        control.config.ppo.total_timesteps = until;
+        let mut said = Instant::now();
+        while !control.finished() {
+            control.iterate();
+            if said.elapsed().as_secs_f64() >= 1.0 {
+                said = Instant::now();
+                out.send(Event::Status(format!(
+                    "control {} of {count}: the {arm} arm ({}), step {} of {until}",
+                    index + 1,
+                    arm.describe(),
+                    control.state.global_step
+                )));
+                out.flush();
+            }
+            match commands.try_recv() {
+                Ok(Command::Shutdown) => return Ok(None),
+                Ok(other) => self.deferred.push_back(other),
+                Err(_) => {}
+            }
+        }
+        Ok(Some(control.policy()))
     }
 
     /// The seed of the current round ([`round::round_seed`] of the run's seed and its number).
@@ -84,6 +166,17 @@ impl Session {
             None => LabelCache::in_memory(),
         };
         Ok(CachedJudge::new(inner, cache))
+    }
+
+    /// Saves the agent as it is into a temporary folder (removed with the session or the next
+    /// round), where the control arms start from.
+    fn save_paused(&self) -> Result<tempfile::TempDir, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("maze-rllf-paused-")
+            .tempdir()
+            .map_err(|e| format!("a temporary folder: {e}"))?;
+        checkpoint::save(&self.trainer, dir.path()).map_err(|e| e.to_string())?;
+        Ok(dir)
     }
 
     pub(super) fn begin_round(&mut self, commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
@@ -119,6 +212,15 @@ impl Session {
         };
         let policy = self.trainer.policy();
         self.baseline = Some(policy.clone());
+        self.paused_checkpoint = None;
+        if !self.settings.controls.is_empty() {
+            match self.save_paused() {
+                Ok(dir) => self.paused_checkpoint = Some(dir),
+                Err(e) => out.send(Event::Error(format!(
+                    "the control arms need the paused agent saved: {e}"
+                ))),
+            }
+        }
         let settings = self.settings.round.clone();
         let max_steps = self.trainer.config.max_steps;
         let seed = self.round_seed();
@@ -296,20 +398,12 @@ impl Session {
             )));
             return;
         }
-        let feedback = match arm.source() {
-            Some(source @ (Source::RandomScenarios | Source::RandomJudge)) => {
-                match self.control_feedback(source, out) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        out.send(Event::Error(format!("{arm}: {e}")));
-                        return;
-                    }
-                }
+        let feedback = match self.feedback_for(arm, out) {
+            Ok(f) => f,
+            Err(e) => {
+                out.send(Event::Error(format!("{arm}: {e}")));
+                return;
             }
-            _ => Feedback {
-                scenarios: self.round.scenarios.clone(),
-                reward_model: self.reward_model.clone(),
-            },
         };
         if let Err(e) = arm.prepare(
             &mut self.trainer,
@@ -334,6 +428,20 @@ impl Session {
             until_step: self.trainer.config.ppo.total_timesteps,
         })));
         self.set_phase(Phase::FineTuning, out);
+    }
+
+    /// What `arm` fine-tunes with: the round's scenarios and reward model, or an LLM-free
+    /// control's own.
+    fn feedback_for(&mut self, arm: Arm, out: &mut Outbox) -> Result<Feedback, String> {
+        match arm.source() {
+            Some(source @ (Source::RandomScenarios | Source::RandomJudge)) => {
+                self.control_feedback(source, out)
+            }
+            _ => Ok(Feedback {
+                scenarios: self.round.scenarios.clone(),
+                reward_model: self.reward_model.clone(),
+            }),
+        }
     }
 
     /// The feedback of an LLM-free control (random menu scenarios, the judge's or random labels,

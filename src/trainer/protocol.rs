@@ -42,6 +42,10 @@ pub struct SessionSettings {
     pub metrics_log: Option<PathBuf>,
     /// How fine-tuning uses the round (see [`Arm`]); `designer` by default.
     pub arm: Arm,
+    /// Arms fine-tuned after `arm` from the same paused agent for the same steps, each set
+    /// beside it on the before/after table's mazes (e.g. the LLM-free controls); none by
+    /// default.
+    pub controls: Vec<Arm>,
 }
 
 impl SessionSettings {
@@ -61,6 +65,7 @@ impl SessionSettings {
             checkpoint: None,
             metrics_log: None,
             arm: Arm::Designer,
+            controls: Vec::new(),
         }
     }
 }
@@ -134,6 +139,8 @@ pub enum Phase {
     /// PPO resumed as the chosen arm says (R' = lambda * R_hat + (1 - lambda) * R for the
     /// arms that use the reward model).
     FineTuning,
+    /// The fine-tuned arm is done; the control arms train from the same paused agent.
+    Controls,
     /// All configured timesteps are done.
     Finished,
 }
@@ -150,6 +157,7 @@ impl Phase {
             Phase::TrainingRewardModel => "training the reward model",
             Phase::RewardModelReady => "reward model ready",
             Phase::FineTuning => "fine-tuning",
+            Phase::Controls => "training the control arms",
             Phase::Finished => "finished",
         }
     }

@@ -38,6 +38,9 @@ pub(super) struct Session {
     pub(super) baseline: Option<Policy>,
     /// The arm being fine-tuned, until its before/after table is sent.
     pub(super) tuning: Option<Arm>,
+    /// The agent as it was when the latest round began, saved for the control arms (only when
+    /// controls are configured).
+    pub(super) paused_checkpoint: Option<tempfile::TempDir>,
     pub(super) metrics_log: Option<MetricsLog>,
     /// Commands that arrived while a round was busy, applied next.
     pub(super) deferred: VecDeque<Command>,
@@ -91,8 +94,9 @@ pub(super) fn run(settings: SessionSettings, commands: Receiver<Command>, mut ou
         }
         if let Some(s) = session.as_mut()
             && s.is_running()
+            && let Flow::Stop = s.iterate(&commands, &mut out)
         {
-            s.iterate(&mut out);
+            return;
         }
         out.flush();
     }
@@ -167,6 +171,7 @@ impl Session {
             reward_model: None,
             baseline: None,
             tuning: None,
+            paused_checkpoint: None,
         })
     }
 
@@ -254,11 +259,13 @@ impl Session {
         Flow::Continue
     }
 
-    /// One PPO iteration, with metrics, periodic evaluation and streamed episodes.
-    pub(super) fn iterate(&mut self, out: &mut Outbox) {
+    /// One PPO iteration, with metrics, periodic evaluation and streamed episodes; when a
+    /// fine-tuned arm ends, its before/after table (with the control arms, trained here, which
+    /// only a shutdown interrupts).
+    pub(super) fn iterate(&mut self, commands: &Receiver<Command>, out: &mut Outbox) -> Flow {
         if self.trainer.finished() {
             self.set_phase(Phase::Finished, out);
-            return;
+            return Flow::Continue;
         }
         let metrics = self.trainer.iterate();
         if let Some(log) = &mut self.metrics_log
@@ -288,8 +295,9 @@ impl Session {
         }
         if self.trainer.finished()
             && let Some(arm) = self.tuning.take()
+            && let Flow::Stop = self.send_before_after(arm, commands, out)
         {
-            self.send_before_after(arm, out);
+            return Flow::Stop;
         }
         if self.single_step {
             self.single_step = false;
@@ -297,6 +305,7 @@ impl Session {
         } else if self.trainer.finished() {
             self.set_phase(Phase::Finished, out);
         }
+        Flow::Continue
     }
 
     pub(super) fn evaluate(&mut self, out: &mut Outbox) {
