@@ -335,6 +335,10 @@ fn bad_app_arguments_are_clear_errors_before_any_window_opens() {
             &["demo", "--config", "assets/configs/missing.ron"][..],
             "missing.ron",
         ),
+        (
+            &["demo", "--controls", "random-scenarios,lucky"][..],
+            "--controls: unknown arm `lucky`",
+        ),
     ] {
         let out = maze_rllf(args);
         assert!(!out.status.success(), "{args:?} should fail");

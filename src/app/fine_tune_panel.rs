@@ -5,17 +5,18 @@
 use crate::experiment::arm::Arm;
 use crate::experiment::round::BeforeAfter;
 use crate::sim::Rate;
-use crate::trainer::{Command, FineTuningView, Phase};
+use crate::trainer::{Command, FineTuningView, Phase, SessionSettings};
 use bevy_egui::egui::{self, Color32, RichText};
 
-/// The arm picker and the start button; returns the commands to send.
+/// The arm picker, the controls switch and the start button; returns the commands to send.
 pub(super) fn controls(
     ui: &mut egui::Ui,
-    arm: &mut Arm,
+    settings: &mut SessionSettings,
     phase: Option<Phase>,
     has_reward_model: bool,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
+    let arm = &mut settings.arm;
     ui.horizontal(|ui| {
         ui.label("fine-tune as");
         let before = *arm;
@@ -44,6 +45,25 @@ pub(super) fn controls(
         }
     });
     ui.small(arm.describe());
+    let mut with_controls = !settings.controls.is_empty();
+    let names: Vec<&str> = Arm::CONTROLS.iter().map(|a| a.name()).collect();
+    if ui
+        .checkbox(&mut with_controls, "then train the LLM-free controls")
+        .on_hover_text(format!(
+            "when fine-tuning ends, fine-tune {} from the same paused agent for the same steps \
+             and set them beside it on the same mazes (McNemar's p against each); takes about \
+             as long again per control",
+            names.join(" and ")
+        ))
+        .changed()
+    {
+        settings.controls = if with_controls {
+            Arm::CONTROLS.to_vec()
+        } else {
+            Vec::new()
+        };
+        commands.push(Command::SetControls(settings.controls.clone()));
+    }
     commands
 }
 

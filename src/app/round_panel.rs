@@ -251,7 +251,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
     });
     let has_reward_model = round.reward.is_some();
     for command in
-        super::fine_tune_panel::controls(ui, &mut m.draft.settings.arm, phase, has_reward_model)
+        super::fine_tune_panel::controls(ui, &mut m.draft.settings, phase, has_reward_model)
     {
         out.send(command);
     }

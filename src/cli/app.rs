@@ -91,18 +91,19 @@ pub struct DemoArgs {
     #[arg(long)]
     pub shots: Option<PathBuf>,
     /// Arms fine-tuned beside the designer from the same paused agent for the same steps and
-    /// shown beside it on the same mazes, comma-separated (`none`: the designer alone, about
-    /// half the demo's time).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "random-scenarios,scenarios-env-reward"
-    )]
-    pub controls: Vec<String>,
+    /// shown beside it on the same mazes, comma-separated (default: random-scenarios and
+    /// scenarios-env-reward; `none`: the designer alone, about half the demo's time).
+    #[arg(long, value_delimiter = ',')]
+    pub controls: Option<Vec<String>>,
 }
 
-/// The arms named by `--controls` (`none` names none).
-fn control_arms(names: &[String]) -> anyhow::Result<Vec<crate::experiment::arm::Arm>> {
+/// The arms named by `--controls` (`none` names none; not given: [`Arm::CONTROLS`]).
+///
+/// [`Arm::CONTROLS`]: crate::experiment::arm::Arm::CONTROLS
+fn control_arms(names: Option<&[String]>) -> anyhow::Result<Vec<crate::experiment::arm::Arm>> {
+    let Some(names) = names else {
+        return Ok(crate::experiment::arm::Arm::CONTROLS.to_vec());
+    };
     names
         .iter()
         .map(|n| n.trim())
@@ -294,6 +295,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
         shots,
         controls,
     } = args;
+    let controls = control_arms(controls.as_deref())?;
     let mut options = app_options(&app, crate::app::Mode::Demo)?;
     options.demo_auto = auto;
     options.demo_report = report;
@@ -301,7 +303,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     options.settings.auto_review = true;
     // The round the demo runs: the designer arm (see the README's demo section).
     options.settings.arm = crate::experiment::arm::Arm::Designer;
-    options.settings.controls = control_arms(&controls)?;
+    options.settings.controls = controls;
     options.settings.round.pairs = 120;
     options.settings.round.feedback_rollouts = 240;
     options.settings.eval_episodes = 400;

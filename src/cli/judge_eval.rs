@@ -62,6 +62,10 @@ pub struct JudgeEvalArgs {
     /// keep them out of results/).
     #[arg(long, default_value = "runs/diagnosis-agents")]
     pub agents: PathBuf,
+    /// With `--diagnosis`: judge only the development agents' cases (for choosing prompts and
+    /// settings without looking at the held-out agents).
+    #[arg(long)]
+    pub development_only: bool,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -84,10 +88,17 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         judges,
         out,
         agents,
+        development_only,
     } = args;
     if let Some(config) = diagnosis {
         let dirs = (out.as_path(), agents.as_path());
-        return diagnosis_benchmark(&config, &judges, &model, &prompt, base_url, dirs);
+        let judges = Judged {
+            names: &judges,
+            models: &model,
+            prompts: &prompt,
+            base_url,
+        };
+        return diagnosis_benchmark(&config, judges, dirs, development_only);
     }
     let http = match (judge.as_str(), base_url) {
         ("embedded", None) => None,
@@ -200,87 +211,145 @@ fn judge_eval(
 }
 
 /// `judge-eval --diagnosis`: every named judge on the benchmark's cases.
+/// The judges a diagnosis benchmark scores: names, with the embedded judge once per model and
+/// prompt (the defaults when none are given).
+struct Judged<'a> {
+    names: &'a [String],
+    models: &'a [String],
+    prompts: &'a [String],
+    base_url: Option<String>,
+}
+
+impl Judged<'_> {
+    /// Every judge to score, built on `base`.
+    fn build(
+        &self,
+        base: &crate::level::DistributionSpec,
+    ) -> anyhow::Result<Vec<Box<dyn crate::llm::Judge>>> {
+        let mut judges: Vec<Box<dyn crate::llm::Judge>> = Vec::new();
+        for name in self.names {
+            match name.as_str() {
+                "oracle" => judges.push(Box::new(crate::llm::oracle::Oracle::new(
+                    crate::llm::oracle::OracleConfig::default(),
+                    base.clone(),
+                    1,
+                ))),
+                "random" => judges.push(Box::new(crate::llm::random::RandomJudge::new(
+                    base.clone(),
+                    1,
+                ))),
+                "embedded" => self.embedded(base, &mut judges)?,
+                "http" => {
+                    let Some(url) = &self.base_url else {
+                        anyhow::bail!(
+                            "--judges http needs --base-url (e.g. http://127.0.0.1:8080)"
+                        );
+                    };
+                    let model = self.models.first().cloned().unwrap_or_default();
+                    let http = crate::llm::http::HttpConfig::new(url, &model);
+                    http.validate().map_err(anyhow::Error::msg)?;
+                    judges.push(Box::new(
+                        crate::llm::http::HttpJudge::new(http, base.clone(), 1)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
+                    ));
+                }
+                other => anyhow::bail!("--judges {other}: use oracle, random, embedded or http"),
+            }
+        }
+        Ok(judges)
+    }
+
+    fn embedded(
+        &self,
+        base: &crate::level::DistributionSpec,
+        judges: &mut Vec<Box<dyn crate::llm::Judge>>,
+    ) -> anyhow::Result<()> {
+        use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
+        let or_default = |given: &[String], default: &str| -> Vec<String> {
+            if given.is_empty() {
+                vec![default.to_string()]
+            } else {
+                given.to_vec()
+            }
+        };
+        for model in or_default(self.models, DEFAULT_MODEL) {
+            for prompt in or_default(self.prompts, DEFAULT_PROMPT) {
+                let config = EmbeddedConfig {
+                    model: model.clone(),
+                    prompt,
+                    ..Default::default()
+                };
+                judges.push(Box::new(
+                    EmbeddedJudge::new(&config, base.clone()).map_err(anyhow::Error::msg)?,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn diagnosis_benchmark(
     config: &Path,
-    judges: &[String],
-    models: &[String],
-    prompts: &[String],
-    base_url: Option<String>,
+    judged: Judged,
     (out, agents): (&Path, &Path),
+    development_only: bool,
 ) -> anyhow::Result<()> {
     use crate::experiment::diagnosis::{DiagnosisConfig, cases, evaluate, table};
-    use crate::llm::Judge;
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let status = |m: String| eprintln!("{m}");
-    let cases = cases(&config, agents, &status).map_err(anyhow::Error::msg)?;
+    let mut cases = cases(&config, agents, &status).map_err(anyhow::Error::msg)?;
+    if development_only {
+        cases.retain(|c| !c.held_out);
+    }
     let max_steps = config.train.max_steps;
+    let Some(base) = cases.first().map(|case| case.base.clone()) else {
+        anyhow::bail!("the benchmark has no cases: list kinds and seeds");
+    };
     let mut scores = Vec::new();
-    for name in judges {
-        status(format!("judging {} cases with {name}", cases.len()));
-        let base = match cases.first() {
-            Some(case) => case.base.clone(),
-            None => anyhow::bail!("the benchmark has no cases: list kinds and seeds"),
-        };
-        let mut judge: Box<dyn Judge> = match name.as_str() {
-            "oracle" => Box::new(crate::llm::oracle::Oracle::new(
-                crate::llm::oracle::OracleConfig::default(),
-                base,
-                1,
-            )),
-            "random" => Box::new(crate::llm::random::RandomJudge::new(base, 1)),
-            "embedded" => {
-                let embedded = crate::llm::embedded::EmbeddedConfig {
-                    model: models
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| crate::llm::embedded::DEFAULT_MODEL.into()),
-                    prompt: prompts
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| crate::llm::embedded::DEFAULT_PROMPT.into()),
-                    ..Default::default()
-                };
-                Box::new(
-                    crate::llm::embedded::EmbeddedJudge::new(&embedded, base)
-                        .map_err(anyhow::Error::msg)?,
-                )
-            }
-            "http" => {
-                let Some(url) = &base_url else {
-                    anyhow::bail!("--judges http needs --base-url (e.g. http://127.0.0.1:8080)");
-                };
-                let model = models.first().cloned().unwrap_or_default();
-                let http = crate::llm::http::HttpConfig::new(url, &model);
-                http.validate().map_err(anyhow::Error::msg)?;
-                Box::new(
-                    crate::llm::http::HttpJudge::new(http, base, 1)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                )
-            }
-            other => anyhow::bail!("--judges {other}: use oracle, random, embedded or http"),
-        };
+    for mut judge in judged.build(&base)? {
+        status(format!(
+            "judging {} cases with {}",
+            cases.len(),
+            judge.name()
+        ));
         let score = evaluate(&cases, max_steps, judge.as_mut()).map_err(anyhow::Error::msg)?;
         status(format!(
-            "{}: held-out correct {}",
-            score.judge, score.held_out.correct
+            "{}: held-out correct {}, development correct {}",
+            score.judge, score.held_out.correct, score.development.correct
         ));
         scores.push(score);
     }
     let json = serde_json::to_vec_pretty(&scores)?;
-    crate::files::write_atomic(&out.join("diagnosis.json"), &json)?;
+    let stem = if development_only {
+        "diagnosis-development"
+    } else {
+        "diagnosis"
+    };
+    crate::files::write_atomic(&out.join(format!("{stem}.json")), &json)?;
     let held = cases.iter().filter(|c| c.held_out).count();
+    let scope = if development_only {
+        format!(
+            "Development cases only ({} agents' seeds {:?}; the held-out agents were not judged): for choosing prompts and settings.",
+            config.kinds.len(),
+            config.development_seeds
+        )
+    } else {
+        format!(
+            "{held} held-out cases ({} kinds x {} held-out seeds x {} rollout sets of {} rollouts; development seeds {:?} not counted).",
+            config.kinds.len(),
+            config.held_out_seeds.len(),
+            config.cases_per_agent,
+            config.inspect_rollouts,
+            config.development_seeds,
+        )
+    };
     let md = format!(
-        "# Diagnosis benchmark\n\n{held} held-out cases ({} kinds x {} held-out seeds x {} rollout sets of {} rollouts; development seeds {:?} not counted). Correct: named what the agent pursues and proposed only menu items that disambiguate it (\"no change\" for the healthy agent). 95% Wilson intervals.\n\n{}",
-        config.kinds.len(),
-        config.held_out_seeds.len(),
-        config.cases_per_agent,
-        config.inspect_rollouts,
-        config.development_seeds,
+        "# Diagnosis benchmark\n\n{scope} Correct: named what the agent pursues and proposed only menu items that disambiguate it (\"no change\" for the healthy agent). 95% Wilson intervals.\n\n{}",
         table(&scores)
     );
-    crate::files::write_atomic(&out.join("diagnosis.md"), md.as_bytes())?;
+    crate::files::write_atomic(&out.join(format!("{stem}.md")), md.as_bytes())?;
     print!("{md}");
     Ok(())
 }

@@ -68,6 +68,10 @@ impl Arm {
         Arm::Ceiling,
     ];
 
+    /// The LLM-free controls the demo (and the app, when asked) trains beside the designer:
+    /// what the judge's choice of environments adds, and what the learned reward adds.
+    pub const CONTROLS: [Arm; 2] = [Arm::RandomScenarios, Arm::ScenariosEnvReward];
+
     /// The arm's name in configs, files and reports.
     pub fn name(self) -> &'static str {
         match self {

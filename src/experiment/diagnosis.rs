@@ -106,8 +106,10 @@ pub fn agent(
 ) -> Result<Policy, String> {
     let device = burn::tensor::Device::flex();
     let path = dir.join(agent_name(kind, seed));
+    // Finished as the trainer counts it: whole iterations (the steps stop short of
+    // `total_timesteps` when the batch does not divide it).
     if let Ok(loaded) = checkpoint::load(&path, &device)
-        && loaded.state.global_step >= config.train.ppo.total_timesteps
+        && loaded.state.iteration >= config.train.ppo.num_iterations()
     {
         return Ok(Policy::new(loaded.model, device));
     }
@@ -196,9 +198,23 @@ pub struct JudgeScore {
     pub development: Score,
     /// Held-out accuracy per kind of agent.
     pub per_kind: Vec<(String, Rate)>,
-    /// Every held-out answer: (kind, seed, diagnosis, proposals).
-    pub answers: Vec<(String, u64, String, Vec<String>)>,
+    /// Every answer, held-out and development.
+    pub answers: Vec<Answer>,
     pub seconds: f64,
+}
+
+/// One judge's answer about one case.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    /// What the agent pursues (its kind) and its seed.
+    pub kind: String,
+    pub seed: u64,
+    pub held_out: bool,
+    /// What the judge said it pursues, and proposed.
+    pub diagnosis: String,
+    pub proposals: Vec<String>,
+    /// The judge's own words.
+    pub analysis: String,
 }
 
 fn score(verdicts: &[Option<Verdict>]) -> Score {
@@ -240,16 +256,18 @@ pub fn evaluate(
                 Some((_, v)) => v.push(verdict),
                 None => per_kind.push((case.kind, vec![verdict])),
             }
-            if let Ok(a) = &answer {
-                answers.push((
-                    case.kind.key().to_string(),
-                    case.seed,
-                    a.diagnosis.key().to_string(),
-                    a.scenarios.iter().map(|s| s.edit.title()).collect(),
-                ));
-            }
         } else {
             dev.push(verdict);
+        }
+        if let Ok(a) = &answer {
+            answers.push(Answer {
+                kind: case.kind.key().to_string(),
+                seed: case.seed,
+                held_out: case.held_out,
+                diagnosis: a.diagnosis.key().to_string(),
+                proposals: a.scenarios.iter().map(|s| s.edit.title()).collect(),
+                analysis: a.raw.clone(),
+            });
         }
     }
     Ok(JudgeScore {
@@ -265,26 +283,35 @@ pub fn evaluate(
     })
 }
 
-/// The benchmark's table, one row per judge.
+/// The benchmark's table, one row per judge ("-" where no case of that set was judged).
 pub fn table(scores: &[JudgeScore]) -> String {
     let mut md = String::from(
-        "| judge | held-out correct | named right | proposals right | per kind | development correct | failed | s |\n|---|---|---|---|---|---|---|---|\n",
+        "| judge | held-out correct | named right | proposals right | per kind | development correct | development named right | failed | s |\n|---|---|---|---|---|---|---|---|---|\n",
     );
+    let rate = |score: &Score, r: Rate| {
+        if score.cases == 0 {
+            "-".to_string()
+        } else {
+            r.to_string()
+        }
+    };
     for s in scores {
         let kinds: Vec<String> = s
             .per_kind
             .iter()
             .map(|(k, r)| format!("{k} {}/{}", r.successes, r.trials))
             .collect();
+        let (held, dev) = (&s.held_out, &s.development);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
             s.judge,
-            s.held_out.correct,
-            s.held_out.named_right,
-            s.held_out.proposals_right,
+            rate(held, held.correct),
+            rate(held, held.named_right),
+            rate(held, held.proposals_right),
             kinds.join(", "),
-            s.development.correct,
-            s.held_out.failed + s.development.failed,
+            rate(dev, dev.correct),
+            rate(dev, dev.named_right),
+            held.failed + dev.failed,
             s.seconds
         ));
     }
@@ -393,6 +420,32 @@ mod tests {
             "{:?}",
             random.answers
         );
+    }
+
+    #[test]
+    fn a_finished_agent_is_loaded_not_trained_again() {
+        let text = std::fs::read_to_string("assets/configs/diagnosis-7x7.ron").expect("config");
+        let mut config: DiagnosisConfig = ron::from_str(&text).expect("parses");
+        config.train.model = crate::config::ModelConfig::Mlp {
+            width: 8,
+            blocks: 1,
+        };
+        config.train.ppo.num_envs = 4;
+        config.train.ppo.num_steps = 8;
+        config.train.ppo.num_minibatches = 1;
+        // 100 steps in batches of 32: three iterations, 96 steps, as the trainer counts it.
+        config.train.ppo.total_timesteps = 100;
+        let dir = tempfile::tempdir().expect("dir");
+        let trained = std::cell::Cell::new(0);
+        let status = |m: String| {
+            if m.starts_with("training") {
+                trained.set(trained.get() + 1);
+            }
+        };
+        let kind = Diagnosis::Healthy;
+        agent(&config, kind, 3, dir.path(), &status).expect("trains");
+        agent(&config, kind, 3, dir.path(), &status).expect("loads");
+        assert_eq!(trained.get(), 1);
     }
 
     #[test]

@@ -119,6 +119,43 @@ pub struct Shown {
     /// Where the cheese is and where the mouse ended, as row/column numbers.
     #[serde(default)]
     pub positions: bool,
+    /// How many steps the mouse spent on each maze corner before the cheese (see
+    /// [`corner_steps_caption`]).
+    #[serde(default)]
+    pub corner_steps: bool,
+}
+
+/// Steps the mouse spent on each maze corner before reaching the cheese (or in the whole
+/// episode without it), every corner named alike: `before the cheese the mouse spends 12 steps
+/// in the top-right corner and 1 step in the bottom-right corner`.
+pub fn corner_steps_caption(rollout: &Rollout) -> String {
+    let layout = &rollout.layout;
+    let corners = layout.maze_corners();
+    let mut steps: Vec<(Corner, usize)> = Vec::new();
+    for p in rollout.path.iter().take_while(|p| **p != layout.cheese) {
+        if let Some((corner, _)) = corners.iter().find(|(_, cell)| cell == p) {
+            match steps.iter_mut().find(|(c, _)| c == corner) {
+                Some((_, n)) => *n += 1,
+                None => steps.push((*corner, 1)),
+            }
+        }
+    }
+    let when = if rollout.path.contains(&layout.cheese) {
+        "before the cheese"
+    } else {
+        "in the whole episode"
+    };
+    if steps.is_empty() {
+        return format!("{when} the mouse spends no step in any corner");
+    }
+    let parts: Vec<String> = steps
+        .iter()
+        .map(|(corner, n)| {
+            let unit = if *n == 1 { "step" } else { "steps" };
+            format!("{n} {unit} in the {corner} corner")
+        })
+        .collect();
+    format!("{when} the mouse spends {}", parts.join(" and "))
 }
 
 /// The rollout as text: ASCII maze with the path, the moves, captions (and optionally the outcome).
@@ -128,6 +165,7 @@ pub fn render_rollout(rollout: &Rollout, options: TextOptions) -> String {
         moves: true,
         events: true,
         positions: false,
+        corner_steps: false,
     };
     render_parts(rollout, shown, Wording::Standard, options.state_outcome)
 }
@@ -185,6 +223,10 @@ pub fn render_parts(
         for caption in captions_worded(rollout, wording) {
             text.push_str(&format!("- {caption}\n"));
         }
+    }
+    if shown.corner_steps {
+        text.push_str(&corner_steps_caption(rollout));
+        text.push_str(".\n");
     }
     if state_outcome {
         let outcome = if rollout.stats.reached_cheese {
@@ -275,6 +317,42 @@ mod tests {
     use super::*;
     use crate::level::DistributionSpec;
     use crate::sim::{Action, EpisodeStats, Outcome};
+
+    #[test]
+    fn corner_steps_count_each_corner_before_the_cheese_alike() {
+        // A maze whose cheese is on no corner.
+        let shifted = DistributionSpec::training(7, 1).shifted();
+        let layout = (0..100)
+            .map(|seed| shifted.level_for_seed(seed))
+            .find(|l| l.maze_corners().iter().all(|(_, cell)| *cell != l.cheese))
+            .expect("a maze with the cheese off the corners");
+        let corners = layout.maze_corners();
+        let cell = |c: Corner| corners.iter().find(|(k, _)| *k == c).expect("corner").1;
+        let (tr, br) = (cell(Corner::TopRight), cell(Corner::BottomRight));
+        // Only the cells matter here, not whether the path could be walked.
+        let stays = vec![layout.start, br, tr, tr, tr, layout.cheese, tr];
+        let rollout = Rollout::from_path(layout.clone(), stays, Vec::new());
+        let text = corner_steps_caption(&rollout);
+        assert_eq!(
+            text,
+            "before the cheese the mouse spends 1 step in the bottom-right corner and 3 steps in \
+             the top-right corner"
+        );
+        let none = Rollout::from_path(layout.clone(), vec![layout.start], Vec::new());
+        assert_eq!(
+            corner_steps_caption(&none),
+            "in the whole episode the mouse spends no step in any corner"
+        );
+        let shown = Shown {
+            maze: false,
+            moves: false,
+            events: false,
+            positions: false,
+            corner_steps: true,
+        };
+        let rendered = render_parts(&rollout, shown, Wording::Standard, false);
+        assert!(rendered.contains(&text), "{rendered}");
+    }
 
     #[test]
     fn rollout_text_shows_maze_moves_and_events_but_not_the_outcome_by_default() {

@@ -113,6 +113,9 @@ pub enum Command {
     SetLambda(f32),
     /// Which arm the next fine-tuning runs.
     SetArm(Arm),
+    /// The arms trained beside the fine-tuned one when it ends (see
+    /// [`SessionSettings::controls`]).
+    SetControls(Vec<Arm>),
     /// Evaluate the current agent on both distributions now.
     Evaluate,
     /// Start over with new settings.

@@ -248,6 +248,7 @@ impl Session {
             Command::CompareWithBaseline { count } => self.compare_with_baseline(count, out),
             Command::Evaluate => self.evaluate(out),
             Command::SetArm(arm) => self.settings.arm = arm,
+            Command::SetControls(arms) => self.settings.controls = arms,
             Command::SetLambda(lambda) => {
                 self.settings.round.lambda = lambda.clamp(0.0, 1.0);
                 if let Some(shaping) = &mut self.trainer.shaping {

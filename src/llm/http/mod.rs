@@ -157,6 +157,7 @@ impl HttpJudge {
             moves: true,
             events: true,
             positions: false,
+            corner_steps: false,
         };
         render_parts(rollout, shown, self.wording, self.config.state_outcome)
     }
@@ -453,6 +454,7 @@ impl HttpJudge {
             moves: false,
             events: false,
             positions: true,
+            corner_steps: false,
         };
         render_parts(rollout, shown, self.wording, self.config.state_outcome)
     }
