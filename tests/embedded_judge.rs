@@ -204,6 +204,25 @@ fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
         }
     }
     assert!(!analysis.raw.trim().is_empty());
+    // The variants that read one episode at a time say what they read in each.
+    for variant in ["positions-read", "corners-yesno"] {
+        judge.set_variant(variant).expect("a shipped variant");
+        let (success, failure) = success_and_failure();
+        let analysis = judge
+            .analyze("A mouse in a 7x7 maze.", &[failure, success])
+            .expect("analysis");
+        assert_ne!(analysis.diagnosis, maze_rllf::llm::Diagnosis::Unstated);
+        for episode in ["episode 1:", "episode 2:"] {
+            assert!(analysis.raw.contains(episode), "{variant}: {}", analysis.raw);
+        }
+        assert!(
+            analysis
+                .scenarios
+                .iter()
+                .all(|s| items.iter().any(|i| i.scenario == *s)),
+            "{variant}: only menu items"
+        );
+    }
 }
 
 #[test]

@@ -62,10 +62,10 @@ pub struct JudgeEvalArgs {
     /// keep them out of results/).
     #[arg(long, default_value = "runs/diagnosis-agents")]
     pub agents: PathBuf,
-    /// With `--diagnosis`: judge only the development agents' cases (for choosing prompts and
-    /// settings without looking at the held-out agents).
-    #[arg(long)]
-    pub development_only: bool,
+    /// With `--diagnosis`: which agents' cases are judged: `development` (for choosing prompts
+    /// and settings without looking at the held-out agents), `held-out` or `all`.
+    #[arg(long, default_value = "all", value_parser = ["development", "held-out", "all"])]
+    pub cases: String,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -88,7 +88,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         judges,
         out,
         agents,
-        development_only,
+        cases,
     } = args;
     if let Some(config) = diagnosis {
         let dirs = (out.as_path(), agents.as_path());
@@ -98,7 +98,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
             prompts: &prompt,
             base_url,
         };
-        return diagnosis_benchmark(&config, judges, dirs, development_only);
+        return diagnosis_benchmark(&config, judges, dirs, &cases);
     }
     let http = match (judge.as_str(), base_url) {
         ("embedded", None) => None,
@@ -292,7 +292,7 @@ fn diagnosis_benchmark(
     config: &Path,
     judged: Judged,
     (out, agents): (&Path, &Path),
-    development_only: bool,
+    which: &str,
 ) -> anyhow::Result<()> {
     use crate::experiment::diagnosis::{DiagnosisConfig, cases, evaluate, table};
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
@@ -300,8 +300,10 @@ fn diagnosis_benchmark(
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let status = |m: String| eprintln!("{m}");
     let mut cases = cases(&config, agents, &status).map_err(anyhow::Error::msg)?;
-    if development_only {
-        cases.retain(|c| !c.held_out);
+    match which {
+        "development" => cases.retain(|c| !c.held_out),
+        "held-out" => cases.retain(|c| c.held_out),
+        _ => {}
     }
     let max_steps = config.train.max_steps;
     let Some(base) = cases.first().map(|case| case.base.clone()) else {
@@ -322,14 +324,14 @@ fn diagnosis_benchmark(
         scores.push(score);
     }
     let json = serde_json::to_vec_pretty(&scores)?;
-    let stem = if development_only {
-        "diagnosis-development"
-    } else {
-        "diagnosis"
+    let stem = match which {
+        "development" => "diagnosis-development",
+        "held-out" => "diagnosis-held-out",
+        _ => "diagnosis",
     };
     crate::files::write_atomic(&out.join(format!("{stem}.json")), &json)?;
     let held = cases.iter().filter(|c| c.held_out).count();
-    let scope = if development_only {
+    let scope = if which == "development" {
         format!(
             "Development cases only ({} agents' seeds {:?}; the held-out agents were not judged): for choosing prompts and settings.",
             config.kinds.len(),
