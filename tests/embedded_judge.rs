@@ -213,7 +213,11 @@ fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
             .expect("analysis");
         assert_ne!(analysis.diagnosis, maze_rllf::llm::Diagnosis::Unstated);
         for episode in ["episode 1:", "episode 2:"] {
-            assert!(analysis.raw.contains(episode), "{variant}: {}", analysis.raw);
+            assert!(
+                analysis.raw.contains(episode),
+                "{variant}: {}",
+                analysis.raw
+            );
         }
         assert!(
             analysis
