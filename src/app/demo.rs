@@ -4,7 +4,7 @@
 //! back, F toggles full screen; `--auto` advances by itself and reports how long each stage took.
 
 use super::bridge::{JudgeNote, RoundLog, SendCommand, TrainingLog};
-use super::fine_tune_panel::{control_lines, rate_text};
+use super::fine_tune_panel::rate_text;
 use super::panels::Models;
 use super::round_panel::reliability;
 use super::scene::{Arrangement, Playback, Stage, single};
@@ -153,11 +153,10 @@ impl DemoStep {
                  judge proposed (the judge as environment designer)."
             }
             DemoStep::BeforeAfter => {
-                "Left: the agent before feedback. Right: after. Same mazes, same random seeds, \
-                 each side's outcomes counted under it. The chart adds the controls, tuned from \
-                 the same agent for as long: random menu scenarios with the judge's labels \
-                 (what the judge's choice of mazes is worth) and the judge's scenarios without \
-                 the learned reward (what the reward is worth)."
+                "Left: before feedback. Right: after. Same mazes, same seeds. The chart adds \
+                 controls tuned from the same agent for as long: random menu scenarios (what the \
+                 judge's choice of mazes is worth) and the judge's scenarios without the learned \
+                 reward (what the reward is worth)."
             }
             DemoStep::End => "Press Left to go back through the story.",
         }
@@ -473,10 +472,10 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &Models) {
 
 /// Height of the demo's bottom strip: taller for the before/after chart.
 pub(super) fn caption_height(m: &Models) -> f32 {
-    if m.demo.step() == DemoStep::BeforeAfter && m.round.before_after.is_some() {
-        300.0
-    } else {
-        170.0
+    match &m.round.before_after {
+        Some(t) if m.demo.step() == DemoStep::BeforeAfter && !t.controls.is_empty() => 330.0,
+        Some(_) if m.demo.step() == DemoStep::BeforeAfter => 260.0,
+        _ => 170.0,
     }
 }
 
@@ -531,9 +530,8 @@ fn demo_facts(m: &Models) -> String {
         DemoStep::BeforeAfter => match &m.round.before_after {
             Some(t) => {
                 let mut facts = format!(
-                    "Measured on the same {} shifted mazes: cheese {} before, {} after ({} arm): \
-                     {:+.1} points, McNemar p = {:.1e} ({} mazes solved only after, {} only \
-                     before).",
+                    "On the same {} shifted mazes: cheese {} before, {} after ({} arm): {:+.1} \
+                     points, McNemar p = {:.1e} ({} mazes solved only after, {} only before).",
                     t.before.summary.episodes,
                     rate_text(t.before.summary.cheese),
                     rate_text(t.after.summary.cheese),
@@ -543,9 +541,14 @@ fn demo_facts(m: &Models) -> String {
                     t.cheese_test.only_second,
                     t.cheese_test.only_first
                 );
-                for line in control_lines(t) {
-                    facts.push('\n');
-                    facts.push_str(&line);
+                for c in &t.controls {
+                    facts.push_str(&format!(
+                        "\n{} vs {}: {:+.1} points, p = {:.1e}",
+                        t.arm,
+                        c.arm,
+                        100.0 * (t.after.summary.cheese.rate - c.outcome.summary.cheese.rate),
+                        c.versus_tuned.p_value
+                    ));
                 }
                 facts
             }
