@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's screenshots in assets/screenshots/ with the app's own scripted
 # screenshots under Xvfb (1280x760; the demo at 1280x720), and the demo's report in
-# results/demo/demo.json. Takes about six minutes on 2 cores (the demo runs its whole story).
+# results/demo/demo.json. Took 13 minutes on 2 cores shared with other work (the demo runs its whole
+# story, its two control arms included).
 #
 #   scripts/screenshots.sh [BINARY]     # default: the dev build in $CARGO_TARGET_DIR
 set -euo pipefail
