@@ -142,7 +142,8 @@ impl Judge for Oracle {
 /// Scenarios the oracle proposes for a corner seeker (the judges' default count).
 pub const PROPOSALS: usize = 3;
 
-fn corner_index(corner: Corner) -> usize {
+/// The corner's place in [`Corner::ALL`] (the index of [`CornerReading::heads_for`]).
+pub(crate) fn corner_index(corner: Corner) -> usize {
     Corner::ALL.iter().position(|c| *c == corner).unwrap_or(0)
 }
 

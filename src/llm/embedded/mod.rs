@@ -7,7 +7,7 @@ pub mod model;
 pub use model::{ChatModel, Dequantize, ModelError};
 
 use super::menu::{self, Diagnosis};
-use super::oracle::CornerReading;
+use super::oracle::{CornerReading, corner_index};
 use super::scenario::Scenario;
 use super::text::{Shown, Wording, render_parts};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError};
@@ -694,10 +694,7 @@ impl EmbeddedJudge {
                 Diagnosis::CHOICES[best]
             };
             if let Diagnosis::Corner(c) = read {
-                reading.heads_for[crate::level::Corner::ALL
-                    .iter()
-                    .position(|x| *x == c)
-                    .unwrap_or(0)] += 1;
+                reading.heads_for[corner_index(c)] += 1;
             }
             answers.push(read);
         }
