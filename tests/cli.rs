@@ -339,6 +339,18 @@ fn bad_app_arguments_are_clear_errors_before_any_window_opens() {
             &["demo", "--controls", "random-scenarios,lucky"][..],
             "--controls: unknown arm `lucky`",
         ),
+        (&["app", "--judge", "gpt"][..], "unknown judge `gpt`"),
+        (
+            &["app", "--open-window", "plots"][..],
+            "the windows are library and compare",
+        ),
+        (&["app", "--at", "3=compare:live"][..], "expected compare:A,B"),
+        (&["app", "--judge", "human"][..], "label pairs yourself"),
+        (
+            &["app", "--at", "3=new:assets/configs/missing.ron"][..],
+            "missing.ron",
+        ),
+        (&["study", "--judge", "gpt", "--config", "x", "--out", "y"][..], "oracle"),
     ] {
         let out = maze_rllf(args);
         assert!(!out.status.success(), "{args:?} should fail");

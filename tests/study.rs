@@ -124,7 +124,7 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
         replayed as usize >= labels_before.saturating_sub(1),
         "cached labels were replayed: {replayed} of {labels_before}"
     );
-    for file in ["results.csv", "report.md", "plot.png"] {
+    for file in ["results.csv", "report.md", "plot.png", "plot.svg"] {
         assert!(out.join(file).exists(), "{file}");
     }
     let csv = std::fs::read_to_string(out.join("results.csv")).expect("csv");

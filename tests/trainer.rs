@@ -5,7 +5,8 @@
 
 use maze_rllf::config::TrainConfig;
 use maze_rllf::trainer::{
-    Command, EpisodeSource, Event, Phase, SessionSettings, ShowLevels, TrainerHandle,
+    AgentRef, COMPARE_EPISODES, Command, EpisodeSource, Event, Phase, SessionSettings, ShowLevels,
+    TrainerHandle,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -305,4 +306,103 @@ fn dropping_the_handle_joins_the_trainer_and_leaves_only_whole_metrics_lines() {
     }
     let csv = std::fs::read_to_string(log.with_extension("csv")).expect("csv beside it");
     assert_eq!(csv.lines().count(), rows + 1, "{csv}");
+}
+
+/// A short run on disk: `train --out` with the test's sizes, its metrics log beside it.
+fn trained_run(dir: &Path, size_override: Option<&str>) -> std::path::PathBuf {
+    let run = dir.join(size_override.map_or("run", |_| "other-size"));
+    let mut args = vec![
+        "train".to_string(),
+        "--config".into(),
+        "assets/configs/quick-7x7.ron".into(),
+        "--set".into(),
+        "ppo.total_timesteps=4096".into(),
+        "--set".into(),
+        "ppo.num_envs=16".into(),
+        "--set".into(),
+        "ppo.num_steps=32".into(),
+        "--out".into(),
+        run.display().to_string(),
+    ];
+    if let Some(set) = size_override {
+        args.extend(["--set".into(), set.into()]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(&args)
+        .output()
+        .expect("train runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run
+}
+
+#[test]
+fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same_mazes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = trained_run(dir.path(), None);
+    let trainer = TrainerHandle::spawn(settings().opening(run.clone())).expect("starts");
+    let history = wait_for(&trainer, 60, "the run's history", |e| match e {
+        Event::History(h) => Some(h.clone()),
+        _ => None,
+    });
+    let steps: Vec<u64> = history.iterations.iter().map(|m| m.global_step).collect();
+    assert_eq!(steps, [512, 1024, 1536, 2048, 2560, 3072, 3584, 4096]);
+    assert!(history.note.is_none(), "{:?}", history.note);
+
+    trainer
+        .send(Command::Compare {
+            agents: [AgentRef::Checkpoint(run.clone()), AgentRef::Live],
+            count: 5,
+        })
+        .expect("send");
+    let c = wait_for(&trainer, 120, "the comparison", |e| match e {
+        Event::Comparison(c) => Some(c.clone()),
+        _ => None,
+    });
+    assert_eq!(c.pairs.len(), 5);
+    for (a, b) in &c.pairs {
+        assert_eq!(a.layout, b.layout, "each pair is one maze");
+    }
+    assert_eq!(c.outcomes[0].outcomes.len(), COMPARE_EPISODES);
+    // The same weights on the same mazes: the same outcome on every maze.
+    assert_eq!(c.outcomes[0].outcomes, c.outcomes[1].outcomes);
+    assert_eq!(c.cheese_test.only_first + c.cheese_test.only_second, 0);
+    assert!(c.names[0].contains("run") && c.names[1].contains("live"), "{:?}", c.names);
+
+    // An agent of another world size is refused with what to do; the session goes on.
+    let other = trained_run(dir.path(), Some(r#"levels={"File": "levels/train-11x11.ron"}"#));
+    trainer
+        .send(Command::Compare {
+            agents: [AgentRef::Checkpoint(other.clone()), AgentRef::Live],
+            count: 2,
+        })
+        .expect("send");
+    let error = loop {
+        match trainer.next_event(Duration::from_secs(60)) {
+            Some(Event::Error(e)) => break e,
+            Some(_) => continue,
+            None => panic!("no error for a checkpoint of another size"),
+        }
+    };
+    assert!(error.contains("11x11") && error.contains("7x7"), "{error}");
+
+    // Settings that do not start leave the running session as it was.
+    trainer
+        .send(Command::Reset(Box::new(settings().opening(dir.path().join("nothing")))))
+        .expect("send");
+    let (mut said_why, mut goes_on) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(said_why && goes_on) && Instant::now() < deadline {
+        match trainer.next_event(Duration::from_millis(100)) {
+            Some(Event::Error(e)) => said_why |= e.contains("nothing"),
+            Some(Event::Status(s)) => goes_on |= s.contains("the current session goes on"),
+            _ => {}
+        }
+    }
+    assert!(said_why && goes_on, "why: {said_why}, goes on: {goes_on}");
+    trainer.send(Command::Step).expect("send");
+    wait_for(&trainer, 60, "an iteration of the kept session", |e| match e {
+        Event::Iteration(m) => Some(m.iteration),
+        _ => None,
+    });
+    assert!(trainer.shutdown(Duration::from_secs(30)));
 }

@@ -22,6 +22,7 @@ pub(super) fn plugin(app: &mut App) {
         .add_message::<EpisodesArrived>()
         .init_resource::<TrainingLog>()
         .init_resource::<RoundLog>()
+        .init_resource::<Comparisons>()
         .init_resource::<Fields>()
         .init_resource::<Notices>()
         .init_resource::<JudgeNote>()
@@ -73,6 +74,8 @@ pub struct TrainingLog {
     pub iterations: VecDeque<IterationMetrics>,
     pub evaluations: Vec<EvalPoint>,
     pub status: String,
+    /// Where the plotted history came from (a loaded run's log, or why there is none).
+    pub history_note: Option<String>,
     /// Events received since the app started.
     pub events: u64,
 }
@@ -81,6 +84,14 @@ impl TrainingLog {
     pub fn latest(&self) -> Option<&IterationMetrics> {
         self.iterations.back()
     }
+}
+
+/// The latest comparison of two agents (the compare window).
+#[derive(Resource, Default, Debug)]
+pub struct Comparisons {
+    pub latest: Option<crate::trainer::ComparisonView>,
+    /// Comparisons received since the app started (tells a new one from the last).
+    pub received: u64,
 }
 
 /// The latest feedback round.
@@ -139,6 +150,7 @@ pub fn receive_trainer_events(
     mut round: ResMut<RoundLog>,
     mut fields: ResMut<Fields>,
     mut notices: ResMut<Notices>,
+    mut comparisons: ResMut<Comparisons>,
     mut episodes: MessageWriter<EpisodesArrived>,
 ) {
     let Some(link) = link else {
@@ -148,6 +160,14 @@ pub fn receive_trainer_events(
         log.events += 1;
         match event {
             Event::Phase(p) => log.phase = Some(p),
+            Event::History(h) => {
+                let from = h.iterations.len().saturating_sub(HISTORY);
+                log.iterations = h.iterations[from..].iter().cloned().collect();
+                log.evaluations.clear();
+                log.history_note = Some(h.note.unwrap_or_else(|| {
+                    format!("the run's history: {} logged iterations", h.iterations.len())
+                }));
+            }
             Event::Iteration(m) => {
                 log.iterations.push_back(*m);
                 if log.iterations.len() > HISTORY {
@@ -176,6 +196,10 @@ pub fn receive_trainer_events(
             Event::RewardModel(r) => round.reward = Some(*r),
             Event::FineTuning(f) => round.fine_tuning = Some(*f),
             Event::BeforeAfter(t) => round.before_after = Some(*t),
+            Event::Comparison(c) => {
+                comparisons.latest = Some(*c);
+                comparisons.received += 1;
+            }
             Event::Status(s) => log.status = s,
             Event::Error(e) => notices.error(e),
         }

@@ -583,7 +583,7 @@ fn demo_facts(m: &Models) -> String {
                 format!(
                     "{note}{} ({}): \"{first}…\" Proposed: {}",
                     a.judge,
-                    reliability(&a.judge, a.judge_agreement).0,
+                    reliability(a.kind, a.judge_agreement).0,
                     a.scenarios
                         .iter()
                         .map(|s| s.title.clone())

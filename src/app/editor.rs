@@ -22,10 +22,12 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(
             Update,
             (
-                editor_keys.in_set(AppSystems::RecordInput),
+                editor_keys
+                    .in_set(AppSystems::RecordInput)
+                    .run_if(in_state(Mode::Edit)),
+                // In every mode: the library saves and loads through the editor from anywhere.
                 apply_editor_actions.in_set(AppSystems::Update),
-            )
-                .run_if(in_state(Mode::Edit)),
+            ),
         );
 }
 
@@ -101,6 +103,38 @@ impl Default for EditorState {
 }
 
 impl EditorState {
+    /// The editor on `path`: the level loaded from it if it exists (or a notice of why it could
+    /// not be, and a blank level), else a blank level that saving writes there.
+    pub fn on_file(path: &std::path::Path) -> Self {
+        let mut state = Self {
+            path: path.display().to_string(),
+            ..Self::default()
+        };
+        if path.exists() {
+            match Editor::load(path) {
+                Ok(editor) => {
+                    state.editor = editor;
+                    state.note(true, format!("loaded {}", path.display()));
+                }
+                Err(e) => state.note(false, e),
+            }
+        } else {
+            state.editor.level.name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("untitled")
+                .to_string();
+            state.note(true, format!("new level: saving writes {}", path.display()));
+        }
+        state.validation = state.editor.level.validate();
+        state
+    }
+
+    /// Whether saving to `path` replaces the file this level came from (no question asked).
+    fn saves_in_place(&self) -> bool {
+        self.editor.path.as_deref() == Some(std::path::Path::new(&self.path))
+    }
+
     fn note(&mut self, ok: bool, text: impl Into<String>) {
         self.note = Some(EditorNote {
             ok,
@@ -109,8 +143,13 @@ impl EditorState {
     }
 }
 
-/// Ctrl+Z undoes, Ctrl+Y (or Ctrl+Shift+Z) redoes.
-fn editor_keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut actions: MessageWriter<EditorAction>) {
+/// Ctrl+Z undoes, Ctrl+Y (or Ctrl+Shift+Z) redoes, Ctrl+S saves (in place without asking when
+/// the file is the level's own).
+fn editor_keys(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
+    state: Res<EditorState>,
+    mut actions: MessageWriter<EditorAction>,
+) {
     let Some(keys) = keys else {
         return;
     };
@@ -126,6 +165,11 @@ fn editor_keys(keys: Option<Res<ButtonInput<KeyCode>>>, mut actions: MessageWrit
     if ctrl && keys.just_pressed(KeyCode::KeyY) {
         actions.write(EditorAction::Redo);
     }
+    if ctrl && keys.just_pressed(KeyCode::KeyS) {
+        actions.write(EditorAction::Save {
+            overwrite: state.saves_in_place(),
+        });
+    }
 }
 
 /// Applies the frame's editor actions, revalidates, and puts the result on stage.
@@ -133,6 +177,7 @@ pub fn apply_editor_actions(
     mut actions: MessageReader<EditorAction>,
     mut state: ResMut<EditorState>,
     mut stage: ResMut<Stage>,
+    mode: Res<State<Mode>>,
     mut commands: MessageWriter<SendCommand>,
 ) {
     let mut changed = false;
@@ -196,7 +241,10 @@ pub fn apply_editor_actions(
     }
     if changed {
         state.validation = state.editor.level.validate();
-        put_on_stage(&state, &mut stage);
+        // The stage is the editor's only in edit mode (entering it puts the level there).
+        if *mode.get() == Mode::Edit {
+            put_on_stage(&state, &mut stage);
+        }
     }
 }
 
@@ -248,17 +296,33 @@ fn clear_stage(mut stage: ResMut<Stage>) {
     stage.show(Vec::new());
 }
 
+/// The colour a tile is drawn in (the scene's, so the minimap matches the maze).
+pub fn tool_color(tile: Tile) -> [u8; 3] {
+    match tile {
+        Tile::Wall => colors::WALL,
+        Tile::Floor => colors::FLOOR,
+        Tile::Start => super::scene::START,
+        Tile::Cheese => colors::CHEESE,
+    }
+}
+
 /// The editor's tools in the left column: new, load, save, paint, fill, resize, undo, playtest.
 pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
     let state = &mut *m.editor;
     ui.horizontal(|ui| {
-        for (tile, label) in [
-            (Tile::Wall, "# wall"),
-            (Tile::Floor, ". floor"),
-            (Tile::Start, "M start"),
-            (Tile::Cheese, "C cheese"),
-        ] {
-            ui.selectable_value(&mut state.tool, tile, label);
+        for ((_, tile), label) in super::canvas::TOOL_KEYS.into_iter().zip([
+            "1 # wall",
+            "2 . floor",
+            "3 M start",
+            "4 C cheese",
+        ]) {
+            ui.selectable_value(&mut state.tool, tile, label)
+                .on_hover_text(format!(
+                    "key {}: left-drag on the maze (or this map) paints {}; a drag is one undo step \
+                     (Ctrl+Z); right-drag turns the 3D view",
+                    &label[..1],
+                    &label[4..]
+                ));
         }
     });
     let level = &state.editor.level;
@@ -274,13 +338,7 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 origin + egui::vec2(col as f32 * cell, row as f32 * cell),
                 egui::vec2(cell - 1.0, cell - 1.0),
             );
-            let color = match level.tile(p) {
-                Tile::Wall => colors::WALL,
-                Tile::Floor => colors::FLOOR,
-                Tile::Start => super::scene::START,
-                Tile::Cheese => colors::CHEESE,
-            };
-            painter.rect_filled(rect, 0.0, c32(color));
+            painter.rect_filled(rect, 0.0, c32(tool_color(level.tile(p))));
             if state.validation.unreachable.contains(&p) {
                 painter.rect_stroke(
                     rect.shrink(cell * 0.2),
@@ -373,8 +431,14 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.text_edit_singleline(&mut state.path);
     });
     ui.horizontal(|ui| {
-        if ui.button("Save").clicked() {
-            out.editor.write(EditorAction::Save { overwrite: false });
+        if ui
+            .button("Save")
+            .on_hover_text("Ctrl+S; asks before replacing a file other than the level's own")
+            .clicked()
+        {
+            out.editor.write(EditorAction::Save {
+                overwrite: state.saves_in_place(),
+            });
         }
         if ui.button("Load").clicked() {
             out.editor.write(EditorAction::Load);

@@ -185,11 +185,23 @@ fn series(t: &BeforeAfter) -> Vec<(String, &crate::sim::OutcomeSummary)> {
 /// (before, the fine-tuned arm and each control arm) as a bar with its 95% interval as a whisker
 /// and the rate written above. `size` in points.
 pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
+    agents_chart(ui, &series(t), size);
+}
+
+/// The rates of several agents on the same mazes as [`rate_chart`] draws them, one colour per
+/// agent in order.
+pub(super) fn agents_chart(
+    ui: &mut egui::Ui,
+    agents: &[(String, &crate::sim::OutcomeSummary)],
+    size: egui::Vec2,
+) {
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
     let text = |size: f32| egui::FontId::proportional(size);
     let axis = Color32::from_gray(120);
-    let agents = series(t);
+    let Some(episodes) = agents.first().map(|a| a.1.episodes) else {
+        return;
+    };
     let colour = |i: usize| SERIES_COLOURS[i.min(SERIES_COLOURS.len() - 1)];
 
     // The legend, wrapped onto as many rows as the width needs.
@@ -220,10 +232,7 @@ pub(super) fn rate_chart(ui: &mut egui::Ui, t: &BeforeAfter, size: egui::Vec2) {
     painter.text(
         egui::pos2(rect.left() + 40.0, rect.top() + legend_h - 8.0),
         egui::Align2::LEFT_CENTER,
-        format!(
-            "share of {} shifted mazes, with 95% intervals (Wilson)",
-            t.before.summary.episodes
-        ),
+        format!("share of {episodes} shifted mazes, with 95% intervals (Wilson)"),
         text(13.0),
         axis,
     );

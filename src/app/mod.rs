@@ -2,16 +2,21 @@
 //! decision; this module draws the maze, streams its events into the ECS, and sends commands back.
 
 pub mod bridge;
+mod canvas;
+mod captions_3d;
+mod compare;
 pub mod demo;
 pub mod editor;
 mod fine_tune_panel;
 pub mod glyphs;
 mod icons;
+mod library;
 pub mod palette;
 mod panels;
 mod plots;
 pub mod record;
 mod round_panel;
+mod runs_panel;
 pub mod scene;
 mod view;
 
@@ -78,6 +83,29 @@ pub struct AppOptions {
     pub overlays: scene::Overlays,
     /// Ghost agents in one maze instead of a grid of mazes.
     pub ghosts: bool,
+    /// The level file the editor opens on (loaded if it exists).
+    pub edit_file: Option<PathBuf>,
+    /// Windows open at start.
+    pub open_windows: Vec<AppWindow>,
+}
+
+/// The app's windows that `--open-window` can open at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppWindow {
+    Library,
+    Compare,
+}
+
+impl std::str::FromStr for AppWindow {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "library" => Ok(Self::Library),
+            "compare" => Ok(Self::Compare),
+            other => Err(format!("`{other}`: the windows are library and compare")),
+        }
+    }
 }
 
 /// Everything the app adds besides Bevy's and egui's own plugins; also what headless tests add
@@ -139,12 +167,29 @@ pub fn run(options: AppOptions) -> Result<(), String> {
     app.add_plugins(plugin);
     app.add_plugins((
         view::plugin,
+        canvas::plugin,
+        captions_3d::plugin,
+        compare::plugin,
+        library::plugin,
         panels::plugin,
         record::plugin,
         scene::effects::plugin,
     ));
     app.insert_state(options.mode);
     app.insert_resource(options.overlays);
+    if let Some(path) = &options.edit_file {
+        app.insert_resource(editor::EditorState::on_file(path));
+    }
+    for window in &options.open_windows {
+        match window {
+            AppWindow::Library => app.world_mut().resource_mut::<library::Library>().open = true,
+            AppWindow::Compare => {
+                app.world_mut()
+                    .resource_mut::<compare::CompareState>()
+                    .open = true;
+            }
+        }
+    }
     if options.ghosts {
         app.insert_resource(scene::Playback {
             arrangement: scene::Arrangement::Ghosts,

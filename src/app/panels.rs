@@ -10,7 +10,7 @@ use super::record::Record;
 use super::round_panel::reliability;
 use super::scene::{Arrangement, Overlays, Playback, Stage, View};
 use super::view::PanelInsets;
-use crate::llm::JudgeSpec;
+use crate::llm::{JudgeKind, JudgeSpec};
 use crate::llm::http::HttpConfig;
 use crate::llm::oracle::OracleConfig;
 use crate::sim::render::colors;
@@ -32,8 +32,8 @@ pub(super) struct PanelState {
     pub(super) plot: PlotTab,
     pub(super) page: usize,
     pub(super) http: HttpConfig,
-    /// The judge the run panel configures, by its `JudgeSpec` name.
-    pub(super) judge: &'static str,
+    /// The kind of judge the run panel configures.
+    pub(super) judge: JudgeKind,
     pub(super) judge_from_settings: bool,
     #[cfg(feature = "embedded")]
     pub(super) embedded: crate::llm::embedded::EmbeddedConfig,
@@ -44,6 +44,7 @@ pub(super) struct PanelState {
     pub(super) resize_to: usize,
     pub(super) show: ShowChoice,
     pub(super) rounds_seen: u64,
+    pub(super) runs: super::runs_panel::RunsState,
 }
 
 impl Default for PanelState {
@@ -53,7 +54,7 @@ impl Default for PanelState {
             plot: PlotTab::Rates,
             page: 0,
             http: HttpConfig::new("http://127.0.0.1:11434", "llama3.1:8b"),
-            judge: "oracle",
+            judge: JudgeKind::Oracle,
             judge_from_settings: false,
             #[cfg(feature = "embedded")]
             embedded: crate::llm::embedded::EmbeddedConfig::default(),
@@ -63,6 +64,7 @@ impl Default for PanelState {
             resize_to: 7,
             show: ShowChoice::Training,
             rounds_seen: 0,
+            runs: Default::default(),
         }
     }
 }
@@ -96,6 +98,8 @@ pub(super) struct Models<'w> {
     pub(super) insets: ResMut<'w, PanelInsets>,
     pub(super) panel: ResMut<'w, PanelState>,
     pub(super) stage: ResMut<'w, Stage>,
+    pub(super) library: ResMut<'w, super::library::Library>,
+    pub(super) compare: ResMut<'w, super::compare::CompareState>,
 }
 
 #[derive(SystemParam)]
@@ -155,6 +159,26 @@ fn draw_panels(
                         if ui.selectable_label(mode == target, label).clicked() && mode != target {
                             next_mode.set(target);
                         }
+                    }
+                    if ui
+                        .selectable_label(m.library.open, "Library")
+                        .on_hover_text(
+                            "the level files of a folder with previews: edit them, watch the agent \
+                             in them, save the edited level there",
+                        )
+                        .clicked()
+                    {
+                        m.library.open = !m.library.open;
+                    }
+                    if ui
+                        .selectable_label(m.compare.open, "Compare")
+                        .on_hover_text(
+                            "two agents (the live one or checkpoints) on the same mazes, side by \
+                             side, with their rates and McNemar's test",
+                        )
+                        .clicked()
+                    {
+                        m.compare.open = !m.compare.open;
                     }
                 });
                 ui.separator();
@@ -257,12 +281,13 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             m.panel.round_open = true;
         }
     });
+    super::runs_panel::runs_section(ui, m, out);
     ui.collapsing("Run settings (apply restarts)", |ui| {
         let s = &mut m.draft.settings;
         if !m.panel.judge_from_settings {
             // The panel starts on the judge the app was opened with.
             m.panel.judge_from_settings = true;
-            m.panel.judge = s.judge.name();
+            m.panel.judge = s.judge.kind();
             match &s.judge {
                 JudgeSpec::Http(h) => m.panel.http = h.clone(),
                 #[cfg(feature = "embedded")]
@@ -289,13 +314,14 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.checkbox(&mut s.auto_review, "go through reviews without waiting");
         ui.horizontal(|ui| {
             ui.label("judge");
-            ui.radio_value(&mut m.panel.judge, "oracle", "oracle");
-            ui.radio_value(&mut m.panel.judge, "http", "HTTP (OpenAI-compatible)");
-            #[cfg(feature = "embedded")]
-            ui.radio_value(&mut m.panel.judge, "embedded", "embedded (offline)");
+            // The person's part is the round window's review, not a terminal judge.
+            for kind in JudgeKind::ALL.into_iter().filter(|&k| k.built() && k != JudgeKind::Human) {
+                ui.radio_value(&mut m.panel.judge, kind, kind.title())
+                    .on_hover_text(kind.description());
+            }
         });
         #[cfg(feature = "embedded")]
-        if m.panel.judge == "embedded" {
+        if m.panel.judge == JudgeKind::Embedded {
             ui.horizontal(|ui| {
                 ui.label("model");
                 egui::ComboBox::from_id_salt("embedded-model")
@@ -325,11 +351,11 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 .measured
                 .entry(key)
                 .or_insert_with(|| crate::llm::embedded::measured_agreement(model, prompt));
-            let (note, color) = reliability("embedded", measured);
+            let (note, color) = reliability(JudgeKind::Embedded, measured);
             ui.colored_label(color, note);
             s.judge = JudgeSpec::Embedded(m.panel.embedded.clone());
         }
-        if m.panel.judge == "http" {
+        if m.panel.judge == JudgeKind::Http {
             ui.horizontal(|ui| {
                 ui.label("base URL");
                 ui.text_edit_singleline(&mut m.panel.http.base_url);
@@ -339,7 +365,7 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 ui.text_edit_singleline(&mut m.panel.http.model);
             });
             s.judge = JudgeSpec::Http(m.panel.http.clone());
-        } else if m.panel.judge == "oracle" && !matches!(s.judge, JudgeSpec::Oracle(_)) {
+        } else if m.panel.judge == JudgeKind::Oracle && !matches!(s.judge, JudgeSpec::Oracle(_)) {
             s.judge = JudgeSpec::Oracle(OracleConfig::default());
         }
         ui.small(format!("judge: {}", s.judge.label()));

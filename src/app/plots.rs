@@ -13,6 +13,9 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
         ui.selectable_value(&mut m.panel.plot, PlotTab::Losses, "losses");
     });
     let log = &m.log;
+    if let Some(note) = &log.history_note {
+        ui.small(note);
+    }
     // The x axis starts at step 0 and reaches the latest point, so a single point (or a run
     // resumed at millions of steps) never gets a degenerate axis around one value.
     let last_step = log
@@ -44,6 +47,12 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
                     .map(|e| [e.global_step as f64, f(e)])
                     .collect()
             };
+            // Every iteration's training episodes (the whole history of a loaded run), under the
+            // evaluations' points.
+            let per_iteration = [
+                ("train episodes: cheese", series(&|it| it.cheese_rate)),
+                ("train episodes: corner", series(&|it| it.corner_rate)),
+            ];
             let lines = [
                 ("train: cheese", eval(&|e| e.train.cheese.rate)),
                 ("shifted: cheese", eval(&|e| e.shifted.cheese.rate)),
@@ -51,6 +60,9 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
                 ("shifted: neither", eval(&|e| e.shifted.neither.rate)),
             ];
             plot.include_y(1.0).show(ui, |p| {
+                for (name, points) in per_iteration {
+                    p.line(Line::new(name, points).width(1.0));
+                }
                 for (name, points) in lines {
                     p.points(Points::new(name, points.clone()).radius(2.5));
                     p.line(Line::new(name, points));

@@ -206,21 +206,27 @@ pub struct FrameLog {
 impl FrameLog {
     pub fn new(file: std::fs::File) -> Self {
         let mut out = std::io::BufWriter::new(file);
-        let _ = writeln!(out, "seconds,frame_ms,phase");
+        let _ = writeln!(out, "seconds,frame_ms,phase,plotted_iterations,first_plotted_step");
         Self { out }
     }
 }
 
-/// Logs real time (the app's own clock clamps a slow frame's delta to 250 ms).
+/// Logs real time (the app's own clock clamps a slow frame's delta to 250 ms), and what the
+/// training plots hold: their iterations and the env step of the first.
 fn log_frames(log: Option<ResMut<FrameLog>>, time: Res<Time<Real>>, training: Res<TrainingLog>) {
     let Some(mut log) = log else {
         return;
     };
     let phase = training.phase.map_or("starting", |p| p.label());
+    let first = training
+        .iterations
+        .front()
+        .map_or(String::new(), |it| it.global_step.to_string());
     let line = format!(
-        "{:.3},{:.2},{phase}",
+        "{:.3},{:.2},{phase},{},{first}",
         time.elapsed_secs_f64(),
-        time.delta_secs_f64() * 1000.0
+        time.delta_secs_f64() * 1000.0,
+        training.iterations.len()
     );
     let _ = writeln!(log.out, "{line}").and_then(|()| log.out.flush());
 }

@@ -7,21 +7,22 @@ use super::icons;
 use super::panels::{Models, Outputs, c32};
 use super::scene::corner_first_step;
 use crate::level::{Layout, Pos};
-use crate::llm::Choice;
+use crate::llm::{Choice, JudgeKind};
 use crate::sim::render::colors;
 use crate::trainer::{Command, Phase};
 use bevy_egui::egui::{self, Color32, RichText};
 
 /// How far a judge's labels can be trusted, from its measured controlled agreement.
-pub fn reliability(judge: &str, agreement: Option<f64>) -> (String, Color32) {
-    if judge.starts_with("oracle") {
-        return (
-            "answers from the true outcome (scripted)".into(),
-            Color32::GRAY,
-        );
-    }
-    if judge == "human" {
-        return ("your own labels".into(), Color32::GRAY);
+pub fn reliability(kind: JudgeKind, agreement: Option<f64>) -> (String, Color32) {
+    match kind {
+        JudgeKind::Oracle => {
+            return (
+                "answers from the true outcome (scripted)".into(),
+                Color32::GRAY,
+            );
+        }
+        JudgeKind::Human => return ("your own labels".into(), Color32::GRAY),
+        JudgeKind::Http | JudgeKind::Embedded => {}
     }
     match agreement {
         Some(a) if a >= 0.70 => (
@@ -108,7 +109,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         ui.label("No round yet: press \"Start LLM feedback round\".");
         return;
     };
-    let (note, color) = reliability(&analysis.judge, analysis.judge_agreement);
+    let (note, color) = reliability(analysis.kind, analysis.judge_agreement);
     ui.colored_label(color, format!("judge {}: {note}", analysis.judge));
     if let Some(fallback) = &m.judge_note.0 {
         ui.colored_label(Color32::YELLOW, fallback);
@@ -168,7 +169,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
             .analysis
             .as_ref()
             .map_or((String::new(), Color32::GRAY), |a| {
-                reliability(&a.judge, a.judge_agreement)
+                reliability(a.kind, a.judge_agreement)
             });
         ui.colored_label(color, format!("these labels come from a judge with {note}"));
     }

@@ -2,6 +2,7 @@
 //! screenshots and commands), and the demo's round.
 
 use crate::config::TrainConfig;
+use crate::llm::JudgeKind;
 use crate::level::load_level_file;
 use clap::{Args, Parser};
 use std::path::PathBuf;
@@ -20,8 +21,8 @@ pub struct AppArgs {
     pub checkpoint: Option<PathBuf>,
     /// The judge of feedback rounds. Default: the embedded offline judge when its model is
     /// installed (`scripts/install-models.sh`), otherwise the scripted oracle (and the app says so).
-    #[arg(long, value_parser = ["oracle", "http", "embedded"])]
-    pub judge: Option<String>,
+    #[arg(long, value_parser = app_judge)]
+    pub judge: Option<JudgeKind>,
     /// OpenAI-compatible server for `--judge http`.
     #[arg(long, default_value = "http://127.0.0.1:11434")]
     pub http_url: String,
@@ -43,9 +44,10 @@ pub struct AppArgs {
     pub window: String,
     #[arg(long)]
     pub fullscreen: bool,
-    /// Open in the level editor.
-    #[arg(long)]
-    pub edit: bool,
+    /// Open in the level editor; on LEVEL if given (loaded if it exists, else a new level that
+    /// Save and Ctrl+S write there).
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1)]
+    pub edit: Option<Option<PathBuf>>,
     /// Go through feedback-round reviews without waiting (scenarios all kept, labels as judged).
     #[arg(long)]
     pub auto_review: bool,
@@ -65,15 +67,21 @@ pub struct AppArgs {
     #[arg(long, value_name = "SECONDS")]
     pub exit_after: Option<f64>,
     /// Send a command at a time: `--at 5=run --at 60=round` (run, pause, step, evaluate, round,
-    /// shifted, training).
+    /// shifted, training; `open:RUN` opens a run folder or checkpoint, `new:CONFIG` starts a new
+    /// run, both as the panel's Runs section does; `compare:A,B` plays two agents, each `live`
+    /// or a checkpoint, on the same mazes).
     #[arg(long = "at", value_name = "SECONDS=ACTION")]
     pub at: Vec<String>,
     /// Append every training iteration's metrics here (JSON lines), and as CSV beside it (`.csv`).
     #[arg(long)]
     pub metrics_log: Option<PathBuf>,
-    /// Write every frame's duration here (CSV: seconds, frame_ms, phase).
+    /// Write every frame's duration here (CSV: seconds, frame_ms, phase, plotted_iterations,
+    /// first_plotted_step).
     #[arg(long)]
     pub frame_log: Option<PathBuf>,
+    /// Open a window at start: library, compare (repeatable).
+    #[arg(long = "open-window", value_name = "NAME")]
+    pub open_windows: Vec<String>,
 }
 
 /// The arguments of `maze-rllf demo`.
@@ -115,8 +123,11 @@ fn control_arms(names: Option<&[String]>) -> anyhow::Result<Vec<crate::experimen
         .collect()
 }
 
-/// Parses `SECONDS=ACTION`.
-fn timed_command(text: &str) -> anyhow::Result<(f64, crate::trainer::Command)> {
+/// Parses `SECONDS=ACTION`; `open:PATH` and `new:CONFIG` start from `settings`.
+fn timed_command(
+    text: &str,
+    settings: &crate::trainer::SessionSettings,
+) -> anyhow::Result<(f64, crate::trainer::Command)> {
     use crate::trainer::{Command, ShowLevels};
     let (at, action) = text
         .split_once('=')
@@ -135,9 +146,31 @@ fn timed_command(text: &str) -> anyhow::Result<(f64, crate::trainer::Command)> {
         "round" => Command::BeginFeedbackRound,
         "shifted" => Command::Show(ShowLevels::Shifted),
         "training" => Command::Show(ShowLevels::Training),
+        other if other.starts_with("open:") => {
+            Command::Reset(Box::new(settings.opening(PathBuf::from(&other["open:".len()..]))))
+        }
+        other if other.starts_with("compare:") => {
+            let agent = |name: &str| match name.trim() {
+                "live" => crate::trainer::AgentRef::Live,
+                path => crate::trainer::AgentRef::Checkpoint(PathBuf::from(path)),
+            };
+            let (a, b) = other["compare:".len()..].split_once(',').ok_or_else(|| {
+                anyhow::anyhow!("--at {text}: expected compare:A,B (each `live` or a checkpoint)")
+            })?;
+            Command::Compare {
+                agents: [agent(a), agent(b)],
+                count: crate::app::COMPARISON_MAZES,
+            }
+        }
+        other if other.starts_with("new:") => Command::Reset(Box::new(
+            settings
+                .new_run(std::path::Path::new(&other["new:".len()..]))
+                .map_err(|e| anyhow::anyhow!("--at {text}: {e}"))?,
+        )),
         other => {
             anyhow::bail!(
-                "--at {text}: unknown action `{other}` (run, pause, step, evaluate, round, shifted, training)"
+                "--at {text}: unknown action `{other}` (run, pause, step, evaluate, round, shifted, \
+                 training, open:RUN_OR_CHECKPOINT, new:CONFIG, compare:A,B)"
             );
         }
     };
@@ -148,18 +181,31 @@ fn timed_command(text: &str) -> anyhow::Result<(f64, crate::trainer::Command)> {
 /// (see `assets/configs/demo-conv-7x7.ron` for the command that trains it).
 pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-conv-7x7";
 
+/// A `--judge` the app can run: any kind but the terminal's human judge (in the app a person
+/// labels pairs in the round window's review instead).
+fn app_judge(name: &str) -> Result<JudgeKind, String> {
+    match name.parse()? {
+        JudgeKind::Human => Err(
+            "the app has no terminal to ask at: choose oracle, http or embedded, and label pairs \
+             yourself in the round window's review"
+                .into(),
+        ),
+        kind => Ok(kind),
+    }
+}
+
 /// The app's judge when none is chosen: the embedded model when it is installed, otherwise the
 /// oracle, with a note that says why.
-fn default_app_judge() -> (&'static str, Option<String>) {
+fn default_app_judge() -> (JudgeKind, Option<String>) {
     #[cfg(feature = "embedded")]
     {
         use crate::llm::embedded::{DEFAULT_MODEL, install_command, resolve_model};
         let (_, path, _) = resolve_model(DEFAULT_MODEL);
         if path.exists() {
-            return ("embedded", None);
+            return (JudgeKind::Embedded, None);
         }
         (
-            "oracle",
+            JudgeKind::Oracle,
             Some(format!(
                 "the embedded judge's model ({DEFAULT_MODEL}) is not installed, so the scripted \
                  oracle labels the pairs (`{}` installs it)",
@@ -169,7 +215,7 @@ fn default_app_judge() -> (&'static str, Option<String>) {
     }
     #[cfg(not(feature = "embedded"))]
     (
-        "oracle",
+        JudgeKind::Oracle,
         Some(
             "this build has no embedded judge (`--features embedded`), so the scripted oracle \
              labels the pairs"
@@ -193,7 +239,7 @@ pub fn app_options(
     settings.metrics_log = args.metrics_log.clone();
     settings.auto_review = args.auto_review;
     let (judge, judge_note) = match &args.judge {
-        Some(judge) => (judge.as_str(), None),
+        Some(judge) => (*judge, None),
         None => default_app_judge(),
     };
     let judges = JudgeSettings {
@@ -209,7 +255,7 @@ pub fn app_options(
             ..Default::default()
         },
     };
-    settings.judge = JudgeSpec::named(judge, &judges).map_err(anyhow::Error::msg)?;
+    settings.judge = JudgeSpec::of_kind(judge, &judges).map_err(anyhow::Error::msg)?;
     let window = args
         .window
         .split_once('x')
@@ -231,7 +277,7 @@ pub fn app_options(
     let mut timed_commands = args
         .at
         .iter()
-        .map(|t| timed_command(t))
+        .map(|t| timed_command(t, &settings))
         .collect::<Result<Vec<_>, _>>()?;
     let mut overlays = crate::app::scene::Overlays::default();
     for name in &args.overlays {
@@ -262,7 +308,7 @@ pub fn app_options(
         }
         None => false,
     };
-    let mode = if args.edit {
+    let mode = if args.edit.is_some() {
         crate::app::Mode::Edit
     } else {
         mode
@@ -283,6 +329,13 @@ pub fn app_options(
         fps: args.fps,
         overlays,
         ghosts,
+        edit_file: args.edit.clone().flatten(),
+        open_windows: args
+            .open_windows
+            .iter()
+            .map(|w| w.parse())
+            .collect::<Result<_, String>>()
+            .map_err(|e| anyhow::anyhow!("--open-window {e}"))?,
     })
 }
 

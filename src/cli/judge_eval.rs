@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Args, Debug)]
 pub struct JudgeEvalArgs {
     /// `embedded` (in-process GGUF models) or `http` (an OpenAI-compatible server).
-    #[arg(long, default_value = "embedded")]
-    pub judge: String,
+    #[arg(long, value_enum, default_value_t = crate::llm::JudgeKind::Embedded)]
+    pub judge: crate::llm::JudgeKind,
     /// With `--judge http`: the server root, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     pub base_url: Option<String>,
@@ -100,12 +100,13 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         };
         return diagnosis_benchmark(&config, judges, dirs, &cases);
     }
-    let http = match (judge.as_str(), base_url) {
-        ("embedded", None) => None,
-        ("embedded", Some(_)) => {
+    use crate::llm::JudgeKind;
+    let http = match (judge, base_url) {
+        (JudgeKind::Embedded, None) => None,
+        (JudgeKind::Embedded, Some(_)) => {
             anyhow::bail!("--base-url is for --judge http");
         }
-        ("http", Some(url)) => {
+        (JudgeKind::Http, Some(url)) => {
             let ask = match ask.as_str() {
                 "pairwise" => crate::llm::http::HttpAsk::Pairwise,
                 "per-episode" => crate::llm::http::HttpAsk::PerEpisode,
@@ -120,11 +121,14 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
             config.validate().map_err(anyhow::Error::msg)?;
             Some(config)
         }
-        ("http", None) => {
+        (JudgeKind::Http, None) => {
             anyhow::bail!("--judge http needs --base-url (e.g. http://127.0.0.1:8080)");
         }
-        (other, _) => {
-            anyhow::bail!("--judge {other}: use embedded or http");
+        (other @ (JudgeKind::Oracle | JudgeKind::Human), _) => {
+            anyhow::bail!(
+                "--judge {other}: judge-eval measures models: use embedded or http (the oracle \
+                 and a person are scored by `--diagnosis ... --judges oracle`)"
+            );
         }
     };
     let dequantize = match dequantize.as_str() {

@@ -53,6 +53,17 @@ impl clap::ValueEnum for DeviceChoice {
     }
 }
 
+/// `--judge oracle|http|human|embedded`, from the one list of judges.
+impl clap::ValueEnum for crate::llm::JudgeKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.description()))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a PPO agent on a level distribution.

@@ -1,6 +1,7 @@
 //! `study`: the region study on this machine or as one share of several workers, its progress
 //! bars, and `--merge`.
 
+use crate::llm::JudgeKind;
 use crate::rl::DeviceChoice;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,9 @@ pub struct StudyArgs {
     /// Study config (RON), e.g. assets/configs/study-7x7.ron.
     #[arg(long, required_unless_present = "merge")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_parser = crate::llm::JUDGE_NAMES, default_value = "oracle")]
-    pub judge: String,
+    /// Who reads the rollouts, proposes scenarios and labels the pairs.
+    #[arg(long, value_enum, default_value_t = JudgeKind::Oracle)]
+    pub judge: JudgeKind,
     #[arg(long, required_unless_present = "merge")]
     pub out: Option<PathBuf>,
     /// Independent (region, seed) cells run in parallel.
@@ -23,7 +25,7 @@ pub struct StudyArgs {
     /// reports: `--merge OUT` does once every share finished.
     #[arg(long, value_name = "I/N")]
     pub cells: Option<crate::experiment::cells::Share>,
-    /// Write results.csv, report.md and plot.png of the study in this output folder from its
+    /// Write results.csv, report.md and plot.svg/.png of the study in this output folder from its
     /// finished cells, and list the missing ones.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["config", "cells"])]
     pub merge: Option<PathBuf>,
@@ -48,7 +50,7 @@ pub(super) fn run(args: StudyArgs) -> anyhow::Result<()> {
     } = args;
     match (merge, config, out) {
         (Some(dir), _, _) => merge_study(&dir),
-        (None, Some(config), Some(out)) => study(&config, &judge, &out, jobs, cells, &set, device),
+        (None, Some(config), Some(out)) => study(&config, judge, &out, jobs, cells, &set, device),
         _ => Err(anyhow::anyhow!(
             "study needs --config and --out (or --merge OUT)"
         )),
@@ -57,7 +59,7 @@ pub(super) fn run(args: StudyArgs) -> anyhow::Result<()> {
 
 fn study(
     config: &Path,
-    judge: &str,
+    judge: JudgeKind,
     out: &Path,
     jobs: usize,
     share: Option<crate::experiment::cells::Share>,
@@ -70,7 +72,7 @@ fn study(
         .map_err(anyhow::Error::msg)?
         .with_overrides(set)
         .map_err(anyhow::Error::msg)?;
-    let judge = crate::llm::JudgeSpec::named(judge, &config.judge_settings())
+    let judge = crate::llm::JudgeSpec::of_kind(judge, &config.judge_settings())
         .map_err(anyhow::Error::msg)?;
     let progress = Bars::default();
     let results = run_study(&config, &judge, out, jobs, share, &device, &progress)?;
@@ -87,7 +89,7 @@ fn study(
     let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
     println!("{report}");
     println!(
-        "{} cells; results.csv, report.md and plot.png in {}",
+        "{} cells; results.csv, report.md and plot.svg/.png in {}",
         results.len(),
         out.display()
     );
@@ -147,7 +149,7 @@ fn merge_study(out: &Path) -> anyhow::Result<()> {
     println!("{report}");
     if missing.is_empty() {
         println!(
-            "every cell finished; results.csv, report.md and plot.png in {}",
+            "every cell finished; results.csv, report.md and plot.svg/.png in {}",
             out.display()
         );
     } else {

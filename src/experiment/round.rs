@@ -449,6 +449,23 @@ impl BeforeAfter {
     }
 }
 
+/// Two agents on the same `episodes` shifted test mazes ([`Split::Test`]), maze by maze, with
+/// McNemar's test of reaching the cheese first (the first agent first).
+pub fn compare_agents(
+    first: &Policy,
+    second: &Policy,
+    shifted: &LevelSource,
+    episodes: usize,
+    seed: u64,
+    max_steps: u32,
+) -> (ArmOutcome, ArmOutcome, McNemar) {
+    let test = Split::Test.levels(shifted);
+    let first = evaluate_on(first, &test, episodes, seed, max_steps);
+    let second = evaluate_on(second, &test, episodes, seed, max_steps);
+    let test = cheese_mcnemar(&first, &second);
+    (first, second, test)
+}
+
 /// Step 6: evaluates `before` and `after` on the same `episodes` shifted test mazes (the study's
 /// test split, see [`Split`]).
 pub fn before_after(
@@ -460,10 +477,8 @@ pub fn before_after(
     seed: u64,
     max_steps: u32,
 ) -> BeforeAfter {
-    let test = Split::Test.levels(shifted);
-    let before = evaluate_on(before, &test, episodes, seed, max_steps);
-    let after = evaluate_on(after, &test, episodes, seed, max_steps);
-    let cheese_test = cheese_mcnemar(&before, &after);
+    let (before, after, cheese_test) =
+        compare_agents(before, after, shifted, episodes, seed, max_steps);
     BeforeAfter {
         arm,
         before,

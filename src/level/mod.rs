@@ -5,6 +5,7 @@ mod direction;
 pub mod edit;
 pub mod file;
 pub mod generate;
+pub mod library;
 
 pub use check::validate_spec;
 pub use direction::Direction;

@@ -16,7 +16,7 @@ pub mod text;
 pub use cache::LabelCache;
 pub use menu::{Diagnosis, MenuItem};
 pub use scenario::{Scenario, ScenarioEdit};
-pub use spec::{JUDGE_NAMES, JudgeSettings, JudgeSpec};
+pub use spec::{JUDGE_NAMES, JudgeKind, JudgeSettings, JudgeSpec};
 
 use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};

@@ -8,8 +8,90 @@ use super::oracle::{Oracle, OracleConfig};
 use crate::level::DistributionSpec;
 use serde::{Deserialize, Serialize};
 
+/// The kinds of judge: the one list the CLI's `--judge`, the app's judge choice and the reports'
+/// notes on how far a judge's labels can be trusted are built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeKind {
+    Oracle,
+    Http,
+    Human,
+    Embedded,
+}
+
+impl JudgeKind {
+    /// Every kind, in the order menus list them.
+    pub const ALL: [JudgeKind; 4] = [Self::Oracle, Self::Http, Self::Human, Self::Embedded];
+
+    /// The name `--judge` takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Oracle => "oracle",
+            Self::Http => "http",
+            Self::Human => "human",
+            Self::Embedded => "embedded",
+        }
+    }
+
+    /// The words a menu shows.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Oracle => "oracle (scripted)",
+            Self::Http => "HTTP (OpenAI-compatible)",
+            Self::Human => "human (you)",
+            Self::Embedded => "embedded (offline)",
+        }
+    }
+
+    /// What choosing it means, for tooltips and `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Oracle => {
+                "reads the rollouts with a fixed rule and labels pairs from the true outcome: \
+                 the ideal judge, no model involved"
+            }
+            Self::Http => "asks a model on an OpenAI-compatible server (llama.cpp, Ollama, vLLM, ..)",
+            Self::Human => "you answer every question yourself",
+            Self::Embedded => "a small GGUF model run in-process, offline",
+        }
+    }
+
+    /// Whether this build can run it (the embedded judge needs `--features embedded`).
+    pub fn built(self) -> bool {
+        self != Self::Embedded || cfg!(feature = "embedded")
+    }
+
+    /// Whether its labels come from the true outcome or a person, not from a model (no measured
+    /// agreement applies).
+    pub fn answers_without_a_model(self) -> bool {
+        matches!(self, Self::Oracle | Self::Human)
+    }
+}
+
+impl std::fmt::Display for JudgeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for JudgeKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| format!("unknown judge `{name}`: use one of {}", JUDGE_NAMES.join(", ")))
+    }
+}
+
 /// The judges by name, as `--judge` takes them.
-pub const JUDGE_NAMES: [&str; 4] = ["oracle", "http", "human", "embedded"];
+pub const JUDGE_NAMES: [&str; 4] = [
+    JudgeKind::ALL[0].name(),
+    JudgeKind::ALL[1].name(),
+    JudgeKind::ALL[2].name(),
+    JudgeKind::ALL[3].name(),
+];
 
 /// A judge and its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,38 +120,45 @@ impl JudgeSpec {
     /// The judge called `name` (one of [`JUDGE_NAMES`]) with its settings from `settings`, or what
     /// is missing and how to supply it.
     pub fn named(name: &str, settings: &JudgeSettings) -> Result<Self, String> {
-        match name {
-            "oracle" => Ok(Self::Oracle(settings.oracle.clone())),
-            "http" => settings.http.clone().map(Self::Http).ok_or_else(|| {
+        Self::of_kind(name.parse()?, settings)
+    }
+
+    /// The judge of `kind` with its settings from `settings`, or what is missing and how to
+    /// supply it.
+    pub fn of_kind(kind: JudgeKind, settings: &JudgeSettings) -> Result<Self, String> {
+        match kind {
+            JudgeKind::Oracle => Ok(Self::Oracle(settings.oracle.clone())),
+            JudgeKind::Http => settings.http.clone().map(Self::Http).ok_or_else(|| {
                 "--judge http needs the server: an `http: (base_url: .., model: ..)` section in \
                  the config (or --base-url and --model where the command takes them)"
                     .to_string()
             }),
-            "human" => Ok(Self::Human),
+            JudgeKind::Human => Ok(Self::Human),
             #[cfg(feature = "embedded")]
-            "embedded" => Ok(Self::Embedded(settings.embedded.clone())),
+            JudgeKind::Embedded => Ok(Self::Embedded(settings.embedded.clone())),
             #[cfg(not(feature = "embedded"))]
-            "embedded" => Err(
+            JudgeKind::Embedded => Err(
                 "--judge embedded: this build has no embedded judge; build with \
                  `--features embedded` (on by default)"
                     .into(),
             ),
-            other => Err(format!(
-                "unknown judge `{other}`: use one of {}",
-                JUDGE_NAMES.join(", ")
-            )),
+        }
+    }
+
+    /// Which kind of judge it is.
+    pub fn kind(&self) -> JudgeKind {
+        match self {
+            Self::Oracle(_) => JudgeKind::Oracle,
+            Self::Http(_) => JudgeKind::Http,
+            Self::Human => JudgeKind::Human,
+            #[cfg(feature = "embedded")]
+            Self::Embedded(_) => JudgeKind::Embedded,
         }
     }
 
     /// The judge's name, one of [`JUDGE_NAMES`].
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Oracle(_) => "oracle",
-            Self::Http(_) => "http",
-            Self::Human => "human",
-            #[cfg(feature = "embedded")]
-            Self::Embedded(_) => "embedded",
-        }
+        self.kind().name()
     }
 
     /// A one-line description for status lines and reports (a server's URL without credentials).
@@ -121,6 +210,12 @@ mod tests {
         }
         let http = JudgeSpec::named("http", &settings).expect_err("no server configured");
         assert!(http.contains("base_url"), "{http}");
+        for kind in JudgeKind::ALL {
+            assert_eq!(kind.name().parse::<JudgeKind>(), Ok(kind));
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        assert!(JudgeKind::Oracle.built() && JudgeKind::Human.built());
+        assert_eq!(JudgeKind::Embedded.built(), cfg!(feature = "embedded"));
         let unknown = JudgeSpec::named("gpt", &settings).expect_err("unknown");
         assert!(
             unknown.contains("oracle, http, human, embedded"),

@@ -165,6 +165,50 @@ pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
     })
 }
 
+/// A run folder found by [`find_runs`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub path: PathBuf,
+    /// The newest checkpoint's folder name (what `latest` names).
+    pub latest: String,
+    /// Whether the run logged its iterations (`metrics.jsonl`), so opening it shows its history.
+    pub has_metrics: bool,
+}
+
+/// The run folders (those with a `latest` file) in `folder` and one level below it (a study's
+/// arms), sorted by path; or why the folder cannot be listed.
+pub fn find_runs(folder: &Path) -> Result<Vec<RunSummary>, String> {
+    let list = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    std::fs::read_dir(folder)
+        .map_err(|e| format!("{}: cannot list the folder ({e})", folder.display()))?;
+    let mut runs: Vec<RunSummary> = list(folder)
+        .into_iter()
+        .flat_map(|dir| {
+            let below = list(&dir);
+            std::iter::once(dir).chain(below)
+        })
+        .filter_map(|dir| {
+            let latest = std::fs::read_to_string(dir.join(LATEST)).ok()?;
+            Some(RunSummary {
+                has_metrics: dir.join("metrics.jsonl").is_file(),
+                latest: latest.trim().to_string(),
+                path: dir,
+            })
+        })
+        .collect();
+    runs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(runs)
+}
+
 /// A loaded checkpoint's pieces.
 pub struct Loaded {
     pub dir: PathBuf,

@@ -125,6 +125,60 @@ impl MetricsLog {
     }
 }
 
+/// A run's logged iterations, read back for plotting.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub iterations: Vec<IterationMetrics>,
+    /// What the reader could not use (no log, unreadable lines), for a notice; None: all read.
+    pub note: Option<String>,
+}
+
+/// The iterations of the run folder `run` (its `metrics.jsonl`) up to and including `up_to` (the
+/// checkpoint's iteration: a run may have logged past its last checkpoint), in order. A missing
+/// or unreadable log and unreadable lines (a torn last line) are said in `note`, never an error.
+pub fn read_history(run: &Path, up_to: u64) -> History {
+    let jsonl = run.join("metrics.jsonl");
+    let text = match std::fs::read_to_string(&jsonl) {
+        Ok(text) => text,
+        Err(e) => {
+            return History {
+                iterations: Vec::new(),
+                note: Some(format!(
+                    "{}: no training history ({e}); the plots start at the checkpoint",
+                    jsonl.display()
+                )),
+            };
+        }
+    };
+    let mut bad = Vec::new();
+    let mut iterations: Vec<IterationMetrics> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .filter_map(|(i, l)| match serde_json::from_str::<IterationMetrics>(l) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                bad.push(i + 1);
+                None
+            }
+        })
+        .filter(|m| m.iteration <= up_to)
+        .collect();
+    iterations.sort_by_key(|m| m.iteration);
+    iterations.dedup_by_key(|m| m.iteration);
+    let note = (!bad.is_empty()).then(|| {
+        let lines: Vec<String> = bad.iter().take(5).map(|l| l.to_string()).collect();
+        format!(
+            "{}: {} unreadable line(s) skipped (line {}{})",
+            jsonl.display(),
+            bad.len(),
+            lines.join(", "),
+            if bad.len() > 5 { ", .." } else { "" }
+        )
+    });
+    History { iterations, note }
+}
+
 /// The CSV beside a JSONL log (`metrics.jsonl` -> `metrics.csv`), or an error when the two would
 /// be one file.
 fn csv_beside(jsonl: &Path) -> anyhow::Result<PathBuf> {
@@ -236,6 +290,32 @@ mod tests {
             .map(|r| r.split(',').nth(column).expect("cell"))
             .collect();
         assert_eq!(csv_iterations, ["1", "2", "3", "4"]);
+    }
+
+    #[test]
+    fn history_is_read_up_to_the_checkpoint_and_says_what_it_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = MetricsLog::create(&dir.path().join("metrics.jsonl")).expect("create");
+        for it in 1..=6 {
+            log.append(&at(it)).expect("append");
+        }
+        drop(log);
+        let all = read_history(dir.path(), u64::MAX);
+        assert_eq!(all.iterations.len(), 6);
+        assert!(all.note.is_none());
+        let path = dir.path().join("metrics.jsonl");
+        let mut text = std::fs::read_to_string(&path).expect("jsonl");
+        text.push_str("{\"iteration\": 7, \"glob");
+        std::fs::write(&path, text).expect("tear");
+        let history = read_history(dir.path(), 4);
+        let its: Vec<u64> = history.iterations.iter().map(|m| m.iteration).collect();
+        assert_eq!(its, [1, 2, 3, 4], "up to the checkpoint's iteration");
+        assert_eq!(history.iterations[0].global_step, 100);
+        let note = history.note.expect("the torn line is said");
+        assert!(note.contains("1 unreadable line(s)") && note.contains("line 7"), "{note}");
+        let none = read_history(&dir.path().join("elsewhere"), 4);
+        assert!(none.iterations.is_empty());
+        assert!(none.note.expect("said").contains("no training history"));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use super::session::{Flow, Session};
 use super::*;
 use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::preferences::LabeledPair;
-use crate::experiment::rollouts::collect_rollouts;
 use crate::experiment::round;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::{CachedJudge, Judge, LabelCache, Scenario};
@@ -247,6 +246,7 @@ impl Session {
         let (analysis, scenarios, shown) =
             (inspection.analysis, inspection.scenarios, inspection.shown);
         out.send(Event::Analysis(Box::new(AnalysisView {
+            kind: self.settings.judge.kind(),
             judge: judge.name(),
             text: analysis.raw.clone(),
             failure_modes: analysis.failure_modes.clone(),
@@ -488,18 +488,10 @@ impl Session {
         };
         let current = self.trainer.policy();
         let max_steps = self.trainer.config.max_steps;
-        let mut before = Vec::new();
-        let mut after = Vec::new();
-        for _ in 0..count.max(1) {
-            let layout = self.shifted_levels.sample(&mut self.rng);
-            let source = LevelSource::Fixed {
-                name: "comparison".into(),
-                layout,
-            };
-            let seed = self.rng.next_u64();
-            before.extend(collect_rollouts(&baseline, &source, 1, seed, max_steps));
-            after.extend(collect_rollouts(&current, &source, 1, seed, max_steps));
-        }
+        let (before, after): (Vec<Rollout>, Vec<Rollout>) = self
+            .paired_rollouts(&baseline, &current, count, max_steps)
+            .into_iter()
+            .unzip();
         let step = self.trainer.state.global_step;
         for (source, episodes) in [
             (EpisodeSource::Baseline, before),

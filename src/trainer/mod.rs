@@ -4,12 +4,14 @@
 //! channels. It never waits on its front end: streaming events are dropped when the front end is
 //! behind, the others wait in an outbox that is flushed without blocking.
 
+mod compare;
 mod feedback;
 pub mod protocol;
 mod session;
 
 pub use protocol::{
-    AnalysisView, BeforeAfter, Command, EpisodeBatch, EpisodeSource, EvalPoint, Event,
+    AgentRef, AnalysisView, BeforeAfter, COMPARE_EPISODES, Command, ComparisonView, EpisodeBatch,
+    EpisodeSource, EvalPoint, Event,
     FineTuningView, LabelView, Phase, PolicyField, RewardField, ScenarioView, SessionSettings,
     ShowLevels,
 };

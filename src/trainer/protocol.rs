@@ -68,6 +68,26 @@ impl SessionSettings {
             controls: Vec::new(),
         }
     }
+
+    /// These settings on the agent saved at `checkpoint` (a run folder or one of its checkpoint
+    /// folders): its config, weights and logged history come from there.
+    pub fn opening(&self, checkpoint: PathBuf) -> Self {
+        Self {
+            checkpoint: Some(checkpoint),
+            ..self.clone()
+        }
+    }
+
+    /// These settings on a fresh agent of the training config at `config`, or what is wrong
+    /// with the file (where, and how to fix it).
+    pub fn new_run(&self, config: &std::path::Path) -> Result<Self, String> {
+        let train = TrainConfig::load(config).map_err(|e| e.to_string())?;
+        Ok(Self {
+            train,
+            checkpoint: None,
+            ..self.clone()
+        })
+    }
 }
 
 /// What the streamed episodes are played on.
@@ -79,6 +99,9 @@ pub enum ShowLevels {
     Shifted,
     /// One layout (ghost agents in one maze; playtest of an edited level).
     Fixed(Layout),
+    /// Mazes from a level file (the app's level library): its layout, or mazes drawn from its
+    /// distribution or mixture.
+    Source(Box<crate::level::LevelSource>),
 }
 
 /// Commands from the front end; applied between iterations (never mid-update).
@@ -116,11 +139,41 @@ pub enum Command {
     /// The arms trained beside the fine-tuned one when it ends (see
     /// [`SessionSettings::controls`]).
     SetControls(Vec<Arm>),
+    /// Play two agents on the same shifted mazes: `count` mazes side by side for the stage, and
+    /// the rates of both on [`COMPARE_EPISODES`] more with McNemar's test.
+    Compare {
+        agents: [AgentRef; 2],
+        count: usize,
+    },
     /// Evaluate the current agent on both distributions now.
     Evaluate,
     /// Start over with new settings.
     Reset(Box<SessionSettings>),
     Shutdown,
+}
+
+/// Test mazes each agent of a [`Command::Compare`] is evaluated on.
+pub const COMPARE_EPISODES: usize = 300;
+
+/// An agent to compare: the session's own, or one saved in a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentRef {
+    Live,
+    /// A run folder (its newest checkpoint) or a checkpoint folder.
+    Checkpoint(PathBuf),
+}
+
+/// Two agents on the same mazes ([`Command::Compare`]).
+#[derive(Clone, Debug)]
+pub struct ComparisonView {
+    /// What each agent is, e.g. "live agent (step 12288)" or a checkpoint's path.
+    pub names: [String; 2],
+    /// The mazes played side by side: each pair is one maze.
+    pub pairs: Vec<(Rollout, Rollout)>,
+    /// Each agent's outcomes on the same test mazes.
+    pub outcomes: [crate::experiment::round::ArmOutcome; 2],
+    /// McNemar's test of reaching the cheese first, the first agent vs the second.
+    pub cheese_test: crate::sim::McNemar,
 }
 
 /// Where the session is.
@@ -220,6 +273,9 @@ pub struct ScenarioView {
 /// The judge's reading of the paused agent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalysisView {
+    /// Which kind of judge read the rollouts.
+    pub kind: crate::llm::JudgeKind,
+    /// The judge's backend and model, e.g. `http:llama3.1:8b`.
     pub judge: String,
     pub text: String,
     pub failure_modes: Vec<String>,
@@ -256,6 +312,9 @@ pub struct FineTuningView {
 #[derive(Clone, Debug)]
 pub enum Event {
     Phase(Phase),
+    /// The loaded checkpoint's run as logged up to the checkpoint (its `metrics.jsonl`), sent
+    /// once when a session starts from a checkpoint; live iterations follow it.
+    History(Box<crate::rl::metrics::History>),
     Iteration(Box<IterationMetrics>),
     Evaluation(Box<EvalPoint>),
     Episodes(EpisodeBatch),
@@ -270,6 +329,8 @@ pub enum Event {
     /// Fine-tuning reached its budget: the agent of the round's start and the fine-tuned one on
     /// the same shifted mazes, with McNemar's test.
     BeforeAfter(Box<BeforeAfter>),
+    /// Two agents compared on the same mazes ([`Command::Compare`]).
+    Comparison(Box<ComparisonView>),
     /// A line for the status bar.
     Status(String),
     /// Something went wrong; the session goes on (shown in the panel, not only the log).

@@ -77,7 +77,15 @@ pub(super) fn run(settings: SessionSettings, commands: Receiver<Command>, mut ou
             let flow = match (command, session.as_mut()) {
                 (Command::Shutdown, _) => Flow::Stop,
                 (Command::Reset(settings), _) => {
-                    session = Session::new(*settings, &mut out);
+                    // Settings that do not start (a bad checkpoint or level file) leave the
+                    // running session as it was.
+                    match Session::new(*settings, &mut out) {
+                        Some(new) => session = Some(new),
+                        None if session.is_some() => out.send(Event::Status(
+                            "the new settings did not start; the current session goes on".into(),
+                        )),
+                        None => {}
+                    }
                     Flow::Continue
                 }
                 (command, Some(s)) => s.handle(command, &commands, &mut out),
@@ -116,6 +124,9 @@ impl Session {
                     s.trainer.config.seed
                 )));
                 out.send(Event::Phase(s.phase));
+                if let Some(path) = &s.settings.checkpoint {
+                    out.send(Event::History(Box::new(s.history(path))));
+                }
                 s.stream(out);
                 if s.settings.checkpoint.is_some() {
                     // A loaded agent's rates are known from the first frame on.
@@ -175,6 +186,15 @@ impl Session {
         })
     }
 
+    /// The loaded checkpoint's run history: the `metrics.jsonl` of the run folder holding the
+    /// checkpoint (or of the folder itself), up to the checkpoint's iteration.
+    fn history(&self, path: &std::path::Path) -> crate::rl::metrics::History {
+        let dir = checkpoint::resolve(path).unwrap_or_else(|_| path.to_path_buf());
+        let in_run = dir.parent().filter(|run| run.join(checkpoint::LATEST).is_file());
+        let run = in_run.unwrap_or(&dir);
+        crate::rl::metrics::read_history(run, self.trainer.state.iteration)
+    }
+
     pub(super) fn is_running(&self) -> bool {
         matches!(self.phase, Phase::Training | Phase::FineTuning)
     }
@@ -217,6 +237,18 @@ impl Session {
                 }
             }
             Command::Show(levels) => {
+                let size = self.training_levels.world_size();
+                if let ShowLevels::Source(source) = &levels
+                    && source.world_size() != size
+                {
+                    out.send(Event::Error(format!(
+                        "`{}` has {1}x{1} worlds and this agent sees {size}x{size}: open a level \
+                         of its size, or resize it in the editor",
+                        source.name(),
+                        source.world_size()
+                    )));
+                    return Flow::Continue;
+                }
                 self.show = levels;
                 self.stream(out);
             }
@@ -246,6 +278,7 @@ impl Session {
             }
             Command::StartFineTuning => self.start_fine_tuning(out),
             Command::CompareWithBaseline { count } => self.compare_with_baseline(count, out),
+            Command::Compare { agents, count } => self.compare(&agents, count, out),
             Command::Evaluate => self.evaluate(out),
             Command::SetArm(arm) => self.settings.arm = arm,
             Command::SetControls(arms) => self.settings.controls = arms,
@@ -331,6 +364,7 @@ impl Session {
                 name: "shown".into(),
                 layout: layout.clone(),
             },
+            ShowLevels::Source(source) => (**source).clone(),
         }
     }
 

@@ -364,6 +364,16 @@ pub fn cell_center(origin: Vec2, size: usize, row_col: Vec2) -> Vec2 {
         )
 }
 
+/// The cell of a maze of side `size` centred at `origin` that the 2D point `p` falls in, if any
+/// (the inverse of [`cell_center`]).
+pub fn cell_at(origin: Vec2, size: usize, p: Vec2) -> Option<Pos> {
+    let half = size as f32 / 2.0;
+    let col = (p.x - origin.x) / TILE + half;
+    let row = half - (p.y - origin.y) / TILE;
+    let inside = |v: f32| v >= 0.0 && v < size as f32;
+    (inside(col) && inside(row)).then(|| Pos::new(row as usize, col as usize))
+}
+
 /// 2D world units to the 3D world (one cell = one unit, y up).
 pub fn to_3d(p: Vec2, height: f32) -> Vec3 {
     Vec3::new(p.x / TILE, height, -p.y / TILE)
@@ -534,5 +544,27 @@ pub fn move_agents(
             View::Flat => (at.extend(3.0), Quat::from_rotation_z(angle)),
             View::Blocks => (to_3d(at, 0.0), Quat::from_rotation_y(angle)),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cell_under_a_point_inverts_the_cell_centre() {
+        for (origin, size) in [(Vec2::ZERO, 7), (Vec2::new(-300.0, 120.0), 10)] {
+            for row in 0..size {
+                for col in 0..size {
+                    let centre = cell_center(origin, size, Vec2::new(row as f32, col as f32));
+                    for nudge in [Vec2::ZERO, Vec2::splat(0.45 * TILE), Vec2::splat(-0.45 * TILE)] {
+                        assert_eq!(cell_at(origin, size, centre + nudge), Some(Pos::new(row, col)));
+                    }
+                }
+            }
+            let corner = cell_center(origin, size, Vec2::ZERO);
+            assert_eq!(cell_at(origin, size, corner - Vec2::new(0.6 * TILE, 0.0)), None);
+            assert_eq!(cell_at(origin, size, corner + Vec2::new(0.0, 0.6 * TILE)), None);
+        }
     }
 }

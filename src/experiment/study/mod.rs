@@ -5,7 +5,7 @@
 //! shifted mazes and compared with the baseline by McNemar's paired test; plus one reference
 //! agent per seed trained on the shifted distribution itself. Resumable (finished cells and arms
 //! are skipped, labels are cached as they arrive), `--jobs N` parallel, and reported as
-//! `results.csv`, `report.md` and `plot.png`.
+//! `results.csv`, `report.md` and the figure (`plot.svg`, `plot.png`).
 
 mod cell;
 mod config;

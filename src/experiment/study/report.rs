@@ -1,6 +1,7 @@
 //! The study's reports: the scenario share chosen on validation mazes; per region and arm the
 //! test rates pooled over seeds and McNemar's paired test against the baseline; the designer
-//! against each LLM-free control at every share — as `results.csv`, `report.md` and `plot.png`.
+//! against each LLM-free control at every share — as `results.csv`, `report.md` and the figure
+//! (`plot.svg`, `plot.png`).
 
 use super::*;
 use crate::experiment::arm::Arm;
@@ -159,7 +160,8 @@ pub fn contrast(results: &[CellResult], control: Arm, share: f64) -> Contrast {
 /// Significance level of the `improved` column.
 const ALPHA: f64 = 0.01;
 
-/// Writes `results.csv`, `report.md` (with the cells that failed and why) and `plot.png`.
+/// Writes `results.csv`, `report.md` (with the cells that failed and why) and the figure
+/// (`plot.svg`, `plot.png`).
 pub fn write_reports(
     config: &StudyConfig,
     finished: &Finished,
@@ -441,8 +443,10 @@ pub fn write_reports(
                 .collect(),
         })
         .collect();
-    let png = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
-    Ok(write_atomic(&out.join("plot.png"), &png)?)
+    let figure =
+        cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
+    write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
+    Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
 }
 
 /// The distinct titles of `edits`, sorted, joined with "; ".

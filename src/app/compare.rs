@@ -1,0 +1,158 @@
+//! The compare window: any two agents (the live one or checkpoints) played on the same mazes,
+//! side by side on stage with running tallies (the demo's playlist), and their rates on the same
+//! test mazes as a chart with McNemar's test.
+
+use super::bridge::{Comparisons, SendCommand};
+use super::fine_tune_panel::agents_chart;
+use super::scene::{Stage, paired_playlist};
+use super::{AppSystems, Mode};
+use crate::trainer::{AgentRef, COMPARE_EPISODES, Command};
+use bevy::prelude::*;
+use bevy_egui::egui::{self, Color32};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
+use std::path::PathBuf;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<CompareState>()
+        .add_systems(Update, show_new_comparison.in_set(AppSystems::Update))
+        .add_systems(EguiPrimaryContextPass, compare_window);
+}
+
+/// One side of the comparison as the window edits it.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub live: bool,
+    /// A run folder or checkpoint folder (when not live).
+    pub path: String,
+}
+
+impl Side {
+    fn agent(&self) -> AgentRef {
+        if self.live {
+            AgentRef::Live
+        } else {
+            AgentRef::Checkpoint(PathBuf::from(self.path.trim()))
+        }
+    }
+}
+
+#[derive(Resource, Debug)]
+pub struct CompareState {
+    pub open: bool,
+    pub sides: [Side; 2],
+    /// Mazes played side by side.
+    pub count: usize,
+}
+
+impl Default for CompareState {
+    fn default() -> Self {
+        Self {
+            open: false,
+            sides: [
+                Side {
+                    live: false,
+                    path: "assets/checkpoints/corner-conv-7x7".into(),
+                },
+                Side {
+                    live: true,
+                    path: "runs/".into(),
+                },
+            ],
+            count: 12,
+        }
+    }
+}
+
+/// A new comparison goes on stage as a playlist, one maze at a time.
+fn show_new_comparison(
+    comparisons: Res<Comparisons>,
+    mut seen: Local<u64>,
+    mut stage: ResMut<Stage>,
+    mut next_mode: ResMut<NextState<Mode>>,
+) {
+    if comparisons.received == *seen {
+        return;
+    }
+    *seen = comparisons.received;
+    let Some(c) = &comparisons.latest else {
+        return;
+    };
+    let pages = paired_playlist(&c.pairs, [&c.names[0], &c.names[1]]);
+    if !pages.is_empty() {
+        stage.pending = None;
+        stage.show_playlist(pages);
+        next_mode.set(Mode::Watch);
+    }
+}
+
+fn compare_window(
+    mut contexts: EguiContexts,
+    mut state: ResMut<CompareState>,
+    comparisons: Res<Comparisons>,
+    mut send: MessageWriter<SendCommand>,
+) -> Result {
+    if !state.open {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut open = true;
+    egui::Window::new("Compare two agents")
+        .default_pos([360.0, 40.0])
+        .default_size([560.0, 520.0])
+        .vscroll(true)
+        .open(&mut open)
+        .show(&ctx, |ui| {
+            let state = &mut *state;
+            for (i, side) in state.sides.iter_mut().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.label(if i == 0 { "left" } else { "right" });
+                    ui.checkbox(&mut side.live, "live agent")
+                        .on_hover_text("the agent this session is training");
+                    ui.add_enabled(
+                        !side.live,
+                        egui::TextEdit::singleline(&mut side.path).desired_width(300.0),
+                    )
+                    .on_hover_text("a run folder (its newest checkpoint) or a checkpoint-* folder");
+                });
+            }
+            ui.add(egui::Slider::new(&mut state.count, 1..=40).text("mazes side by side"));
+            if ui
+                .button("Play both on the same mazes")
+                .on_hover_text(format!(
+                    "the session's shifted mazes: these side by side on stage, and both agents' \
+                     rates on the same {COMPARE_EPISODES} test mazes"
+                ))
+                .clicked()
+            {
+                send.write(SendCommand(Command::Compare {
+                    agents: [state.sides[0].agent(), state.sides[1].agent()],
+                    count: state.count,
+                }));
+            }
+            ui.separator();
+            let Some(c) = &comparisons.latest else {
+                ui.label("no comparison yet");
+                return;
+            };
+            let agents: Vec<(String, &crate::sim::OutcomeSummary)> = c
+                .names
+                .iter()
+                .cloned()
+                .zip(c.outcomes.iter().map(|o| &o.summary))
+                .collect();
+            agents_chart(ui, &agents, egui::vec2(ui.available_width().min(540.0), 260.0));
+            let t = &c.cheese_test;
+            ui.label(format!(
+                "cheese first on the same mazes: only {} solved {} · only {} solved {} · \
+                 McNemar p = {:.2e}",
+                c.names[0], t.only_first, c.names[1], t.only_second, t.p_value
+            ));
+            if t.p_value < 0.01 {
+                ui.colored_label(Color32::LIGHT_GREEN, "a significant difference (p < 0.01)");
+            } else {
+                ui.colored_label(Color32::GRAY, "no significant difference (p >= 0.01)");
+            }
+        });
+    state.open = open;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! The app through a real window, as a person uses it: the app under Xvfb (Mesa's software
+//! Vulkan). The editor: the mouse and keys from `xdotool`, the maze found in the app's own
+//! screenshot (F12), a stroke painted on the scene, undone, another painted, Ctrl+S, and the
+//! saved file read back. Runs: a run folder opened in a running app brings its logged history
+//! into the plots (read back from the frame log). `scripts/test.sh` installs Xvfb and xdotool.
+#![cfg(feature = "app")]
+
+use maze_rllf::level::Pos;
+use maze_rllf::level::edit::{Editor, Tile};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WIDTH: usize = 1024;
+const HEIGHT: usize = 640;
+const SIDE: usize = 7;
+
+/// An X server of its own on a free display, stopped on drop.
+struct Display {
+    number: u32,
+    server: Child,
+}
+
+impl Display {
+    fn start() -> Self {
+        let number = (140..240)
+            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display number");
+        let server = Command::new("Xvfb")
+            .arg(format!(":{number}"))
+            .args(["-screen", "0", &format!("{WIDTH}x{HEIGHT}x24"), "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is missing: run scripts/test.sh (it installs xvfb and xdotool)");
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+        wait_for(Duration::from_secs(20), "Xvfb's socket", || socket.exists());
+        Self { number, server }
+    }
+
+    fn name(&self) -> String {
+        format!(":{}", self.number)
+    }
+
+    /// Runs `xdotool ARGS` on this display.
+    fn xdotool(&self, args: &[&str]) -> String {
+        let out = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", self.name())
+            .output()
+            .expect("xdotool is missing: run scripts/test.sh (it installs it)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not there after {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn pause() {
+    // A few frames of the software renderer.
+    std::thread::sleep(Duration::from_millis(700));
+}
+
+/// RGB pixels of a PNG file.
+fn read_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
+    let file = std::fs::File::open(path).expect("screenshot");
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("png data");
+    let channels = info.color_type.samples();
+    let pixels = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    (info.width as usize, info.height as usize, pixels)
+}
+
+/// The scene's maze in a screenshot: the widest run of columns holding wall-coloured pixels
+/// (the panel's minimap is a narrower one), and its rows. Returns (left, top, cell size).
+fn maze_on_screen(width: usize, pixels: &[[u8; 3]]) -> Option<(f32, f32, f32)> {
+    let wall = maze_rllf::sim::render::colors::WALL;
+    let is_wall = |p: &[u8; 3]| p.iter().zip(wall).all(|(a, b)| (*a as i32 - b as i32).abs() <= 6);
+    let height = pixels.len() / width;
+    let column_has = |x: usize| (0..height).filter(|&y| is_wall(&pixels[y * width + x])).count() > 3;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for x in 0..width {
+        if column_has(x) {
+            match runs.last_mut() {
+                Some((_, end)) if x - *end <= 24 => *end = x,
+                _ => runs.push((x, x)),
+            }
+        }
+    }
+    let (left, right) = runs.into_iter().max_by_key(|(a, b)| b - a)?;
+    let rows: Vec<usize> = (0..height)
+        .filter(|&y| (left..=right).any(|x| is_wall(&pixels[y * width + x])))
+        .collect();
+    let (top, bottom) = (*rows.first()?, *rows.last()?);
+    let cell = (right + 1 - left) as f32 / SIDE as f32;
+    let square = ((bottom + 1 - top) as f32 - (right + 1 - left) as f32).abs() < 2.0 * cell;
+    (cell > 20.0 && square).then_some((left as f32, top as f32, cell))
+}
+
+/// A private runtime folder for the app (Mesa and winit warn without one).
+fn runtime_dir(dir: &Path) -> PathBuf {
+    let runtime = dir.join("xdg");
+    std::fs::create_dir_all(&runtime).expect("dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    runtime
+}
+
+#[test]
+fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("open-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("assets/configs/quick-7x7.ron");
+    let run = dir.join("run");
+    let trained = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .arg("train")
+        .arg("--config")
+        .arg(&config)
+        .args(["--set", "ppo.total_timesteps=8192", "--set", "ppo.num_envs=16"])
+        .args(["--set", "ppo.num_steps=64", "--out"])
+        .arg(&run)
+        .output()
+        .expect("train runs");
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let logged: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("the run's log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect();
+    assert_eq!(logged.len(), 8, "8192 steps of 16 x 64");
+    let first_step = logged[0]["global_step"].as_u64().expect("step");
+
+    let frames = dir.join("frames.csv");
+    let display = Display::start();
+    let status = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(["app", "--judge", "oracle", "--window", "800x600", "--config"])
+        .arg(&config)
+        .arg("--at")
+        .arg(format!("4=open:{}", run.display()))
+        .args(["--exit-after", "40", "--frame-log"])
+        .arg(&frames)
+        .env("DISPLAY", display.name())
+        .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the app runs");
+    assert!(status.success(), "the app exited with {status}");
+    let log = std::fs::read_to_string(&frames).expect("frame log");
+    let mut rows = log.lines();
+    let header: Vec<&str> = rows.next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (count, first) = (column("plotted_iterations"), column("first_plotted_step"));
+    let last: Vec<&str> = rows.last().expect("frames logged").split(',').collect();
+    assert_eq!(last[count], "8", "the plots hold the run's 8 logged iterations");
+    assert_eq!(
+        last[first],
+        first_step.to_string(),
+        "the plots start at the run's first logged iteration"
+    );
+}
+
+#[test]
+fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("editor-window");
+    let _ = std::fs::remove_dir_all(&dir);
+    let runtime = runtime_dir(&dir);
+    let level = dir.join("painted.ron");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let display = Display::start();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+        .args(["app", "--judge", "oracle", "--window", &format!("{WIDTH}x{HEIGHT}")])
+        .args(["--exit-after", "400", "--config"])
+        .arg(root.join("assets/configs/quick-7x7.ron"))
+        .arg("--edit")
+        .arg(&level)
+        // F12's screenshots go to ./recordings: the test's own folder.
+        .current_dir(&dir)
+        .env("DISPLAY", display.name())
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the app starts");
+
+    let mut window = String::new();
+    wait_for(Duration::from_secs(180), "the app's window", || {
+        window = display.xdotool(&["search", "--name", "maze-rllf"]);
+        !window.is_empty()
+    });
+    let window = window.lines().next().expect("a window id").to_string();
+    display.xdotool(&["windowfocus", &window]);
+    display.xdotool(&["mousemove", "--window", &window, "5", "5"]);
+
+    // Screenshots until the maze is on screen (the first frames can be empty).
+    let mut shots = 0;
+    let mut maze = None;
+    wait_for(Duration::from_secs(180), "the maze in a screenshot", || {
+        let shot = dir.join(format!("recordings/maze-rllf-{:03}.png", shots + 1));
+        display.xdotool(&["key", "F12"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !shot.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if !shot.exists() {
+            return false;
+        }
+        shots += 1;
+        std::thread::sleep(Duration::from_millis(300));
+        let (w, h, px) = read_png(&shot);
+        assert_eq!((w, h), (WIDTH, HEIGHT));
+        maze = maze_on_screen(w, &px);
+        maze.is_some()
+    });
+    let (left, top, cell) = maze.expect("maze found");
+    let at = |p: Pos| {
+        (
+            format!("{}", (left + (p.col as f32 + 0.5) * cell) as i32),
+            format!("{}", (top + (p.row as f32 + 0.5) * cell) as i32),
+        )
+    };
+    let stroke = |cells: &[Pos]| {
+        let (x, y) = at(cells[0]);
+        display.xdotool(&["mousemove", "--window", &window, &x, &y]);
+        pause();
+        display.xdotool(&["mousedown", "1"]);
+        pause();
+        for &p in &cells[1..] {
+            let (x, y) = at(p);
+            display.xdotool(&["mousemove", "--window", &window, &x, &y]);
+            pause();
+        }
+        display.xdotool(&["mouseup", "1"]);
+        pause();
+    };
+
+    // Walls (the starting tool) across row 2, then Ctrl+Z: the whole stroke goes.
+    let first = [Pos::new(2, 2), Pos::new(2, 3), Pos::new(2, 4)];
+    stroke(&first);
+    display.xdotool(&["key", "ctrl+z"]);
+    pause();
+    // Walls across row 4, the cheese (key 4) moved from (1, 5) to (3, 5), then Ctrl+S writes
+    // the new file.
+    let second = [Pos::new(4, 2), Pos::new(4, 3)];
+    stroke(&second);
+    display.xdotool(&["key", "4"]);
+    pause();
+    stroke(&[Pos::new(3, 5)]);
+    display.xdotool(&["key", "ctrl+s"]);
+    wait_for(Duration::from_secs(60), "the saved level", || level.exists());
+    let _ = app.kill();
+    let _ = app.wait();
+
+    let saved = Editor::load(&level).expect("the saved level loads");
+    let tile = |p: Pos| saved.level.tile(p);
+    for p in first {
+        assert_eq!(tile(p), Tile::Floor, "{p:?}: the undone stroke is gone");
+    }
+    for p in second {
+        assert_eq!(tile(p), Tile::Wall, "{p:?}: the second stroke is saved");
+    }
+    assert_eq!(tile(Pos::new(3, 5)), Tile::Cheese, "key 4 chose the cheese");
+    assert_eq!(tile(Pos::new(1, 5)), Tile::Floor, "a level has one cheese");
+    let walls_inside = (1..SIDE - 1)
+        .flat_map(|r| (1..SIDE - 1).map(move |c| Pos::new(r, c)))
+        .filter(|&p| tile(p) == Tile::Wall)
+        .count();
+    assert_eq!(walls_inside, second.len(), "nothing else was painted");
+}
