@@ -344,13 +344,19 @@ fn bad_app_arguments_are_clear_errors_before_any_window_opens() {
             &["app", "--open-window", "plots"][..],
             "the windows are library and compare",
         ),
-        (&["app", "--at", "3=compare:live"][..], "expected compare:A,B"),
+        (
+            &["app", "--at", "3=compare:live"][..],
+            "expected compare:A,B",
+        ),
         (&["app", "--judge", "human"][..], "label pairs yourself"),
         (
             &["app", "--at", "3=new:assets/configs/missing.ron"][..],
             "missing.ron",
         ),
-        (&["study", "--judge", "gpt", "--config", "x", "--out", "y"][..], "oracle"),
+        (
+            &["study", "--judge", "gpt", "--config", "x", "--out", "y"][..],
+            "oracle",
+        ),
     ] {
         let out = maze_rllf(args);
         assert!(!out.status.success(), "{args:?} should fail");

@@ -331,7 +331,11 @@ fn trained_run(dir: &Path, size_override: Option<&str>) -> std::path::PathBuf {
         .args(&args)
         .output()
         .expect("train runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     run
 }
 
@@ -339,7 +343,7 @@ fn trained_run(dir: &Path, size_override: Option<&str>) -> std::path::PathBuf {
 fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same_mazes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = trained_run(dir.path(), None);
-    let trainer = TrainerHandle::spawn(settings().opening(run.clone())).expect("starts");
+    let mut trainer = TrainerHandle::spawn(settings().opening(run.clone())).expect("starts");
     let history = wait_for(&trainer, 60, "the run's history", |e| match e {
         Event::History(h) => Some(h.clone()),
         _ => None,
@@ -366,10 +370,17 @@ fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same
     // The same weights on the same mazes: the same outcome on every maze.
     assert_eq!(c.outcomes[0].outcomes, c.outcomes[1].outcomes);
     assert_eq!(c.cheese_test.only_first + c.cheese_test.only_second, 0);
-    assert!(c.names[0].contains("run") && c.names[1].contains("live"), "{:?}", c.names);
+    assert!(
+        c.names[0].contains("run") && c.names[1].contains("live"),
+        "{:?}",
+        c.names
+    );
 
     // An agent of another world size is refused with what to do; the session goes on.
-    let other = trained_run(dir.path(), Some(r#"levels={"File": "levels/train-11x11.ron"}"#));
+    let other = trained_run(
+        dir.path(),
+        Some(r#"levels={"File": "levels/train-11x11.ron"}"#),
+    );
     trainer
         .send(Command::Compare {
             agents: [AgentRef::Checkpoint(other.clone()), AgentRef::Live],
@@ -387,7 +398,9 @@ fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same
 
     // Settings that do not start leave the running session as it was.
     trainer
-        .send(Command::Reset(Box::new(settings().opening(dir.path().join("nothing")))))
+        .send(Command::Reset(Box::new(
+            settings().opening(dir.path().join("nothing")),
+        )))
         .expect("send");
     let (mut said_why, mut goes_on) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -399,10 +412,16 @@ fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same
         }
     }
     assert!(said_why && goes_on, "why: {said_why}, goes on: {goes_on}");
-    trainer.send(Command::Step).expect("send");
-    wait_for(&trainer, 60, "an iteration of the kept session", |e| match e {
-        Event::Iteration(m) => Some(m.iteration),
-        _ => None,
-    });
+    // (The run's budget is spent, so the kept session answers with an evaluation.)
+    trainer.send(Command::Evaluate).expect("send");
+    wait_for(
+        &trainer,
+        60,
+        "an evaluation by the kept session",
+        |e| match e {
+            Event::Evaluation(p) => Some(p.global_step),
+            _ => None,
+        },
+    );
     assert!(trainer.shutdown(Duration::from_secs(30)));
 }

@@ -28,7 +28,13 @@ impl Display {
             .expect("a free X display number");
         let server = Command::new("Xvfb")
             .arg(format!(":{number}"))
-            .args(["-screen", "0", &format!("{WIDTH}x{HEIGHT}x24"), "-nolisten", "tcp"])
+            .args([
+                "-screen",
+                "0",
+                &format!("{WIDTH}x{HEIGHT}x24"),
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,7 +69,10 @@ impl Drop for Display {
 fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
-        assert!(Instant::now() < deadline, "{what}: not there after {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not there after {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -92,9 +101,18 @@ fn read_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
 /// (the panel's minimap is a narrower one), and its rows. Returns (left, top, cell size).
 fn maze_on_screen(width: usize, pixels: &[[u8; 3]]) -> Option<(f32, f32, f32)> {
     let wall = maze_rllf::sim::render::colors::WALL;
-    let is_wall = |p: &[u8; 3]| p.iter().zip(wall).all(|(a, b)| (*a as i32 - b as i32).abs() <= 6);
+    let is_wall = |p: &[u8; 3]| {
+        p.iter()
+            .zip(wall)
+            .all(|(a, b)| (*a as i32 - b as i32).abs() <= 6)
+    };
     let height = pixels.len() / width;
-    let column_has = |x: usize| (0..height).filter(|&y| is_wall(&pixels[y * width + x])).count() > 3;
+    let column_has = |x: usize| {
+        (0..height)
+            .filter(|&y| is_wall(&pixels[y * width + x]))
+            .count()
+            > 3
+    };
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for x in 0..width {
         if column_has(x) {
@@ -138,12 +156,21 @@ fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
         .arg("train")
         .arg("--config")
         .arg(&config)
-        .args(["--set", "ppo.total_timesteps=8192", "--set", "ppo.num_envs=16"])
+        .args([
+            "--set",
+            "ppo.total_timesteps=8192",
+            "--set",
+            "ppo.num_envs=16",
+        ])
         .args(["--set", "ppo.num_steps=64", "--out"])
         .arg(&run)
         .output()
         .expect("train runs");
-    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
     let logged: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
         .expect("the run's log")
         .lines()
@@ -155,7 +182,9 @@ fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
     let frames = dir.join("frames.csv");
     let display = Display::start();
     let status = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
-        .args(["app", "--judge", "oracle", "--window", "800x600", "--config"])
+        .args([
+            "app", "--judge", "oracle", "--window", "800x600", "--config",
+        ])
         .arg(&config)
         .arg("--at")
         .arg(format!("4=open:{}", run.display()))
@@ -174,7 +203,10 @@ fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
     let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
     let (count, first) = (column("plotted_iterations"), column("first_plotted_step"));
     let last: Vec<&str> = rows.last().expect("frames logged").split(',').collect();
-    assert_eq!(last[count], "8", "the plots hold the run's 8 logged iterations");
+    assert_eq!(
+        last[count], "8",
+        "the plots hold the run's 8 logged iterations"
+    );
     assert_eq!(
         last[first],
         first_step.to_string(),
@@ -191,7 +223,13 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let display = Display::start();
     let mut app = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
-        .args(["app", "--judge", "oracle", "--window", &format!("{WIDTH}x{HEIGHT}")])
+        .args([
+            "app",
+            "--judge",
+            "oracle",
+            "--window",
+            &format!("{WIDTH}x{HEIGHT}"),
+        ])
         .args(["--exit-after", "400", "--config"])
         .arg(root.join("assets/configs/quick-7x7.ron"))
         .arg("--edit")
@@ -241,6 +279,15 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
             format!("{}", (top + (p.row as f32 + 0.5) * cell) as i32),
         )
     };
+    // A chord as a person types it: the modifier held over a few frames.
+    let chord = |modifier: &str, key: &str| {
+        display.xdotool(&["keydown", modifier]);
+        pause();
+        display.xdotool(&["key", key]);
+        pause();
+        display.xdotool(&["keyup", modifier]);
+        pause();
+    };
     let stroke = |cells: &[Pos]| {
         let (x, y) = at(cells[0]);
         display.xdotool(&["mousemove", "--window", &window, &x, &y]);
@@ -259,8 +306,7 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     // Walls (the starting tool) across row 2, then Ctrl+Z: the whole stroke goes.
     let first = [Pos::new(2, 2), Pos::new(2, 3), Pos::new(2, 4)];
     stroke(&first);
-    display.xdotool(&["key", "ctrl+z"]);
-    pause();
+    chord("ctrl", "z");
     // Walls across row 4, the cheese (key 4) moved from (1, 5) to (3, 5), then Ctrl+S writes
     // the new file.
     let second = [Pos::new(4, 2), Pos::new(4, 3)];
@@ -268,8 +314,10 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     display.xdotool(&["key", "4"]);
     pause();
     stroke(&[Pos::new(3, 5)]);
-    display.xdotool(&["key", "ctrl+s"]);
-    wait_for(Duration::from_secs(60), "the saved level", || level.exists());
+    chord("ctrl", "s");
+    wait_for(Duration::from_secs(60), "the saved level", || {
+        level.exists()
+    });
     let _ = app.kill();
     let _ = app.wait();
 

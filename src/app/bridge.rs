@@ -165,7 +165,10 @@ pub fn receive_trainer_events(
                 log.iterations = h.iterations[from..].iter().cloned().collect();
                 log.evaluations.clear();
                 log.history_note = Some(h.note.unwrap_or_else(|| {
-                    format!("the run's history: {} logged iterations", h.iterations.len())
+                    format!(
+                        "the run's history: {} logged iterations",
+                        h.iterations.len()
+                    )
                 }));
             }
             Event::Iteration(m) => {

@@ -10,7 +10,7 @@ use crate::level::Pos;
 use crate::level::edit::Tile;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
-use bevy_egui::EguiContexts;
+use bevy_egui::{EguiContexts, egui};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<CanvasPointer>()
@@ -62,9 +62,17 @@ fn track_pointer(
     mut egui: EguiContexts,
     mut pointer: ResMut<CanvasPointer>,
 ) {
-    let over_panel = egui
-        .ctx_mut()
-        .is_ok_and(|ctx| ctx.is_pointer_over_egui() || ctx.egui_is_using_pointer());
+    // The side and bottom panels are outside the camera's viewport; a window (library, round,
+    // compare) over the scene, or a widget being dragged, keeps the pointer. (The panels' root
+    // Ui covers the whole screen on the background layer, so egui's own "over egui" is always
+    // true here.)
+    let over_panel = egui.ctx_mut().is_ok_and(|ctx| {
+        let over_window = ctx
+            .pointer_latest_pos()
+            .and_then(|p| ctx.layer_id_at(p))
+            .is_some_and(|layer| layer.order != egui::Order::Background);
+        over_window || ctx.egui_is_using_pointer()
+    });
     let hover = window
         .cursor_position()
         .filter(|_| !over_panel)
@@ -105,13 +113,13 @@ fn track_pointer(
     }
 }
 
-/// Cursor (window, logical pixels) to the camera's viewport, None outside it.
+/// The cursor (window, logical pixels; what Bevy's viewport conversions take) when it is inside
+/// the camera's viewport, the area the panels leave.
 fn in_viewport(camera: &Camera, cursor: Vec2) -> Option<Vec2> {
-    match camera.logical_viewport_rect() {
-        Some(rect) if rect.contains(cursor) => Some(cursor - rect.min),
-        Some(_) => None,
-        None => Some(cursor),
-    }
+    camera
+        .logical_viewport_rect()
+        .is_none_or(|rect| rect.contains(cursor))
+        .then_some(cursor)
 }
 
 /// Left press on the maze begins a stroke, entering a cell paints it, release ends the stroke
@@ -156,7 +164,10 @@ fn tool_keys(
     let Some(keys) = keys else {
         return;
     };
-    if egui.ctx_mut().is_ok_and(|ctx| ctx.egui_wants_keyboard_input()) {
+    if egui
+        .ctx_mut()
+        .is_ok_and(|ctx| ctx.egui_wants_keyboard_input())
+    {
         return;
     }
     for (key, tile) in TOOL_KEYS {
@@ -199,9 +210,21 @@ fn draw_hover(
     );
     match *view {
         View::Flat => {
-            gizmos.rect_2d(Isometry2d::from_translation(at), Vec2::splat(TILE * 0.94), outline);
-            gizmos.rect_2d(Isometry2d::from_translation(at), Vec2::splat(TILE * 0.82), color);
-            gizmos.rect_2d(Isometry2d::from_translation(at), Vec2::splat(TILE * 0.76), color);
+            gizmos.rect_2d(
+                Isometry2d::from_translation(at),
+                Vec2::splat(TILE * 0.94),
+                outline,
+            );
+            gizmos.rect_2d(
+                Isometry2d::from_translation(at),
+                Vec2::splat(TILE * 0.82),
+                color,
+            );
+            gizmos.rect_2d(
+                Isometry2d::from_translation(at),
+                Vec2::splat(TILE * 0.76),
+                color,
+            );
         }
         View::Blocks => {
             let height = if state.editor.level.tile(pos) == Tile::Wall {

@@ -29,9 +29,6 @@ fn draw_captions(
         return Ok(());
     };
     let ctx = contexts.ctx_mut()?.clone();
-    let offset = camera
-        .logical_viewport_rect()
-        .map_or(Vec2::ZERO, |r| r.min);
     let (origins, _) = slot_origins(&stage);
     let size = (15.0 - stage.slots.len() as f32).clamp(11.0, 15.0);
     for (i, (slot, &origin)) in stage.slots.iter().zip(&origins).enumerate() {
@@ -46,10 +43,10 @@ fn draw_captions(
                 continue;
             };
             let anchor = to_3d(cell_center(origin, n, Vec2::new(row, mid)), ANCHOR_HEIGHT);
+            // Window coordinates (Bevy adds the viewport's offset), as egui places areas.
             let Ok(point) = camera.world_to_viewport(at, anchor) else {
                 continue;
             };
-            let point = point + offset;
             egui::Area::new(egui::Id::new(("caption-3d", i, kind)))
                 .fixed_pos(egui::pos2(point.x, point.y))
                 .pivot(egui::Align2::CENTER_CENTER)

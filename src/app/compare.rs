@@ -140,7 +140,11 @@ fn compare_window(
                 .cloned()
                 .zip(c.outcomes.iter().map(|o| &o.summary))
                 .collect();
-            agents_chart(ui, &agents, egui::vec2(ui.available_width().min(540.0), 260.0));
+            agents_chart(
+                ui,
+                &agents,
+                egui::vec2(ui.available_width().min(540.0), 260.0),
+            );
             let t = &c.cheese_test;
             ui.label(format!(
                 "cheese first on the same mazes: only {} solved {} · only {} solved {} · \

@@ -99,7 +99,10 @@ fn library_window(
                 ui.horizontal(|ui| {
                     ui.colored_label(
                         Color32::YELLOW,
-                        format!("the edited level has unsaved changes: open {}?", path.display()),
+                        format!(
+                            "the edited level has unsaved changes: open {}?",
+                            path.display()
+                        ),
                     );
                     if ui.button("Open anyway").clicked() {
                         open_in_editor(&path, &mut editor, &mut actions, &mut next_mode);
@@ -120,7 +123,15 @@ fn library_window(
                 }
                 Some(Ok(entries)) => {
                     for entry in entries.clone() {
-                        entry_row(ui, &entry, lib, &mut editor, &mut next_mode, &mut send, &mut actions);
+                        entry_row(
+                            ui,
+                            &entry,
+                            lib,
+                            &mut editor,
+                            &mut next_mode,
+                            &mut send,
+                            &mut actions,
+                        );
                         ui.separator();
                     }
                 }
@@ -160,7 +171,10 @@ fn save_here(
     // The editor's answer (saved, invalid, or a file already there) shows here too.
     if let Some(path) = editor.confirm_overwrite.clone() {
         ui.horizontal(|ui| {
-            ui.colored_label(Color32::YELLOW, format!("{} exists: replace it?", path.display()));
+            ui.colored_label(
+                Color32::YELLOW,
+                format!("{} exists: replace it?", path.display()),
+            );
             if ui.button("Replace").clicked() {
                 actions.write(EditorAction::Save { overwrite: true });
                 lib.rescan = true;
@@ -201,8 +215,10 @@ fn entry_row(
                 }
             }
             Err(_) => {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(THUMB, THUMB), egui::Sense::hover());
-                ui.painter().rect_filled(rect, 2.0, Color32::from_rgb(90, 30, 30));
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(THUMB, THUMB), egui::Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, 2.0, Color32::from_rgb(90, 30, 30));
                 ui.painter().text(
                     rect.center(),
                     egui::Align2::CENTER_CENTER,

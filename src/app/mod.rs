@@ -184,9 +184,7 @@ pub fn run(options: AppOptions) -> Result<(), String> {
         match window {
             AppWindow::Library => app.world_mut().resource_mut::<library::Library>().open = true,
             AppWindow::Compare => {
-                app.world_mut()
-                    .resource_mut::<compare::CompareState>()
-                    .open = true;
+                app.world_mut().resource_mut::<compare::CompareState>().open = true;
             }
         }
     }

@@ -10,9 +10,9 @@ use super::record::Record;
 use super::round_panel::reliability;
 use super::scene::{Arrangement, Overlays, Playback, Stage, View};
 use super::view::PanelInsets;
-use crate::llm::{JudgeKind, JudgeSpec};
 use crate::llm::http::HttpConfig;
 use crate::llm::oracle::OracleConfig;
+use crate::llm::{JudgeKind, JudgeSpec};
 use crate::sim::render::colors;
 use crate::trainer::{Command, Phase, ShowLevels};
 use bevy::ecs::system::SystemParam;
@@ -315,7 +315,10 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.horizontal(|ui| {
             ui.label("judge");
             // The person's part is the round window's review, not a terminal judge.
-            for kind in JudgeKind::ALL.into_iter().filter(|&k| k.built() && k != JudgeKind::Human) {
+            for kind in JudgeKind::ALL
+                .into_iter()
+                .filter(|&k| k.built() && k != JudgeKind::Human)
+            {
                 ui.radio_value(&mut m.panel.judge, kind, kind.title())
                     .on_hover_text(kind.description());
             }

@@ -206,7 +206,10 @@ pub struct FrameLog {
 impl FrameLog {
     pub fn new(file: std::fs::File) -> Self {
         let mut out = std::io::BufWriter::new(file);
-        let _ = writeln!(out, "seconds,frame_ms,phase,plotted_iterations,first_plotted_step");
+        let _ = writeln!(
+            out,
+            "seconds,frame_ms,phase,plotted_iterations,first_plotted_step"
+        );
         Self { out }
     }
 }

@@ -57,7 +57,9 @@ pub(super) fn runs_section(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs)
         let mut fresh = None;
         if ui
             .button("New run from config")
-            .on_hover_text("fresh weights trained on this config (the judge and round settings stay)")
+            .on_hover_text(
+                "fresh weights trained on this config (the judge and round settings stay)",
+            )
             .clicked()
         {
             fresh = Some(PathBuf::from(runs.config.trim()));
@@ -88,9 +90,17 @@ pub(super) fn runs_section(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs)
                                 "{} · {}{}",
                                 run.path.display(),
                                 run.latest,
-                                if run.has_metrics { "" } else { " · no history" }
+                                if run.has_metrics {
+                                    ""
+                                } else {
+                                    " · no history"
+                                }
                             );
-                            if ui.small_button(label).on_hover_text("open this run").clicked() {
+                            if ui
+                                .small_button(label)
+                                .on_hover_text("open this run")
+                                .clicked()
+                            {
                                 open = Some(run.path.clone());
                             }
                         }

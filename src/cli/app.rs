@@ -2,8 +2,8 @@
 //! screenshots and commands), and the demo's round.
 
 use crate::config::TrainConfig;
-use crate::llm::JudgeKind;
 use crate::level::load_level_file;
+use crate::llm::JudgeKind;
 use clap::{Args, Parser};
 use std::path::PathBuf;
 
@@ -146,9 +146,9 @@ fn timed_command(
         "round" => Command::BeginFeedbackRound,
         "shifted" => Command::Show(ShowLevels::Shifted),
         "training" => Command::Show(ShowLevels::Training),
-        other if other.starts_with("open:") => {
-            Command::Reset(Box::new(settings.opening(PathBuf::from(&other["open:".len()..]))))
-        }
+        other if other.starts_with("open:") => Command::Reset(Box::new(
+            settings.opening(PathBuf::from(&other["open:".len()..])),
+        )),
         other if other.starts_with("compare:") => {
             let agent = |name: &str| match name.trim() {
                 "live" => crate::trainer::AgentRef::Live,

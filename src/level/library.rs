@@ -66,7 +66,9 @@ impl LibraryEntry {
                     }
                     LevelSource::Distribution { .. } | LevelSource::Mixture { .. } => {
                         let mut rng = Rng::new(0);
-                        let samples = (0..PREVIEW_SAMPLES).map(|_| source.sample(&mut rng)).collect();
+                        let samples = (0..PREVIEW_SAMPLES)
+                            .map(|_| source.sample(&mut rng))
+                            .collect();
                         let kind = if matches!(source, LevelSource::Mixture { .. }) {
                             EntryKind::Mixture
                         } else {
@@ -145,8 +147,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::copy("levels/fork-in-the-road.ron", dir.join("a-fork.ron")).expect("copy");
-        std::fs::write(dir.join("b-broken.ron"), "Fixed(\n  name: \"x\",\n  rows: [oops\n")
-            .expect("write");
+        std::fs::write(
+            dir.join("b-broken.ron"),
+            "Fixed(\n  name: \"x\",\n  rows: [oops\n",
+        )
+        .expect("write");
         std::fs::write(dir.join("notes.txt"), "not a level").expect("write");
         let entries = scan(&dir).expect("lists");
         assert_eq!(entries.len(), 2, "only .ron files");

@@ -50,7 +50,9 @@ impl JudgeKind {
                 "reads the rollouts with a fixed rule and labels pairs from the true outcome: \
                  the ideal judge, no model involved"
             }
-            Self::Http => "asks a model on an OpenAI-compatible server (llama.cpp, Ollama, vLLM, ..)",
+            Self::Http => {
+                "asks a model on an OpenAI-compatible server (llama.cpp, Ollama, vLLM, ..)"
+            }
             Self::Human => "you answer every question yourself",
             Self::Embedded => "a small GGUF model run in-process, offline",
         }
@@ -81,7 +83,12 @@ impl std::str::FromStr for JudgeKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == name)
-            .ok_or_else(|| format!("unknown judge `{name}`: use one of {}", JUDGE_NAMES.join(", ")))
+            .ok_or_else(|| {
+                format!(
+                    "unknown judge `{name}`: use one of {}",
+                    JUDGE_NAMES.join(", ")
+                )
+            })
     }
 }
 

@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(its, [1, 2, 3, 4], "up to the checkpoint's iteration");
         assert_eq!(history.iterations[0].global_step, 100);
         let note = history.note.expect("the torn line is said");
-        assert!(note.contains("1 unreadable line(s)") && note.contains("line 7"), "{note}");
+        assert!(
+            note.contains("1 unreadable line(s)") && note.contains("line 7"),
+            "{note}"
+        );
         let none = read_history(&dir.path().join("elsewhere"), 4);
         assert!(none.iterations.is_empty());
         assert!(none.note.expect("said").contains("no training history"));

@@ -40,7 +40,10 @@ impl Session {
                         .dir
                         .parent()
                         .and_then(|run| run.file_name())
-                        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into()),
+                        .map_or_else(
+                            || path.display().to_string(),
+                            |n| n.to_string_lossy().into()
+                        ),
                     loaded.state.global_step
                 );
                 Ok((Policy::new(loaded.model, device), name))

@@ -11,9 +11,8 @@ mod session;
 
 pub use protocol::{
     AgentRef, AnalysisView, BeforeAfter, COMPARE_EPISODES, Command, ComparisonView, EpisodeBatch,
-    EpisodeSource, EvalPoint, Event,
-    FineTuningView, LabelView, Phase, PolicyField, RewardField, ScenarioView, SessionSettings,
-    ShowLevels,
+    EpisodeSource, EvalPoint, Event, FineTuningView, LabelView, Phase, PolicyField, RewardField,
+    ScenarioView, SessionSettings, ShowLevels,
 };
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};

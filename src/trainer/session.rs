@@ -190,7 +190,9 @@ impl Session {
     /// checkpoint (or of the folder itself), up to the checkpoint's iteration.
     fn history(&self, path: &std::path::Path) -> crate::rl::metrics::History {
         let dir = checkpoint::resolve(path).unwrap_or_else(|_| path.to_path_buf());
-        let in_run = dir.parent().filter(|run| run.join(checkpoint::LATEST).is_file());
+        let in_run = dir
+            .parent()
+            .filter(|run| run.join(checkpoint::LATEST).is_file());
         let run = in_run.unwrap_or(&dir);
         crate::rl::metrics::read_history(run, self.trainer.state.iteration)
     }

@@ -557,14 +557,27 @@ mod tests {
             for row in 0..size {
                 for col in 0..size {
                     let centre = cell_center(origin, size, Vec2::new(row as f32, col as f32));
-                    for nudge in [Vec2::ZERO, Vec2::splat(0.45 * TILE), Vec2::splat(-0.45 * TILE)] {
-                        assert_eq!(cell_at(origin, size, centre + nudge), Some(Pos::new(row, col)));
+                    for nudge in [
+                        Vec2::ZERO,
+                        Vec2::splat(0.45 * TILE),
+                        Vec2::splat(-0.45 * TILE),
+                    ] {
+                        assert_eq!(
+                            cell_at(origin, size, centre + nudge),
+                            Some(Pos::new(row, col))
+                        );
                     }
                 }
             }
             let corner = cell_center(origin, size, Vec2::ZERO);
-            assert_eq!(cell_at(origin, size, corner - Vec2::new(0.6 * TILE, 0.0)), None);
-            assert_eq!(cell_at(origin, size, corner + Vec2::new(0.0, 0.6 * TILE)), None);
+            assert_eq!(
+                cell_at(origin, size, corner - Vec2::new(0.6 * TILE, 0.0)),
+                None
+            );
+            assert_eq!(
+                cell_at(origin, size, corner + Vec2::new(0.0, 0.6 * TILE)),
+                None
+            );
         }
     }
 }
