@@ -252,16 +252,32 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.small(&m.log.status);
     }
     ui.horizontal(|ui| {
-        if ui.button("▶ Run").clicked() {
+        if ui
+            .button("▶ Run")
+            .on_hover_text("train continuously (PPO on the training mazes)")
+            .clicked()
+        {
             out.send(Command::Run);
         }
-        if ui.button("⏸ Pause").clicked() {
+        if ui
+            .button("⏸ Pause")
+            .on_hover_text("stop after the current iteration")
+            .clicked()
+        {
             out.send(Command::Pause);
         }
-        if ui.button("Step").clicked() {
+        if ui
+            .button("Step")
+            .on_hover_text("one PPO iteration, then pause")
+            .clicked()
+        {
             out.send(Command::Step);
         }
-        if ui.button("Evaluate").clicked() {
+        if ui
+            .button("Evaluate")
+            .on_hover_text("rates on training and shifted mazes now (a point on the rates plot)")
+            .clicked()
+        {
             out.send(Command::Evaluate);
         }
     });
@@ -277,7 +293,13 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             out.send(Command::BeginFeedbackRound);
             m.panel.round_open = true;
         }
-        if ui.button("Round…").clicked() {
+        if ui
+            .button("Round…")
+            .on_hover_text(
+                "the feedback round's window: analysis, pairs, reward model, fine-tuning",
+            )
+            .clicked()
+        {
             m.panel.round_open = true;
         }
     });
@@ -296,7 +318,8 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             }
         }
         let mut region = s.train.region.unwrap_or(1);
-        ui.add(egui::Slider::new(&mut region, 0..=15).text("cheese region r"));
+        ui.add(egui::Slider::new(&mut region, 0..=15).text("cheese region r"))
+            .on_hover_text("training cheese within r cells of the proxy corner (0 and 1: on it)");
         s.train.region = Some(region);
         ui.horizontal(|ui| {
             ui.label("seed");
@@ -310,8 +333,10 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             s.round.lambda = lambda;
             out.send(Command::SetLambda(lambda));
         }
-        ui.add(egui::Slider::new(&mut s.round.pairs, 10..=1000).text("pairs"));
-        ui.checkbox(&mut s.auto_review, "go through reviews without waiting");
+        ui.add(egui::Slider::new(&mut s.round.pairs, 10..=1000).text("pairs"))
+            .on_hover_text("rollout pairs the judge compares (each in both orders)");
+        ui.checkbox(&mut s.auto_review, "go through reviews without waiting")
+            .on_hover_text("keep every proposed scenario and label as judged, without asking");
         ui.horizontal(|ui| {
             ui.label("judge");
             // The person's part is the round window's review, not a terminal judge.
@@ -372,7 +397,11 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             s.judge = JudgeSpec::Oracle(OracleConfig::default());
         }
         ui.small(format!("judge: {}", s.judge.label()));
-        if ui.button("Apply and restart").clicked() {
+        if ui
+            .button("Apply and restart")
+            .on_hover_text("a fresh session with these settings (the current agent is dropped)")
+            .clicked()
+        {
             out.send(Command::Reset(Box::new(s.clone())));
             *m.log = TrainingLog::default();
             *m.round = RoundLog::default();
@@ -413,13 +442,19 @@ fn scene_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, mode: Mo
         });
     }
     let p = &mut m.playback;
-    ui.add(egui::Slider::new(&mut p.steps_per_second, 1.0..=60.0).text("steps / s"));
-    ui.add(egui::Slider::new(&mut p.agents, 1..=16).text("agents"));
-    ui.checkbox(&mut p.paused, "pause playback");
+    ui.add(egui::Slider::new(&mut p.steps_per_second, 1.0..=60.0).text("steps / s"))
+        .on_hover_text("how fast the episodes on stage play");
+    ui.add(egui::Slider::new(&mut p.agents, 1..=16).text("agents"))
+        .on_hover_text("mazes (or ghost mice) shown at once");
+    ui.checkbox(&mut p.paused, "pause playback")
+        .on_hover_text("freeze the scene (training goes on)");
     ui.horizontal(|ui| {
-        ui.checkbox(&mut m.overlays.heatmap, "visits");
-        ui.checkbox(&mut m.overlays.arrows, "policy arrows");
-        ui.checkbox(&mut m.overlays.reward, "learned reward");
+        ui.checkbox(&mut m.overlays.heatmap, "visits")
+            .on_hover_text("how often the shown episodes visited each cell (first maze)");
+        ui.checkbox(&mut m.overlays.arrows, "policy arrows")
+            .on_hover_text("the policy's preferred move in every cell (first maze)");
+        ui.checkbox(&mut m.overlays.reward, "learned reward")
+            .on_hover_text("what the reward model pays in every cell, once a round trained it");
     });
     ui.horizontal(|ui| {
         if ui.button("Screenshot (F12)").clicked() {
