@@ -57,8 +57,8 @@ fn track_pointer(
     view: Res<View>,
     stage: Res<Stage>,
     state: Res<EditorState>,
-    flat: Query<(&Camera, &GlobalTransform), (With<FlatCamera>, Without<BlocksCamera>)>,
-    blocks: Query<(&Camera, &GlobalTransform), (With<BlocksCamera>, Without<FlatCamera>)>,
+    flat: Query<(&Camera, &GlobalTransform), With<FlatCamera>>,
+    blocks: Query<(&Camera, &GlobalTransform), With<BlocksCamera>>,
     mut egui: EguiContexts,
     mut pointer: ResMut<CanvasPointer>,
 ) {
