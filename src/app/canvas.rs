@@ -103,11 +103,13 @@ fn track_pointer(
                         cell_at(origin, size, Vec2::new(p.x * TILE, -p.z * TILE))
                     };
                     on_plane(WALL_TOP)
-                        .filter(|&p| state.editor.level.tile(p) == Tile::Wall)
+                        .filter(|&p| state.editor.level.tile_at(p) == Some(Tile::Wall))
                         .or_else(|| on_plane(FLOOR_TOP))
                 }
             }
-        });
+        })
+        // The stage can lag the level by a frame (a resize): only the level's own cells.
+        .filter(|&p| state.editor.level.tile_at(p).is_some());
     if pointer.hover != hover {
         pointer.hover = hover;
     }
@@ -227,7 +229,7 @@ fn draw_hover(
             );
         }
         View::Blocks => {
-            let height = if state.editor.level.tile(pos) == Tile::Wall {
+            let height = if state.editor.level.tile_at(pos) == Some(Tile::Wall) {
                 WALL_TOP + 0.01
             } else {
                 FLOOR_TOP + 0.01

@@ -280,7 +280,14 @@ fn entry_row(
                             )))));
                             next_mode.set(Mode::Watch);
                         }
-                        Err(e) => lib.entries = Some(Err(e.to_string())),
+                        // Changed on disk since the scan: its row now says why.
+                        Err(e) => {
+                            if let Some(Ok(list)) = &mut lib.entries
+                                && let Some(row) = list.iter_mut().find(|r| r.path == entry.path)
+                            {
+                                row.status = Err(e.to_string());
+                            }
+                        }
                     }
                 }
             });

@@ -109,6 +109,11 @@ impl EditedLevel {
         self.tiles[pos.row * self.size + pos.col]
     }
 
+    /// The tile at `pos`, or None outside the level.
+    pub fn tile_at(&self, pos: Pos) -> Option<Tile> {
+        (pos.row < self.size && pos.col < self.size).then(|| self.tile(pos))
+    }
+
     /// Paints one cell; a start or cheese moves there (a level has one of each). Returns false
     /// when nothing changed.
     pub fn paint(&mut self, pos: Pos, tile: Tile) -> bool {
@@ -497,6 +502,15 @@ mod tests {
         assert!(editor.redo() && editor.redo());
         assert_eq!(editor.level.tile(Pos::new(3, 3)), Tile::Wall);
         assert!(!editor.redo());
+    }
+
+    #[test]
+    fn a_cell_outside_the_level_has_no_tile() {
+        let level = EditedLevel::blank(5);
+        assert_eq!(level.tile_at(Pos::new(4, 4)), Some(Tile::Wall));
+        assert_eq!(level.tile_at(Pos::new(2, 2)), Some(Tile::Floor));
+        assert_eq!(level.tile_at(Pos::new(5, 0)), None);
+        assert_eq!(level.tile_at(Pos::new(0, 7)), None);
     }
 
     #[test]

@@ -166,7 +166,8 @@ pub enum AgentRef {
 /// Two agents on the same mazes ([`Command::Compare`]).
 #[derive(Clone, Debug)]
 pub struct ComparisonView {
-    /// What each agent is, e.g. "live agent (step 12288)" or a checkpoint's path.
+    /// What each agent is, e.g. "live agent (step 12288)" or "corner-7x7 (step 2498560)" (the
+    /// run folder's name).
     pub names: [String; 2],
     /// The mazes played side by side: each pair is one maze.
     pub pairs: Vec<(Rollout, Rollout)>,
