@@ -391,18 +391,30 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         {
             out.editor.write(EditorAction::Redo);
         }
-        if ui.button("Playtest").clicked() {
+        if ui
+            .button("Playtest")
+            .on_hover_text("the current agent plays this level (ghost mice)")
+            .clicked()
+        {
             out.editor.write(EditorAction::Playtest);
         }
     });
     ui.horizontal(|ui| {
         ui.add(egui::DragValue::new(&mut m.panel.resize_to).range(3..=64));
-        if ui.button("Resize").clicked() {
+        if ui
+            .button("Resize")
+            .on_hover_text("change the side length, keeping the bottom-left corner")
+            .clicked()
+        {
             out.editor.write(EditorAction::Resize {
                 size: m.panel.resize_to,
             });
         }
-        if ui.button("New").clicked() {
+        if ui
+            .button("New")
+            .on_hover_text("an empty room of this size (undo brings the old level back)")
+            .clicked()
+        {
             out.editor.write(EditorAction::New {
                 size: m.panel.resize_to,
             });
@@ -416,7 +428,11 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             ("open", Generator::Open),
             ("blocks", Generator::Blocks { wall_prob: 0.25 }),
         ] {
-            if ui.button(label).clicked() {
+            if ui
+                .button(label)
+                .on_hover_text("fill the level from this generator with the seed")
+                .clicked()
+            {
                 out.editor.write(EditorAction::Fill {
                     generator,
                     seed: m.panel.fill_seed,
@@ -442,7 +458,11 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 overwrite: state.saves_in_place(),
             });
         }
-        if ui.button("Load").clicked() {
+        if ui
+            .button("Load")
+            .on_hover_text("open the file named above (levels: see the Library)")
+            .clicked()
+        {
             out.editor.write(EditorAction::Load);
         }
         if state.editor.dirty {

@@ -149,7 +149,12 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
     for r in &analysis.rejected {
         ui.colored_label(Color32::GRAY, format!("rejected: {}", for_panels(r)));
     }
-    if phase == Some(Phase::ReviewScenarios) && ui.button("Use the checked scenarios").clicked() {
+    if phase == Some(Phase::ReviewScenarios)
+        && ui
+            .button("Use the checked scenarios")
+            .on_hover_text("roll the agent out in these and let the judge compare pairs")
+            .clicked()
+    {
         out.send(Command::ReviewScenarios(round.accepted.clone()));
     }
     ui.separator();
@@ -244,7 +249,11 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         {
             out.send(Command::TrainRewardModel);
         }
-        if ui.button("Before / after").clicked() {
+        if ui
+            .button("Before / after")
+            .on_hover_text("the agent of the round's start and the current one on the same mazes")
+            .clicked()
+        {
             out.send(Command::CompareWithBaseline {
                 count: super::COMPARISON_MAZES,
             });
