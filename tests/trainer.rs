@@ -395,6 +395,17 @@ fn an_opened_run_brings_its_history_and_compares_with_the_live_agent_on_the_same
         }
     };
     assert!(error.contains("11x11") && error.contains("7x7"), "{error}");
+    // The Runs section lists both run folders, each with its log.
+    let found = maze_rllf::rl::checkpoint::find_runs(dir.path()).expect("lists");
+    let paths: Vec<_> = found.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, [other.clone(), run.clone()]);
+    assert!(
+        found
+            .iter()
+            .all(|r| r.has_metrics && r.latest.starts_with("checkpoint-"))
+    );
+    let missing = maze_rllf::rl::checkpoint::find_runs(&dir.path().join("nowhere"));
+    assert!(missing.expect_err("no folder").contains("cannot list"));
 
     // Settings that do not start leave the running session as it was.
     trainer
