@@ -296,3 +296,64 @@ fn bad_model_files_give_errors_that_say_what_to_do() {
     assert!(err.contains("not found"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn per_item_proposals_subtract_the_contrast_and_respect_the_floor() {
+    installed(DEFAULT_MODEL);
+    let base = DistributionSpec::training(7, 1);
+    let items = maze_rllf::llm::menu::menu(&base);
+    let config = EmbeddedConfig::default();
+    let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
+    let corner = maze_rllf::level::Corner::TopRight;
+    // The shipped variant: every item scored, the best `scenarios` that change the mazes proposed.
+    judge.set_variant("corners-yesno").expect("shipped variant");
+    let (scored, proposed) = judge.propose_for(corner).expect("scores");
+    assert_eq!(scored.len(), items.len());
+    assert_eq!(proposed.len(), config.scenarios);
+    assert!(
+        proposed
+            .iter()
+            .all(|&i| scored[i].0.scenario.changes_anything())
+    );
+    let best_changing = scored
+        .iter()
+        .filter(|(item, _)| item.scenario.changes_anything())
+        .map(|(_, odds)| *odds)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(scored[proposed[0]].1, best_changing);
+    // A contrast equal to the question cancels it exactly; a floor above every score proposes
+    // nothing (and the analysis then leaves the designer on the training mazes).
+    let shipped = std::fs::read_to_string("assets/prompts/embedded/corners-yesno.ron")
+        .expect("shipped variant file");
+    let question = shipped
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("item_question: "))
+        .expect("an item question")
+        .trim_end_matches(',');
+    let dir = std::env::temp_dir().join(format!("maze-rllf-variant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cancel = dir.join("cancel.ron");
+    let edited = shipped
+        .lines()
+        .map(|l| {
+            if l.trim().starts_with("item_contrast:") {
+                format!("    item_contrast: Some({question}),\n    item_min_odds: Some(0.5),")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&cancel, edited).expect("write variant");
+    judge
+        .set_variant(cancel.to_str().expect("utf-8 path"))
+        .expect("edited variant");
+    let (scored, proposed) = judge.propose_for(corner).expect("scores");
+    assert!(
+        scored.iter().all(|(_, odds)| *odds == 0.0),
+        "{:?}",
+        scored.iter().map(|(_, o)| o).collect::<Vec<_>>()
+    );
+    assert!(proposed.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,6 +5,8 @@
 //! into the plots (read back from the frame log). `scripts/test.sh` installs Xvfb and xdotool.
 #![cfg(feature = "app")]
 
+mod screenshot;
+use screenshot::read_png;
 use maze_rllf::level::Pos;
 use maze_rllf::level::edit::{Editor, Tile};
 use std::path::{Path, PathBuf};
@@ -80,21 +82,6 @@ fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 fn pause() {
     // A few frames of the software renderer.
     std::thread::sleep(Duration::from_millis(700));
-}
-
-/// RGB pixels of a PNG file.
-fn read_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
-    let file = std::fs::File::open(path).expect("screenshot");
-    let decoder = png::Decoder::new(std::io::BufReader::new(file));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("png data");
-    let channels = info.color_type.samples();
-    let pixels = buf[..info.buffer_size()]
-        .chunks(channels)
-        .map(|c| [c[0], c[1], c[2]])
-        .collect();
-    (info.width as usize, info.height as usize, pixels)
 }
 
 /// The scene's maze in a screenshot: the widest run of columns holding wall-coloured pixels

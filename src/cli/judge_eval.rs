@@ -66,6 +66,11 @@ pub struct JudgeEvalArgs {
     /// and settings without looking at the held-out agents), `held-out` or `all`.
     #[arg(long, default_value = "all", value_parser = ["development", "held-out", "all"])]
     pub cases: String,
+    /// With `--diagnosis`: instead of judging agents, show how each embedded model and prompt
+    /// ranks the menu for each proxy corner of the benchmark (every item's score, whether it
+    /// disambiguates, what would be proposed); no agent is read, so it is for development.
+    #[arg(long)]
+    pub rank_menu: bool,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -89,7 +94,14 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         out,
         agents,
         cases,
+        rank_menu,
     } = args;
+    if rank_menu {
+        let Some(config) = diagnosis else {
+            anyhow::bail!("--rank-menu needs --diagnosis CONFIG (the proxy corners it ranks for)");
+        };
+        return menu_ranking(&config, &model, &prompt, &out);
+    }
     if let Some(config) = diagnosis {
         let dirs = (out.as_path(), agents.as_path());
         let judges = Judged {
@@ -303,12 +315,14 @@ fn diagnosis_benchmark(
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let status = |m: String| eprintln!("{m}");
-    let mut cases = cases(&config, agents, &status).map_err(anyhow::Error::msg)?;
+    // Only the agents of the cases asked for are trained (or loaded) and rolled out.
+    let mut judged_seeds = config.clone();
     match which {
-        "development" => cases.retain(|c| !c.held_out),
-        "held-out" => cases.retain(|c| c.held_out),
+        "development" => judged_seeds.held_out_seeds.clear(),
+        "held-out" => judged_seeds.development_seeds.clear(),
         _ => {}
     }
+    let cases = cases(&judged_seeds, agents, &status).map_err(anyhow::Error::msg)?;
     let max_steps = config.train.max_steps;
     let Some(base) = cases.first().map(|case| case.base.clone()) else {
         anyhow::bail!("the benchmark has no cases: list kinds and seeds");
@@ -356,6 +370,100 @@ fn diagnosis_benchmark(
         table(&scores)
     );
     crate::files::write_atomic(&out.join(format!("{stem}.md")), md.as_bytes())?;
+    print!("{md}");
+    Ok(())
+}
+
+/// `judge-eval --diagnosis CONFIG --rank-menu`: every embedded model x prompt's per-item scores
+/// for each proxy corner of the benchmark, as `menu-ranking.md` in `out`.
+fn menu_ranking(
+    config: &Path,
+    models: &[String],
+    prompts: &[String],
+    out: &Path,
+) -> anyhow::Result<()> {
+    use crate::experiment::diagnosis::DiagnosisConfig;
+    use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
+    use crate::llm::Judge;
+    use crate::llm::menu::{self, Diagnosis};
+    let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
+    let models = if models.is_empty() { vec![DEFAULT_MODEL.to_string()] } else { models.to_vec() };
+    let prompts = if prompts.is_empty() { vec![DEFAULT_PROMPT.to_string()] } else { prompts.to_vec() };
+    let corners: Vec<_> = config
+        .kinds
+        .iter()
+        .filter_map(|kind| match kind {
+            Diagnosis::Corner(c) => Some((*kind, *c)),
+            _ => None,
+        })
+        .collect();
+    let mut md = String::from(
+        "# How the embedded judge ranks the menu\n\n`judge-eval --diagnosis CONFIG --rank-menu`: for an agent trained with the cheese at each proxy corner, every menu item's score (log-odds of yes to the variant's item question, less its contrast question's if any), whether it disambiguates that corner (>= 80% of its mazes put the cheese outside the corner's quadrant), and the items proposed (*). No agent is read: the proposals depend only on the diagnosed corner.\n",
+    );
+    let mut summary = String::from(
+        "\n## Summary\n\n| model | prompt | corners whose proposals are all right |\n|---|---|---|\n",
+    );
+    for model in &models {
+        let first_base = match corners.first() {
+            Some((kind, _)) => config.training_spec(*kind).map_err(anyhow::Error::msg)?,
+            None => anyhow::bail!("the benchmark config lists no corner-seeking kind"),
+        };
+        let mut judge = EmbeddedJudge::new(
+            &EmbeddedConfig {
+                model: model.clone(),
+                prompt: prompts[0].clone(),
+                ..Default::default()
+            },
+            first_base,
+        )
+        .map_err(anyhow::Error::msg)?;
+        for prompt in &prompts {
+            judge.set_variant(prompt).map_err(anyhow::Error::msg)?;
+            let mut right_corners = Vec::new();
+            for &(kind, corner) in &corners {
+                let base = config.training_spec(kind).map_err(anyhow::Error::msg)?;
+                judge.rebase(&base);
+                eprintln!("ranking the menu for a {corner} seeker with {}", judge.name());
+                let (scored, proposed) = judge
+                    .propose_for(corner)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let items: Vec<_> = scored.iter().map(|(item, _)| item.clone()).collect();
+                let right = menu::right_items(&items, kind);
+                let mut order: Vec<usize> = (0..scored.len()).collect();
+                order.sort_by(|&a, &b| scored[b].1.total_cmp(&scored[a].1));
+                md.push_str(&format!(
+                    "\n## {} / {}: a {corner} seeker\n\n| item | score | disambiguates | proposed |\n|---|---|---|---|\n",
+                    judge.model_name(),
+                    judge.variant_name()
+                ));
+                for i in order {
+                    md.push_str(&format!(
+                        "| {}. {} | {:+.2} | {} | {} |\n",
+                        scored[i].0.key,
+                        scored[i].0.text,
+                        scored[i].1,
+                        if right[i] { "yes" } else { "no" },
+                        if proposed.contains(&i) { "*" } else { "" }
+                    ));
+                }
+                if !proposed.is_empty() && proposed.iter().all(|&i| right[i]) {
+                    right_corners.push(corner.to_string());
+                }
+            }
+            summary.push_str(&format!(
+                "| {} | {} | {} of {} ({}) |\n",
+                judge.model_name(),
+                judge.variant_name(),
+                right_corners.len(),
+                corners.len(),
+                right_corners.join(", ")
+            ));
+        }
+    }
+    md.push_str(&summary);
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+    crate::files::write_atomic(&out.join("menu-ranking.md"), md.as_bytes())?;
     print!("{md}");
     Ok(())
 }

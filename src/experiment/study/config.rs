@@ -43,6 +43,11 @@ pub struct StudyConfig {
     #[cfg(feature = "embedded")]
     #[serde(default)]
     pub embedded: crate::llm::embedded::EmbeddedConfig,
+    /// A build without the embedded judge still reads configs written for it (the section is
+    /// skipped; `--judge embedded` is refused by the CLI with how to build it).
+    #[cfg(not(feature = "embedded"))]
+    #[serde(default, skip_serializing)]
+    pub embedded: Option<serde::de::IgnoredAny>,
     /// Keep each cell's tau*T checkpoint after the cell finishes, so that deleting a cell's
     /// `result.json` and an arm's `<arm>.json` re-runs only that arm (e.g. with other `reward`
     /// settings) and reuses the pre-training.
@@ -187,5 +192,25 @@ impl StudyConfig {
             #[cfg(feature = "embedded")]
             embedded: self.embedded.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_study_config_loads_and_validates() {
+        let dir = crate::files::project_path("assets/configs");
+        let mut studies = 0;
+        for entry in std::fs::read_dir(&dir).expect("assets/configs") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("study-") && name.ends_with(".ron") {
+                StudyConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                studies += 1;
+            }
+        }
+        assert!(studies >= 5, "found {studies} study configs in {}", dir.display());
     }
 }

@@ -191,6 +191,14 @@ pub struct PromptVariant {
     /// Per-item proposals: `{corner}` (the diagnosis) and `{item}`, answered yes or no.
     #[serde(default = "default_item_question")]
     pub item_question: String,
+    /// Per-item proposals: a second yes/no question (same placeholders) whose log-odds is
+    /// subtracted, e.g. "would the cheese then often be in that corner?"; none by default.
+    #[serde(default)]
+    pub item_contrast: Option<String>,
+    /// Per-item proposals: only items scoring above this are proposed (none: the best ones,
+    /// whatever their score).
+    #[serde(default)]
+    pub item_min_odds: Option<f64>,
 }
 
 fn default_corner_question() -> String {
@@ -624,23 +632,47 @@ impl EmbeddedJudge {
         Ok(best.map_or(Diagnosis::Healthy, |(c, _)| Diagnosis::Corner(c)))
     }
 
-    /// The menu's items ranked by the log-odds of yes to `item_question` about `corner`.
-    fn rank_items(
+    /// Each menu item (on the judge's base) with the log-odds of yes to `item_question` about
+    /// `corner`, less the log-odds of yes to `item_contrast` when the variant has one: how much
+    /// the model favours proposing it to an agent that pursues `corner`.
+    pub fn item_odds(
         &mut self,
-        items: &[menu::MenuItem],
         corner: crate::level::Corner,
-    ) -> Result<Vec<usize>, JudgeError> {
+    ) -> Result<Vec<(menu::MenuItem, f64)>, JudgeError> {
+        let items = menu::menu(&self.base);
         let mut scored = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let asked = self
-                .variant
-                .item_question
-                .replace("{corner}", &corner.to_string())
-                .replace("{item}", &item.text);
-            scored.push((i, self.yes_log_odds(&asked)?));
+        for item in items {
+            let ask = |template: &str| {
+                template
+                    .replace("{corner}", &corner.to_string())
+                    .replace("{item}", &item.text)
+            };
+            let mut odds = self.yes_log_odds(&ask(&self.variant.item_question))?;
+            if let Some(contrast) = self.variant.item_contrast.clone() {
+                odds -= self.yes_log_odds(&ask(&contrast))?;
+            }
+            scored.push((item, odds));
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(scored.into_iter().map(|(i, _)| i).collect())
+        Ok(scored)
+    }
+
+    /// Per-item proposals for an agent that pursues `corner`: every menu item with its
+    /// [`Self::item_odds`], and the indices of the items proposed, best first (the
+    /// `scenarios` best that change anything and, with the variant's `item_min_odds`, score
+    /// above it).
+    pub fn propose_for(
+        &mut self,
+        corner: crate::level::Corner,
+    ) -> Result<(Vec<(menu::MenuItem, f64)>, Vec<usize>), JudgeError> {
+        let scored = self.item_odds(corner)?;
+        let min = self.variant.item_min_odds;
+        let mut proposed: Vec<usize> = (0..scored.len())
+            .filter(|&i| scored[i].0.scenario.changes_anything())
+            .filter(|&i| min.is_none_or(|min| scored[i].1 > min))
+            .collect();
+        proposed.sort_by(|&a, &b| scored[b].1.total_cmp(&scored[a].1));
+        proposed.truncate(self.scenario_count);
+        Ok((scored, proposed))
     }
 
     /// The per-episode reading: one letter per episode, counted by the oracle's rule. Returns
@@ -754,11 +786,21 @@ impl Judge for EmbeddedJudge {
                 self.read_episodes(environment, rollouts)?
             }
         };
-        // Proposals: the menu, ranked the variant's way; "no change" alone for a healthy reading.
+        // Proposals: "no change" alone for a healthy reading; otherwise the menu, ranked the
+        // variant's way.
         let items = menu::menu(&self.base);
-        let ranked = match (self.variant.proposals, diagnosis) {
-            (ProposalMode::PerItem, Diagnosis::Corner(corner)) => {
-                self.rank_items(&items, corner)?
+        let scenarios: Vec<Scenario> = match (diagnosis, self.variant.proposals) {
+            (Diagnosis::Healthy, _) => items
+                .iter()
+                .filter(|i| !i.scenario.changes_anything())
+                .map(|i| i.scenario.clone())
+                .collect(),
+            (Diagnosis::Corner(corner), ProposalMode::PerItem) => {
+                let (scored, proposed) = self.propose_for(corner)?;
+                proposed
+                    .into_iter()
+                    .map(|i| scored[i].0.scenario.clone())
+                    .collect()
             }
             _ => {
                 let question = self
@@ -766,21 +808,12 @@ impl Judge for EmbeddedJudge {
                     .menu_question
                     .replace("{menu}", &menu::listing(&items));
                 self.best_option(&context, &question, items.len())?
+                    .into_iter()
+                    .map(|i| items[i].scenario.clone())
+                    .filter(Scenario::changes_anything)
+                    .take(self.scenario_count)
+                    .collect()
             }
-        };
-        let scenarios: Vec<Scenario> = if diagnosis == Diagnosis::Healthy {
-            items
-                .iter()
-                .filter(|i| !i.scenario.changes_anything())
-                .map(|i| i.scenario.clone())
-                .collect()
-        } else {
-            ranked
-                .iter()
-                .map(|&i| items[i].scenario.clone())
-                .filter(Scenario::changes_anything)
-                .take(self.scenario_count)
-                .collect()
         };
         let failure_modes = words
             .split(['.', '\n'])
