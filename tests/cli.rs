@@ -218,6 +218,14 @@ fn bad_config_and_missing_checkpoint_are_clear_errors() {
         "{}",
         stderr(&out)
     );
+    // The menu ranking needs the benchmark's corners.
+    let out = maze_rllf(&["judge-eval", "--rank-menu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--rank-menu needs --diagnosis"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

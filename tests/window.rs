@@ -6,9 +6,9 @@
 #![cfg(feature = "app")]
 
 mod screenshot;
-use screenshot::read_png;
 use maze_rllf::level::Pos;
 use maze_rllf::level::edit::{Editor, Tile};
+use screenshot::read_png;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -383,12 +383,20 @@ fn menu_ranking(
     out: &Path,
 ) -> anyhow::Result<()> {
     use crate::experiment::diagnosis::DiagnosisConfig;
-    use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
     use crate::llm::Judge;
+    use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
     use crate::llm::menu::{self, Diagnosis};
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
-    let models = if models.is_empty() { vec![DEFAULT_MODEL.to_string()] } else { models.to_vec() };
-    let prompts = if prompts.is_empty() { vec![DEFAULT_PROMPT.to_string()] } else { prompts.to_vec() };
+    let models = if models.is_empty() {
+        vec![DEFAULT_MODEL.to_string()]
+    } else {
+        models.to_vec()
+    };
+    let prompts = if prompts.is_empty() {
+        vec![DEFAULT_PROMPT.to_string()]
+    } else {
+        prompts.to_vec()
+    };
     let corners: Vec<_> = config
         .kinds
         .iter()
@@ -423,7 +431,10 @@ fn menu_ranking(
             for &(kind, corner) in &corners {
                 let base = config.training_spec(kind).map_err(anyhow::Error::msg)?;
                 judge.rebase(&base);
-                eprintln!("ranking the menu for a {corner} seeker with {}", judge.name());
+                eprintln!(
+                    "ranking the menu for a {corner} seeker with {}",
+                    judge.name()
+                );
                 let (scored, proposed) = judge
                     .propose_for(corner)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

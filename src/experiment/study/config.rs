@@ -211,6 +211,10 @@ mod tests {
                 studies += 1;
             }
         }
-        assert!(studies >= 5, "found {studies} study configs in {}", dir.display());
+        assert!(
+            studies >= 5,
+            "found {studies} study configs in {}",
+            dir.display()
+        );
     }
 }

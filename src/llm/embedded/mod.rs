@@ -635,10 +635,7 @@ impl EmbeddedJudge {
     /// Each menu item (on the judge's base) with the log-odds of yes to `item_question` about
     /// `corner`, less the log-odds of yes to `item_contrast` when the variant has one: how much
     /// the model favours proposing it to an agent that pursues `corner`.
-    pub fn item_odds(
-        &mut self,
-        corner: crate::level::Corner,
-    ) -> Result<Vec<(menu::MenuItem, f64)>, JudgeError> {
+    pub fn item_odds(&mut self, corner: crate::level::Corner) -> Result<ScoredMenu, JudgeError> {
         let items = menu::menu(&self.base);
         let mut scored = Vec::with_capacity(items.len());
         for item in items {
@@ -663,7 +660,7 @@ impl EmbeddedJudge {
     pub fn propose_for(
         &mut self,
         corner: crate::level::Corner,
-    ) -> Result<(Vec<(menu::MenuItem, f64)>, Vec<usize>), JudgeError> {
+    ) -> Result<(ScoredMenu, Vec<usize>), JudgeError> {
         let scored = self.item_odds(corner)?;
         let min = self.variant.item_min_odds;
         let mut proposed: Vec<usize> = (0..scored.len())
@@ -745,6 +742,9 @@ impl EmbeddedJudge {
         Ok((diagnosis, words, context))
     }
 }
+
+/// Every menu item with the model's score for proposing it (see [`EmbeddedJudge::item_odds`]).
+pub type ScoredMenu = Vec<(menu::MenuItem, f64)>;
 
 /// Rollouts an analysis shows the model (its context is short).
 const ANALYSED_ROLLOUTS: usize = 3;
