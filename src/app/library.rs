@@ -114,29 +114,35 @@ fn library_window(
                 });
             }
             ui.separator();
-            match &lib.entries {
+            // Held apart while the rows are drawn (the rows change `lib`), not copied per frame.
+            let mut entries = lib.entries.take();
+            match &mut entries {
                 Some(Err(e)) => {
-                    ui.colored_label(Color32::LIGHT_RED, e);
+                    ui.colored_label(Color32::LIGHT_RED, e.as_str());
                 }
-                Some(Ok(entries)) if entries.is_empty() => {
+                Some(Ok(list)) if list.is_empty() => {
                     ui.label("no .ron level files here");
                 }
-                Some(Ok(entries)) => {
-                    for entry in entries.clone() {
-                        entry_row(
+                Some(Ok(list)) => {
+                    for entry in list.iter_mut() {
+                        let changed = entry_row(
                             ui,
-                            &entry,
+                            entry,
                             lib,
                             &mut editor,
                             &mut next_mode,
                             &mut send,
                             &mut actions,
                         );
+                        if let Some(error) = changed {
+                            entry.status = Err(error);
+                        }
                         ui.separator();
                     }
                 }
                 None => {}
             }
+            lib.entries = entries;
         });
     library.open = open;
     Ok(())
@@ -202,7 +208,8 @@ fn entry_row(
     next_mode: &mut NextState<Mode>,
     send: &mut MessageWriter<SendCommand>,
     actions: &mut MessageWriter<EditorAction>,
-) {
+) -> Option<String> {
+    let mut changed = None;
     let file = entry
         .path
         .file_name()
@@ -281,18 +288,13 @@ fn entry_row(
                             next_mode.set(Mode::Watch);
                         }
                         // Changed on disk since the scan: its row now says why.
-                        Err(e) => {
-                            if let Some(Ok(list)) = &mut lib.entries
-                                && let Some(row) = list.iter_mut().find(|r| r.path == entry.path)
-                            {
-                                row.status = Err(e.to_string());
-                            }
-                        }
+                        Err(e) => changed = Some(e.to_string()),
                     }
                 }
             });
         });
     });
+    changed
 }
 
 fn open_in_editor(
