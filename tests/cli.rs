@@ -226,6 +226,31 @@ fn bad_config_and_missing_checkpoint_are_clear_errors() {
         "{}",
         stderr(&out)
     );
+    // ... and at least one corner-seeking agent kind to rank for.
+    let config = std::fs::read_to_string("assets/configs/diagnosis-7x7.ron").expect("config");
+    let healthy_only = config.replace(
+        "kinds: [Corner(TopRight), Corner(TopLeft), Corner(BottomRight), Healthy]",
+        "kinds: [Healthy]",
+    );
+    assert_ne!(
+        healthy_only, config,
+        "the shipped config lists its kinds on one line"
+    );
+    let path = std::env::temp_dir().join(format!("maze-rllf-healthy-{}.ron", std::process::id()));
+    std::fs::write(&path, healthy_only).expect("write config");
+    let out = maze_rllf(&[
+        "judge-eval",
+        "--rank-menu",
+        "--diagnosis",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no corner-seeking kind"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -226,7 +226,15 @@ fn judge_eval(
     Ok(())
 }
 
-/// `judge-eval --diagnosis`: every named judge on the benchmark's cases.
+/// The names given, or the default alone when none were.
+fn or_default(given: &[String], default: &str) -> Vec<String> {
+    if given.is_empty() {
+        vec![default.to_string()]
+    } else {
+        given.to_vec()
+    }
+}
+
 /// The judges a diagnosis benchmark scores: names, with the embedded judge once per model and
 /// prompt (the defaults when none are given).
 struct Judged<'a> {
@@ -281,13 +289,6 @@ impl Judged<'_> {
         judges: &mut Vec<Box<dyn crate::llm::Judge>>,
     ) -> anyhow::Result<()> {
         use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
-        let or_default = |given: &[String], default: &str| -> Vec<String> {
-            if given.is_empty() {
-                vec![default.to_string()]
-            } else {
-                given.to_vec()
-            }
-        };
         for model in or_default(self.models, DEFAULT_MODEL) {
             for prompt in or_default(self.prompts, DEFAULT_PROMPT) {
                 let config = EmbeddedConfig {
@@ -387,16 +388,8 @@ fn menu_ranking(
     use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
     use crate::llm::menu::{self, Diagnosis};
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
-    let models = if models.is_empty() {
-        vec![DEFAULT_MODEL.to_string()]
-    } else {
-        models.to_vec()
-    };
-    let prompts = if prompts.is_empty() {
-        vec![DEFAULT_PROMPT.to_string()]
-    } else {
-        prompts.to_vec()
-    };
+    let models = or_default(models, DEFAULT_MODEL);
+    let prompts = or_default(prompts, DEFAULT_PROMPT);
     let corners: Vec<_> = config
         .kinds
         .iter()
