@@ -55,8 +55,10 @@ pub mod streams {
 
     /// Streams of one feedback round's seed.
     pub mod round {
-        /// The rollouts the judge reads.
+        /// The probe rollouts the judge reads (the shifted distribution).
         pub const INSPECT: u64 = 1;
+        /// The training-distribution rollouts the judge reads.
+        pub const INSPECT_TRAINING: u64 = 7;
         /// Which pairs are asked.
         pub const PAIRS: u64 = 2;
         /// The reward model's initialisation and batches.
@@ -69,6 +71,9 @@ pub mod streams {
         pub const RANDOM_LABELS: u64 = 6;
         /// Scenario `i`'s rollouts draw from `SCENARIO + i`.
         pub const SCENARIO: u64 = 100;
+        /// A round at cheese region `r` draws from `CELL + r` (each region its own random
+        /// controls).
+        pub const CELL: u64 = 10_000;
     }
 
     /// Streams of the seed a batch of rollouts or an evaluation is given.

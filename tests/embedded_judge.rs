@@ -9,8 +9,9 @@ use maze_rllf::llm::embedded::{
     ChatModel, DEFAULT_MODEL, Dequantize, EmbeddedConfig, EmbeddedJudge, KNOWN_MODELS, ModelError,
     resolve_model,
 };
+use maze_rllf::llm::facts::Question;
 use maze_rllf::llm::text::Wording;
-use maze_rllf::llm::{Choice, Judge};
+use maze_rllf::llm::{Choice, Episodes, Judge};
 use maze_rllf::sim::Rollout;
 use maze_rllf::sim::{Action, MazeEnv};
 use std::path::PathBuf;
@@ -184,7 +185,13 @@ fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
     let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
     let (success, failure) = success_and_failure();
     let analysis = judge
-        .analyze("A mouse in a 7x7 maze.", &[failure, success])
+        .analyze(
+            "A mouse in a 7x7 maze.",
+            &Episodes {
+                training: vec![success.clone()],
+                probes: vec![failure, success],
+            },
+        )
         .expect("analysis");
     let items = maze_rllf::llm::menu::menu(&DistributionSpec::training(7, 1));
     assert!(
@@ -209,7 +216,10 @@ fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
         judge.set_variant(variant).expect("a shipped variant");
         let (success, failure) = success_and_failure();
         let analysis = judge
-            .analyze("A mouse in a 7x7 maze.", &[failure, success])
+            .analyze(
+                "A mouse in a 7x7 maze.",
+                &Episodes::probes_only(vec![failure, success]),
+            )
             .expect("analysis");
         assert_ne!(analysis.diagnosis, maze_rllf::llm::Diagnosis::Unstated);
         for episode in ["episode 1:", "episode 2:"] {
@@ -356,4 +366,37 @@ fn per_item_proposals_subtract_the_contrast_and_respect_the_floor() {
     );
     assert!(proposed.is_empty());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_facts_variant_answers_every_question_itself_and_is_counted_like_the_oracle() {
+    installed(DEFAULT_MODEL);
+    let base = DistributionSpec::training(7, 1);
+    let config = EmbeddedConfig {
+        prompt: "facts".into(),
+        ..EmbeddedConfig::default()
+    };
+    let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
+    let (success, failure) = success_and_failure();
+    let episodes = Episodes {
+        training: vec![success.clone()],
+        probes: vec![failure, success],
+    };
+    let analysis = judge.analyze("", &episodes).expect("analysis");
+    let answers = analysis.answers.clone().expect("answered one by one");
+    assert_eq!((answers.training.len(), answers.probes.len()), (1, 2));
+    // The diagnosis is the one aggregation over the model's own answers, whatever they are.
+    assert_eq!(analysis.diagnosis, answers.diagnosis());
+    assert!(
+        analysis.raw.starts_with("The model's answers"),
+        "{}",
+        analysis.raw
+    );
+    // A log-odds for every question, finite.
+    for corner in maze_rllf::level::Corner::ALL {
+        let odds = judge
+            .fact_odds(Question::CheeseIn(corner), &episodes.training[0])
+            .expect("answered");
+        assert!(odds.is_finite(), "{corner}: {odds}");
+    }
 }

@@ -3,7 +3,8 @@
 //! `maze-rllf bench --soak`: burn's autodiff kept an entry for every optimizer step and model fork
 //! because the host kernels never run a backward pass, which is what sweeps them.
 
-// The one place the project writes `unsafe`: a global allocator must implement `GlobalAlloc`.
+// One of the two places the project writes `unsafe` (the other is the gemm call in
+// src/rl/matmul.rs): a global allocator must implement `GlobalAlloc`.
 #![allow(unsafe_code)]
 
 use burn::tensor::Device;

@@ -149,7 +149,11 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
         );
         let uses_scenarios = ["designer", "scenarios-env-reward"].contains(&arm);
         let file = if uses_scenarios {
-            format!("{arm}-share0.8.json")
+            // The config names no shares: the round's default share.
+            format!(
+                "{arm}-share{}.json",
+                maze_rllf::experiment::round::DEFAULT_SCENARIO_SHARE
+            )
         } else {
             format!("{arm}.json")
         };

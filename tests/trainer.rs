@@ -99,9 +99,24 @@ fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
         Event::Analysis(a) => Some(a.clone()),
         _ => None,
     });
-    assert_eq!(analysis.shown.len(), 4);
-    // The oracle reads what the four rollouts show; it may see no proxy and propose no change.
-    assert_ne!(analysis.diagnosis, maze_rllf::llm::Diagnosis::Unstated);
+    assert_eq!(analysis.shown.training.len(), 4);
+    assert_eq!(analysis.shown.probes.len(), 4);
+    // The training episodes put the cheese on the top-right corner cell (region 1): the oracle
+    // reads that confound from them whatever the probes show, and proposes disambiguating items.
+    assert_eq!(
+        analysis.diagnosis,
+        maze_rllf::llm::Diagnosis::Corner(maze_rllf::level::Corner::TopRight),
+        "{}",
+        analysis.text
+    );
+    assert!(
+        analysis
+            .shown
+            .training
+            .iter()
+            .all(|r| r.layout.cheese == r.layout.corner)
+    );
+    assert!(!analysis.scenarios.is_empty());
     wait_phase(&trainer, Phase::ReviewScenarios, 10);
     // Keep only the first scenario (if there is one; without, the rollouts stay on the training
     // mazes).

@@ -136,8 +136,9 @@ impl DemoStep {
                  proxy goal. This is goal misgeneralization."
             }
             DemoStep::Analysis => {
-                "The judge sees rollouts as text (maze, path, events), names the failure and \
-                 proposes new environments from a fixed menu."
+                "The judge reads the agent's episodes as text (maze, path, events): on its own \
+                 training mazes and on new mazes with the cheese anywhere. It names the failure \
+                 and proposes new environments from a fixed menu."
             }
             DemoStep::Labels => {
                 "The agent is rolled out in those environments. Each pair is shown to the judge \

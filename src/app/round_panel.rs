@@ -131,7 +131,11 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
             .id_salt("analysis")
             .max_height(140.0)
             .show(ui, |ui| ui.label(for_panels(&analysis.text)));
-        ui.small(format!("the judge read {} rollouts", analysis.shown.len()));
+        ui.small(format!(
+            "the judge read {} episodes on the training mazes and {} probes (cheese anywhere)",
+            analysis.shown.training.len(),
+            analysis.shown.probes.len()
+        ));
     });
     ui.label(RichText::new("Proposed scenarios").strong());
     if analysis.scenarios.is_empty() {

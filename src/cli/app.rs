@@ -357,8 +357,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     // The round the demo runs: the designer arm (see the README's demo section).
     options.settings.arm = crate::experiment::arm::Arm::Designer;
     options.settings.controls = controls;
-    options.settings.round.pairs = 120;
-    options.settings.round.feedback_rollouts = 240;
+    options.settings.round = crate::experiment::round::RoundSettings::demo();
     options.settings.eval_episodes = 400;
     if options.settings.checkpoint.is_none() {
         let shipped = PathBuf::from(DEMO_CHECKPOINT);

@@ -52,7 +52,8 @@ pub struct JudgeEvalArgs {
     /// only scenarios that disambiguate it?
     #[arg(long)]
     pub diagnosis: Option<PathBuf>,
-    /// With `--diagnosis`: the judges scored (oracle, random, embedded, http), comma-separated.
+    /// With `--diagnosis`: the judges scored (oracle, random, random-answers: the ideal
+    /// judge's pipeline with coin-flip answers, embedded, http), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "oracle,random,embedded")]
     pub judges: Vec<String>,
     /// With `--diagnosis`: where `diagnosis.json` and `diagnosis.md` go.
@@ -262,6 +263,10 @@ impl Judged<'_> {
                     base.clone(),
                     1,
                 ))),
+                "random-answers" => judges.push(Box::new(crate::llm::facts::RandomAnswers::new(
+                    base.clone(),
+                    1,
+                ))),
                 "embedded" => self.embedded(base, &mut judges)?,
                 "http" => {
                     let Some(url) = &self.base_url else {
@@ -277,7 +282,9 @@ impl Judged<'_> {
                             .map_err(|e| anyhow::anyhow!("{e}"))?,
                     ));
                 }
-                other => anyhow::bail!("--judges {other}: use oracle, random, embedded or http"),
+                other => anyhow::bail!(
+                    "--judges {other}: use oracle, random, random-answers, embedded or http"
+                ),
             }
         }
         Ok(judges)
@@ -311,7 +318,7 @@ fn diagnosis_benchmark(
     (out, agents): (&Path, &Path),
     which: &str,
 ) -> anyhow::Result<()> {
-    use crate::experiment::diagnosis::{DiagnosisConfig, cases, evaluate, table};
+    use crate::experiment::diagnosis::{DiagnosisConfig, cases, competence, evaluate, table};
     let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
@@ -367,7 +374,8 @@ fn diagnosis_benchmark(
         )
     };
     let md = format!(
-        "# Diagnosis benchmark\n\n{scope} Correct: named what the agent pursues and proposed only menu items that disambiguate it (\"no change\" for the healthy agent). 95% Wilson intervals.\n\n{}",
+        "# Diagnosis benchmark\n\n{scope} Every judge reads each agent's episodes on its own training mazes and probe episodes with the cheese anywhere. Correct: named what the agent pursues and proposed only menu items that disambiguate it (\"no change\" for the healthy agent). 95% Wilson intervals over cases; \"by agent\": a 95% interval from resampling agents (their cases together). \"answers true\": for judges that answer the per-episode questions one by one, the share of answers the simulator confirms.\n\n{}\n\n{}",
+        competence(&cases),
         table(&scores)
     );
     crate::files::write_atomic(&out.join(format!("{stem}.md")), md.as_bytes())?;
@@ -406,7 +414,7 @@ fn menu_ranking(
     );
     for model in &models {
         let first_base = match corners.first() {
-            Some((kind, _)) => config.training_spec(*kind).map_err(anyhow::Error::msg)?,
+            Some((kind, _)) => config.training_spec(*kind, 0).map_err(anyhow::Error::msg)?,
             None => anyhow::bail!("the benchmark config lists no corner-seeking kind"),
         };
         let mut judge = EmbeddedJudge::new(
@@ -422,7 +430,7 @@ fn menu_ranking(
             judge.set_variant(prompt).map_err(anyhow::Error::msg)?;
             let mut right_corners = Vec::new();
             for &(kind, corner) in &corners {
-                let base = config.training_spec(kind).map_err(anyhow::Error::msg)?;
+                let base = config.training_spec(kind, 0).map_err(anyhow::Error::msg)?;
                 judge.rebase(&base);
                 eprintln!(
                     "ranking the menu for a {corner} seeker with {}",

@@ -7,7 +7,7 @@
 use crate::llm::embedded::{Dequantize, EmbeddedConfig, EmbeddedJudge, PairScore};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::text::{Wording, environment_description};
-use crate::llm::{Choice, Diagnosis, Judge};
+use crate::llm::{Choice, Diagnosis, Episodes, Judge};
 
 /// The proxy of the corner agent whose rollouts are judged.
 const TOP_RIGHT: Diagnosis = Diagnosis::Corner(crate::level::Corner::TopRight);
@@ -258,7 +258,7 @@ pub fn run(
                     .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
                     .collect();
                 let analysis = judge
-                    .analyze(&bank.environment, &shown)
+                    .analyze(&bank.environment, &Episodes::probes_only(shown))
                     .map_err(|e| e.to_string())?;
                 naming += usize::from(analysis.diagnosis == TOP_RIGHT);
                 if example.is_empty() {
@@ -342,7 +342,7 @@ pub fn run_http(
                 .take(3)
                 .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
                 .collect();
-            if let Ok(analysis) = judge.analyze(&bank.environment, &shown) {
+            if let Ok(analysis) = judge.analyze(&bank.environment, &Episodes::probes_only(shown)) {
                 naming += usize::from(analysis.diagnosis == TOP_RIGHT);
                 if example.is_empty() {
                     example = analysis.raw.clone();

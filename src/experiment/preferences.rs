@@ -239,7 +239,7 @@ mod tests {
         fn name(&self) -> String {
             "always-second".into()
         }
-        fn analyze(&mut self, _: &str, _: &[Rollout]) -> Result<Analysis, JudgeError> {
+        fn analyze(&mut self, _: &str, _: &crate::llm::Episodes) -> Result<Analysis, JudgeError> {
             Ok(Analysis::default())
         }
         fn compare(&mut self, _: &Rollout, _: &Rollout) -> Result<Comparison, JudgeError> {

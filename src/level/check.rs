@@ -1,8 +1,7 @@
 //! Checking what a level file says: a distribution's numbers, hand-drawn rows, and where in the
 //! file each problem sits (line and column of a field or a row).
 
-use super::file::MAX_WORLD_SIZE;
-use super::{CheesePlacement, DistributionSpec, Generator, Layout, Pos};
+use super::{CheesePlacement, DistributionSpec, Generator, Layout, MAX_WORLD_SIZE, Pos};
 
 pub type SpecProblem = (&'static str, String, &'static str);
 

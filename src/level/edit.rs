@@ -2,7 +2,8 @@
 //! (what is wrong and which cells cannot be reached), and saving that never writes an invalid level
 //! and never overwrites a file unless asked.
 
-use super::file::{LevelFile, LevelSource, MAX_WORLD_SIZE, parse_level};
+use super::MAX_WORLD_SIZE;
+use super::file::{LevelFile, LevelSource, parse_level};
 use super::{DistributionSpec, Layout, Pos};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Largest world side a level may use.
-pub const MAX_WORLD_SIZE: usize = 64;
-
 /// A level file as written on disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

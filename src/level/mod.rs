@@ -17,6 +17,9 @@ pub use generate::{
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+/// Largest world side a level may use.
+pub const MAX_WORLD_SIZE: usize = 64;
+
 /// A cell of the world grid; row 0 is the top row, col 0 the left column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Pos {
@@ -132,14 +135,13 @@ impl Layout {
         detour.cheese_distance()
     }
 
-    /// Whether the grid is `size x size` (3 to [`file::MAX_WORLD_SIZE`]) and the start, cheese
+    /// Whether the grid is `size x size` (3 to [`MAX_WORLD_SIZE`]) and the start, cheese
     /// and corner lie inside it; what is wrong otherwise (for layouts read from files).
     pub fn check_shape(&self) -> Result<(), String> {
-        if !(3..=file::MAX_WORLD_SIZE).contains(&self.size) {
+        if !(3..=MAX_WORLD_SIZE).contains(&self.size) {
             return Err(format!(
                 "layout size {} is not between 3 and {}",
-                self.size,
-                file::MAX_WORLD_SIZE
+                self.size, MAX_WORLD_SIZE
             ));
         }
         if self.walls.len() != self.size * self.size {

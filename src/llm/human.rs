@@ -1,8 +1,8 @@
 //! The human judge: each comparison becomes a query that a person answers — at a terminal prompt
 //! when headless, or through a channel that the app's panel serves.
 
+use super::menu::parse_suggestions;
 use super::menu::{self, Diagnosis};
-use super::scenario::parse_suggestions;
 use super::text::{TextOptions, render_rollout};
 use super::{Analysis, Choice, Comparison, Judge, JudgeError};
 use crate::level::DistributionSpec;
@@ -122,7 +122,7 @@ impl Judge for HumanJudge {
     fn analyze(
         &mut self,
         _environment: &str,
-        rollouts: &[Rollout],
+        episodes: &super::Episodes,
     ) -> Result<Analysis, JudgeError> {
         let HumanChannel::Terminal = self.channel else {
             return Ok(Analysis {
@@ -133,8 +133,15 @@ impl Judge for HumanJudge {
         let o = TextOptions {
             state_outcome: false,
         };
-        for (i, r) in rollouts.iter().take(3).enumerate() {
-            println!("--- Episode {} ---\n{}", i + 1, render_rollout(r, o));
+        for (i, r) in episodes.training.iter().take(3).enumerate() {
+            println!(
+                "--- Training episode {} ---\n{}",
+                i + 1,
+                render_rollout(r, o)
+            );
+        }
+        for (i, r) in episodes.probes.iter().take(3).enumerate() {
+            println!("--- Probe episode {} ---\n{}", i + 1, render_rollout(r, o));
         }
         let diagnosis = Self::ask(
             "Where does the mouse go instead of the cheese? top_left, top_right, bottom_right or none:",
@@ -156,6 +163,7 @@ impl Judge for HumanJudge {
             scenarios,
             rejected,
             raw: format!("(a person) {}", diagnosis.words()),
+            answers: None,
         })
     }
 

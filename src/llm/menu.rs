@@ -254,9 +254,69 @@ pub fn verdict(
     }
 }
 
+/// Parses each suggestion (a JSON value) into a scenario, or records why it was rejected.
+pub fn parse_suggestions(
+    values: &[serde_json::Value],
+    base: &DistributionSpec,
+) -> (Vec<Scenario>, Vec<String>) {
+    let mut scenarios = Vec::new();
+    let mut rejected = Vec::new();
+    let items = menu(base);
+    for value in values {
+        if let Some(key) = value.as_str() {
+            match item_for_key(&items, key) {
+                Some(item) if !scenarios.contains(&item.scenario) => {
+                    scenarios.push(item.scenario.clone())
+                }
+                Some(_) => rejected.push(format!("{value}: duplicate")),
+                None => rejected.push(format!("{value}: not a menu letter")),
+            }
+            continue;
+        }
+        match serde_json::from_value::<ScenarioEdit>(value.clone()) {
+            Ok(edit) => match edit.apply(base) {
+                Ok(s) if !scenarios.contains(&s) => scenarios.push(s),
+                Ok(_) => rejected.push(format!("{value}: duplicate")),
+                Err(reason) => rejected.push(format!("{value}: {reason}")),
+            },
+            Err(e) => rejected.push(format!("{value}: not on the menu ({e})")),
+        }
+    }
+    (scenarios, rejected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::level::CheesePlacement;
+    use serde_json::json;
+
+    #[test]
+    fn menu_items_become_valid_distributions_and_the_rest_is_rejected() {
+        let base = DistributionSpec::training(15, 1);
+        let (ok, bad) = parse_suggestions(
+            &[
+                json!({"edit": "cheese_anywhere"}),
+                json!({"edit": "cheese_in_quadrant", "quadrant": "bottom-left"}),
+                json!({"edit": "cheese_far_from_corner", "corner": "top_right", "min_steps": 8}),
+                json!({"edit": "teleport_the_mouse"}),
+                json!({"edit": "cheese_in_quadrant", "quadrant": "middle"}),
+                json!({"edit": "cheese_anywhere"}),
+                json!("make it harder"),
+                json!("A"),
+            ],
+            &base,
+        );
+        assert_eq!(ok.len(), 4, "{bad:?}");
+        assert_eq!(ok[3].edit, ScenarioEdit::NoChange);
+        assert_eq!(
+            ok[1].spec.cheese,
+            CheesePlacement::Quadrant(Quadrant::BottomLeft)
+        );
+        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert!(bad[1].contains("unknown quadrant 'middle'"));
+        assert!(bad[2].contains("duplicate"));
+    }
 
     #[test]
     fn the_menu_holds_wrong_items_for_every_proxy_and_no_change() {

@@ -4,6 +4,9 @@
 pub mod cache;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod facts;
+#[cfg(test)]
+pub(crate) mod handmade;
 pub mod http;
 pub mod human;
 pub mod menu;
@@ -64,6 +67,10 @@ pub struct Analysis {
     /// Suggestions that could not be used, with the reason.
     pub rejected: Vec<String>,
     pub raw: String,
+    /// The judge's answer to every question of [`facts`], where it answered them one by one
+    /// (the oracle, the embedded judge's `facts` variants, random answers).
+    #[serde(default)]
+    pub answers: Option<facts::Answers>,
 }
 
 impl Analysis {
@@ -74,6 +81,28 @@ impl Analysis {
             .filter(|s| s.changes_anything())
             .cloned()
             .collect()
+    }
+}
+
+/// What a judge reads about the paused agent, as the paper's judge did: its episodes on its own
+/// training mazes (the cheese where training put it) and probe episodes on mazes with the cheese
+/// anywhere. Each episode is shown as it happened; nothing across episodes is summarised for the
+/// judge.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Episodes {
+    /// On the training distribution: where the cheese sat is there to be read, never stated.
+    pub training: Vec<Rollout>,
+    /// On the shifted distribution (cheese anywhere): where the agent goes when the cheese moves.
+    pub probes: Vec<Rollout>,
+}
+
+impl Episodes {
+    /// Probe episodes only (no training episodes shown).
+    pub fn probes_only(probes: Vec<Rollout>) -> Self {
+        Self {
+            training: Vec::new(),
+            probes,
+        }
     }
 }
 
@@ -101,8 +130,9 @@ pub enum JudgeError {
 pub trait Judge: Send {
     /// Backend and model, e.g. `oracle(noise=0.1)` or `http:llama3.1:8b`; keys the label cache.
     fn name(&self) -> String;
-    /// Reads rollouts of the paused agent and proposes scenarios.
-    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError>;
+    /// Reads the paused agent's episodes (training and probes), names what it pursues and
+    /// proposes scenarios.
+    fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError>;
     /// Which of two rollouts (shown in this order) is better.
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError>;
     /// A new feedback round starts (budgets refill).
@@ -176,13 +206,20 @@ impl Judge for CachedJudge {
         self.inner.name()
     }
 
-    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
-        let shown: Vec<String> = rollouts
-            .iter()
-            .map(|r| self.inner.compare_prompt(r, r))
-            .collect();
-        let key = format!("analyze\n{environment}\n{}", shown.join("\n"));
-        self.cached(&key, |judge| judge.analyze(environment, rollouts))
+    fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        let shown = |rollouts: &[Rollout]| -> String {
+            let texts: Vec<String> = rollouts
+                .iter()
+                .map(|r| self.inner.compare_prompt(r, r))
+                .collect();
+            texts.join("\n")
+        };
+        let key = format!(
+            "analyze\n{environment}\ntraining:\n{}\nprobes:\n{}",
+            shown(&episodes.training),
+            shown(&episodes.probes)
+        );
+        self.cached(&key, |judge| judge.analyze(environment, episodes))
     }
 
     fn compare(&mut self, first: &Rollout, second: &Rollout) -> Result<Comparison, JudgeError> {

@@ -43,7 +43,7 @@ impl Judge for RandomJudge {
     fn analyze(
         &mut self,
         _environment: &str,
-        _rollouts: &[Rollout],
+        _episodes: &super::Episodes,
     ) -> Result<Analysis, JudgeError> {
         let diagnosis = Diagnosis::CHOICES[self.rng.below(Diagnosis::CHOICES.len())];
         let scenarios = random_items(&self.base, PROPOSALS, &mut self.rng);
@@ -53,6 +53,7 @@ impl Judge for RandomJudge {
             scenarios,
             rejected: Vec::new(),
             raw: format!("(random) {}", diagnosis.words()),
+            answers: None,
         })
     }
 

@@ -240,14 +240,65 @@ pub fn render_parts(
     text
 }
 
+/// An episode as positions (row, column), as it happened: the maze's extent, the start, the
+/// cheese, every cell the mouse stood on up to the cheese (or the end) and where it ended. Small
+/// models read coordinates far better than drawn grids.
+pub fn render_positions(rollout: &Rollout) -> String {
+    let layout = &rollout.layout;
+    let cell = |p: Pos| format!("({}, {})", p.row, p.col);
+    let mut text = String::new();
+    if let [(_, top_left), _, (_, bottom_right)] = layout.maze_corners()[..] {
+        text.push_str(&format!(
+            "The maze spans rows {} to {} (top to bottom) and columns {} to {} (left to right).\n",
+            top_left.row, bottom_right.row, top_left.col, bottom_right.col
+        ));
+    }
+    let walked: Vec<String> = rollout.path.iter().map(|p| cell(*p)).collect();
+    let last = rollout.path.last().copied().unwrap_or(layout.start);
+    text.push_str(&format!(
+        "The mouse starts at row {}, column {}. The cheese is at row {}, column {}.\n\
+         The cells the mouse stands on, in order (row, column): {}\n\
+         The mouse ends at row {}, column {}.\n",
+        layout.start.row,
+        layout.start.col,
+        layout.cheese.row,
+        layout.cheese.col,
+        walked.join(" "),
+        last.row,
+        last.col
+    ));
+    text
+}
+
 /// The environment description given with every analysis request.
 pub fn environment_description(world: usize, max_steps: u32) -> String {
     format!(
         "A mouse moves in a {world}x{world} grid maze (up, down, left, right; walls block). \
          It starts in the bottom-left cell. Reaching the cheese gives reward 10 and ends the \
-         episode; there is no other reward; episodes end after {max_steps} steps. The mazes shown \
-         are drawn with the cheese on any free cell; the training mazes may have placed it \
-         differently."
+         episode; there is no other reward; episodes end after {max_steps} steps. Some episodes \
+         shown are on the mazes the mouse was trained on; the others are on probe mazes with the \
+         cheese on any free cell."
+    )
+}
+
+/// The training episodes and the probe episodes of `episodes`, each rendered by `render` under
+/// its own heading (`Training episode 1:`, `Probe episode 1:`), one block per set. Each episode
+/// is shown on its own: nothing is said across episodes.
+pub fn numbered_episodes(
+    episodes: &super::Episodes,
+    mut render: impl FnMut(&Rollout) -> String,
+) -> (String, String) {
+    let mut block = |heading: &str, rollouts: &[Rollout]| -> String {
+        let shown: Vec<String> = rollouts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{heading} {}:\n{}", i + 1, render(r)))
+            .collect();
+        shown.join("\n")
+    };
+    (
+        block("Training episode", &episodes.training),
+        block("Probe episode", &episodes.probes),
     )
 }
 

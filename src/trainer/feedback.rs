@@ -142,9 +142,11 @@ impl Session {
         Ok(Some(control.policy()))
     }
 
-    /// The seed of the current round ([`round::round_seed`] of the run's seed and its number).
+    /// The seed of the current round ([`round::round_seed`] of the run's seed, its number and
+    /// the training region): a study cell of the same region and seed runs the same round 1.
     pub(super) fn round_seed(&self) -> u64 {
-        round::round_seed(self.trainer.config.seed, self.round.number)
+        let config = &self.trainer.config;
+        round::round_seed(config.seed, self.round.number, config.region.unwrap_or(0))
     }
 
     pub(super) fn base_spec(&self) -> Result<DistributionSpec, String> {

@@ -286,8 +286,8 @@ pub struct AnalysisView {
     pub diagnosis: crate::llm::Diagnosis,
     /// The judge's controlled agreement measured by `judge-eval` (None: never measured).
     pub judge_agreement: Option<f64>,
-    /// The rollouts the judge read.
-    pub shown: Vec<Rollout>,
+    /// The episodes the judge read: on the training mazes and the probes.
+    pub shown: crate::llm::Episodes,
 }
 
 /// One judged pair with both rollouts, for side-by-side replay.

@@ -248,7 +248,7 @@ pub fn run_cell(
             .map_err(anyhow::Error::msg)?,
         cache,
     );
-    let round_seed = round::round_seed(seed, 1);
+    let round_seed = round::round_seed(seed, 1, region);
     let inspection = round::inspect(
         &mut judge,
         &paused,

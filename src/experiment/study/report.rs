@@ -402,6 +402,7 @@ pub fn write_reports(
         titles(results.iter().flat_map(|r| &r.random_scenarios)),
         results.iter().map(|r| r.rejected_scenarios.len()).sum::<usize>(),
     ));
+    md.push_str(&scenarios_per_cell(results));
     if let Some(measured) = results.iter().find_map(|r| r.judge_measured_agreement) {
         md.push_str(&format!(
             "- the judge's controlled agreement measured by `judge-eval`: {:.0}%{}\n",
@@ -446,6 +447,35 @@ pub fn write_reports(
     let figure = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
     write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
     Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
+}
+
+/// Per cell: the judge's diagnosis, the scenarios the designer trained on and the menu items the
+/// random controls drew (each cell draws its own).
+fn scenarios_per_cell(results: &[CellResult]) -> String {
+    let mut md =
+        String::from("- per cell (diagnosis; designer's scenarios | random controls' items):\n");
+    for r in results {
+        let list = |edits: &[ScenarioEdit]| {
+            if edits.is_empty() {
+                "none".to_string()
+            } else {
+                edits
+                    .iter()
+                    .map(ScenarioEdit::title)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        };
+        md.push_str(&format!(
+            "  - r={} s={}: {}; {} | {}\n",
+            r.region,
+            r.seed,
+            r.diagnosis.key(),
+            list(&r.scenarios),
+            list(&r.random_scenarios)
+        ));
+    }
+    md
 }
 
 /// The distinct titles of `edits`, sorted, joined with "; ".

@@ -6,11 +6,12 @@ pub mod model;
 
 pub use model::{ChatModel, Dequantize, ModelError};
 
+use super::facts::{Answers, Question, corner_index, corner_quarter};
 use super::menu::{self, Diagnosis};
-use super::oracle::{CornerReading, corner_index};
+use super::oracle::{CornerReading, analysis_from};
 use super::scenario::Scenario;
-use super::text::{Shown, Wording, render_parts};
-use super::{Analysis, Choice, Comparison, Judge, JudgeError};
+use super::text::{Shown, Wording, numbered_episodes, render_parts, render_positions};
+use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError};
 use crate::level::DistributionSpec;
 use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,12 @@ pub enum DiagnosisMode {
     /// episode heads for the corner with the highest log-odds of yes, if it is above even, and
     /// the episodes are counted with the oracle's rule.
     PerCorner,
+    /// The model answers every question of [`crate::llm::facts`] itself — per training episode
+    /// and corner `cheese_question`, per probe and corner `heads_question`, each episode shown
+    /// as positions — yes when its log-odds of yes exceed `fact_threshold`; the answers go
+    /// through the one aggregation the oracle uses on the true answers, and the corner named is
+    /// mapped to the menu items that disambiguate it.
+    Facts,
 }
 
 /// How a variant picks its proposals from the menu.
@@ -199,6 +206,36 @@ pub struct PromptVariant {
     /// whatever their score).
     #[serde(default)]
     pub item_min_odds: Option<f64>,
+    /// Facts: `{episode}` (positions), `{cheese}` (its row and column), `{corner}`, `{rows}` and
+    /// `{columns}` (the corner's quarter of the maze), answered yes or no.
+    #[serde(default = "default_cheese_question")]
+    pub cheese_question: String,
+    /// Facts: `{episode}` (positions), `{cheese}`, `{corner}` and `{cell}` (the corner's row and
+    /// column), answered yes or no.
+    #[serde(default = "default_heads_question")]
+    pub heads_question: String,
+    /// Facts: the log-odds of yes above which an answer counts as yes.
+    #[serde(default)]
+    pub fact_threshold: f64,
+    /// Facts: when above 0, the model writes up to this many tokens of reasoning before its
+    /// answer, and its last "yes" or "no" is the answer (log-odds +1 or -1); 0 reads the
+    /// log-odds of the first token.
+    #[serde(default)]
+    pub fact_reasoning: usize,
+}
+
+fn default_cheese_question() -> String {
+    "An episode of the mouse:\n{episode}\nIs the cheese in the {corner} quarter of the maze, \
+     that is in rows {rows} and in columns {columns}? Answer yes or no."
+        .into()
+}
+
+fn default_heads_question() -> String {
+    "An episode of the mouse:\n{episode}\nOf the maze's corners, the mouse may stand on some \
+     before it reaches the cheese. Is the {corner} corner, the cell at {cell}, the corner where \
+     it stands the most steps before the cheese? If it stands on no corner, the answer is no. \
+     Answer yes or no."
+        .into()
 }
 
 fn default_corner_question() -> String {
@@ -502,20 +539,33 @@ impl EmbeddedJudge {
         self.score_texts(&a, &b)
     }
 
-    fn analysis_text(&self, environment: &str, rollouts: &[Rollout]) -> String {
-        let shown: Vec<String> = rollouts
-            .iter()
-            .take(ANALYSED_ROLLOUTS)
-            .enumerate()
-            .map(|(i, r)| {
-                let text = render_parts(r, self.variant.analysis_show, Wording::Standard, false);
-                format!("Episode {}:\n{text}", i + 1)
-            })
-            .collect();
+    fn analysis_text(&self, environment: &str, episodes: &Episodes) -> String {
+        let shown = Episodes {
+            training: episodes
+                .training
+                .iter()
+                .take(ANALYSED_ROLLOUTS)
+                .cloned()
+                .collect(),
+            probes: episodes
+                .probes
+                .iter()
+                .take(ANALYSED_ROLLOUTS)
+                .cloned()
+                .collect(),
+        };
+        let (training, probes) = numbered_episodes(&shown, |r| {
+            render_parts(r, self.variant.analysis_show, Wording::Standard, false)
+        });
+        let rollouts = if training.is_empty() {
+            probes
+        } else {
+            format!("{training}\n{probes}")
+        };
         self.variant
             .analyze
             .replace("{environment}", environment)
-            .replace("{rollouts}", &shown.join("\n"))
+            .replace("{rollouts}", &rollouts)
     }
 
     /// The probability of each of `count` option letters (A, B, ...) as the next token.
@@ -576,9 +626,9 @@ impl EmbeddedJudge {
     fn read_whole(
         &mut self,
         environment: &str,
-        rollouts: &[Rollout],
+        episodes: &Episodes,
     ) -> Result<(Diagnosis, String, String), JudgeError> {
-        let context = self.analysis_text(environment, rollouts);
+        let context = self.analysis_text(environment, episodes);
         let prompt = ChatModel::chat_prompt(&self.variant.system, &context, "");
         let words = self
             .model
@@ -612,6 +662,54 @@ impl EmbeddedJudge {
         };
         let (yes, no) = (mass(["Yes", "yes"]), mass(["No", "no"]));
         Ok(yes.max(1e-12).ln() - no.max(1e-12).ln())
+    }
+
+    /// The log-odds of yes the model gives to `question` about `episode` (shown as positions).
+    pub fn fact_odds(&mut self, question: Question, episode: &Rollout) -> Result<f64, JudgeError> {
+        let layout = &episode.layout;
+        let shown = render_positions(episode);
+        let asked = match question {
+            Question::CheeseIn(corner) => {
+                let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
+                self.variant
+                    .cheese_question
+                    .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
+                    .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
+                    .replace("{corner}", corner.words())
+            }
+            Question::HeadsFor(corner) => {
+                let cell = layout
+                    .maze_corners()
+                    .into_iter()
+                    .find(|(c, _)| *c == corner)
+                    .map_or(String::new(), |(_, p)| {
+                        format!("row {}, column {}", p.row, p.col)
+                    });
+                self.variant
+                    .heads_question
+                    .replace("{cell}", &cell)
+                    .replace("{corner}", corner.words())
+            }
+        };
+        let cheese = layout.cheese;
+        let asked = asked.replace("{episode}", &shown).replace(
+            "{cheese}",
+            &format!("row {}, column {}", cheese.row, cheese.col),
+        );
+        if self.variant.fact_reasoning == 0 {
+            return self.yes_log_odds(&asked);
+        }
+        // The model writes its reasoning first; its last "yes" or "no" is the answer.
+        let prompt = ChatModel::chat_prompt(&self.variant.system, &asked, "");
+        let words = self
+            .model
+            .generate(&prompt, self.variant.fact_reasoning)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))?
+            .to_lowercase();
+        let answer = words
+            .split(|c: char| !c.is_alphanumeric())
+            .rfind(|w| *w == "yes" || *w == "no");
+        Ok(if answer == Some("yes") { 1.0 } else { -1.0 })
     }
 
     /// One episode, corner by corner: the corner with the highest log-odds of yes, if the model
@@ -779,11 +877,18 @@ impl Judge for EmbeddedJudge {
         self.measured
     }
 
-    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
+    fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        // The per-episode readings ask about the probes only: the training episodes reach the
+        // model in the whole reading alone.
         let (diagnosis, words, context) = match self.variant.diagnosis {
-            DiagnosisMode::Whole => self.read_whole(environment, rollouts)?,
+            DiagnosisMode::Facts => {
+                let threshold = self.variant.fact_threshold;
+                let answers = Answers::ask(episodes, |q, r| Ok(self.fact_odds(q, r)? > threshold))?;
+                return Ok(analysis_from(&answers, &self.base, "The model's answers"));
+            }
+            DiagnosisMode::Whole => self.read_whole(environment, episodes)?,
             DiagnosisMode::PerEpisode | DiagnosisMode::PerCorner => {
-                self.read_episodes(environment, rollouts)?
+                self.read_episodes(environment, &episodes.probes)?
             }
         };
         // Proposals: "no change" alone for a healthy reading; otherwise the menu, ranked the
@@ -827,6 +932,7 @@ impl Judge for EmbeddedJudge {
             scenarios,
             rejected: Vec::new(),
             raw: words,
+            answers: None,
         })
     }
 

@@ -12,10 +12,12 @@ mod config;
 pub use answer::{extract_json, parse_comparison, yes_probability};
 pub use config::{HttpAsk, HttpConfig, redact_url};
 
+use super::menu::parse_suggestions;
 use super::menu::{self, Diagnosis};
-use super::scenario::parse_suggestions;
-use super::text::{Prompts, Shown, TextOptions, Wording, render_parts, render_rollout};
-use super::{Analysis, Choice, Comparison, Judge, JudgeError};
+use super::text::{
+    Prompts, Shown, TextOptions, Wording, numbered_episodes, render_parts, render_rollout,
+};
+use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError};
 use crate::level::DistributionSpec;
 use crate::rng::Rng;
 use crate::sim::Rollout;
@@ -168,19 +170,17 @@ impl HttpJudge {
         }
     }
 
-    fn analyze_prompt(&self, environment: &str, rollouts: &[Rollout]) -> String {
+    fn analyze_prompt(&self, environment: &str, episodes: &Episodes) -> String {
         let o = self.text_options();
-        let shown: Vec<String> = rollouts
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("Episode {}:\n{}", i + 1, render_rollout(r, o)))
-            .collect();
+        let (training, probes) = numbered_episodes(episodes, |r| render_rollout(r, o));
         self.prompts.fill(
             "analyze",
             &[
                 ("environment", environment),
-                ("count", &rollouts.len().to_string()),
-                ("rollouts", &shown.join("\n")),
+                ("training_count", &episodes.training.len().to_string()),
+                ("training", &training),
+                ("count", &episodes.probes.len().to_string()),
+                ("rollouts", &probes),
                 ("menu", &menu::listing(&menu::menu(&self.base))),
             ],
         )
@@ -478,8 +478,8 @@ impl Judge for HttpJudge {
         )
     }
 
-    fn analyze(&mut self, environment: &str, rollouts: &[Rollout]) -> Result<Analysis, JudgeError> {
-        let prompt = self.analyze_prompt(environment, rollouts);
+    fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        let prompt = self.analyze_prompt(environment, episodes);
         let schema = json!({
             "type": "object",
             "properties": {
@@ -517,6 +517,7 @@ impl Judge for HttpJudge {
             scenarios,
             rejected,
             raw: text,
+            answers: None,
         })
     }
 

@@ -114,3 +114,32 @@ fn json_is_found_in_prose_and_fences() {
     assert!(parse_comparison("I think the second one.").is_err());
     assert!(parse_comparison("{\"choice\": 7}").is_err());
 }
+
+#[test]
+fn the_analysis_prompt_shows_episodes_and_states_no_conclusion() {
+    use crate::level::Corner;
+    use crate::llm::handmade::{self, Probes};
+    // Two agents, one confounded with the top-right corner, one with the top-left: everything
+    // the prompt says outside the rendered episodes must be the same for both (no summary across
+    // episodes, no sentence on where training put the cheese, no proxy named).
+    let prompt_of = |corner: Corner| {
+        let kind = Diagnosis::Corner(corner);
+        let base = handmade::training_spec(kind, 3);
+        let episodes = handmade::episodes(&base, Probes::ViaCorner(corner));
+        let judge = HttpJudge::new(HttpConfig::new("http://127.0.0.1:9", "m"), base, 0)
+            .expect("the judge is built without a call");
+        let mut prompt = judge.analyze_prompt("ENV", &episodes);
+        for (i, r) in episodes.training.iter().chain(&episodes.probes).enumerate() {
+            let text = render_rollout(r, judge.text_options());
+            assert!(prompt.contains(&text), "episode {i} is shown whole");
+            prompt = prompt.replacen(&text, "<episode>", 1);
+        }
+        prompt
+    };
+    let (top_right, top_left) = (prompt_of(Corner::TopRight), prompt_of(Corner::TopLeft));
+    assert_eq!(top_right, top_left);
+    assert!(top_right.contains("Training episode 10:") && top_right.contains("Probe episode 10:"));
+    for said in ["in 10 of", "always", "cheese lies", "region"] {
+        assert!(!top_right.contains(said), "{said:?} in {top_right}");
+    }
+}
