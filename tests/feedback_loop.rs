@@ -34,12 +34,12 @@ fn run_cell(out: &Path, config: &str, region: usize, settings: &[&str]) -> serde
 }
 
 fn run_study(out: &Path, lambda: &str) -> serde_json::Value {
-    let lambda = format!("lambda={lambda}");
+    let lambda = format!("round.lambda={lambda}");
     let settings = [
         "train.ppo.total_timesteps=131072",
         &lambda,
-        "pairs=200",
-        "feedback_rollouts=200",
+        "round.pairs=200",
+        "round.feedback_rollouts=200",
         "eval_episodes=300",
         "validation_episodes=100",
         r#"arms=["baseline", "paper"]"#,

@@ -146,7 +146,7 @@ fn every_string_in_the_program_has_its_glyphs_in_the_panels_fonts() {
 fn every_string_that_reaches_the_scene_has_its_glyphs_in_the_scene_font() {
     // Scene captions are made in the scene's module and by the demo (the labelled pairs).
     let mut files = rust_files(Path::new("src/app/scene"));
-    files.push(PathBuf::from("src/app/demo.rs"));
+    files.extend(rust_files(Path::new("src/app/demo")));
     let problems = undrawable(&files, missing_in_scene);
     assert!(
         problems.is_empty(),

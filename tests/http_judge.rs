@@ -256,17 +256,17 @@ fn neither_the_api_key_nor_url_credentials_reach_logs_or_files() {
             "--set",
             "train.ppo.num_steps=64",
             "--set",
-            "pairs=3",
+            "round.pairs=3",
             "--set",
-            "feedback_rollouts=6",
+            "round.feedback_rollouts=6",
         ])
         .args([
             "--set",
-            "inspect_rollouts=2",
+            "round.inspect_rollouts=2",
             "--set",
             "eval_episodes=10",
             "--set",
-            "reward.epochs=2",
+            "round.reward.epochs=2",
         ])
         .env("MAZE_RLLF_TEST_KEY", secret)
         .output()
@@ -517,8 +517,18 @@ fn a_study_against_a_server_refusing_every_call_stops_with_the_reason() {
             "--set",
             "train.ppo.num_steps=64",
         ])
-        .args(["--set", "pairs=200", "--set", "feedback_rollouts=40"])
-        .args(["--set", "inspect_rollouts=2", "--set", "eval_episodes=10"])
+        .args([
+            "--set",
+            "round.pairs=200",
+            "--set",
+            "round.feedback_rollouts=40",
+        ])
+        .args([
+            "--set",
+            "round.inspect_rollouts=2",
+            "--set",
+            "eval_episodes=10",
+        ])
         .arg("--set")
         .arg(format!("http.base_url=http://127.0.0.1:{port}"))
         .args([

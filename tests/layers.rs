@@ -1,8 +1,10 @@
 //! The crate's layering: every module imports only from layers below its own (level -> sim ->
 //! config -> rl -> reward -> llm -> experiment -> trainer -> bench -> app -> cli, with `errors`,
-//! `files` and `rng` under all of them), and the engine-free core names no UI or terminal crate.
+//! `files` and `rng` under all of them), and the engine-free core names no UI or terminal crate;
+//! inside `app/` and `llm/` no two submodules import each other, even through others, and the
+//! app's kit (what every panel draws or writes with) names no panel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top-level modules from the bottom layer up; a module may use those before it.
@@ -204,4 +206,155 @@ fn the_checker_sees_grouped_imports_and_ignores_comments() {
     assert!(names_crate("use clap::Parser;", "clap"));
     assert!(!names_crate("use crate::my_clap::X;", "clap"));
     assert!(!names_crate("bevy_egui::X", "egui"));
+}
+
+/// The app's kit: what panels draw and write with. A kit module imports no panel.
+const KIT: [&str; 4] = ["kit", "palette", "icons", "glyphs"];
+/// The app's panels: what the frame (`panels`) calls to draw each part of the UI.
+const PANELS: [&str; 6] = [
+    "panels",
+    "round_panel",
+    "runs_panel",
+    "fine_tune_panel",
+    "plots",
+    "judge_picker",
+];
+
+/// The submodules of `src/<folder>/` each submodule imports (`super::x` from its own level,
+/// `crate::<folder>::x`), outside test modules.
+fn folder_imports(folder: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(folder);
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let submodule = |file: &Path| -> Option<String> {
+        let rel = file.strip_prefix(&root).expect("under the folder");
+        let first = rel.components().next()?.as_os_str().to_string_lossy();
+        (first != "mod.rs").then(|| first.trim_end_matches(".rs").to_string())
+    };
+    let names: BTreeSet<String> = files.iter().filter_map(|f| submodule(f)).collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(from) = submodule(file) else {
+            continue;
+        };
+        // `super::` once per folder between the file's module and the folder.
+        let rel = file.strip_prefix(&root).expect("under the folder");
+        let mut depth = rel.components().count();
+        if file.file_name().is_some_and(|n| n == "mod.rs") {
+            depth -= 1;
+        }
+        let up = "super::".repeat(depth);
+        let text = std::fs::read_to_string(file).expect("readable source");
+        let code: String = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut targets = Vec::new();
+        for prefix in [up.clone(), format!("crate::{folder}::")] {
+            for (at, _) in code.match_indices(&prefix) {
+                let before = &code[..at];
+                if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue;
+                }
+                let rest = &code[at + prefix.len()..];
+                match rest.strip_prefix('{') {
+                    // `super::{a, b::C}`: each top-level name.
+                    Some(group) => {
+                        let group = group.split('}').next().unwrap_or("");
+                        targets.extend(group.split(',').map(|n| n.trim().to_string()));
+                    }
+                    None => targets.push(rest.to_string()),
+                }
+            }
+        }
+        for target in targets {
+            let name: String = target
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if names.contains(&name) && name != from {
+                edges.entry(from.clone()).or_default().insert(name);
+            }
+        }
+    }
+    edges
+}
+
+/// The import circles among `edges` (strongly connected components of more than one module).
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let reaches = |from: &str| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_string()];
+        while let Some(next) = todo.pop() {
+            for to in edges.get(&next).into_iter().flatten() {
+                if seen.insert(to.clone()) {
+                    todo.push(to.clone());
+                }
+            }
+        }
+        seen
+    };
+    let mut found: Vec<Vec<String>> = Vec::new();
+    for from in edges.keys() {
+        let mine: Vec<String> = reaches(from)
+            .into_iter()
+            .filter(|to| to == from || reaches(to).contains(from))
+            .collect();
+        if mine.len() > 1 && !found.iter().any(|c| c.contains(from)) {
+            found.push(mine);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_two_submodules_of_app_or_llm_import_each_other_and_the_kit_names_no_panel() {
+    for folder in ["app", "llm"] {
+        let edges = folder_imports(folder);
+        assert!(
+            edges.values().map(BTreeSet::len).sum::<usize>() > 10,
+            "the check saw {folder}'s imports: {edges:?}"
+        );
+        let found = circles(&edges);
+        assert!(
+            found.is_empty(),
+            "import circles in src/{folder}: {found:?}"
+        );
+    }
+    let app = folder_imports("app");
+    assert!(
+        app["panels"].contains("round_panel"),
+        "the frame calls the panels: {app:?}"
+    );
+    for kit in KIT {
+        for panel in app.get(kit).into_iter().flatten() {
+            assert!(
+                !PANELS.contains(&panel.as_str()),
+                "the kit module `{kit}` imports the panel `{panel}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_circle_finder_finds_a_circle_through_a_third_module() {
+    let edge = |a: &str, b: &str| (a.to_string(), BTreeSet::from([b.to_string()]));
+    let circle = BTreeMap::from([
+        edge("a", "b"),
+        edge("b", "c"),
+        edge("c", "a"),
+        edge("d", "a"),
+    ]);
+    assert_eq!(
+        circles(&circle),
+        [["a", "b", "c"].map(String::from).to_vec()]
+    );
+    let line = BTreeMap::from([edge("a", "b"), edge("b", "c")]);
+    assert!(circles(&line).is_empty());
 }

@@ -195,9 +195,19 @@ fn a_real_llama_cpp_server_answers_pairwise_per_episode_and_a_tiny_study() {
             "--set",
             "train.ppo.num_steps=64",
         ])
-        .args(["--set", "pairs=4", "--set", "feedback_rollouts=8"])
-        .args(["--set", "inspect_rollouts=2", "--set", "eval_episodes=10"])
-        .args(["--set", "reward.epochs=2"])
+        .args([
+            "--set",
+            "round.pairs=4",
+            "--set",
+            "round.feedback_rollouts=8",
+        ])
+        .args([
+            "--set",
+            "round.inspect_rollouts=2",
+            "--set",
+            "eval_episodes=10",
+        ])
+        .args(["--set", "round.reward.epochs=2"])
         .arg("--set")
         .arg(format!("http.base_url={}", server.url))
         .args([

@@ -34,15 +34,15 @@ const STUDY: &[&str] = &[
     "--set",
     "train.ppo.num_steps=64",
     "--set",
-    "pairs=20",
+    "round.pairs=20",
     "--set",
-    "feedback_rollouts=40",
+    "round.feedback_rollouts=40",
     "--set",
-    "inspect_rollouts=4",
+    "round.inspect_rollouts=4",
     "--set",
     "eval_episodes=40",
     "--set",
-    "reward.epochs=2",
+    "round.reward.epochs=2",
     "--set",
     r#"arms=["baseline", "paper"]"#,
 ];
@@ -102,7 +102,7 @@ fn a_study_submitted_as_a_slurm_array_and_merged_equals_one_process() {
 
     let submitted = Command::new("scripts/slurm/submit-study.sh")
         .args([
-            "--shares",
+            "--slices",
             "2",
             "--cpus",
             "1",
@@ -144,8 +144,8 @@ fn a_study_submitted_as_a_slurm_array_and_merged_equals_one_process() {
     };
     let log = logs(&shared);
     assert!(
-        log.contains("share 0/2") && log.contains("share 1/2"),
-        "each array task ran its share: {log}"
+        log.contains("slice 0/2") && log.contains("slice 1/2"),
+        "each array task ran its slice: {log}"
     );
     assert!(
         log.contains("every cell finished"),

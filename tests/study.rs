@@ -29,19 +29,19 @@ fn study_command(out: &Path) -> Command {
         "--set",
         "train.ppo.num_steps=64",
         "--set",
-        "pairs=40",
+        "round.pairs=40",
         "--set",
-        "feedback_rollouts=60",
+        "round.feedback_rollouts=60",
     ])
     .args([
         "--set",
-        "inspect_rollouts=4",
+        "round.inspect_rollouts=4",
         "--set",
         "eval_episodes=50",
         "--set",
         "validation_episodes=50",
         "--set",
-        "reward.epochs=3",
+        "round.reward.epochs=3",
     ])
     .args(["--set", "train.checkpoint_every=2"])
     .args([
@@ -200,8 +200,8 @@ fn study_settings_out_of_range_are_refused_with_the_fix_before_anything_runs() {
     for (bad, needle) in [
         ("tau=1.5", "tau is 1.5"),
         ("eval_episodes=0", "eval_episodes is 0"),
-        ("reward.hidden=0", "reward.hidden is 0"),
-        ("lambda=2", "lambda is 2"),
+        ("round.reward.hidden=0", "round: reward.hidden is 0"),
+        ("round.lambda=2", "lambda is 2"),
     ] {
         let output = study_command(&out)
             .args(["--set", bad])
@@ -229,7 +229,7 @@ fn table_rows(report: &str) -> Vec<&str> {
 }
 
 #[test]
-fn shares_run_by_separate_workers_and_merged_give_the_tables_of_one_process() {
+fn slices_run_by_separate_workers_and_merged_give_the_tables_of_one_process() {
     let id = std::process::id();
     let one = std::env::temp_dir().join(format!("maze-rllf-study-one-{id}"));
     let shared = std::env::temp_dir().join(format!("maze-rllf-study-shared-{id}"));
@@ -252,8 +252,8 @@ fn shares_run_by_separate_workers_and_merged_give_the_tables_of_one_process() {
     // Two workers on one shared folder at the same time, as two Slurm array tasks.
     let workers: Vec<_> = ["0/2", "1/2"]
         .iter()
-        .map(|share| {
-            small_study(&shared, &["--cells", share])
+        .map(|slice| {
+            small_study(&shared, &["--cells", slice])
                 .spawn()
                 .expect("worker starts")
         })
@@ -267,7 +267,7 @@ fn shares_run_by_separate_workers_and_merged_give_the_tables_of_one_process() {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(
-            stdout.contains("share ") && stdout.contains("--merge"),
+            stdout.contains("slice ") && stdout.contains("--merge"),
             "{stdout}"
         );
     }

@@ -143,7 +143,6 @@ impl Notices {
 }
 
 /// Takes what the trainer sent since the last frame, without ever waiting for it.
-#[allow(clippy::too_many_arguments)]
 pub fn receive_trainer_events(
     link: Option<Res<TrainerLink>>,
     mut log: ResMut<TrainingLog>,

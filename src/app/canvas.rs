@@ -2,12 +2,14 @@
 //! by a ray onto the wall tops and the floor), its hover highlight, a left-drag as one undoable
 //! stroke of the current tool, and the tool keys 1-4. Right-drag stays the camera's.
 
-use super::editor::{EditorAction, EditorState};
-use super::scene::{Stage, TILE, View, cell_at, cell_center, slot_origins, to_3d};
-use super::view::{BlocksCamera, FlatCamera};
+use super::editor::{EditorAction, EditorState, TOOL_KEYS};
+use super::scene::{
+    BlocksCamera, FlatCamera, Stage, TILE, View, cell_at, cell_center, slot_origins, to_3d,
+};
 use super::{AppSystems, Mode};
 use crate::level::Pos;
 use crate::level::edit::Tile;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};
@@ -31,14 +33,6 @@ pub(super) fn plugin(app: &mut App) {
 const WALL_TOP: f32 = 0.8;
 const FLOOR_TOP: f32 = 0.025;
 
-/// The tools by key, in the order the panel lists them.
-pub const TOOL_KEYS: [(KeyCode, Tile); 4] = [
-    (KeyCode::Digit1, Tile::Wall),
-    (KeyCode::Digit2, Tile::Floor),
-    (KeyCode::Digit3, Tile::Start),
-    (KeyCode::Digit4, Tile::Cheese),
-];
-
 /// Where the pointer is on the edited maze, and the stroke under way.
 #[derive(Resource, Default, Debug, Clone, PartialEq, Eq)]
 pub struct CanvasPointer {
@@ -50,15 +44,20 @@ pub struct CanvasPointer {
     last: Option<Pos>,
 }
 
+/// The scene's two cameras: the flat one (2D) and the blocks one (3D).
+#[derive(SystemParam)]
+struct SceneCameras<'w, 's> {
+    flat: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<FlatCamera>>,
+    blocks: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<BlocksCamera>>,
+}
+
 /// The cell of the edited maze under the cursor, in whichever view is shown.
-#[allow(clippy::too_many_arguments)]
 fn track_pointer(
     window: Single<&Window, With<PrimaryWindow>>,
     view: Res<View>,
     stage: Res<Stage>,
     state: Res<EditorState>,
-    flat: Query<(&Camera, &GlobalTransform), With<FlatCamera>>,
-    blocks: Query<(&Camera, &GlobalTransform), With<BlocksCamera>>,
+    cameras: SceneCameras,
     mut egui: EguiContexts,
     mut pointer: ResMut<CanvasPointer>,
 ) {
@@ -82,14 +81,14 @@ fn track_pointer(
             let size = stage.slots.first()?.layout.size;
             match *view {
                 View::Flat => {
-                    let (camera, at) = flat.iter().find(|(c, _)| c.is_active)?;
+                    let (camera, at) = cameras.flat.iter().find(|(c, _)| c.is_active)?;
                     let world = camera
                         .viewport_to_world_2d(at, in_viewport(camera, cursor)?)
                         .ok()?;
                     cell_at(origin, size, world)
                 }
                 View::Blocks => {
-                    let (camera, at) = blocks.iter().find(|(c, _)| c.is_active)?;
+                    let (camera, at) = cameras.blocks.iter().find(|(c, _)| c.is_active)?;
                     let ray = camera
                         .viewport_to_world(at, in_viewport(camera, cursor)?)
                         .ok()?;

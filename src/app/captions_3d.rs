@@ -3,8 +3,8 @@
 //! orbit and zoom). The 2D view draws the same text in the scene itself.
 
 use super::glyphs::for_panels;
+use super::scene::BlocksCamera;
 use super::scene::{Stage, View, cell_center, slot_origins, to_3d};
-use super::view::BlocksCamera;
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};

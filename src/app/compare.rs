@@ -27,6 +27,17 @@ pub struct Side {
 }
 
 impl Side {
+    /// Picks `agent` (a live side keeps the path typed for a checkpoint).
+    fn show(&mut self, agent: &AgentRef) {
+        match agent {
+            AgentRef::Live => self.live = true,
+            AgentRef::Checkpoint(path) => {
+                self.live = false;
+                self.path = path.display().to_string();
+            }
+        }
+    }
+
     fn agent(&self) -> AgentRef {
         if self.live {
             AgentRef::Live
@@ -63,11 +74,13 @@ impl Default for CompareState {
     }
 }
 
-/// A new comparison goes on stage as a playlist, one maze at a time.
+/// A new comparison goes on stage as a playlist, one maze at a time, and the window's picker
+/// shows the two agents it compared (it may have been asked for by a timed command).
 fn show_new_comparison(
     comparisons: Res<Comparisons>,
     mut seen: Local<u64>,
     mut stage: ResMut<Stage>,
+    mut state: ResMut<CompareState>,
     mut next_mode: ResMut<NextState<Mode>>,
 ) {
     if comparisons.received == *seen {
@@ -77,6 +90,9 @@ fn show_new_comparison(
     let Some(c) = &comparisons.latest else {
         return;
     };
+    for (side, agent) in state.sides.iter_mut().zip(&c.agents) {
+        side.show(agent);
+    }
     let pages = paired_playlist(&c.pairs, [&c.names[0], &c.names[1]]);
     if !pages.is_empty() {
         stage.pending = None;
@@ -159,4 +175,30 @@ fn compare_window(
         });
     state.open = open;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_picker_shows_the_agents_a_comparison_was_asked_for() {
+        let mut state = CompareState::default();
+        let asked = [
+            AgentRef::Checkpoint(PathBuf::from("assets/checkpoints/corner-7x7")),
+            AgentRef::Live,
+        ];
+        for (side, agent) in state.sides.iter_mut().zip(&asked) {
+            side.show(agent);
+        }
+        assert_eq!(
+            [state.sides[0].agent(), state.sides[1].agent()],
+            asked,
+            "left is what was asked first"
+        );
+        // A live side keeps the path typed for a checkpoint, to switch back.
+        state.sides[0].show(&AgentRef::Live);
+        assert!(state.sides[0].live);
+        assert_eq!(state.sides[0].path, "assets/checkpoints/corner-7x7");
+    }
 }

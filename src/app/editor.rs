@@ -3,7 +3,7 @@
 //! on stage while in edit mode.
 
 use super::bridge::SendCommand;
-use super::panels::{Models, Outputs, c32};
+use super::palette::c32;
 use super::scene::{Slot, Stage};
 use super::{AppSystems, Mode};
 use crate::level::edit::{EditedLevel, Editor, SaveError, Tile, Validation};
@@ -75,6 +75,14 @@ pub struct EditorNote {
     pub text: String,
 }
 
+/// The tools by key, in the order the panel lists them.
+pub const TOOL_KEYS: [(KeyCode, Tile); 4] = [
+    (KeyCode::Digit1, Tile::Wall),
+    (KeyCode::Digit2, Tile::Floor),
+    (KeyCode::Digit3, Tile::Start),
+    (KeyCode::Digit4, Tile::Cheese),
+];
+
 #[derive(Resource, Debug)]
 pub struct EditorState {
     pub editor: Editor,
@@ -85,6 +93,10 @@ pub struct EditorState {
     pub confirm_overwrite: Option<PathBuf>,
     pub note: Option<EditorNote>,
     pub validation: Validation,
+    /// The seed the panel's fill buttons use.
+    pub fill_seed: u64,
+    /// The side length the panel's Resize and New buttons use.
+    pub resize_to: usize,
 }
 
 impl Default for EditorState {
@@ -98,6 +110,8 @@ impl Default for EditorState {
             confirm_overwrite: None,
             note: None,
             validation,
+            fill_seed: 1,
+            resize_to: 7,
         }
     }
 }
@@ -308,11 +322,24 @@ pub fn tool_color(tile: Tile) -> [u8; 3] {
     }
 }
 
-/// The editor's tools in the left column: new, load, save, paint, fill, resize, undo, playtest.
-pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
-    let state = &mut *m.editor;
+/// The editor's tools in the left column: tools, a map to paint on, undo/redo and playtest,
+/// size and fill, and the file.
+pub(super) fn controls(
+    ui: &mut egui::Ui,
+    state: &mut EditorState,
+    actions: &mut MessageWriter<EditorAction>,
+) {
+    tools(ui, state);
+    paint_map(ui, state, actions);
+    checks_and_history(ui, state, actions);
+    size_and_fill(ui, state, actions);
+    name_and_file(ui, state, actions);
+}
+
+/// The four tiles to paint with.
+fn tools(ui: &mut egui::Ui, state: &mut EditorState) {
     ui.horizontal(|ui| {
-        for ((_, tile), label) in super::canvas::TOOL_KEYS.into_iter().zip([
+        for ((_, tile), label) in TOOL_KEYS.into_iter().zip([
             "1 # wall",
             "2 . floor",
             "3 M start",
@@ -327,6 +354,10 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 ));
         }
     });
+}
+
+/// A map of the level to paint on with the current tool (a drag is one undo step).
+fn paint_map(ui: &mut egui::Ui, state: &EditorState, actions: &mut MessageWriter<EditorAction>) {
     let level = &state.editor.level;
     let side = 300.0;
     let cell = side / level.size as f32;
@@ -358,20 +389,28 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
     };
     let tool = state.tool;
     if response.drag_started() {
-        out.editor.write(EditorAction::BeginStroke);
+        actions.write(EditorAction::BeginStroke);
     }
     if (response.dragged() || response.drag_started() || response.clicked())
         && let Some(pos) = response.interact_pointer_pos().and_then(cell_at)
     {
         if response.clicked() && !response.dragged() {
-            out.editor.write(EditorAction::Paint { pos, tile: tool });
+            actions.write(EditorAction::Paint { pos, tile: tool });
         } else {
-            out.editor.write(EditorAction::StrokeTo { pos, tile: tool });
+            actions.write(EditorAction::StrokeTo { pos, tile: tool });
         }
     }
     if response.drag_stopped() {
-        out.editor.write(EditorAction::EndStroke);
+        actions.write(EditorAction::EndStroke);
     }
+}
+
+/// Whether the level is valid (and what to fix), undo, redo and playtest.
+fn checks_and_history(
+    ui: &mut egui::Ui,
+    state: &EditorState,
+    actions: &mut MessageWriter<EditorAction>,
+) {
     if state.validation.is_valid() {
         ui.colored_label(Color32::LIGHT_GREEN, "valid level");
     }
@@ -383,31 +422,39 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             .add_enabled(state.editor.can_undo(), egui::Button::new("Undo"))
             .clicked()
         {
-            out.editor.write(EditorAction::Undo);
+            actions.write(EditorAction::Undo);
         }
         if ui
             .add_enabled(state.editor.can_redo(), egui::Button::new("Redo"))
             .clicked()
         {
-            out.editor.write(EditorAction::Redo);
+            actions.write(EditorAction::Redo);
         }
         if ui
             .button("Playtest")
             .on_hover_text("the current agent plays this level (ghost mice)")
             .clicked()
         {
-            out.editor.write(EditorAction::Playtest);
+            actions.write(EditorAction::Playtest);
         }
     });
+}
+
+/// Resize, a new empty room, and filling from a generator with a seed.
+fn size_and_fill(
+    ui: &mut egui::Ui,
+    state: &mut EditorState,
+    actions: &mut MessageWriter<EditorAction>,
+) {
     ui.horizontal(|ui| {
-        ui.add(egui::DragValue::new(&mut m.panel.resize_to).range(3..=64));
+        ui.add(egui::DragValue::new(&mut state.resize_to).range(3..=64));
         if ui
             .button("Resize")
             .on_hover_text("change the side length, keeping the bottom-left corner")
             .clicked()
         {
-            out.editor.write(EditorAction::Resize {
-                size: m.panel.resize_to,
+            actions.write(EditorAction::Resize {
+                size: state.resize_to,
             });
         }
         if ui
@@ -415,14 +462,14 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             .on_hover_text("an empty room of this size (undo brings the old level back)")
             .clicked()
         {
-            out.editor.write(EditorAction::New {
-                size: m.panel.resize_to,
+            actions.write(EditorAction::New {
+                size: state.resize_to,
             });
         }
     });
     ui.horizontal(|ui| {
         ui.label("fill, seed");
-        ui.add(egui::DragValue::new(&mut m.panel.fill_seed));
+        ui.add(egui::DragValue::new(&mut state.fill_seed));
         for (label, generator) in [
             ("maze", Generator::Kruskal),
             ("open", Generator::Open),
@@ -433,13 +480,21 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
                 .on_hover_text("fill the level from this generator with the seed")
                 .clicked()
             {
-                out.editor.write(EditorAction::Fill {
+                actions.write(EditorAction::Fill {
                     generator,
-                    seed: m.panel.fill_seed,
+                    seed: state.fill_seed,
                 });
             }
         }
     });
+}
+
+/// The level's name, its file, save and load, and the overwrite question.
+fn name_and_file(
+    ui: &mut egui::Ui,
+    state: &mut EditorState,
+    actions: &mut MessageWriter<EditorAction>,
+) {
     ui.horizontal(|ui| {
         ui.label("name");
         ui.text_edit_singleline(&mut state.editor.level.name);
@@ -454,7 +509,7 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             .on_hover_text("Ctrl+S; asks before replacing a file other than the level's own")
             .clicked()
         {
-            out.editor.write(EditorAction::Save {
+            actions.write(EditorAction::Save {
                 overwrite: state.saves_in_place(),
             });
         }
@@ -463,7 +518,7 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             .on_hover_text("open the file named above (levels: see the Library)")
             .clicked()
         {
-            out.editor.write(EditorAction::Load);
+            actions.write(EditorAction::Load);
         }
         if state.editor.dirty {
             ui.small("unsaved changes");
@@ -473,7 +528,7 @@ pub(super) fn controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
         ui.horizontal(|ui| {
             ui.colored_label(Color32::YELLOW, format!("overwrite {}?", path.display()));
             if ui.button("Yes").clicked() {
-                out.editor.write(EditorAction::Save { overwrite: true });
+                actions.write(EditorAction::Save { overwrite: true });
             }
             if ui.button("No").clicked() {
                 state.confirm_overwrite = None;

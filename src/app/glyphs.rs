@@ -9,6 +9,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+/// The font the scene's captions use: Hack (from egui's fonts), a regular weight that stays
+/// legible when projected.
+pub const SCENE_FONT: &[u8] = epaint_default_fonts::HACK_REGULAR;
+
 /// The characters a set of fonts maps to glyphs.
 struct Coverage(HashSet<u32>);
 
@@ -45,7 +49,7 @@ fn panels() -> &'static Coverage {
 
 fn scene() -> &'static Coverage {
     static SCENE: OnceLock<Coverage> = OnceLock::new();
-    SCENE.get_or_init(|| Coverage::of(&[super::scene::effects::SCENE_FONT]))
+    SCENE.get_or_init(|| Coverage::of(&[SCENE_FONT]))
 }
 
 /// The characters of `text` the panels cannot draw.

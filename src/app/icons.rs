@@ -2,7 +2,7 @@
 //! the round window's mini-replays) show the same mouse, cheese, trail and marks as the scene.
 
 use super::palette;
-use super::panels::c32;
+use super::palette::c32;
 use bevy_egui::egui::{self, Pos2, Stroke, Vec2, vec2};
 
 const FUR: egui::Color32 = c32(palette::FUR);

@@ -5,7 +5,7 @@
 use super::Mode;
 use super::bridge::SendCommand;
 use super::editor::{EditorAction, EditorState, tool_color};
-use super::panels::c32;
+use super::palette::c32;
 use crate::level::edit::Tile;
 use crate::level::library::{EntryKind, LibraryEntry, scan};
 use crate::level::{Layout, Pos, load_level_file};
@@ -199,7 +199,6 @@ fn save_here(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn entry_row(
     ui: &mut egui::Ui,
     entry: &LibraryEntry,

@@ -10,6 +10,8 @@ pub mod editor;
 mod fine_tune_panel;
 pub mod glyphs;
 mod icons;
+mod judge_picker;
+mod kit;
 mod library;
 pub mod palette;
 mod panels;

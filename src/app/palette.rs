@@ -1,5 +1,10 @@
 //! The colours of the scene's actors and marks, shared by the scene (2D and 3D), the effects and
-//! the panels' icons (the tiles' colours are `sim::render::colors`).
+//! the panels' icons (the tiles' colours are `sim::render::colors`), and [`c32`] for egui.
+
+/// An RGB triple as egui's colour.
+pub const fn c32(c: [u8; 3]) -> bevy_egui::egui::Color32 {
+    bevy_egui::egui::Color32::from_rgb(c[0], c[1], c[2])
+}
 
 pub const FUR: [u8; 3] = [150, 152, 166];
 pub const FUR_DARK: [u8; 3] = [112, 114, 128];

@@ -3,16 +3,15 @@
 //! the feedback round's window, the editor's tools, the demo's captions).
 
 use super::Mode;
-use super::bridge::{JudgeNote, Notices, RoundLog, SendCommand, SessionDraft, TrainingLog};
+use super::bridge::{JudgeNote, Notices, RoundLog, SessionDraft, TrainingLog};
 use super::demo::DemoState;
-use super::editor::{EditorAction, EditorState};
+use super::editor::EditorState;
+use super::kit::Outputs;
+use super::palette::c32;
+use super::plots::PlotTab;
 use super::record::Record;
-use super::round_panel::reliability;
 use super::scene::{Arrangement, Overlays, Playback, Stage, View};
 use super::view::PanelInsets;
-use crate::llm::http::HttpConfig;
-use crate::llm::oracle::OracleConfig;
-use crate::llm::{JudgeKind, JudgeSpec};
 use crate::sim::render::colors;
 use crate::trainer::{Command, Phase, ShowLevels};
 use bevy::ecs::system::SystemParam;
@@ -31,17 +30,8 @@ pub(super) struct PanelState {
     pub(super) round_open: bool,
     pub(super) plot: PlotTab,
     pub(super) page: usize,
-    pub(super) http: HttpConfig,
-    /// The kind of judge the run panel configures.
-    pub(super) judge: JudgeKind,
-    pub(super) judge_from_settings: bool,
-    #[cfg(feature = "embedded")]
-    pub(super) embedded: crate::llm::embedded::EmbeddedConfig,
-    /// Measured agreement per "model/prompt", read once from the measurements file.
-    #[cfg(feature = "embedded")]
-    pub(super) measured: std::collections::HashMap<String, Option<f64>>,
-    pub(super) fill_seed: u64,
-    pub(super) resize_to: usize,
+    /// The judge picker's memory of each kind's settings.
+    pub(super) judges: super::judge_picker::JudgeChoices,
     pub(super) show: ShowChoice,
     pub(super) rounds_seen: u64,
     pub(super) runs: super::runs_panel::RunsState,
@@ -53,27 +43,12 @@ impl Default for PanelState {
             round_open: false,
             plot: PlotTab::Rates,
             page: 0,
-            http: HttpConfig::new("http://127.0.0.1:11434", "llama3.1:8b"),
-            judge: JudgeKind::Oracle,
-            judge_from_settings: false,
-            #[cfg(feature = "embedded")]
-            embedded: crate::llm::embedded::EmbeddedConfig::default(),
-            #[cfg(feature = "embedded")]
-            measured: std::collections::HashMap::new(),
-            fill_seed: 1,
-            resize_to: 7,
+            judges: Default::default(),
             show: ShowChoice::Training,
             rounds_seen: 0,
             runs: Default::default(),
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum PlotTab {
-    Rates,
-    Return,
-    Losses,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,23 +75,6 @@ pub(super) struct Models<'w> {
     pub(super) stage: ResMut<'w, Stage>,
     pub(super) library: ResMut<'w, super::library::Library>,
     pub(super) compare: ResMut<'w, super::compare::CompareState>,
-}
-
-#[derive(SystemParam)]
-pub(super) struct Outputs<'w> {
-    pub(super) commands: MessageWriter<'w, SendCommand>,
-    pub(super) editor: MessageWriter<'w, EditorAction>,
-    pub(super) record: MessageWriter<'w, Record>,
-}
-
-impl Outputs<'_> {
-    pub(super) fn send(&mut self, command: Command) {
-        self.commands.write(SendCommand(command));
-    }
-}
-
-pub(super) const fn c32(c: [u8; 3]) -> Color32 {
-    Color32::from_rgb(c[0], c[1], c[2])
 }
 
 fn draw_panels(
@@ -184,8 +142,8 @@ fn draw_panels(
                 ui.separator();
                 match mode {
                     Mode::Watch => watch_controls(ui, &mut m, &mut out),
-                    Mode::Edit => super::editor::controls(ui, &mut m, &mut out),
-                    Mode::Demo => super::demo::controls(ui, &m),
+                    Mode::Edit => super::editor::controls(ui, &mut m.editor, &mut out.editor),
+                    Mode::Demo => super::demo::controls(ui, &m.demo),
                 }
                 ui.separator();
                 scene_controls(ui, &mut m, &mut out, mode);
@@ -201,14 +159,16 @@ fn draw_panels(
         Mode::Watch => egui::Panel::bottom("plots")
             .resizable(false)
             .exact_size(220.0)
-            .show(&mut root, |ui| super::plots::plots(ui, &mut m))
+            .show(&mut root, |ui| {
+                super::plots::plots(ui, &mut m.panel.plot, &m.log)
+            })
             .response
             .rect
             .height(),
         Mode::Demo => egui::Panel::bottom("caption")
             .resizable(false)
-            .exact_size(super::demo::caption_height(&m))
-            .show(&mut root, |ui| super::demo::caption(ui, &m))
+            .exact_size(super::demo::caption_height(demo_view(&m)))
+            .show(&mut root, |ui| super::demo::caption(ui, demo_view(&m)))
             .response
             .rect
             .height(),
@@ -227,7 +187,14 @@ fn draw_panels(
             .vscroll(true)
             .open(&mut open)
             .show(&ctx, |ui| {
-                super::round_panel::window(ui, &mut m, &mut out, time.elapsed_secs())
+                let w = super::round_panel::RoundWindow {
+                    phase: m.log.phase,
+                    round: &mut m.round,
+                    judge_note: m.judge_note.0.as_deref(),
+                    page: &mut m.panel.page,
+                    settings: &mut m.draft.settings,
+                };
+                super::round_panel::window(ui, w, &mut out, time.elapsed_secs())
             });
         m.panel.round_open = open;
     }
@@ -237,7 +204,22 @@ fn draw_panels(
     Ok(())
 }
 
+/// The Watch column: where training stands, its buttons, the feedback round's buttons, runs and
+/// the run settings.
 fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
+    training_controls(ui, m, out);
+    let asked =
+        super::runs_panel::runs_section(ui, &mut m.panel.runs, &m.draft.settings, &mut m.notices);
+    if let Some(settings) = asked {
+        restart(m, out, settings);
+    }
+    ui.collapsing("Run settings (apply restarts)", |ui| {
+        run_settings(ui, m, out)
+    });
+}
+
+/// Where training stands; run, pause, step, evaluate; start a feedback round or open its window.
+fn training_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
     let phase = m.log.phase;
     ui.label(RichText::new(phase.map_or("starting…", |p| p.label())).strong());
     if let Some(it) = m.log.latest() {
@@ -303,112 +285,44 @@ fn watch_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
             m.panel.round_open = true;
         }
     });
-    super::runs_panel::runs_section(ui, m, out);
-    ui.collapsing("Run settings (apply restarts)", |ui| {
-        let s = &mut m.draft.settings;
-        if !m.panel.judge_from_settings {
-            // The panel starts on the judge the app was opened with.
-            m.panel.judge_from_settings = true;
-            m.panel.judge = s.judge.kind();
-            match &s.judge {
-                JudgeSpec::Http(h) => m.panel.http = h.clone(),
-                #[cfg(feature = "embedded")]
-                JudgeSpec::Embedded(e) => m.panel.embedded = e.clone(),
-                JudgeSpec::Oracle(_) | JudgeSpec::Human => {}
-            }
-        }
-        let mut region = s.train.region.unwrap_or(1);
-        ui.add(egui::Slider::new(&mut region, 0..=15).text("cheese region r"))
-            .on_hover_text("training cheese within r cells of the proxy corner (0 and 1: on it)");
-        s.train.region = Some(region);
-        ui.horizontal(|ui| {
-            ui.label("seed");
-            ui.add(egui::DragValue::new(&mut s.train.seed));
-        });
-        let mut lambda = s.round.lambda;
-        if ui
-            .add(egui::Slider::new(&mut lambda, 0.0..=1.0).text("lambda (R_hat share)"))
-            .changed()
-        {
-            s.round.lambda = lambda;
-            out.send(Command::SetLambda(lambda));
-        }
-        ui.add(egui::Slider::new(&mut s.round.pairs, 10..=1000).text("pairs"))
-            .on_hover_text("rollout pairs the judge compares (each in both orders)");
-        ui.checkbox(&mut s.auto_review, "go through reviews without waiting")
-            .on_hover_text("keep every proposed scenario and label as judged, without asking");
-        ui.horizontal(|ui| {
-            ui.label("judge");
-            // The person's part is the round window's review, not a terminal judge.
-            for kind in JudgeKind::ALL
-                .into_iter()
-                .filter(|&k| k.built() && k != JudgeKind::Human)
-            {
-                ui.radio_value(&mut m.panel.judge, kind, kind.title())
-                    .on_hover_text(kind.description());
-            }
-        });
-        #[cfg(feature = "embedded")]
-        if m.panel.judge == JudgeKind::Embedded {
-            ui.horizontal(|ui| {
-                ui.label("model");
-                egui::ComboBox::from_id_salt("embedded-model")
-                    .selected_text(m.panel.embedded.model.clone())
-                    .show_ui(ui, |ui| {
-                        for known in crate::llm::embedded::KNOWN_MODELS {
-                            ui.selectable_value(
-                                &mut m.panel.embedded.model,
-                                known.name.to_string(),
-                                known.name,
-                            );
-                        }
-                    });
-                ui.label("prompt");
-                egui::ComboBox::from_id_salt("embedded-prompt")
-                    .selected_text(m.panel.embedded.prompt.clone())
-                    .show_ui(ui, |ui| {
-                        for name in crate::llm::embedded::PromptVariant::names() {
-                            ui.selectable_value(&mut m.panel.embedded.prompt, name.clone(), name);
-                        }
-                    });
-            });
-            let key = format!("{}/{}", m.panel.embedded.model, m.panel.embedded.prompt);
-            let panel = &mut *m.panel;
-            let (model, prompt) = (&panel.embedded.model, &panel.embedded.prompt);
-            let measured = *panel
-                .measured
-                .entry(key)
-                .or_insert_with(|| crate::llm::embedded::measured_agreement(model, prompt));
-            let (note, color) = reliability(JudgeKind::Embedded, measured);
-            ui.colored_label(color, note);
-            s.judge = JudgeSpec::Embedded(m.panel.embedded.clone());
-        }
-        if m.panel.judge == JudgeKind::Http {
-            ui.horizontal(|ui| {
-                ui.label("base URL");
-                ui.text_edit_singleline(&mut m.panel.http.base_url);
-            });
-            ui.horizontal(|ui| {
-                ui.label("model");
-                ui.text_edit_singleline(&mut m.panel.http.model);
-            });
-            s.judge = JudgeSpec::Http(m.panel.http.clone());
-        } else if m.panel.judge == JudgeKind::Oracle && !matches!(s.judge, JudgeSpec::Oracle(_)) {
-            s.judge = JudgeSpec::Oracle(OracleConfig::default());
-        }
-        ui.small(format!("judge: {}", s.judge.label()));
-        if ui
-            .button("Apply and restart")
-            .on_hover_text("a fresh session with these settings (the current agent is dropped)")
-            .clicked()
-        {
-            out.send(Command::Reset(Box::new(s.clone())));
-            *m.log = TrainingLog::default();
-            *m.round = RoundLog::default();
-            m.stage.pending = None;
-            m.stage.show(Vec::new());
-        }
+}
+
+/// The next session's settings: region, seed, the round's lambda and pairs, the judge; applying
+/// them restarts the session.
+fn run_settings(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
+    let s = &mut m.draft.settings;
+    let mut region = s.train.region.unwrap_or(1);
+    ui.add(egui::Slider::new(&mut region, 0..=15).text("cheese region r"))
+        .on_hover_text("training cheese within r cells of the proxy corner (0 and 1: on it)");
+    s.train.region = Some(region);
+    ui.horizontal(|ui| {
+        ui.label("seed");
+        ui.add(egui::DragValue::new(&mut s.train.seed));
     });
+    let mut lambda = s.round.lambda;
+    if ui
+        .add(egui::Slider::new(&mut lambda, 0.0..=1.0).text("lambda (R_hat share)"))
+        .changed()
+    {
+        s.round.lambda = lambda;
+        out.send(Command::SetLambda(lambda));
+    }
+    ui.add(egui::Slider::new(&mut s.round.pairs, 10..=1000).text("pairs"))
+        .on_hover_text("rollout pairs the judge compares (each in both orders)");
+    ui.checkbox(&mut s.auto_review, "go through reviews without waiting")
+        .on_hover_text("keep every proposed scenario and label as judged, without asking");
+    super::judge_picker::judge_picker(ui, &mut m.panel.judges, &mut s.judge);
+    if ui
+        .button("Apply and restart")
+        .on_hover_text("a fresh session with these settings (the current agent is dropped)")
+        .clicked()
+    {
+        out.send(Command::Reset(Box::new(s.clone())));
+        *m.log = TrainingLog::default();
+        *m.round = RoundLog::default();
+        m.stage.pending = None;
+        m.stage.show(Vec::new());
+    }
 }
 
 fn scene_controls(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, mode: Mode) {
@@ -538,4 +452,24 @@ fn errors(ui: &mut egui::Ui, notices: &mut Notices) {
     if ui.small_button("dismiss").clicked() {
         notices.errors.clear();
     }
+}
+
+/// What the demo's captions read, from the panels' resources.
+fn demo_view<'a>(m: &'a Models) -> super::demo::DemoView<'a> {
+    super::demo::DemoView {
+        demo: &m.demo,
+        log: &m.log,
+        round: &m.round,
+        judge_note: m.judge_note.0.as_deref(),
+    }
+}
+
+/// Sends the new session's settings; the plots and the round start over (the trainer sends a
+/// loaded run's history, or keeps the current session if the settings do not start).
+fn restart(m: &mut Models, out: &mut Outputs, settings: crate::trainer::SessionSettings) {
+    m.draft.settings = settings.clone();
+    out.send(Command::Reset(Box::new(settings)));
+    *m.log = TrainingLog::default();
+    *m.round = RoundLog::default();
+    m.stage.pending = None;
 }

@@ -2,17 +2,25 @@
 //! the episodic return, and PPO's losses, against env steps (from 0, so the axes are sensible
 //! from the first point on).
 
-use super::panels::{Models, PlotTab};
+use super::bridge::TrainingLog;
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, Points};
 
-pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
+/// Which plot the bottom strip shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PlotTab {
+    Rates,
+    Return,
+    Losses,
+}
+
+/// The bottom strip: the tab picker and the chosen plot of `log`.
+pub(super) fn plots(ui: &mut egui::Ui, tab: &mut PlotTab, log: &TrainingLog) {
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut m.panel.plot, PlotTab::Rates, "cheese / corner rates");
-        ui.selectable_value(&mut m.panel.plot, PlotTab::Return, "return");
-        ui.selectable_value(&mut m.panel.plot, PlotTab::Losses, "losses");
+        ui.selectable_value(tab, PlotTab::Rates, "cheese / corner rates");
+        ui.selectable_value(tab, PlotTab::Return, "return");
+        ui.selectable_value(tab, PlotTab::Losses, "losses");
     });
-    let log = &m.log;
     if let Some(note) = &log.history_note {
         ui.small(note);
     }
@@ -25,7 +33,7 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
         .chain(log.evaluations.iter().map(|e| e.global_step))
         .max()
         .unwrap_or(0);
-    let plot = Plot::new(("plot", m.panel.plot as u8))
+    let plot = Plot::new(("plot", *tab as u8))
         .legend(Legend::default())
         .height(180.0)
         .x_axis_label("env steps")
@@ -39,7 +47,7 @@ pub(super) fn plots(ui: &mut egui::Ui, m: &mut Models) {
             .map(|it| [it.global_step as f64, f(it)])
             .collect()
     };
-    match m.panel.plot {
+    match *tab {
         PlotTab::Rates => {
             let eval = |f: &dyn Fn(&crate::trainer::EvalPoint) -> f64| -> Vec<[f64; 2]> {
                 log.evaluations

@@ -6,6 +6,7 @@ use super::AppSystems;
 use super::bridge::{Notices, SendCommand, TrainingLog};
 use super::scene::{Stage, View};
 use crate::trainer::Command;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use std::io::Write;
@@ -262,7 +263,13 @@ fn record_keys(keys: Res<ButtonInput<KeyCode>>, mut record: MessageWriter<Record
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a script writes besides screenshots: commands to the trainer and the request to exit.
+#[derive(SystemParam)]
+struct ScriptOutputs<'w> {
+    exit: MessageWriter<'w, RequestExit>,
+    send: MessageWriter<'w, SendCommand>,
+}
+
 fn run_script(
     mut script: ResMut<Script>,
     mut view: ResMut<View>,
@@ -270,13 +277,12 @@ fn run_script(
     time: Res<Time<Real>>,
     mut commands: Commands,
     mut captures: ResMut<Captures>,
-    mut exit: MessageWriter<RequestExit>,
-    mut send: MessageWriter<SendCommand>,
+    mut outputs: ScriptOutputs,
 ) {
     let now = time.elapsed_secs_f64();
     while script.timed.first().is_some_and(|(at, _)| *at <= now) {
         let (_, command) = script.timed.remove(0);
-        send.write(SendCommand(command));
+        outputs.send.write(SendCommand(command));
     }
     if let Some(limit) = script.exit_after_s
         && now > limit
@@ -290,12 +296,12 @@ fn run_script(
             error!("{message}");
             captures.failed.push(message);
         }
-        exit.write(RequestExit);
+        outputs.exit.write(RequestExit);
         return;
     }
     if script.shots.is_empty() {
         if std::mem::take(&mut script.shot_taken) {
-            exit.write(RequestExit);
+            outputs.exit.write(RequestExit);
         }
         return;
     }

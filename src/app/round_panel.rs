@@ -2,9 +2,11 @@
 //! labelled pairs as side-by-side replays with overrides, the judge's diagnostics, the reward
 //! model's table, and fine-tuning (its controls in `fine_tune_panel`).
 
+use super::bridge::RoundLog;
 use super::glyphs::for_panels;
 use super::icons;
-use super::panels::{Models, Outputs, c32};
+use super::kit::Outputs;
+use super::palette::c32;
 use super::scene::corner_first_step;
 use crate::level::{Layout, Pos};
 use crate::llm::{Choice, JudgeKind};
@@ -22,6 +24,9 @@ pub fn reliability(kind: JudgeKind, agreement: Option<f64>) -> (String, Color32)
             );
         }
         JudgeKind::Human => return ("your own labels".into(), Color32::GRAY),
+        JudgeKind::Random | JudgeKind::RandomAnswers => {
+            return ("a control: random answers".into(), Color32::GRAY);
+        }
         JudgeKind::Http | JudgeKind::Embedded => {}
     }
     match agreement {
@@ -101,17 +106,48 @@ fn choice_text(c: Option<Choice>, first_is_a: bool) -> &'static str {
     }
 }
 
-pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: f32) {
-    let phase = m.log.phase;
+/// What the round window shows and edits.
+pub(super) struct RoundWindow<'a> {
+    pub phase: Option<Phase>,
+    pub round: &'a mut RoundLog,
+    /// Why the session's judge is not the one asked for, if it is not.
+    pub judge_note: Option<&'a str>,
+    /// The page of labelled pairs shown.
+    pub page: &'a mut usize,
+    /// The next session's settings (fine-tuning's arm and share are set here).
+    pub settings: &'a mut crate::trainer::SessionSettings,
+}
+
+/// The feedback round's window: the analysis and scenarios, the labelled pairs, the reward
+/// model and fine-tuning.
+pub(super) fn window(ui: &mut egui::Ui, w: RoundWindow, out: &mut Outputs, now: f32) {
+    let phase = w.phase;
     ui.label(RichText::new(phase.map_or("", |p| p.label())).strong());
-    let round = &mut *m.round;
-    let Some(analysis) = &round.analysis else {
+    if w.round.analysis.is_none() {
         ui.label("No round yet: press \"Start LLM feedback round\".");
+        return;
+    }
+    analysis_and_scenarios(ui, w.round, w.judge_note, phase, out);
+    ui.separator();
+    pairs(ui, w.round, w.page, now, out);
+    ui.separator();
+    reward_and_fine_tuning(ui, w.round, w.settings, phase, out);
+}
+
+/// What the judge read and said, and the scenarios it proposed, to check before rollouts.
+fn analysis_and_scenarios(
+    ui: &mut egui::Ui,
+    round: &mut RoundLog,
+    judge_note: Option<&str>,
+    phase: Option<Phase>,
+    out: &mut Outputs,
+) {
+    let Some(analysis) = &round.analysis else {
         return;
     };
     let (note, color) = reliability(analysis.kind, analysis.judge_agreement);
     ui.colored_label(color, format!("judge {}: {note}", analysis.judge));
-    if let Some(fallback) = &m.judge_note.0 {
+    if let Some(fallback) = judge_note {
         ui.colored_label(Color32::YELLOW, fallback);
     }
     ui.collapsing(format!("Analysis by {}", analysis.judge), |ui| {
@@ -161,7 +197,11 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
     {
         out.send(Command::ReviewScenarios(round.accepted.clone()));
     }
-    ui.separator();
+}
+
+/// The labelled pairs, a page at a time: both replays, the judge's answers in both orders and
+/// the user's override.
+fn pairs(ui: &mut egui::Ui, round: &mut RoundLog, page: &mut usize, now: f32, out: &mut Outputs) {
     ui.label(RichText::new(format!("Pairs ({})", round.labels.len())).strong());
     if let Some(stats) = &round.stats {
         ui.label(format!(
@@ -184,67 +224,81 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
     }
     const PER_PAGE: usize = 3;
     let pages = round.labels.len().div_ceil(PER_PAGE).max(1);
-    m.panel.page = m.panel.page.min(pages - 1);
+    *page = (*page).min(pages - 1);
     ui.horizontal(|ui| {
         if ui.small_button("◀").clicked() {
-            m.panel.page = m.panel.page.saturating_sub(1);
+            *page = (*page).saturating_sub(1);
         }
-        ui.label(format!("page {} / {pages}", m.panel.page + 1));
+        ui.label(format!("page {} / {pages}", *page + 1));
         if ui.small_button("▶").clicked() {
-            m.panel.page = (m.panel.page + 1).min(pages - 1);
+            *page = (*page + 1).min(pages - 1);
         }
     });
-    let start = m.panel.page * PER_PAGE;
+    let start = *page * PER_PAGE;
     for index in start..(start + PER_PAGE).min(round.labels.len()) {
-        let view = &round.labels[index];
-        let longest = view.first.path.len().max(view.second.path.len()) as f32;
-        let t = (now * 6.0) % (longest + 6.0);
-        ui.group(|ui| {
-            ui.horizontal(|ui| {
-                ui.vertical(|ui| {
-                    ui.label("A");
-                    mini_replay(ui, &view.first.layout, &view.first.path, t, 120.0);
-                });
-                ui.vertical(|ui| {
-                    ui.label("B");
-                    mini_replay(ui, &view.second.layout, &view.second.path, t, 120.0);
-                });
-                ui.vertical(|ui| {
-                    let l = &view.label;
-                    ui.label(format!(
-                        "A shown first: {}  ·  B shown first: {}",
-                        choice_text(l.answers[0], true),
-                        choice_text(l.answers[1], false)
-                    ));
-                    ui.label(format!("judge's label: P(A better) = {:.2}", l.mu_first));
-                    for r in l.rationales.iter().filter(|r| !r.is_empty()) {
-                        ui.small(for_panels(r));
-                    }
-                    let current = round.overrides.get(index).copied().flatten();
-                    ui.horizontal(|ui| {
-                        ui.label("you:");
-                        for (label, value) in [
-                            ("A", Some(1.0)),
-                            ("B", Some(0.0)),
-                            ("equal", Some(0.5)),
-                            ("judge", None),
-                        ] {
-                            if ui.selectable_label(current == value, label).clicked() {
-                                if let Some(slot) = round.overrides.get_mut(index) {
-                                    *slot = value;
-                                }
-                                out.send(Command::OverrideLabel {
-                                    pair: index,
-                                    mu_first: value,
-                                });
+        pair(ui, round, index, now, out);
+    }
+}
+
+/// One labelled pair: both replays side by side, the judge's answers and the user's override.
+fn pair(ui: &mut egui::Ui, round: &mut RoundLog, index: usize, now: f32, out: &mut Outputs) {
+    let view = &round.labels[index];
+    let longest = view.first.path.len().max(view.second.path.len()) as f32;
+    let t = (now * 6.0) % (longest + 6.0);
+    ui.group(|ui| {
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.label("A");
+                mini_replay(ui, &view.first.layout, &view.first.path, t, 120.0);
+            });
+            ui.vertical(|ui| {
+                ui.label("B");
+                mini_replay(ui, &view.second.layout, &view.second.path, t, 120.0);
+            });
+            ui.vertical(|ui| {
+                let l = &view.label;
+                ui.label(format!(
+                    "A shown first: {}  ·  B shown first: {}",
+                    choice_text(l.answers[0], true),
+                    choice_text(l.answers[1], false)
+                ));
+                ui.label(format!("judge's label: P(A better) = {:.2}", l.mu_first));
+                for r in l.rationales.iter().filter(|r| !r.is_empty()) {
+                    ui.small(for_panels(r));
+                }
+                let current = round.overrides.get(index).copied().flatten();
+                ui.horizontal(|ui| {
+                    ui.label("you:");
+                    for (label, value) in [
+                        ("A", Some(1.0)),
+                        ("B", Some(0.0)),
+                        ("equal", Some(0.5)),
+                        ("judge", None),
+                    ] {
+                        if ui.selectable_label(current == value, label).clicked() {
+                            if let Some(slot) = round.overrides.get_mut(index) {
+                                *slot = value;
                             }
+                            out.send(Command::OverrideLabel {
+                                pair: index,
+                                mu_first: value,
+                            });
                         }
-                    });
+                    }
                 });
             });
         });
-    }
-    ui.separator();
+    });
+}
+
+/// The reward model's training and held-out table, before/after, and fine-tuning.
+fn reward_and_fine_tuning(
+    ui: &mut egui::Ui,
+    round: &RoundLog,
+    settings: &mut crate::trainer::SessionSettings,
+    phase: Option<Phase>,
+    out: &mut Outputs,
+) {
     ui.horizontal(|ui| {
         let can_train = matches!(phase, Some(Phase::ReviewLabels | Phase::RewardModelReady));
         if ui
@@ -264,9 +318,7 @@ pub(super) fn window(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs, now: 
         }
     });
     let has_reward_model = round.reward.is_some();
-    for command in
-        super::fine_tune_panel::controls(ui, &mut m.draft.settings, phase, has_reward_model)
-    {
+    for command in super::fine_tune_panel::controls(ui, settings, phase, has_reward_model) {
         out.send(command);
     }
     super::fine_tune_panel::status(ui, round.fine_tuning.as_ref(), round.before_after.as_ref());

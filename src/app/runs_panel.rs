@@ -2,10 +2,9 @@
 //! history come with it; the plots continue live when training resumes), start a new run from a
 //! training config, and the runs found in a folder — all without restarting the app.
 
-use super::bridge::{RoundLog, TrainingLog};
-use super::panels::{Models, Outputs};
+use super::bridge::Notices;
 use crate::rl::checkpoint::{RunSummary, find_runs};
-use crate::trainer::Command;
+use crate::trainer::SessionSettings;
 use bevy_egui::egui::{self, Color32};
 use std::path::{Path, PathBuf};
 
@@ -32,9 +31,16 @@ impl Default for RunsState {
     }
 }
 
-pub(super) fn runs_section(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs) {
+/// The Runs section; returns the settings of the session the user asked for (a run opened or a
+/// new run), which replace the current session. A config that does not load is a notice.
+pub(super) fn runs_section(
+    ui: &mut egui::Ui,
+    runs: &mut RunsState,
+    current: &SessionSettings,
+    notices: &mut Notices,
+) -> Option<SessionSettings> {
+    let mut next = None;
     ui.collapsing("Runs: open a run or checkpoint, start a new one", |ui| {
-        let runs = &mut m.panel.runs;
         ui.horizontal(|ui| {
             ui.text_edit_singleline(&mut runs.open)
                 .on_hover_text("a run folder (its newest checkpoint) or a checkpoint-* folder");
@@ -112,25 +118,15 @@ pub(super) fn runs_section(ui: &mut egui::Ui, m: &mut Models, out: &mut Outputs)
             None => {}
         }
         if let Some(path) = open {
-            m.panel.runs.open = path.display().to_string();
-            let settings = m.draft.settings.opening(path);
-            restart(m, out, settings);
+            runs.open = path.display().to_string();
+            next = Some(current.opening(path));
         }
         if let Some(config) = fresh {
-            match m.draft.settings.new_run(&config) {
-                Ok(settings) => restart(m, out, settings),
-                Err(e) => m.notices.error(e),
+            match current.new_run(&config) {
+                Ok(settings) => next = Some(settings),
+                Err(e) => notices.error(e),
             }
         }
     });
-}
-
-/// Sends the new session's settings; the plots and the round start over (the trainer sends a
-/// loaded run's history, or keeps the current session if the settings do not start).
-fn restart(m: &mut Models, out: &mut Outputs, settings: crate::trainer::SessionSettings) {
-    m.draft.settings = settings.clone();
-    out.send(Command::Reset(Box::new(settings)));
-    *m.log = TrainingLog::default();
-    *m.round = RoundLog::default();
-    m.stage.pending = None;
+    next
 }

@@ -3,7 +3,9 @@
 
 use super::AppSystems;
 use super::bridge::Fields;
-use super::scene::{Overlays, Stage, TILE, View, cell_center, slot_origins, to_3d};
+use super::scene::{
+    BlocksCamera, FlatCamera, Overlays, Stage, TILE, View, cell_center, slot_origins, to_3d,
+};
 use crate::sim::Action;
 use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{ScalingMode, Viewport};
@@ -57,12 +59,6 @@ impl Default for Orbit {
         }
     }
 }
-
-#[derive(Component)]
-pub struct FlatCamera;
-
-#[derive(Component)]
-pub struct BlocksCamera;
 
 /// The layer only the panel camera renders (nothing lives there; it draws egui).
 const PANEL_LAYER: usize = 31;

@@ -190,6 +190,10 @@ fn app_judge(name: &str) -> Result<JudgeKind, String> {
              yourself in the round window's review"
                 .into(),
         ),
+        kind if kind.is_control() => Err(format!(
+            "{kind} is a control of the study and the benchmark, not a judge for the app: \
+             choose oracle, http or embedded"
+        )),
         kind => Ok(kind),
     }
 }

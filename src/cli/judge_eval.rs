@@ -101,17 +101,31 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         let Some(config) = diagnosis else {
             anyhow::bail!("--rank-menu needs --diagnosis CONFIG (the proxy corners it ranks for)");
         };
-        return menu_ranking(&config, &model, &prompt, &out);
+        let config = crate::experiment::diagnosis::DiagnosisConfig::load(&config)
+            .map_err(anyhow::Error::msg)?;
+        let md = crate::experiment::menu_ranking::menu_ranking(
+            &config,
+            &model,
+            &prompt,
+            &eprintln_status,
+        )
+        .map_err(anyhow::Error::msg)?;
+        std::fs::create_dir_all(&out)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+        crate::files::write_atomic(&out.join("menu-ranking.md"), md.as_bytes())?;
+        print!("{md}");
+        return Ok(());
     }
     if let Some(config) = diagnosis {
         let dirs = (out.as_path(), agents.as_path());
-        let judges = Judged {
-            names: &judges,
-            models: &model,
-            prompts: &prompt,
-            base_url,
-        };
-        return diagnosis_benchmark(&config, judges, dirs, &cases);
+        let judges = crate::experiment::diagnosis::benchmark_judges(
+            &judges,
+            &model,
+            &prompt,
+            base_url.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        return diagnosis_benchmark(&config, &judges, dirs, &cases);
     }
     use crate::llm::JudgeKind;
     let http = match (judge, base_url) {
@@ -137,7 +151,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         (JudgeKind::Http, None) => {
             anyhow::bail!("--judge http needs --base-url (e.g. http://127.0.0.1:8080)");
         }
-        (other @ (JudgeKind::Oracle | JudgeKind::Human), _) => {
+        (other, _) => {
             anyhow::bail!(
                 "--judge {other}: judge-eval measures models: use embedded or http (the oracle \
                  and a person are scored by `--diagnosis ... --judges oracle`)"
@@ -227,94 +241,9 @@ fn judge_eval(
     Ok(())
 }
 
-/// The names given, or the default alone when none were.
-fn or_default(given: &[String], default: &str) -> Vec<String> {
-    if given.is_empty() {
-        vec![default.to_string()]
-    } else {
-        given.to_vec()
-    }
-}
-
-/// The judges a diagnosis benchmark scores: names, with the embedded judge once per model and
-/// prompt (the defaults when none are given).
-struct Judged<'a> {
-    names: &'a [String],
-    models: &'a [String],
-    prompts: &'a [String],
-    base_url: Option<String>,
-}
-
-impl Judged<'_> {
-    /// Every judge to score, built on `base`.
-    fn build(
-        &self,
-        base: &crate::level::DistributionSpec,
-    ) -> anyhow::Result<Vec<Box<dyn crate::llm::Judge>>> {
-        let mut judges: Vec<Box<dyn crate::llm::Judge>> = Vec::new();
-        for name in self.names {
-            match name.as_str() {
-                "oracle" => judges.push(Box::new(crate::llm::oracle::Oracle::new(
-                    crate::llm::oracle::OracleConfig::default(),
-                    base.clone(),
-                    1,
-                ))),
-                "random" => judges.push(Box::new(crate::llm::random::RandomJudge::new(
-                    base.clone(),
-                    1,
-                ))),
-                "random-answers" => judges.push(Box::new(crate::llm::facts::RandomAnswers::new(
-                    base.clone(),
-                    1,
-                ))),
-                "embedded" => self.embedded(base, &mut judges)?,
-                "http" => {
-                    let Some(url) = &self.base_url else {
-                        anyhow::bail!(
-                            "--judges http needs --base-url (e.g. http://127.0.0.1:8080)"
-                        );
-                    };
-                    let model = self.models.first().cloned().unwrap_or_default();
-                    let http = crate::llm::http::HttpConfig::new(url, &model);
-                    http.validate().map_err(anyhow::Error::msg)?;
-                    judges.push(Box::new(
-                        crate::llm::http::HttpJudge::new(http, base.clone(), 1)
-                            .map_err(|e| anyhow::anyhow!("{e}"))?,
-                    ));
-                }
-                other => anyhow::bail!(
-                    "--judges {other}: use oracle, random, random-answers, embedded or http"
-                ),
-            }
-        }
-        Ok(judges)
-    }
-
-    fn embedded(
-        &self,
-        base: &crate::level::DistributionSpec,
-        judges: &mut Vec<Box<dyn crate::llm::Judge>>,
-    ) -> anyhow::Result<()> {
-        use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
-        for model in or_default(self.models, DEFAULT_MODEL) {
-            for prompt in or_default(self.prompts, DEFAULT_PROMPT) {
-                let config = EmbeddedConfig {
-                    model: model.clone(),
-                    prompt,
-                    ..Default::default()
-                };
-                judges.push(Box::new(
-                    EmbeddedJudge::new(&config, base.clone()).map_err(anyhow::Error::msg)?,
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 fn diagnosis_benchmark(
     config: &Path,
-    judged: Judged,
+    judges: &[crate::llm::JudgeSpec],
     (out, agents): (&Path, &Path),
     which: &str,
 ) -> anyhow::Result<()> {
@@ -336,7 +265,8 @@ fn diagnosis_benchmark(
         anyhow::bail!("the benchmark has no cases: list kinds and seeds");
     };
     let mut scores = Vec::new();
-    for mut judge in judged.build(&base)? {
+    for spec in judges {
+        let mut judge = spec.build(&base, 1).map_err(anyhow::Error::msg)?;
         status(format!(
             "judging {} cases with {}",
             cases.len(),
@@ -383,99 +313,7 @@ fn diagnosis_benchmark(
     Ok(())
 }
 
-/// `judge-eval --diagnosis CONFIG --rank-menu`: every embedded model x prompt's per-item scores
-/// for each proxy corner of the benchmark, as `menu-ranking.md` in `out`.
-fn menu_ranking(
-    config: &Path,
-    models: &[String],
-    prompts: &[String],
-    out: &Path,
-) -> anyhow::Result<()> {
-    use crate::experiment::diagnosis::DiagnosisConfig;
-    use crate::llm::Judge;
-    use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
-    use crate::llm::menu::{self, Diagnosis};
-    let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
-    let models = or_default(models, DEFAULT_MODEL);
-    let prompts = or_default(prompts, DEFAULT_PROMPT);
-    let corners: Vec<_> = config
-        .kinds
-        .iter()
-        .filter_map(|kind| match kind {
-            Diagnosis::Corner(c) => Some((*kind, *c)),
-            _ => None,
-        })
-        .collect();
-    let mut md = String::from(
-        "# How the embedded judge ranks the menu\n\n`judge-eval --diagnosis CONFIG --rank-menu`: for an agent trained with the cheese at each proxy corner, every menu item's score (log-odds of yes to the variant's item question, less its contrast question's if any), whether it disambiguates that corner (>= 80% of its mazes put the cheese outside the corner's quadrant), and the items proposed (*). No agent is read: the proposals depend only on the diagnosed corner.\n",
-    );
-    let mut summary = String::from(
-        "\n## Summary\n\n| model | prompt | corners whose proposals are all right |\n|---|---|---|\n",
-    );
-    for model in &models {
-        let first_base = match corners.first() {
-            Some((kind, _)) => config.training_spec(*kind, 0).map_err(anyhow::Error::msg)?,
-            None => anyhow::bail!("the benchmark config lists no corner-seeking kind"),
-        };
-        let mut judge = EmbeddedJudge::new(
-            &EmbeddedConfig {
-                model: model.clone(),
-                prompt: prompts[0].clone(),
-                ..Default::default()
-            },
-            first_base,
-        )
-        .map_err(anyhow::Error::msg)?;
-        for prompt in &prompts {
-            judge.set_variant(prompt).map_err(anyhow::Error::msg)?;
-            let mut right_corners = Vec::new();
-            for &(kind, corner) in &corners {
-                let base = config.training_spec(kind, 0).map_err(anyhow::Error::msg)?;
-                judge.rebase(&base);
-                eprintln!(
-                    "ranking the menu for a {corner} seeker with {}",
-                    judge.name()
-                );
-                let (scored, proposed) = judge
-                    .propose_for(corner)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let items: Vec<_> = scored.iter().map(|(item, _)| item.clone()).collect();
-                let right = menu::right_items(&items, kind);
-                let mut order: Vec<usize> = (0..scored.len()).collect();
-                order.sort_by(|&a, &b| scored[b].1.total_cmp(&scored[a].1));
-                md.push_str(&format!(
-                    "\n## {} / {}: a {corner} seeker\n\n| item | score | disambiguates | proposed |\n|---|---|---|---|\n",
-                    judge.model_name(),
-                    judge.variant_name()
-                ));
-                for i in order {
-                    md.push_str(&format!(
-                        "| {}. {} | {:+.2} | {} | {} |\n",
-                        scored[i].0.key,
-                        scored[i].0.text,
-                        scored[i].1,
-                        if right[i] { "yes" } else { "no" },
-                        if proposed.contains(&i) { "*" } else { "" }
-                    ));
-                }
-                if !proposed.is_empty() && proposed.iter().all(|&i| right[i]) {
-                    right_corners.push(corner.to_string());
-                }
-            }
-            summary.push_str(&format!(
-                "| {} | {} | {} of {} ({}) |\n",
-                judge.model_name(),
-                judge.variant_name(),
-                right_corners.len(),
-                corners.len(),
-                right_corners.join(", ")
-            ));
-        }
-    }
-    md.push_str(&summary);
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
-    crate::files::write_atomic(&out.join("menu-ranking.md"), md.as_bytes())?;
-    print!("{md}");
-    Ok(())
+/// Progress on stderr, one line per step.
+fn eprintln_status(message: String) {
+    eprintln!("{message}");
 }

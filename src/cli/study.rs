@@ -1,4 +1,4 @@
-//! `study`: the region study on this machine or as one share of several workers, its progress
+//! `study`: the region study on this machine or as one slice of several workers, its progress
 //! bars, and `--merge`.
 
 use crate::llm::JudgeKind;
@@ -20,23 +20,23 @@ pub struct StudyArgs {
     /// Independent (region, seed) cells run in parallel.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Run only share I of N (0-based) of the study's cells and reference agents, e.g. one
+    /// Run only slice I of N (0-based) of the study's cells and reference agents, e.g. one
     /// Slurm array task: `--cells $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`. Writes no
-    /// reports: `--merge OUT` does once every share finished.
+    /// reports: `--merge OUT` does once every slice finished.
     #[arg(long, value_name = "I/N")]
-    pub cells: Option<crate::experiment::cells::Share>,
+    pub cells: Option<crate::experiment::cells::Slice>,
     /// Write results.csv, report.md and plot.svg/.png of the study in this output folder from its
     /// finished cells, and list the missing ones.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["config", "cells"])]
     pub merge: Option<PathBuf>,
-    /// Override a study config value: `--set lambda=0.5 --set train.ppo.total_timesteps=1000000`.
+    /// Override a study config value: `--set round.lambda=0.5 --set train.ppo.total_timesteps=1000000`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
 }
 
-/// `study`: runs a study (or one share of it), or merges the shares' results.
+/// `study`: runs a study (or one slice of it), or merges the slices' results.
 pub(super) fn run(args: StudyArgs) -> anyhow::Result<()> {
     let StudyArgs {
         config,
@@ -62,7 +62,7 @@ fn study(
     judge: JudgeKind,
     out: &Path,
     jobs: usize,
-    share: Option<crate::experiment::cells::Share>,
+    slice: Option<crate::experiment::cells::Slice>,
     set: &[String],
     device: DeviceChoice,
 ) -> anyhow::Result<()> {
@@ -75,10 +75,10 @@ fn study(
     let judge = crate::llm::JudgeSpec::of_kind(judge, &config.judge_settings())
         .map_err(anyhow::Error::msg)?;
     let progress = Bars::default();
-    let results = run_study(&config, &judge, out, jobs, share, &device, &progress)?;
-    if share.is_some() {
+    let results = run_study(&config, &judge, out, jobs, slice, &device, &progress)?;
+    if slice.is_some() {
         println!(
-            "{} cells of this share done in {}; when every share has finished: maze-rllf study \
+            "{} cells of this slice done in {}; when every slice has finished: maze-rllf study \
              --merge {}",
             results.len(),
             out.display(),

@@ -32,6 +32,14 @@ pub struct Feedback {
     pub reward_model: Option<Arc<RewardModel>>,
 }
 
+/// How an arm fine-tunes, the same for the study and the app's trainer: the reward mix
+/// R' = lambda * R_hat + (1 - lambda) * R and the share of episodes from the scenarios.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FineTune {
+    pub lambda: f32,
+    pub share: f64,
+}
+
 /// How an agent is fine-tuned from the paused checkpoint for the rest of the budget. Written as
 /// its name in configs and files (`"designer"`, `"scenarios-env-reward"`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,17 +134,17 @@ impl Arm {
         )
     }
 
-    /// Sets `trainer` (resumed from the paused checkpoint) up for this arm: its reward and its
-    /// level mix, `share` of the episodes from `feedback`'s scenarios (the training mazes alone
-    /// when there are none). `training` is the training distribution.
+    /// Sets `trainer` (resumed from the paused checkpoint) up for this arm: its reward (mixed by
+    /// `tune.lambda`) and its level mix, `tune.share` of the episodes from `feedback`'s scenarios
+    /// (the training mazes alone when there are none). `training` is the training distribution.
     pub fn prepare(
         self,
         trainer: &mut Trainer,
         feedback: &Feedback,
         training: &LevelSource,
-        lambda: f32,
-        share: f64,
+        tune: FineTune,
     ) -> Result<(), String> {
+        let FineTune { lambda, share } = tune;
         let source: Option<Arc<dyn ShapingReward>> = if self.uses_reward_model() {
             let model = feedback.reward_model.as_ref().ok_or_else(|| {
                 format!(

@@ -1,5 +1,5 @@
 //! A study's work as independent units on a shared output folder: the (region, seed) cells and
-//! reference agents in a stable order, shares of them for separate workers (`--cells I/N`, one
+//! reference agents in a stable order, slices of them for separate workers (`--cells I/N`, one
 //! per Slurm array task), a lock per unit so that two workers never run the same one (a dead
 //! worker's lock is taken over), and the finished units read back for the reports (`--merge`).
 
@@ -75,15 +75,15 @@ pub fn all_work(config: &StudyConfig) -> Vec<Work> {
     work
 }
 
-/// The `index`-th of `count` shares of a study's units (0-based, as Slurm array task ids):
-/// unit `i` of [`all_work`] belongs to share `i % count`.
+/// The `index`-th of `count` slices of a study's units, one per worker (0-based, as Slurm array
+/// task ids): unit `i` of [`all_work`] belongs to slice `i % count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Share {
+pub struct Slice {
     pub index: usize,
     pub count: usize,
 }
 
-impl std::str::FromStr for Share {
+impl std::str::FromStr for Slice {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
@@ -98,8 +98,8 @@ impl std::str::FromStr for Share {
     }
 }
 
-impl Share {
-    /// The units of this share, in [`all_work`] order.
+impl Slice {
+    /// The units of this slice, in [`all_work`] order.
     pub fn of(self, work: &[Work]) -> Vec<Work> {
         work.iter()
             .enumerate()
@@ -259,16 +259,16 @@ mod tests {
     fn shares_split_the_units_without_overlap_or_gaps() {
         let work: Vec<Work> = (0..7).map(|r| Work::Cell(r, 0)).collect();
         let shares: Vec<Vec<Work>> = (0..3)
-            .map(|i| Share { index: i, count: 3 }.of(&work))
+            .map(|i| Slice { index: i, count: 3 }.of(&work))
             .collect();
         assert_eq!(shares[0], vec![work[0], work[3], work[6]]);
         let mut all: Vec<Work> = shares.concat();
         all.sort_by_key(|w| format!("{w}"));
         assert_eq!(all.len(), work.len());
         for bad in ["3/3", "1", "a/2", "0/0", "-1/2"] {
-            assert!(bad.parse::<Share>().is_err(), "{bad}");
+            assert!(bad.parse::<Slice>().is_err(), "{bad}");
         }
-        assert_eq!("1/4".parse::<Share>(), Ok(Share { index: 1, count: 4 }));
+        assert_eq!("1/4".parse::<Slice>(), Ok(Slice { index: 1, count: 4 }));
     }
 
     #[test]

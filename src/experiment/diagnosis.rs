@@ -8,7 +8,7 @@ use crate::config::{LevelRef, TrainConfig};
 use crate::level::{CheesePlacement, DistributionSpec, LevelSource};
 use crate::llm::menu::{self, Diagnosis, Verdict};
 use crate::llm::text::environment_description;
-use crate::llm::{Episodes, Judge, JudgeError};
+use crate::llm::{Episodes, Judge, JudgeError, JudgeKind, JudgeSettings, JudgeSpec};
 use crate::rl::{Policy, Trainer, checkpoint};
 use crate::rng::derive_seed;
 use crate::sim::Rate;
@@ -478,13 +478,66 @@ pub fn table(scores: &[JudgeScore]) -> String {
     md
 }
 
+/// The names given, or the default alone when none were.
+pub fn or_default(given: &[String], default: &str) -> Vec<String> {
+    if given.is_empty() {
+        vec![default.to_string()]
+    } else {
+        given.to_vec()
+    }
+}
+
+/// The judges a benchmark scores, by name (`--judges`): the embedded judge once per model and
+/// prompt (the defaults when none are given), the server's judge with the first model at
+/// `base_url`, every other judge with its default settings.
+pub fn benchmark_judges(
+    names: &[String],
+    models: &[String],
+    prompts: &[String],
+    base_url: Option<&str>,
+) -> Result<Vec<JudgeSpec>, String> {
+    #[cfg(not(feature = "embedded"))]
+    let _ = prompts;
+    let mut specs = Vec::new();
+    for name in names {
+        match name.parse::<JudgeKind>()? {
+            #[cfg(feature = "embedded")]
+            JudgeKind::Embedded => {
+                use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig};
+                for model in or_default(models, DEFAULT_MODEL) {
+                    for prompt in or_default(prompts, DEFAULT_PROMPT) {
+                        specs.push(JudgeSpec::Embedded(EmbeddedConfig {
+                            model: model.clone(),
+                            prompt,
+                            ..Default::default()
+                        }));
+                    }
+                }
+            }
+            JudgeKind::Http => {
+                let Some(url) = base_url else {
+                    return Err(
+                        "--judges http needs --base-url (e.g. http://127.0.0.1:8080)".into(),
+                    );
+                };
+                let model = models.first().cloned().unwrap_or_default();
+                let http = crate::llm::http::HttpConfig::new(url, &model);
+                http.validate()?;
+                specs.push(JudgeSpec::Http(http));
+            }
+            kind => specs.push(JudgeSpec::of_kind(kind, &JudgeSettings::default())?),
+        }
+    }
+    Ok(specs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::level::Corner;
-    use crate::llm::facts::RandomAnswers;
     use crate::llm::handmade;
     use crate::llm::oracle::{Oracle, OracleConfig};
+    use crate::llm::random::RandomAnswers;
     use crate::llm::random::RandomJudge;
     use crate::llm::{Analysis, Comparison};
     use crate::sim::Rollout;

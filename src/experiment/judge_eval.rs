@@ -247,24 +247,10 @@ pub fn run(
             } else {
                 0.0
             };
-            let (mut naming, mut example, mut scenarios) = (0, String::new(), Vec::new());
-            for i in 0..settings.analyses {
-                progress(format!("{model}/{prompt}: analysis {}", i + 1));
-                let shown: Vec<Rollout> = bank
-                    .original
-                    .iter()
-                    .skip(3 * i)
-                    .take(3)
-                    .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
-                    .collect();
-                let analysis = judge
-                    .analyze(&bank.environment, &Episodes::probes_only(shown))
-                    .map_err(|e| e.to_string())?;
-                naming += usize::from(analysis.diagnosis == TOP_RIGHT);
-                if example.is_empty() {
-                    example = analysis.raw.clone();
-                    scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
-                }
+            let tag = format!("{model}/{prompt}");
+            let analyses = proxy_analyses(&mut judge, bank, settings.analyses, &tag, progress);
+            if let Some(error) = analyses.first_error {
+                return Err(error);
             }
             progress(format!(
                 "{model}/{prompt}: controlled agreement {:.0}% (balanced {:.0}%, paraphrased {:.0}%, original {:.0}%), {:.2} pairs/s",
@@ -285,9 +271,9 @@ pub fn run(
                 load_seconds,
                 rss_mib: rss,
                 analyses: settings.analyses,
-                analyses_naming_proxy: naming,
-                analysis_example: example,
-                scenarios_example: scenarios,
+                analyses_naming_proxy: analyses.naming,
+                analysis_example: analyses.example,
+                scenarios_example: analyses.scenarios,
             });
         }
     }
@@ -332,24 +318,9 @@ pub fn run_http(
         let asked = 2.0 * sets.iter().map(|s| s.pairs).sum::<usize>() as f64;
         let seconds = started.elapsed().as_secs_f64();
         judge.set_wording(Wording::Standard);
-        let (mut naming, mut example, mut scenarios) = (0, String::new(), Vec::new());
-        for i in 0..settings.analyses {
-            progress(format!("http {model}/{prompt}: analysis {}", i + 1));
-            let shown: Vec<Rollout> = bank
-                .original
-                .iter()
-                .skip(3 * i)
-                .take(3)
-                .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
-                .collect();
-            if let Ok(analysis) = judge.analyze(&bank.environment, &Episodes::probes_only(shown)) {
-                naming += usize::from(analysis.diagnosis == TOP_RIGHT);
-                if example.is_empty() {
-                    example = analysis.raw.clone();
-                    scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
-                }
-            }
-        }
+        // A server's failed analysis counts as not naming the proxy.
+        let tag = format!("http {model}/{prompt}");
+        let analyses = proxy_analyses(&mut judge, bank, settings.analyses, &tag, progress);
         let [original, balanced, paraphrased] =
             <[SetResult; 3]>::try_from(sets).map_err(|_| "three sets of pairs".to_string())?;
         progress(format!(
@@ -371,12 +342,61 @@ pub fn run_http(
             load_seconds: 0.0,
             rss_mib: 0.0,
             analyses: settings.analyses,
-            analyses_naming_proxy: naming,
-            analysis_example: example,
-            scenarios_example: scenarios,
+            analyses_naming_proxy: analyses.naming,
+            analysis_example: analyses.example,
+            scenarios_example: analyses.scenarios,
         });
     }
     Ok(results)
+}
+
+/// How a judge's analyses of the corner agent went: how many named its proxy, the first one's
+/// words and proposals, and the first error.
+struct ProxyAnalyses {
+    naming: usize,
+    example: String,
+    scenarios: Vec<String>,
+    first_error: Option<String>,
+}
+
+/// `count` analyses by `judge`, each of three probe episodes of the corner agent (failures and
+/// successes in turn); one that fails counts as not naming the proxy.
+fn proxy_analyses(
+    judge: &mut dyn Judge,
+    bank: &PairBank,
+    count: usize,
+    tag: &str,
+    progress: &dyn Fn(String),
+) -> ProxyAnalyses {
+    let mut out = ProxyAnalyses {
+        naming: 0,
+        example: String::new(),
+        scenarios: Vec::new(),
+        first_error: None,
+    };
+    for i in 0..count {
+        progress(format!("{tag}: analysis {}", i + 1));
+        let shown: Vec<Rollout> = bank
+            .original
+            .iter()
+            .skip(3 * i)
+            .take(3)
+            .map(|(s, f)| if i % 2 == 0 { f.clone() } else { s.clone() })
+            .collect();
+        match judge.analyze(&bank.environment, &Episodes::probes_only(shown)) {
+            Ok(analysis) => {
+                out.naming += usize::from(analysis.diagnosis == TOP_RIGHT);
+                if out.example.is_empty() {
+                    out.example = analysis.raw.clone();
+                    out.scenarios = analysis.scenarios.iter().map(|s| s.edit.title()).collect();
+                }
+            }
+            Err(e) => {
+                out.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Agreement of `judge`'s answers with the true outcome on (success, failure) pairs, each asked

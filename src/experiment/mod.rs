@@ -7,6 +7,8 @@ pub mod cells;
 pub mod diagnosis;
 #[cfg(feature = "embedded")]
 pub mod judge_eval;
+#[cfg(feature = "embedded")]
+pub mod menu_ranking;
 pub mod plot;
 pub mod preferences;
 pub mod rollouts;

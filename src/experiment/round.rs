@@ -48,9 +48,10 @@ pub fn evaluation_seed(run_seed: u64) -> u64 {
 /// configs without `shares` use it.
 pub const DEFAULT_SCENARIO_SHARE: f64 = 0.3;
 
-/// What a round asks for: the app's session settings carry it, a study config maps its own fields
-/// onto it ([`crate::experiment::study::StudyConfig::round_settings`]).
+/// What a round asks for, and how its arms fine-tune: the app's session settings carry it, a
+/// study config's `round` section is one (a field it leaves out is [`RoundSettings::default`]'s).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RoundSettings {
     /// N^I: rollouts shown to the judge for analysis.
     pub inspect_rollouts: usize,
@@ -80,13 +81,7 @@ impl Default for RoundSettings {
             feedback_rollouts: 400,
             pairs: 400,
             segment_steps: None,
-            reward: RewardConfig {
-                coordinates: true,
-                readout_hidden: 32,
-                learning_rate: 0.003,
-                form: crate::reward::RewardForm::TrainedPotential,
-                ..RewardConfig::default()
-            },
+            reward: RewardConfig::default(),
             lambda: 1.0,
             scenario_share: DEFAULT_SCENARIO_SHARE,
         }
@@ -94,6 +89,14 @@ impl Default for RoundSettings {
 }
 
 impl RoundSettings {
+    /// How the round's arms fine-tune: its lambda and scenario share.
+    pub fn fine_tune(&self) -> crate::experiment::arm::FineTune {
+        crate::experiment::arm::FineTune {
+            lambda: self.lambda,
+            share: self.scenario_share,
+        }
+    }
+
     /// The demo's round: the study's settings (share, reward form, lambda) with fewer pairs and
     /// rollouts, so that the whole demo, controls included, fits in minutes on 2 cores.
     pub fn demo() -> Self {
@@ -269,19 +272,32 @@ pub fn label(
     gather_preferences(judge, rollouts, &pairs, on_label)
 }
 
+/// The agent a round is about, paused at tau*T, with its training mazes, its episode limit and
+/// the device its reward model trains on.
+#[derive(Clone, Copy)]
+pub struct PausedAgent<'a> {
+    pub policy: &'a Policy,
+    pub training: &'a LevelSource,
+    pub max_steps: u32,
+    pub device: &'a Device,
+}
+
 /// Step 4: the Bradley-Terry reward model on the labels, its held-out report, and what it pays
-/// per kind of step on `paused`'s episodes in the training mazes (where PPO is fine-tuned).
-#[allow(clippy::too_many_arguments)]
+/// per kind of step on the paused agent's episodes in the training mazes (where PPO is
+/// fine-tuned).
 pub fn fit_reward(
     rollouts: &[Rollout],
     labels: &[LabeledPair],
     settings: &RoundSettings,
-    paused: &Policy,
-    training: &LevelSource,
-    max_steps: u32,
+    agent: PausedAgent,
     seed: u64,
-    device: &Device,
 ) -> Result<(RewardModel, RewardReport), String> {
+    let PausedAgent {
+        policy: paused,
+        training,
+        max_steps,
+        device,
+    } = agent;
     let preferences: Vec<_> = labels.iter().map(LabeledPair::preference).collect();
     let (model, mut report) = RewardModel::train(
         rollouts,
@@ -327,19 +343,21 @@ pub fn random_scenarios(base: &DistributionSpec, seed: u64) -> Vec<Scenario> {
 /// the paused agent's rollouts there, labels (the judge's, or random ones for
 /// [`Source::RandomJudge`]) and the reward model. Every arm and every front end gets its
 /// controls' feedback from here.
-#[allow(clippy::too_many_arguments)]
 pub fn source_round(
     source: Source,
     judge: &mut dyn Judge,
     accepted: &[Scenario],
-    paused: &Policy,
-    training: &LevelSource,
+    agent: PausedAgent,
     base: &DistributionSpec,
     settings: &RoundSettings,
-    max_steps: u32,
     seed: u64,
-    device: &Device,
 ) -> Result<SourceRound, String> {
+    let PausedAgent {
+        policy: paused,
+        training,
+        max_steps,
+        ..
+    } = agent;
     let scenarios = match source {
         Source::Judge => accepted.to_vec(),
         Source::RandomScenarios | Source::RandomJudge => random_scenarios(base, seed),
@@ -364,16 +382,7 @@ pub fn source_round(
             labels.stats.failure_reason()
         ));
     }
-    let (model, report) = fit_reward(
-        &rollouts,
-        &labels.pairs,
-        settings,
-        paused,
-        training,
-        max_steps,
-        seed,
-        device,
-    )?;
+    let (model, report) = fit_reward(&rollouts, &labels.pairs, settings, agent, seed)?;
     Ok(SourceRound {
         source,
         feedback: Feedback {
@@ -612,12 +621,14 @@ mod tests {
 
     #[test]
     fn the_app_and_the_demo_run_the_studys_validated_round() {
-        let path = std::path::Path::new("assets/configs/study-7x7-conv.ron");
-        let study = crate::experiment::study::StudyConfig::load(path).expect("the study config");
+        // The round the 7x7 conv study ran when its validation mazes chose the share, as its
+        // folder recorded it (written before the round had its own section).
+        let path = crate::files::project_path("results/study-7x7-conv-controls/study.ron");
+        let study = crate::experiment::study::StudyConfig::load(&path).expect("the study's record");
         for preset in [RoundSettings::default(), RoundSettings::demo()] {
-            assert_eq!(preset.reward, study.reward);
-            assert_eq!(preset.lambda, study.lambda);
-            assert_eq!(preset.inspect_rollouts, study.inspect_rollouts);
+            assert_eq!(preset.reward, study.round.reward);
+            assert_eq!(preset.lambda, study.round.lambda);
+            assert_eq!(preset.inspect_rollouts, study.round.inspect_rollouts);
             // The share the study chose on its validation mazes is one it ran.
             assert!(study.shares.contains(&preset.scenario_share));
         }

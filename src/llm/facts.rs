@@ -231,62 +231,6 @@ impl Answers {
     }
 }
 
-/// The ideal judge's pipeline with a fair coin for every answer: what the aggregation alone
-/// gives, the floor a model's answers are measured against (`judge-eval --judges
-/// random-answers`).
-pub struct RandomAnswers {
-    rng: Rng,
-    base: crate::level::DistributionSpec,
-}
-
-impl RandomAnswers {
-    pub fn new(base: crate::level::DistributionSpec, seed: u64) -> Self {
-        Self {
-            rng: Rng::new(seed),
-            base,
-        }
-    }
-}
-
-impl super::Judge for RandomAnswers {
-    fn name(&self) -> String {
-        "random-answers".into()
-    }
-
-    fn analyze(
-        &mut self,
-        _environment: &str,
-        episodes: &Episodes,
-    ) -> Result<super::Analysis, super::JudgeError> {
-        let answers = Answers::random(episodes, &mut self.rng);
-        Ok(super::oracle::analysis_from(
-            &answers,
-            &self.base,
-            "Random answers",
-        ))
-    }
-
-    fn compare(
-        &mut self,
-        _first: &Rollout,
-        _second: &Rollout,
-    ) -> Result<super::Comparison, super::JudgeError> {
-        let choice = if self.rng.chance(0.5) {
-            super::Choice::First
-        } else {
-            super::Choice::Second
-        };
-        Ok(super::Comparison {
-            choice,
-            rationale: "(random)".into(),
-        })
-    }
-
-    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
-        self.base = base.clone();
-    }
-}
-
 fn count(rows: &[[bool; 3]]) -> [usize; 3] {
     let mut counts = [0; 3];
     for row in rows {

@@ -1,10 +1,11 @@
 //! The random judge: a diagnosis, menu items and preferences drawn uniformly at random. The null
 //! every judge is measured beside (`judge-eval --diagnosis`) and the labeller of the study's
-//! `random-judge` control.
+//! `random-judge` control; and the ideal judge's pipeline fed random answers.
 
+use super::facts::Answers;
 use super::menu::{self, Diagnosis};
 use super::oracle::PROPOSALS;
-use super::{Analysis, Choice, Comparison, Judge, JudgeError, Scenario};
+use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError, Scenario};
 use crate::level::DistributionSpec;
 use crate::rng::Rng;
 use crate::sim::Rollout;
@@ -67,5 +68,53 @@ impl Judge for RandomJudge {
             choice,
             rationale: "random".into(),
         })
+    }
+}
+
+/// The ideal judge's pipeline with a fair coin for every answer: what the aggregation alone
+/// gives, the floor a model's answers are measured against (`judge-eval --judges
+/// random-answers`).
+pub struct RandomAnswers {
+    rng: Rng,
+    base: crate::level::DistributionSpec,
+}
+
+impl RandomAnswers {
+    pub fn new(base: crate::level::DistributionSpec, seed: u64) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            base,
+        }
+    }
+}
+
+impl Judge for RandomAnswers {
+    fn name(&self) -> String {
+        "random-answers".into()
+    }
+
+    fn analyze(&mut self, _environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        let answers = Answers::random(episodes, &mut self.rng);
+        Ok(super::oracle::analysis_from(
+            &answers,
+            &self.base,
+            "Random answers",
+        ))
+    }
+
+    fn compare(&mut self, _first: &Rollout, _second: &Rollout) -> Result<Comparison, JudgeError> {
+        let choice = if self.rng.chance(0.5) {
+            Choice::First
+        } else {
+            Choice::Second
+        };
+        Ok(Comparison {
+            choice,
+            rationale: "(random)".into(),
+        })
+    }
+
+    fn rebase(&mut self, base: &crate::level::DistributionSpec) {
+        self.base = base.clone();
     }
 }

@@ -17,11 +17,22 @@ pub enum JudgeKind {
     Http,
     Human,
     Embedded,
+    /// A control: everything drawn at random.
+    Random,
+    /// A control: the oracle's pipeline fed random answers.
+    RandomAnswers,
 }
 
 impl JudgeKind {
     /// Every kind, in the order menus list them.
-    pub const ALL: [JudgeKind; 4] = [Self::Oracle, Self::Http, Self::Human, Self::Embedded];
+    pub const ALL: [JudgeKind; 6] = [
+        Self::Oracle,
+        Self::Http,
+        Self::Human,
+        Self::Embedded,
+        Self::Random,
+        Self::RandomAnswers,
+    ];
 
     /// The name `--judge` takes.
     pub const fn name(self) -> &'static str {
@@ -30,6 +41,8 @@ impl JudgeKind {
             Self::Http => "http",
             Self::Human => "human",
             Self::Embedded => "embedded",
+            Self::Random => "random",
+            Self::RandomAnswers => "random-answers",
         }
     }
 
@@ -40,6 +53,8 @@ impl JudgeKind {
             Self::Http => "HTTP (OpenAI-compatible)",
             Self::Human => "human (you)",
             Self::Embedded => "embedded (offline)",
+            Self::Random => "random (control)",
+            Self::RandomAnswers => "random answers (control)",
         }
     }
 
@@ -55,6 +70,14 @@ impl JudgeKind {
             }
             Self::Human => "you answer every question yourself",
             Self::Embedded => "a small GGUF model run in-process, offline",
+            Self::Random => {
+                "draws a diagnosis, menu items and preferences at random: the floor every judge \
+                 is measured beside"
+            }
+            Self::RandomAnswers => {
+                "the oracle's reading with a coin for every per-episode answer: what the \
+                 aggregation alone gives"
+            }
         }
     }
 
@@ -63,10 +86,15 @@ impl JudgeKind {
         self != Self::Embedded || cfg!(feature = "embedded")
     }
 
-    /// Whether its labels come from the true outcome or a person, not from a model (no measured
-    /// agreement applies).
+    /// Whether its labels come from the true outcome, a person or a coin, not from a model (no
+    /// measured agreement applies).
     pub fn answers_without_a_model(self) -> bool {
-        matches!(self, Self::Oracle | Self::Human)
+        !matches!(self, Self::Http | Self::Embedded)
+    }
+
+    /// Whether it is a control that stands in for a judge (random answers), not a judge.
+    pub fn is_control(self) -> bool {
+        matches!(self, Self::Random | Self::RandomAnswers)
     }
 }
 
@@ -93,11 +121,13 @@ impl std::str::FromStr for JudgeKind {
 }
 
 /// The judges by name, as `--judge` takes them.
-pub const JUDGE_NAMES: [&str; 4] = [
+pub const JUDGE_NAMES: [&str; 6] = [
     JudgeKind::ALL[0].name(),
     JudgeKind::ALL[1].name(),
     JudgeKind::ALL[2].name(),
     JudgeKind::ALL[3].name(),
+    JudgeKind::ALL[4].name(),
+    JudgeKind::ALL[5].name(),
 ];
 
 /// A judge and its settings.
@@ -112,6 +142,10 @@ pub enum JudgeSpec {
     /// The GGUF model run in-process.
     #[cfg(feature = "embedded")]
     Embedded(super::embedded::EmbeddedConfig),
+    /// A control: a random diagnosis, menu items and preferences.
+    Random,
+    /// A control: the oracle's reading of random per-episode answers.
+    RandomAnswers,
 }
 
 /// The settings each kind of judge is built from, for choosing one by name.
@@ -141,6 +175,8 @@ impl JudgeSpec {
                     .to_string()
             }),
             JudgeKind::Human => Ok(Self::Human),
+            JudgeKind::Random => Ok(Self::Random),
+            JudgeKind::RandomAnswers => Ok(Self::RandomAnswers),
             #[cfg(feature = "embedded")]
             JudgeKind::Embedded => Ok(Self::Embedded(settings.embedded.clone())),
             #[cfg(not(feature = "embedded"))]
@@ -160,6 +196,8 @@ impl JudgeSpec {
             Self::Human => JudgeKind::Human,
             #[cfg(feature = "embedded")]
             Self::Embedded(_) => JudgeKind::Embedded,
+            Self::Random => JudgeKind::Random,
+            Self::RandomAnswers => JudgeKind::RandomAnswers,
         }
     }
 
@@ -179,6 +217,7 @@ impl JudgeSpec {
             Self::Human => "human (terminal)".into(),
             #[cfg(feature = "embedded")]
             Self::Embedded(e) => format!("embedded {} ({} prompt)", e.model, e.prompt),
+            Self::Random | Self::RandomAnswers => self.kind().title().into(),
         }
     }
 
@@ -188,7 +227,7 @@ impl JudgeSpec {
     }
 
     /// Builds the judge for rounds on `base` (the training distribution scenarios edit); `seed`
-    /// drives the oracle's noise and the server's sampling.
+    /// drives the oracle's noise, the server's sampling and the controls' draws.
     pub fn build(&self, base: &DistributionSpec, seed: u64) -> Result<Box<dyn Judge>, String> {
         Ok(match self {
             Self::Oracle(o) => Box::new(Oracle::new(o.clone(), base.clone(), seed)),
@@ -198,6 +237,8 @@ impl JudgeSpec {
             Self::Human => Box::new(HumanJudge::new(HumanChannel::Terminal, base.clone())),
             #[cfg(feature = "embedded")]
             Self::Embedded(e) => Box::new(super::embedded::EmbeddedJudge::new(e, base.clone())?),
+            Self::Random => Box::new(super::random::RandomJudge::new(base.clone(), seed)),
+            Self::RandomAnswers => Box::new(super::random::RandomAnswers::new(base.clone(), seed)),
         })
     }
 }
@@ -225,7 +266,7 @@ mod tests {
         assert_eq!(JudgeKind::Embedded.built(), cfg!(feature = "embedded"));
         let unknown = JudgeSpec::named("gpt", &settings).expect_err("unknown");
         assert!(
-            unknown.contains("oracle, http, human, embedded"),
+            unknown.contains("oracle, http, human, embedded, random, random-answers"),
             "{unknown}"
         );
     }

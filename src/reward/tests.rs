@@ -37,6 +37,10 @@ fn model(world: usize, coordinates: bool) -> RewardModel {
             hidden: 8,
             layers: 2,
             coordinates,
+            // A linear read-out of the pooled features (what the coordinates add, alone), read
+            // as R_hat(s, s): standing still is worth the state's reward.
+            readout_hidden: 0,
+            form: RewardForm::Potential,
             ..RewardConfig::default()
         };
         RewardNet::new(world, &config, &device)
@@ -173,8 +177,10 @@ fn a_trained_potential_telescopes_and_learns_where_rollouts_end() {
 
 #[test]
 fn the_offset_and_scale_follow_the_form() {
-    let mut config = RewardConfig::default();
-    assert_eq!(config.form, RewardForm::Potential);
+    let mut config = RewardConfig {
+        form: RewardForm::Potential,
+        ..RewardConfig::default()
+    };
     assert_eq!((config.offset_quantile(), config.scale()), (0.0, 1.0));
     config.form = RewardForm::Direct;
     assert_eq!((config.offset_quantile(), config.scale()), (1.0, 0.1));

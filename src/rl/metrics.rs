@@ -141,12 +141,20 @@ pub fn read_history(run: &Path, up_to: u64) -> History {
     let text = match std::fs::read_to_string(&jsonl) {
         Ok(text) => text,
         Err(e) => {
+            // A checkpoint shipped or copied without its run's log is normal, not a failure.
+            let note = if e.kind() == std::io::ErrorKind::NotFound {
+                "this checkpoint has no training history (no metrics.jsonl beside it); the plots \
+                 start at the checkpoint"
+                    .to_string()
+            } else {
+                format!(
+                    "{}: training history unreadable ({e}); the plots start at the checkpoint",
+                    jsonl.display()
+                )
+            };
             return History {
                 iterations: Vec::new(),
-                note: Some(format!(
-                    "{}: no training history ({e}); the plots start at the checkpoint",
-                    jsonl.display()
-                )),
+                note: Some(note),
             };
         }
     };
@@ -318,7 +326,12 @@ mod tests {
         );
         let none = read_history(&dir.path().join("elsewhere"), 4);
         assert!(none.iterations.is_empty());
-        assert!(none.note.expect("said").contains("no training history"));
+        let plain = none.note.expect("said");
+        assert!(plain.contains("no training history"), "{plain}");
+        assert!(
+            !plain.contains("os error"),
+            "a missing log is said plainly: {plain}"
+        );
     }
 
     #[test]

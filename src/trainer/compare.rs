@@ -73,6 +73,7 @@ impl Session {
             max_steps,
         );
         out.send(Event::Comparison(Box::new(ComparisonView {
+            agents: agents.clone(),
             names: [first_name, second_name],
             pairs,
             outcomes: [a, b],

@@ -115,8 +115,7 @@ impl Session {
             &mut control,
             &feedback,
             &self.training_levels,
-            self.settings.round.lambda,
-            self.settings.round.scenario_share,
+            self.settings.round.fine_tune(),
         )?;
         let until = self.trainer.config.ppo.total_timesteps;
         control.config.ppo.total_timesteps = until;
@@ -357,15 +356,18 @@ impl Session {
         };
         self.set_phase(Phase::TrainingRewardModel, out);
         let labels = self.round.effective_labels();
+        let agent = round::PausedAgent {
+            policy: &paused,
+            training: &self.training_levels,
+            max_steps: self.trainer.config.max_steps,
+            device: &self.device,
+        };
         match round::fit_reward(
             &self.round.rollouts,
             &labels,
             &self.settings.round,
-            &paused,
-            &self.training_levels,
-            self.trainer.config.max_steps,
+            agent,
             self.round_seed(),
-            &self.device,
         ) {
             Ok((model, report)) => {
                 self.reward_model = Some(Arc::new(model));
@@ -411,8 +413,7 @@ impl Session {
             &mut self.trainer,
             &feedback,
             &self.training_levels,
-            self.settings.round.lambda,
-            self.settings.round.scenario_share,
+            self.settings.round.fine_tune(),
         ) {
             out.send(Event::Error(format!("fine-tuning: {e}")));
             return;
@@ -466,18 +467,14 @@ impl Session {
             self.settings.round.pairs
         )));
         out.flush();
-        let round = round::source_round(
-            source,
-            judge,
-            &[],
-            &paused,
-            &self.training_levels,
-            &base,
-            &self.settings.round,
+        let agent = round::PausedAgent {
+            policy: &paused,
+            training: &self.training_levels,
             max_steps,
-            seed,
-            &self.device,
-        )?;
+            device: &self.device,
+        };
+        let round =
+            round::source_round(source, judge, &[], agent, &base, &self.settings.round, seed)?;
         Ok(round.feedback)
     }
 

@@ -166,6 +166,9 @@ pub enum AgentRef {
 /// Two agents on the same mazes ([`Command::Compare`]).
 #[derive(Clone, Debug)]
 pub struct ComparisonView {
+    /// The two agents as asked, left then right: whoever asked (the window, a timed command)
+    /// shows these, so the picker, the stage and the chart name the same side the same way.
+    pub agents: [AgentRef; 2],
     /// What each agent is, e.g. "live agent (step 12288)" or "corner-7x7 (step 2498560)" (the
     /// run folder's name).
     pub names: [String; 2],

@@ -3,11 +3,12 @@
 //! mouse, a burst when the cheese is reached, a red mark when the corner is reached first, and
 //! the cheese's pulse — in both views.
 
+use super::FlatCamera;
 use super::spawn::{Caption, SceneFont};
 use super::{Goal, Stage, TILE, Track, View, cell_center, rgb, slot_origins, to_3d};
 use crate::app::AppSystems;
+use crate::app::glyphs::SCENE_FONT;
 use crate::app::palette;
-use crate::app::view::FlatCamera;
 use bevy::prelude::*;
 use bevy::text::{FontSize, TextFont};
 use std::f32::consts::{FRAC_PI_2, TAU};
@@ -44,10 +45,6 @@ pub struct TrailGizmos;
 /// Bursts and marks.
 #[derive(Default, Reflect, GizmoConfigGroup)]
 pub struct MarkGizmos;
-
-/// The font the scene's captions use: Hack (from egui's fonts), a regular weight that stays
-/// legible when projected.
-pub const SCENE_FONT: &[u8] = epaint_default_fonts::HACK_REGULAR;
 
 fn load_scene_font(mut commands: Commands, mut fonts: ResMut<Assets<Font>>) {
     let handle = fonts.add(Font::from_bytes(SCENE_FONT.to_vec()));

@@ -13,6 +13,14 @@ pub use overlay::heat;
 pub use playlist::{Tally, TallyText, paired_playlist};
 pub use spawn::START;
 
+/// The camera that draws the 2D scene.
+#[derive(Component)]
+pub struct FlatCamera;
+
+/// The camera that draws the 3D scene.
+#[derive(Component)]
+pub struct BlocksCamera;
+
 use super::bridge::EpisodesArrived;
 use crate::app::{AppSystems, Mode};
 use crate::level::{Layout, Pos};

@@ -70,8 +70,14 @@ pub(super) struct Paint<'w> {
 /// The start cell's marker colour.
 pub const START: [u8; 3] = [120, 190, 120];
 
+/// The meshes and materials every actor of a view shares, made the first time the view shows.
+#[derive(Default)]
+pub(super) struct SharedActors {
+    flat: Option<Actors2d>,
+    blocks: Option<Blocks3d>,
+}
+
 /// Respawns the stage's entities when the mazes or the view change.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn spawn_stage(
     mut commands: Commands,
     stage: Res<Stage>,
@@ -79,8 +85,7 @@ pub(super) fn spawn_stage(
     mut spawned: ResMut<Spawned>,
     existing: Query<Entity, With<SceneEntity>>,
     mut paint: Paint,
-    mut flat: Local<Option<Actors2d>>,
-    mut blocks: Local<Option<Blocks3d>>,
+    mut shared: Local<SharedActors>,
 ) {
     if spawned.generation == stage.generation && spawned.view == *view {
         return;
@@ -94,11 +99,11 @@ pub(super) fn spawn_stage(
     match *view {
         View::Flat => {
             if let (None, Some(meshes), Some(materials)) = (
-                flat.as_ref(),
+                shared.flat.as_ref(),
                 paint.meshes.as_deref_mut(),
                 paint.color_materials.as_deref_mut(),
             ) {
-                *flat = Some(Actors2d::new(meshes, materials));
+                shared.flat = Some(Actors2d::new(meshes, materials));
             }
             let font = paint.font.as_deref();
             // One caption size for the whole stage: the largest every caption fits at.
@@ -115,7 +120,15 @@ pub(super) fn spawn_stage(
                     .fold(TALLY_SIZE, f32::min),
             };
             for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
-                spawn_flat(&mut commands, flat.as_ref(), font, sizes, i, slot, *origin);
+                spawn_flat(
+                    &mut commands,
+                    shared.flat.as_ref(),
+                    font,
+                    sizes,
+                    i,
+                    slot,
+                    *origin,
+                );
             }
         }
         View::Blocks => {
@@ -123,7 +136,9 @@ pub(super) fn spawn_stage(
                 return;
             };
             let (mut meshes, mut materials) = (meshes, materials);
-            let b = blocks.get_or_insert_with(|| Blocks3d::new(&mut meshes, &mut materials));
+            let b = shared
+                .blocks
+                .get_or_insert_with(|| Blocks3d::new(&mut meshes, &mut materials));
             for (i, (slot, origin)) in stage.slots.iter().zip(&origins).enumerate() {
                 spawn_blocks(&mut commands, b, &mut materials, i, slot, *origin);
             }

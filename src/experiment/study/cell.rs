@@ -2,7 +2,7 @@
 //! every fine-tuning arm from that checkpoint to T; and the reference agent of a seed.
 
 use super::*;
-use crate::experiment::arm::{Arm, Feedback, Source};
+use crate::experiment::arm::{Arm, Feedback, FineTune, Source};
 use crate::experiment::cells::{cell_dir, reference_path};
 use crate::experiment::preferences::JudgeStats;
 use crate::experiment::round::{self, ArmOutcome};
@@ -133,6 +133,127 @@ fn train_to_end(trainer: &mut Trainer, curve_path: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// What one cell's feedback sources and arms share: where it writes, its mazes and its seed.
+struct CellRun<'a> {
+    config: &'a StudyConfig,
+    dir: &'a Path,
+    pretrain_dir: &'a Path,
+    training: &'a LevelSource,
+    shifted: &'a LevelSource,
+    seed: u64,
+    tag: &'a str,
+    device: &'a Device,
+    status: &'a dyn Fn(String),
+}
+
+impl CellRun<'_> {
+    /// One feedback round per source the arms need (the judge's, the LLM-free controls'), each
+    /// with its rollouts, preference labels and reward model; the judge's labels are kept.
+    fn feedback_sources(
+        &self,
+        judge: &mut CachedJudge,
+        scenarios: &[crate::llm::Scenario],
+        paused: &crate::rl::Policy,
+        settings: &round::RoundSettings,
+        round_seed: u64,
+    ) -> anyhow::Result<Vec<round::SourceRound>> {
+        let LevelSource::Distribution { spec: base, .. } = self.training else {
+            anyhow::bail!("the study needs a level distribution, not a fixed layout");
+        };
+        let mut sources: Vec<round::SourceRound> = Vec::new();
+        for source in self.config.arms.iter().filter_map(|a| a.source()) {
+            if sources.iter().any(|s| s.source == source) {
+                continue;
+            }
+            (self.status)(format!(
+                "{}: {source:?}: rollouts + {} preference pairs + reward model",
+                self.tag, settings.pairs
+            ));
+            let agent = round::PausedAgent {
+                policy: paused,
+                training: self.training,
+                max_steps: self.config.train.max_steps,
+                device: self.device,
+            };
+            let round =
+                round::source_round(source, judge, scenarios, agent, base, settings, round_seed)
+                    .map_err(|e| anyhow::anyhow!("{source:?} feedback ({}): {e}", judge.name()))?;
+            if source == Source::Judge {
+                write_atomic(
+                    &self.dir.join("preferences.json"),
+                    &serde_json::to_vec(&round.labels.pairs)?,
+                )?;
+            }
+            sources.push(round);
+        }
+        Ok(sources)
+    }
+
+    /// Every arm (at every share, for arms with scenarios) from the same checkpoint to T,
+    /// evaluated on the same shifted mazes; an arm finished earlier is read back.
+    fn fine_tune_arms(
+        &self,
+        sources: &[round::SourceRound],
+        lambda: f32,
+    ) -> anyhow::Result<Vec<ArmRun>> {
+        let feedback_of = |arm: Arm| -> Feedback {
+            arm.source()
+                .and_then(|source| sources.iter().find(|s| s.source == source))
+                .map_or_else(round::no_feedback, |s| s.feedback.clone())
+        };
+        let mut arms: Vec<ArmRun> = Vec::new();
+        for &arm in &self.config.arms {
+            let feedback = feedback_of(arm);
+            let shares: Vec<Option<f64>> = if arm.uses_scenarios() {
+                self.config.shares.iter().copied().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for share in shares {
+                // Without scenarios the level mix is the training mazes at every share: one run.
+                if feedback.scenarios.is_empty()
+                    && let Some(done) = arms.iter().find(|a| a.arm == arm).cloned()
+                {
+                    arms.push(ArmRun { share, ..done });
+                    continue;
+                }
+                let name = match share {
+                    Some(share) => format!("{arm}-share{share}"),
+                    None => arm.name().to_string(),
+                };
+                let run = finished_once(&self.dir.join(format!("{name}.json")), || {
+                    (self.status)(format!("{}: {name} arm ({})", self.tag, arm.describe()));
+                    let arm_started = Instant::now();
+                    let mut tuned = checkpoint::resume(self.pretrain_dir, self.device, &[])?;
+                    let tune = FineTune {
+                        lambda,
+                        share: share.unwrap_or(0.0),
+                    };
+                    arm.prepare(&mut tuned, &feedback, self.training, tune)
+                        .map_err(anyhow::Error::msg)?;
+                    let curve = self.dir.join(format!("{name}-metrics.jsonl"));
+                    let (outcome, validation) = finish_and_evaluate(
+                        &mut tuned,
+                        &curve,
+                        self.shifted,
+                        self.config,
+                        self.seed,
+                    )?;
+                    Ok(ArmRun {
+                        arm,
+                        share,
+                        outcome,
+                        validation,
+                        seconds: arm_started.elapsed().as_secs_f64(),
+                    })
+                })?;
+                arms.push(run);
+            }
+        }
+        Ok(arms)
+    }
+}
+
 /// Trains `trainer` to its end (the curve into `curve_path`) and evaluates it on the seed's
 /// shifted test and validation mazes, the same for every arm and the reference agent.
 fn finish_and_evaluate(
@@ -260,90 +381,25 @@ pub fn run_cell(
     );
 
     // Each source of feedback the arms need: the judge's, and the LLM-free controls'.
-    let mut sources: Vec<round::SourceRound> = Vec::new();
-    for source in config.arms.iter().filter_map(|a| a.source()) {
-        if sources.iter().any(|s| s.source == source) {
-            continue;
-        }
-        status(format!(
-            "{tag}: {source:?}: rollouts + {} preference pairs + reward model",
-            settings.pairs
-        ));
-        let round = round::source_round(
-            source,
-            &mut judge,
-            &inspection.scenarios,
-            &paused,
-            &training,
-            base,
-            &settings,
-            train.max_steps,
-            round_seed,
-            device,
-        )
-        .map_err(|e| anyhow::anyhow!("{source:?} feedback ({}): {e}", judge.name()))?;
-        if source == Source::Judge {
-            write_atomic(
-                &dir.join("preferences.json"),
-                &serde_json::to_vec(&round.labels.pairs)?,
-            )?;
-        }
-        sources.push(round);
-    }
-    let feedback_of = |arm: Arm| -> Feedback {
-        arm.source()
-            .and_then(|source| sources.iter().find(|s| s.source == source))
-            .map_or_else(round::no_feedback, |s| s.feedback.clone())
+    let cell = CellRun {
+        config,
+        dir: &dir,
+        pretrain_dir: &pretrain_dir,
+        training: &training,
+        shifted: &shifted,
+        seed,
+        tag: &tag,
+        device,
+        status,
     };
-
-    // Every arm (at every share, for arms with scenarios) from the same checkpoint to T,
-    // evaluated on the same shifted mazes.
-    let mut arms: Vec<ArmRun> = Vec::new();
-    for &arm in &config.arms {
-        let feedback = feedback_of(arm);
-        let shares: Vec<Option<f64>> = if arm.uses_scenarios() {
-            config.shares.iter().copied().map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for share in shares {
-            // Without scenarios the level mix is the training mazes at every share: one run.
-            if feedback.scenarios.is_empty()
-                && let Some(done) = arms.iter().find(|a| a.arm == arm).cloned()
-            {
-                arms.push(ArmRun { share, ..done });
-                continue;
-            }
-            let name = match share {
-                Some(share) => format!("{arm}-share{share}"),
-                None => arm.name().to_string(),
-            };
-            let run = finished_once(&dir.join(format!("{name}.json")), || {
-                status(format!("{tag}: {name} arm ({})", arm.describe()));
-                let arm_started = Instant::now();
-                let mut tuned = checkpoint::resume(&pretrain_dir, device, &[])?;
-                arm.prepare(
-                    &mut tuned,
-                    &feedback,
-                    &training,
-                    settings.lambda,
-                    share.unwrap_or(0.0),
-                )
-                .map_err(anyhow::Error::msg)?;
-                let curve = dir.join(format!("{name}-metrics.jsonl"));
-                let (outcome, validation) =
-                    finish_and_evaluate(&mut tuned, &curve, &shifted, config, seed)?;
-                Ok(ArmRun {
-                    arm,
-                    share,
-                    outcome,
-                    validation,
-                    seconds: arm_started.elapsed().as_secs_f64(),
-                })
-            })?;
-            arms.push(run);
-        }
-    }
+    let sources = cell.feedback_sources(
+        &mut judge,
+        &inspection.scenarios,
+        &paused,
+        &settings,
+        round_seed,
+    )?;
+    let arms = cell.fine_tune_arms(&sources, settings.lambda)?;
     let judge_round = sources.iter().find(|s| s.source == Source::Judge);
     let random_round = sources.iter().find(|s| s.source != Source::Judge);
     let edits = |scenarios: &[crate::llm::Scenario]| -> Vec<ScenarioEdit> {

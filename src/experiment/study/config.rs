@@ -1,5 +1,7 @@
-//! The study's settings: the training run, regions and seeds, tau and lambda, the feedback round,
-//! the judges' sections and the fine-tuning arms.
+//! The study's settings: the training run, regions and seeds, tau, the feedback round (one
+//! [`RoundSettings`] section, the same settings the app and the demo use), the judges' sections,
+//! the fine-tuning arms and their scenario shares. Study folders written before the round had its
+//! own section (its fields at the top level) still load.
 
 use crate::config::TrainConfig;
 use crate::experiment::arm::Arm;
@@ -13,7 +15,7 @@ use std::path::Path;
 
 /// Everything a study needs; every choice the paper leaves open is here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "StudyConfigFile")]
 pub struct StudyConfig {
     /// Training run of every cell (`ppo.total_timesteps` is T; `region` and `seed` are set per cell).
     pub train: TrainConfig,
@@ -21,15 +23,10 @@ pub struct StudyConfig {
     pub seeds: Vec<u64>,
     /// Fraction of T before the LLM is consulted.
     pub tau: f64,
-    /// Reward mix R' = lambda * R_hat + (1 - lambda) * R.
-    pub lambda: f32,
-    /// N^I: rollouts shown to the judge for analysis.
-    pub inspect_rollouts: usize,
-    /// N^R: rollouts gathered in the judge's scenarios for reward modelling.
-    pub feedback_rollouts: usize,
-    /// Pairs asked (each in both orders).
-    pub pairs: usize,
-    pub reward: RewardConfig,
+    /// The feedback round and how arms fine-tune: lambda, N^I, N^R, pairs, the reward model
+    /// (a config lists what differs from [`RoundSettings::default`], the 7x7 study's validated
+    /// round). Its `scenario_share` is not used: every scenario arm runs at each of `shares`.
+    pub round: RoundSettings,
     /// Episodes per evaluation on the shifted test mazes (what is reported).
     pub eval_episodes: usize,
     /// Episodes per evaluation on the shifted validation mazes (where the share is chosen; their
@@ -53,10 +50,6 @@ pub struct StudyConfig {
     /// settings) and reuses the pre-training.
     #[serde(default)]
     pub keep_pretrain: bool,
-    /// Judge pieces of at most this many moves instead of whole episodes (see
-    /// [`crate::experiment::rollouts::segments`]); unset: whole episodes, as in the paper.
-    #[serde(default)]
-    pub segment_steps: Option<usize>,
     /// The fine-tuning arms, each from the same tau*T checkpoint to T (`baseline` is required:
     /// every other arm is compared with it). Default: baseline, paper, designer and the controls
     /// scenarios-env-reward, random-scenarios, random-judge; add `ceiling` for the
@@ -71,6 +64,113 @@ pub struct StudyConfig {
     /// what the arms are measured against when they cannot gain 20 points.
     #[serde(default = "default_true")]
     pub reference: bool,
+}
+
+/// A study config as written: the round in its own section, or (in study folders written before
+/// it had one) its fields at the top level.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StudyConfigFile {
+    train: TrainConfig,
+    regions: Vec<usize>,
+    seeds: Vec<u64>,
+    tau: f64,
+    #[serde(default)]
+    round: Option<RoundSettings>,
+    // The round's fields at the top level, as written before `round: (..)`.
+    #[serde(default)]
+    lambda: Option<f32>,
+    #[serde(default)]
+    inspect_rollouts: Option<usize>,
+    #[serde(default)]
+    feedback_rollouts: Option<usize>,
+    #[serde(default)]
+    pairs: Option<usize>,
+    #[serde(default)]
+    reward: Option<RewardConfig>,
+    #[serde(default)]
+    segment_steps: Option<usize>,
+    eval_episodes: usize,
+    #[serde(default = "default_validation_episodes")]
+    validation_episodes: usize,
+    oracle: OracleConfig,
+    #[serde(default)]
+    http: Option<HttpConfig>,
+    #[cfg(feature = "embedded")]
+    #[serde(default)]
+    embedded: crate::llm::embedded::EmbeddedConfig,
+    #[cfg(not(feature = "embedded"))]
+    #[serde(default)]
+    embedded: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    keep_pretrain: bool,
+    #[serde(default = "default_arms")]
+    arms: Vec<Arm>,
+    #[serde(default = "default_shares")]
+    shares: Vec<f64>,
+    #[serde(default = "default_true")]
+    reference: bool,
+}
+
+impl StudyConfigFile {
+    /// Whether the round's fields are written at the top level (the older form).
+    fn has_top_level_round(&self) -> bool {
+        self.lambda.is_some()
+            || self.inspect_rollouts.is_some()
+            || self.feedback_rollouts.is_some()
+            || self.pairs.is_some()
+            || self.reward.is_some()
+            || self.segment_steps.is_some()
+    }
+
+    /// The round the top-level fields describe; what they leave out is the default round's.
+    fn top_level_round(&self) -> RoundSettings {
+        let d = RoundSettings::default();
+        RoundSettings {
+            inspect_rollouts: self.inspect_rollouts.unwrap_or(d.inspect_rollouts),
+            feedback_rollouts: self.feedback_rollouts.unwrap_or(d.feedback_rollouts),
+            pairs: self.pairs.unwrap_or(d.pairs),
+            segment_steps: self.segment_steps.or(d.segment_steps),
+            reward: self.reward.clone().unwrap_or(d.reward),
+            lambda: self.lambda.unwrap_or(d.lambda),
+            scenario_share: d.scenario_share,
+        }
+    }
+}
+
+impl TryFrom<StudyConfigFile> for StudyConfig {
+    type Error = String;
+
+    fn try_from(file: StudyConfigFile) -> Result<Self, String> {
+        let round = match (&file.round, file.has_top_level_round()) {
+            (Some(round), false) => round.clone(),
+            (None, _) => file.top_level_round(),
+            (Some(_), true) => {
+                return Err(
+                    "the round's settings are both in `round: (..)` and at the top level \
+                     (lambda, inspect_rollouts, feedback_rollouts, pairs, reward, segment_steps): \
+                     keep them in `round` only"
+                        .into(),
+                );
+            }
+        };
+        Ok(Self {
+            train: file.train,
+            regions: file.regions,
+            seeds: file.seeds,
+            tau: file.tau,
+            round,
+            eval_episodes: file.eval_episodes,
+            validation_episodes: file.validation_episodes,
+            oracle: file.oracle,
+            http: file.http,
+            embedded: file.embedded,
+            keep_pretrain: file.keep_pretrain,
+            arms: file.arms,
+            shares: file.shares,
+            reference: file.reference,
+        })
+    }
 }
 
 fn default_arms() -> Vec<Arm> {
@@ -124,22 +224,19 @@ impl StudyConfig {
         Ok(config)
     }
 
-    /// What one feedback round of this study asks for.
+    /// What one feedback round of this study asks for (at its first share).
     pub fn round_settings(&self) -> RoundSettings {
         RoundSettings {
-            inspect_rollouts: self.inspect_rollouts,
-            feedback_rollouts: self.feedback_rollouts,
-            pairs: self.pairs,
-            segment_steps: self.segment_steps,
-            reward: self.reward.clone(),
-            lambda: self.lambda,
             scenario_share: self.shares.first().copied().unwrap_or_default(),
+            ..self.round.clone()
         }
     }
 
     /// Every study-level value in range, or what is wrong and how to fix it.
     pub fn validate(&self) -> Result<(), String> {
-        self.round_settings().validate()?;
+        self.round_settings()
+            .validate()
+            .map_err(|e| format!("round: {e}"))?;
         if let Some(http) = &self.http {
             http.validate()?;
         }

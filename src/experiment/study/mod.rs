@@ -11,8 +11,10 @@ mod cell;
 mod config;
 mod report;
 mod run;
+mod tables;
 
 pub use cell::{ArmRun, CellResult, ReferenceRun, run_cell, run_reference};
 pub use config::StudyConfig;
-pub use report::{ArmRow, arm_rows, write_reports};
+pub use report::write_reports;
 pub use run::{StudyProgress, merge, run_study};
+pub use tables::{ArmRow, arm_rows};

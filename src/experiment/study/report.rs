@@ -1,164 +1,16 @@
-//! The study's reports: the scenario share chosen on validation mazes; per region and arm the
-//! test rates pooled over seeds and McNemar's paired test against the baseline; the designer
-//! against each LLM-free control at every share — as `results.csv`, `report.md` and the figure
-//! (`plot.svg`, `plot.png`).
+//! The study's reports written from its tables ([`super::tables`]): `results.csv`, `report.md`
+//! (rates per region and arm, the designer against each LLM-free control at every share, the
+//! reward model, the judge, the cells that failed) and the figure (`plot.svg`, `plot.png`).
 
+use super::tables::*;
 use super::*;
 use crate::experiment::arm::Arm;
 use crate::experiment::cells::Finished;
 use crate::experiment::plot::{PlotSeries, cheese_rate_plot};
 use crate::files::write_atomic;
 use crate::llm::scenario::ScenarioEdit;
-use crate::sim::{McNemar, OutcomeSummary, Rate, cheese_first};
+use crate::sim::{McNemar, OutcomeSummary, Rate};
 use std::path::Path;
-
-/// One arm in one region, pooled over seeds.
-pub struct ArmRow {
-    pub region: usize,
-    pub arm: Arm,
-    /// Cheese, corner-first, neither.
-    pub rates: [Rate; 3],
-    /// McNemar's test of reaching the cheese, baseline vs this arm, over every (seed, maze)
-    /// pair (None for the baseline itself).
-    pub versus_baseline: Option<McNemar>,
-}
-
-/// The outcome letters of several evaluations, end to end (mazes stay paired across arms as
-/// long as every arm lists its seeds in the same order).
-fn rates_of(letters: &str) -> [Rate; 3] {
-    let n = letters.len();
-    let count = |c: char| letters.chars().filter(|&x| x == c).count();
-    [
-        Rate::new(count('c'), n),
-        Rate::new(count('k'), n),
-        Rate::new(count('n'), n),
-    ]
-}
-
-/// The distinct regions of `results` in order; region 0 is left out where region 1 is there
-/// (both put the cheese on the corner cell: one distribution, counted once).
-pub fn distinct_regions(results: &[CellResult]) -> Vec<usize> {
-    let mut regions: Vec<usize> = results.iter().map(|r| r.region).collect();
-    regions.sort_unstable();
-    regions.dedup();
-    if regions.contains(&1) {
-        regions.retain(|&r| r != 0);
-    }
-    regions
-}
-
-/// The outcome letters of `arm` at `share` in every cell of `region`, seed after seed (None if
-/// a cell lacks the arm). `validation`: the validation mazes instead of the test mazes.
-fn pooled(
-    results: &[CellResult],
-    region: usize,
-    arm: Arm,
-    share: f64,
-    validation: bool,
-) -> Option<String> {
-    results
-        .iter()
-        .filter(|c| c.region == region)
-        .map(|c| {
-            c.run(arm, share).map(|r| {
-                if validation {
-                    r.validation.outcomes.clone()
-                } else {
-                    r.outcome.outcomes.clone()
-                }
-            })
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(|v| v.concat())
-}
-
-/// The share the study reports at: among `shares` no larger than `max`, the one whose designer
-/// arm (or the first scenario arm, without a designer) reaches the cheese most often on the
-/// validation mazes, pooled over every cell; ties go to the smaller share. Test mazes are not
-/// looked at.
-pub fn chosen_share(results: &[CellResult], config: &StudyConfig, max: f64) -> Option<f64> {
-    let arm = if config.arms.contains(&Arm::Designer) {
-        Arm::Designer
-    } else {
-        *config.arms.iter().find(|a| a.uses_scenarios())?
-    };
-    let mut best: Option<(f64, f64)> = None;
-    for &share in config.shares.iter().filter(|s| **s <= max + 1e-9) {
-        let letters: Option<String> = distinct_regions(results)
-            .into_iter()
-            .map(|region| pooled(results, region, arm, share, true))
-            .collect();
-        let Some(letters) = letters else { continue };
-        let rate = rates_of(&letters)[0].rate;
-        if best.is_none_or(|(_, r)| rate > r) {
-            best = Some((share, rate));
-        }
-    }
-    best.map(|(share, _)| share)
-}
-
-/// Per region and arm at `share`: test rates pooled over seeds and the paired test against
-/// the baseline.
-pub fn arm_rows(results: &[CellResult], arms: &[Arm], share: f64) -> Vec<ArmRow> {
-    let mut rows = Vec::new();
-    for region in distinct_regions(results) {
-        let Some(baseline) = pooled(results, region, Arm::Baseline, share, false) else {
-            continue;
-        };
-        for &arm in arms {
-            let Some(l) = pooled(results, region, arm, share, false) else {
-                continue;
-            };
-            rows.push(ArmRow {
-                region,
-                arm,
-                rates: rates_of(&l),
-                versus_baseline: (arm != Arm::Baseline)
-                    .then(|| McNemar::new(&cheese_first(&baseline), &cheese_first(&l)))
-                    .flatten(),
-            });
-        }
-    }
-    rows
-}
-
-/// The designer against one control at one share: per region the test gain and McNemar's p.
-pub struct Contrast {
-    /// (region, designer minus control in points, p).
-    pub regions: Vec<(usize, f64, f64)>,
-}
-
-impl Contrast {
-    /// Regions where the designer beats the control by at least 5 points with p < 0.01.
-    pub fn wins(&self) -> usize {
-        self.regions
-            .iter()
-            .filter(|(_, gain, p)| *gain >= 5.0 - 1e-9 && *p < ALPHA)
-            .count()
-    }
-
-    pub fn mean_gain(&self) -> f64 {
-        self.regions.iter().map(|r| r.1).sum::<f64>() / self.regions.len().max(1) as f64
-    }
-}
-
-/// The designer against `control` at `share` on the test mazes, region by region.
-pub fn contrast(results: &[CellResult], control: Arm, share: f64) -> Contrast {
-    let regions = distinct_regions(results)
-        .into_iter()
-        .filter_map(|region| {
-            let d = pooled(results, region, Arm::Designer, share, false)?;
-            let c = pooled(results, region, control, share, false)?;
-            let gain = 100.0 * (rates_of(&d)[0].rate - rates_of(&c)[0].rate);
-            let p = McNemar::new(&cheese_first(&c), &cheese_first(&d)).map_or(1.0, |t| t.p_value);
-            Some((region, gain, p))
-        })
-        .collect();
-    Contrast { regions }
-}
-
-/// Significance level of the `improved` column.
-const ALPHA: f64 = 0.01;
 
 /// Writes `results.csv`, `report.md` (with the cells that failed and why) and the figure
 /// (`plot.svg`, `plot.png`).
@@ -173,6 +25,50 @@ pub fn write_reports(
     let share = chosen_share(results, config, 1.0).unwrap_or(default_share);
     let low_share = chosen_share(results, config, 0.3);
     let rows = arm_rows(results, &config.arms, share);
+    write_atomic(&out.join("results.csv"), results_csv(finished).as_bytes())?;
+    let reference = (!references.is_empty()).then(|| {
+        rates_of(
+            &references
+                .iter()
+                .map(|(_, r)| r.outcome.outcomes.as_str())
+                .collect::<String>(),
+        )
+    });
+    let mut md = outcomes_table(config, results, &rows, share, reference.as_ref());
+    md.push_str(&per_arm_section(config, &rows, reference.as_ref()));
+    md.push_str(&controls_section(results, config, share, low_share));
+    md.push_str(&format!(
+        "\nWall time per cell: {}.\n",
+        results
+            .iter()
+            .map(|r| format!("r={} s={}: {:.0} s", r.region, r.seed, r.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    md.push_str(&reward_model_section(config, results));
+    md.push_str(&judge_section(results));
+    md.push_str(&failures_section(failures));
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    let series: Vec<PlotSeries> = config
+        .arms
+        .iter()
+        .map(|&arm| PlotSeries {
+            label: arm.name().to_string(),
+            points: rows
+                .iter()
+                .filter(|r| r.arm == arm)
+                .map(|r| (r.region, r.rates[0]))
+                .collect(),
+        })
+        .collect();
+    let figure = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
+    write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
+    Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
+}
+
+/// `results.csv`: every arm's test and validation outcomes per cell, and the reference agents'.
+fn results_csv(finished: &Finished) -> String {
+    let (results, references) = (&finished.cells, &finished.references);
     let mut csv = String::from(
         "region,seed,arm,share,split,episodes,cheese,cheese_low,cheese_high,corner,corner_low,corner_high,neither,mcnemar_p_vs_baseline\n",
     );
@@ -227,27 +123,28 @@ pub fn write_reports(
         let s = &reference.outcome.summary;
         csv_row("all", *seed, "reference", None, "test", s, None);
     }
-    write_atomic(&out.join("results.csv"), csv.as_bytes())?;
+    csv
+}
 
-    let reference = (!references.is_empty()).then(|| {
-        rates_of(
-            &references
-                .iter()
-                .map(|(_, r)| r.outcome.outcomes.as_str())
-                .collect::<String>(),
-        )
-    });
+/// The report's head and its table: every arm's rates per region against the baseline.
+fn outcomes_table(
+    config: &StudyConfig,
+    results: &[CellResult],
+    rows: &[ArmRow],
+    share: f64,
+    reference: Option<&[Rate; 3]>,
+) -> String {
     let mut md = String::from("# Region study: fine-tuning arms from one checkpoint\n\n");
     md.push_str(&format!(
         "Shifted-distribution outcomes (cheese anywhere) on the test mazes, pooled over seeds {:?}; T = {} steps, tau = {}, lambda = {}, scenario shares tried {:?}, reported at **{share}** (chosen on the validation mazes: the designer's best cheese rate there; their level seeds never meet the test mazes'), N^I = {}, N^R = {}, {} pairs (both orders), judge `{}`. Every arm starts from the same tau*T checkpoint and is evaluated on the same mazes; `p` is McNemar's exact test of reaching the cheese against the baseline on those paired mazes.\n\n",
         config.seeds,
         config.train.ppo.total_timesteps,
         config.tau,
-        config.lambda,
+        config.round.lambda,
         config.shares,
-        config.inspect_rollouts,
-        config.feedback_rollouts,
-        config.pairs,
+        config.round.inspect_rollouts,
+        config.round.feedback_rollouts,
+        config.round.pairs,
         results.first().map(|r| r.judge.as_str()).unwrap_or("-")
     ));
     md.push_str("| r | arm | cheese | corner first | neither | cheese vs baseline | p | improved |\n|---|---|---|---|---|---|---|---|\n");
@@ -256,7 +153,7 @@ pub fn write_reports(
             .find(|r| r.region == region && r.arm == Arm::Baseline)
             .map(|r| r.rates)
     };
-    for row in &rows {
+    for row in rows {
         let base = baseline_of(row.region);
         let delta = base.map_or("-".into(), |b| {
             format!("{:+.1}", 100.0 * (row.rates[0].rate - b[0].rate))
@@ -281,12 +178,23 @@ pub fn write_reports(
             row.region, row.arm, row.rates[0], row.rates[1], row.rates[2]
         ));
     }
-    if let Some(reference) = &reference {
+    if let Some(reference) = reference {
         md.push_str(&format!(
             "| all | reference (trained on the shifted mazes, T steps) | {} | {} | {} | | | |\n",
             reference[0], reference[1], reference[2]
         ));
     }
+    md
+}
+
+/// Per arm: its mean gain over the baseline and in how many regions it is better and repaired.
+fn per_arm_section(config: &StudyConfig, rows: &[ArmRow], reference: Option<&[Rate; 3]>) -> String {
+    let mut md = String::new();
+    let baseline_of = |region: usize| {
+        rows.iter()
+            .find(|r| r.region == region && r.arm == Arm::Baseline)
+            .map(|r| r.rates)
+    };
     md.push_str("\n## Per arm\n\n");
     let regions = rows.iter().filter(|r| r.arm == Arm::Baseline).count();
     for &arm in config.arms.iter().filter(|a| **a != Arm::Baseline) {
@@ -326,15 +234,12 @@ pub fn write_reports(
             "\nRegions 0 and 1 are the same training distribution (the cheese on the corner cell): region 0 is left out of the tables and counts.\n",
         );
     }
-    md.push_str(&controls_section(results, config, share, low_share));
-    md.push_str(&format!(
-        "\nWall time per cell: {}.\n",
-        results
-            .iter()
-            .map(|r| format!("r={} s={}: {:.0} s", r.region, r.seed, r.seconds))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    md
+}
+
+/// The reward model's held-out scores and what it pays per kind of step on the training mazes.
+fn reward_model_section(config: &StudyConfig, results: &[CellResult]) -> String {
+    let mut md = String::new();
     md.push_str("\n## Reward model (held-out pairs, mean over cells)\n\n| label | precision | recall | F1 |\n|---|---|---|---|\n");
     for class in 0..3 {
         let rows: Vec<_> = results
@@ -356,8 +261,8 @@ pub fn write_reports(
     }
     md.push_str(&format!(
         "\n## What the learned reward pays on the training mazes\n\nMean normalised R_hat per kind of step over 200 episodes of the paused agent on the training distribution (form `{:?}`; {}).\n\n| r | seed | stay on cheese | onto cheese | closer | farther | wall bump | onto corner | 99th pct | max |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        config.reward.form,
-        match config.reward.form {
+        config.round.reward.form,
+        match config.round.reward.form {
             crate::reward::RewardForm::Direct => "PPO sees each step's R_hat",
             crate::reward::RewardForm::Potential => "PPO sees gamma * f(s') - f(s) with f(s) = R_hat(s, s), so a state's worth is the \"stay\" column of where the mouse ends",
             crate::reward::RewardForm::TrainedPotential => "each step's R_hat is f(s') - f(s) for the learned potential f and PPO sees gamma * f(s') - f(s); \"stay on cheese\" is f of the cheese state",
@@ -380,6 +285,12 @@ pub fn write_reports(
             ));
         }
     }
+    md
+}
+
+/// How the judge answered: agreement, position bias, failures, diagnoses and scenarios.
+fn judge_section(results: &[CellResult]) -> String {
+    let mut md = String::new();
     let n = results.len().max(1) as f64;
     let mean = |f: &dyn Fn(&CellResult) -> f64| results.iter().map(f).sum::<f64>() / n;
     md.push_str(&format!(
@@ -422,6 +333,12 @@ pub fn write_reports(
             r.judge_stats.failure_reason()
         ));
     }
+    md
+}
+
+/// The cells that failed, to run again.
+fn failures_section(failures: &[String]) -> String {
+    let mut md = String::new();
     if !failures.is_empty() {
         md.push_str(&format!(
             "\n## Cells that failed ({})\n\nRun the same command again to retry them (finished cells are kept).\n\n",
@@ -431,22 +348,7 @@ pub fn write_reports(
             md.push_str(&format!("- {failure}\n"));
         }
     }
-    write_atomic(&out.join("report.md"), md.as_bytes())?;
-    let series: Vec<PlotSeries> = config
-        .arms
-        .iter()
-        .map(|&arm| PlotSeries {
-            label: arm.name().to_string(),
-            points: rows
-                .iter()
-                .filter(|r| r.arm == arm)
-                .map(|r| (r.region, r.rates[0]))
-                .collect(),
-        })
-        .collect();
-    let figure = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
-    write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
-    Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
+    md
 }
 
 /// Per cell: the judge's diagnosis, the scenarios the designer trained on and the menu items the

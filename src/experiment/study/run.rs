@@ -1,8 +1,8 @@
-//! Running a study: its units of work on `--jobs` threads (or one share of them for one of
-//! several workers), each under its lock, then the reports; and merging the shares' results.
+//! Running a study: its units of work on `--jobs` threads (or one slice of them for one of
+//! several workers), each under its lock, then the reports; and merging the slices' results.
 
 use super::*;
-use crate::experiment::cells::{Share, UnitLock, Work, all_work, read_finished};
+use crate::experiment::cells::{Slice, UnitLock, Work, all_work, read_finished};
 use crate::files::write_atomic;
 use crate::llm::JudgeSpec;
 use anyhow::Context;
@@ -30,16 +30,16 @@ impl StudyProgress for () {
     fn finish(&self) {}
 }
 
-/// Runs the study's units (all of them, or one `share` of them for one of several workers on a
+/// Runs the study's units (all of them, or one `slice` of them for one of several workers on a
 /// shared `out` folder) in `jobs` threads; a unit finished earlier is skipped, one another
-/// worker holds is left to it. Without a share, the reports are then written from every
-/// finished unit in `out` ([`merge`] does the same for shares).
+/// worker holds is left to it. Without a slice, the reports are then written from every
+/// finished unit in `out` ([`merge`] does the same for slices).
 pub fn run_study(
     config: &StudyConfig,
     judge: &JudgeSpec,
     out: &Path,
     jobs: usize,
-    share: Option<Share>,
+    slice: Option<Slice>,
     device: &Device,
     progress: &dyn StudyProgress,
 ) -> anyhow::Result<Vec<CellResult>> {
@@ -56,13 +56,13 @@ pub fn run_study(
     let config_text = ron::ser::to_string_pretty(&recorded, ron::ser::PrettyConfig::default())?;
     write_atomic(&out.join("study.ron"), config_text.as_bytes())?;
     let all = all_work(config);
-    let mine = match share {
-        Some(share) => {
-            let mine = share.of(&all);
+    let mine = match slice {
+        Some(slice) => {
+            let mine = slice.of(&all);
             println!(
-                "share {}/{}: {} of {} units: {}",
-                share.index,
-                share.count,
+                "slice {}/{}: {} of {} units: {}",
+                slice.index,
+                slice.count,
                 mine.len(),
                 all.len(),
                 mine.iter()
@@ -105,7 +105,7 @@ pub fn run_study(
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|r: &CellResult| (r.region, r.seed));
     let errors = errors.into_inner().unwrap_or_default();
-    if share.is_none() {
+    if slice.is_none() {
         write_reports(config, &read_finished(config, out), &errors, out)?;
     }
     if !errors.is_empty() {
