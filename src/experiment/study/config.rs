@@ -106,8 +106,11 @@ struct StudyConfigFile {
     keep_pretrain: bool,
     #[serde(default = "default_arms")]
     arms: Vec<Arm>,
-    #[serde(default = "default_shares")]
-    shares: Vec<f64>,
+    #[serde(default)]
+    shares: Option<Vec<f64>>,
+    /// The one share of study folders written before `shares`.
+    #[serde(default)]
+    scenario_share: Option<f64>,
     #[serde(default = "default_true")]
     reference: bool,
 }
@@ -142,6 +145,12 @@ impl TryFrom<StudyConfigFile> for StudyConfig {
     type Error = String;
 
     fn try_from(file: StudyConfigFile) -> Result<Self, String> {
+        if file.shares.is_some() && file.scenario_share.is_some() {
+            return Err(
+                "both `shares` and `scenario_share` (its older one-share form): keep `shares`"
+                    .into(),
+            );
+        }
         let round = match (&file.round, file.has_top_level_round()) {
             (Some(round), false) => round.clone(),
             (None, _) => file.top_level_round(),
@@ -167,7 +176,10 @@ impl TryFrom<StudyConfigFile> for StudyConfig {
             embedded: file.embedded,
             keep_pretrain: file.keep_pretrain,
             arms: file.arms,
-            shares: file.shares,
+            shares: file.shares.clone().unwrap_or_else(|| {
+                file.scenario_share
+                    .map_or_else(default_shares, |share| vec![share])
+            }),
             reference: file.reference,
         })
     }
@@ -295,6 +307,52 @@ impl StudyConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn study_folders_of_every_earlier_form_load_as_the_same_settings() {
+        let load = |rel: &str| {
+            StudyConfig::load(&crate::files::project_path(rel)).unwrap_or_else(|e| panic!("{e}"))
+        };
+        // The round's fields at the top level and one `scenario_share` (the oldest form).
+        let oldest = load("results/study-7x7-conv/study.ron");
+        assert_eq!(oldest.shares, [0.8]);
+        assert_eq!(oldest.round.pairs, 400);
+        // The round's fields at the top level with `shares`.
+        let flat = load("results/study-7x7-conv-controls/study.ron");
+        assert_eq!(flat.shares, [0.02, 0.1, 0.3]);
+        // The shipped config (a round section with the defaults) is the same round.
+        let shipped = load("assets/configs/study-7x7-conv.ron");
+        assert_eq!(shipped.round.reward, flat.round.reward);
+        assert_eq!(shipped.round.lambda, flat.round.lambda);
+        // Written back, a config reads as itself.
+        let text = ron::ser::to_string(&flat).expect("serialises");
+        let again: StudyConfig = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(&text)
+            .expect("reads back");
+        assert_eq!(again, flat);
+    }
+
+    #[test]
+    fn a_round_both_in_its_section_and_at_the_top_level_is_refused() {
+        let text = std::fs::read_to_string(crate::files::project_path(
+            "assets/configs/study-7x7-conv.ron",
+        ))
+        .expect("config");
+        let both = text.replacen(
+            "    tau: 0.5,",
+            "    tau: 0.5,\n    pairs: 10,\n    round: (),",
+            1,
+        );
+        let error = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str::<StudyConfig>(&both)
+            .expect_err("two homes for the round");
+        assert!(
+            error.to_string().contains("keep them in `round` only"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn every_shipped_study_config_loads_and_validates() {
