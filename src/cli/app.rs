@@ -371,3 +371,21 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     crate::app::run(options).map_err(anyhow::Error::msg)
 }
+
+#[cfg(test)]
+mod judge_choice_tests {
+    use super::*;
+
+    #[test]
+    fn the_app_refuses_the_terminal_judge_and_the_random_controls_and_says_what_to_choose() {
+        for name in ["human", "random", "random-answers"] {
+            let error = app_judge(name).expect_err(name);
+            assert!(
+                error.contains("oracle, http or embedded"),
+                "{name}: {error}"
+            );
+        }
+        assert_eq!(app_judge("oracle"), Ok(JudgeKind::Oracle));
+        assert!(app_judge("gpt").is_err());
+    }
+}

@@ -17,6 +17,19 @@ pub fn random_items(base: &DistributionSpec, count: usize, rng: &mut Rng) -> Vec
     items.into_iter().take(count).map(|i| i.scenario).collect()
 }
 
+/// A fair coin between the two rollouts, with `rationale` as the judge's words.
+fn coin(rng: &mut Rng, rationale: &str) -> Comparison {
+    let choice = if rng.chance(0.5) {
+        Choice::First
+    } else {
+        Choice::Second
+    };
+    Comparison {
+        choice,
+        rationale: rationale.into(),
+    }
+}
+
 /// Answers at random.
 pub struct RandomJudge {
     base: DistributionSpec,
@@ -59,15 +72,7 @@ impl Judge for RandomJudge {
     }
 
     fn compare(&mut self, _first: &Rollout, _second: &Rollout) -> Result<Comparison, JudgeError> {
-        let choice = if self.rng.chance(0.5) {
-            Choice::First
-        } else {
-            Choice::Second
-        };
-        Ok(Comparison {
-            choice,
-            rationale: "random".into(),
-        })
+        Ok(coin(&mut self.rng, "random"))
     }
 }
 
@@ -103,15 +108,7 @@ impl Judge for RandomAnswers {
     }
 
     fn compare(&mut self, _first: &Rollout, _second: &Rollout) -> Result<Comparison, JudgeError> {
-        let choice = if self.rng.chance(0.5) {
-            Choice::First
-        } else {
-            Choice::Second
-        };
-        Ok(Comparison {
-            choice,
-            rationale: "(random)".into(),
-        })
+        Ok(coin(&mut self.rng, "(random)"))
     }
 
     fn rebase(&mut self, base: &crate::level::DistributionSpec) {
