@@ -9,15 +9,18 @@ mod screenshot;
 use maze_rllf::level::Pos;
 use maze_rllf::level::edit::{Editor, Tile};
 use screenshot::read_png;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const WIDTH: usize = 1024;
 const HEIGHT: usize = 640;
 const SIDE: usize = 7;
 
-/// An X server of its own on a free display, stopped on drop.
+/// An X server of its own on a display it picks itself (`-displayfd`: no two servers race for
+/// one number), stopped with SIGTERM on drop so it removes its lock file and socket.
 struct Display {
     number: u32,
     server: Child,
@@ -25,24 +28,24 @@ struct Display {
 
 impl Display {
     fn start() -> Self {
-        let number = (140..240)
-            .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
-            .expect("a free X display number");
-        let server = Command::new("Xvfb")
-            .arg(format!(":{number}"))
-            .args([
-                "-screen",
-                "0",
-                &format!("{WIDTH}x{HEIGHT}x24"),
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
+        let mut server = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0"])
+            .arg(format!("{WIDTH}x{HEIGHT}x24"))
+            .args(["-nolisten", "tcp"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is missing: run scripts/test.sh (it installs xvfb and xdotool)");
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-        wait_for(Duration::from_secs(20), "Xvfb's socket", || socket.exists());
+        // Xvfb writes its display's number once it accepts clients.
+        let mut line = String::new();
+        let stdout = server.stdout.take().expect("Xvfb's stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        let number = line.trim().parse().unwrap_or_else(|_| {
+            let _ = server.kill();
+            panic!("Xvfb did not start (it printed {line:?} instead of a display number)")
+        });
         Self { number, server }
     }
 
@@ -63,20 +66,80 @@ impl Display {
 
 impl Drop for Display {
     fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        stop(&mut self.server);
     }
 }
 
-fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not there after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+/// SIGTERM (the process cleans up after itself), SIGKILL if that fails.
+fn stop(child: &mut Child) {
+    let termed = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !termed {
+        let _ = child.kill();
     }
+    let _ = child.wait();
+}
+
+/// The app under test: its stderr kept in a file so a failure can show it; stopped on drop.
+struct Launched {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Launched {
+    fn spawn(command: &mut Command, dir: &Path) -> Self {
+        let stderr = dir.join("app.stderr");
+        let file = std::fs::File::create(&stderr).expect("the app's stderr file");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the app starts");
+        Self { child, stderr }
+    }
+
+    /// `wait_for` while the app runs: an app that exits early or a wait that times out fails
+    /// with the app's own last words.
+    fn wait_for(&mut self, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            if let Some(status) = self.child.try_wait().expect("the app's status") {
+                panic!(
+                    "{what}: the app exited first ({status}):\n{}",
+                    self.stderr_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not there after {limit:?}; the app's stderr:\n{}",
+                self.stderr_tail()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// One windowed app at a time: two software-rendered apps beside a training run on a small
+/// machine starve each other.
+fn one_window_at_a_time() -> MutexGuard<'static, ()> {
+    static WINDOWS: Mutex<()> = Mutex::new(());
+    WINDOWS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn pause() {
@@ -167,8 +230,9 @@ fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
     let first_step = logged[0]["global_step"].as_u64().expect("step");
 
     let frames = dir.join("frames.csv");
+    let _turn = one_window_at_a_time();
     let display = Display::start();
-    let status = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+    let ran = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
         .args([
             "app", "--judge", "oracle", "--window", "800x600", "--config",
         ])
@@ -180,10 +244,15 @@ fn a_run_opened_in_the_app_brings_its_logged_history_into_the_plots() {
         .env("DISPLAY", display.name())
         .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .stderr(Stdio::piped())
+        .output()
         .expect("the app runs");
-    assert!(status.success(), "the app exited with {status}");
+    assert!(
+        ran.status.success(),
+        "the app exited with {}:\n{}",
+        ran.status,
+        String::from_utf8_lossy(&ran.stderr)
+    );
     let log = std::fs::read_to_string(&frames).expect("frame log");
     let mut rows = log.lines();
     let header: Vec<&str> = rows.next().expect("header").split(',').collect();
@@ -208,30 +277,30 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     let runtime = runtime_dir(&dir);
     let level = dir.join("painted.ron");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let _turn = one_window_at_a_time();
     let display = Display::start();
-    let mut app = Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
-        .args([
-            "app",
-            "--judge",
-            "oracle",
-            "--window",
-            &format!("{WIDTH}x{HEIGHT}"),
-        ])
-        .args(["--exit-after", "400", "--config"])
-        .arg(root.join("assets/configs/quick-7x7.ron"))
-        .arg("--edit")
-        .arg(&level)
-        // F12's screenshots go to ./recordings: the test's own folder.
-        .current_dir(&dir)
-        .env("DISPLAY", display.name())
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the app starts");
+    let mut app = Launched::spawn(
+        Command::new(env!("CARGO_BIN_EXE_maze-rllf"))
+            .args([
+                "app",
+                "--judge",
+                "oracle",
+                "--window",
+                &format!("{WIDTH}x{HEIGHT}"),
+            ])
+            .args(["--exit-after", "400", "--config"])
+            .arg(root.join("assets/configs/quick-7x7.ron"))
+            .arg("--edit")
+            .arg(&level)
+            // F12's screenshots go to ./recordings: the test's own folder.
+            .current_dir(&dir)
+            .env("DISPLAY", display.name())
+            .env("XDG_RUNTIME_DIR", &runtime),
+        &dir,
+    );
 
     let mut window = String::new();
-    wait_for(Duration::from_secs(180), "the app's window", || {
+    app.wait_for(Duration::from_secs(180), "the app's window", || {
         window = display.xdotool(&["search", "--name", "maze-rllf"]);
         !window.is_empty()
     });
@@ -242,7 +311,7 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     // Screenshots until the maze is on screen (the first frames can be empty).
     let mut shots = 0;
     let mut maze = None;
-    wait_for(Duration::from_secs(180), "the maze in a screenshot", || {
+    app.wait_for(Duration::from_secs(180), "the maze in a screenshot", || {
         let shot = dir.join(format!("recordings/maze-rllf-{:03}.png", shots + 1));
         display.xdotool(&["key", "F12"]);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -302,11 +371,10 @@ fn a_stroke_painted_on_the_scene_is_undone_as_one_step_and_the_next_one_saved() 
     pause();
     stroke(&[Pos::new(3, 5)]);
     chord("ctrl", "s");
-    wait_for(Duration::from_secs(60), "the saved level", || {
+    app.wait_for(Duration::from_secs(60), "the saved level", || {
         level.exists()
     });
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
 
     let saved = Editor::load(&level).expect("the saved level loads");
     let tile = |p: Pos| saved.level.tile(p);
