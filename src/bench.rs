@@ -144,7 +144,7 @@ fn ppo_bench(path: &str, quick: bool, device: DeviceChoice) -> anyhow::Result<Pp
         (8, Duration::from_secs(20))
     };
     config.ppo.total_timesteps = (most + 1) * config.ppo.batch_size() as u64;
-    let device = device.device().map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let mut trainer = Trainer::new(config, &device)?;
     trainer.iterate(); // warm-up: allocations, kernel caches
     let (mut rollout, mut update) = (0.0, 0.0);
@@ -199,7 +199,7 @@ pub fn soak(
     let mut config = TrainConfig::load(Path::new(path))?;
     config.ppo.anneal_lr = false;
     config.ppo.total_timesteps = (warmup + iterations) * config.ppo.batch_size() as u64;
-    let mut trainer = Trainer::new(config, &device.device().map_err(anyhow::Error::msg)?)?;
+    let mut trainer = Trainer::new(config, &device.device()?)?;
     for _ in 0..warmup {
         trainer.iterate();
     }
@@ -268,7 +268,7 @@ pub fn competence(
     progress: &dyn Fn(String),
 ) -> anyhow::Result<CompetenceResult> {
     let config = TrainConfig::load(Path::new(path))?;
-    let mut trainer = Trainer::new(config, &device.device().map_err(anyhow::Error::msg)?)?;
+    let mut trainer = Trainer::new(config, &device.device()?)?;
     let started = Instant::now();
     let (mut curve, mut reached) = (Vec::new(), None);
     while !trainer.finished() && started.elapsed() < budget {

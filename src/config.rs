@@ -109,6 +109,18 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl ConfigError {
+    /// RON's error at its place in the file `path`.
+    pub fn parse_at(path: &Path, e: &ron::error::SpannedError) -> Self {
+        Self::Parse {
+            path: path.to_path_buf(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            message: e.code.to_string(),
+        }
+    }
+}
+
 impl TrainConfig {
     /// Reads a RON config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -136,12 +148,7 @@ impl TrainConfig {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         ron_options()
             .from_str(text.strip_prefix('\u{feff}').unwrap_or(text))
-            .map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                line: e.span.start.line,
-                column: e.span.start.col,
-                message: e.code.to_string(),
-            })
+            .map_err(|e| ConfigError::parse_at(path, &e))
     }
 
     /// Writes the config as pretty RON.

@@ -303,7 +303,14 @@ fn bad_model_files_give_errors_that_say_what_to_do() {
     let err = EmbeddedJudge::new(&config, DistributionSpec::training(7, 1))
         .err()
         .expect("absent model");
-    assert!(err.contains("not found"), "{err}");
+    assert!(
+        matches!(
+            err,
+            maze_rllf::llm::SetupError::Model(ModelError::Missing { .. })
+        ),
+        "a missing model is the model's error, not a bad setting: {err:?}"
+    );
+    assert!(err.to_string().contains("not found"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -218,7 +218,7 @@ pub fn forward_commands(
         match &link {
             Some(link) => {
                 if let Err(e) = link.handle.send(command.clone()) {
-                    notices.error(e);
+                    notices.error(e.to_string());
                 }
             }
             None => notices.error("no trainer is running"),

@@ -79,7 +79,8 @@ pub(super) fn runs_section(
                 .clicked()
                 || runs.found.is_none()
             {
-                runs.found = Some(find_runs(Path::new(runs.folder.trim())));
+                runs.found =
+                    Some(find_runs(Path::new(runs.folder.trim())).map_err(|e| e.to_string()));
             }
         });
         match &runs.found {
@@ -124,7 +125,7 @@ pub(super) fn runs_section(
         if let Some(config) = fresh {
             match current.new_run(&config) {
                 Ok(settings) => next = Some(settings),
-                Err(e) => notices.error(e),
+                Err(e) => notices.error(e.to_string()),
             }
         }
     });

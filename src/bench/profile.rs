@@ -100,7 +100,7 @@ pub fn profile(path: &str, iterations: u64, device: DeviceChoice) -> anyhow::Res
     let mut config = TrainConfig::load(Path::new(path))?;
     let iterations = iterations.max(1);
     config.ppo.total_timesteps = (iterations + 1) * config.ppo.batch_size() as u64;
-    let device = device.device().map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let mut trainer = Trainer::new(config, &device)?;
     trainer.iterate();
     trainer.clear_phase_times();

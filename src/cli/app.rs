@@ -2,6 +2,7 @@
 //! screenshots and commands), and the demo's round.
 
 use crate::config::TrainConfig;
+use crate::errors::Invalid;
 use crate::level::load_level_file;
 use crate::llm::JudgeKind;
 use clap::{Args, Parser};
@@ -183,17 +184,17 @@ pub const DEMO_CHECKPOINT: &str = "assets/checkpoints/corner-conv-7x7";
 
 /// A `--judge` the app can run: any kind but the terminal's human judge (in the app a person
 /// labels pairs in the round window's review instead).
-fn app_judge(name: &str) -> Result<JudgeKind, String> {
+fn app_judge(name: &str) -> Result<JudgeKind, Invalid> {
     match name.parse()? {
-        JudgeKind::Human => Err(
+        JudgeKind::Human => Err(Invalid(
             "the app has no terminal to ask at: choose oracle, http or embedded, and label pairs \
              yourself in the round window's review"
                 .into(),
-        ),
-        kind if kind.is_control() => Err(format!(
+        )),
+        kind if kind.is_control() => Err(Invalid(format!(
             "{kind} is a control of the study and the benchmark, not a judge for the app: \
              choose oracle, http or embedded"
-        )),
+        ))),
         kind => Ok(kind),
     }
 }
@@ -259,7 +260,7 @@ pub fn app_options(
             ..Default::default()
         },
     };
-    settings.judge = JudgeSpec::of_kind(judge, &judges).map_err(anyhow::Error::msg)?;
+    settings.judge = JudgeSpec::of_kind(judge, &judges)?;
     let window = args
         .window
         .split_once('x')
@@ -381,7 +382,7 @@ mod judge_choice_tests {
         for name in ["human", "random", "random-answers"] {
             let error = app_judge(name).expect_err(name);
             assert!(
-                error.contains("oracle, http or embedded"),
+                error.0.contains("oracle, http or embedded"),
                 "{name}: {error}"
             );
         }

@@ -101,15 +101,13 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         let Some(config) = diagnosis else {
             anyhow::bail!("--rank-menu needs --diagnosis CONFIG (the proxy corners it ranks for)");
         };
-        let config = crate::experiment::diagnosis::DiagnosisConfig::load(&config)
-            .map_err(anyhow::Error::msg)?;
+        let config = crate::experiment::diagnosis::DiagnosisConfig::load(&config)?;
         let md = crate::experiment::menu_ranking::menu_ranking(
             &config,
             &model,
             &prompt,
             &eprintln_status,
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         std::fs::create_dir_all(&out)
             .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
         crate::files::write_atomic(&out.join("menu-ranking.md"), md.as_bytes())?;
@@ -123,8 +121,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
             &model,
             &prompt,
             base_url.as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         return diagnosis_benchmark(&config, &judges, dirs, &cases);
     }
     use crate::llm::JudgeKind;
@@ -145,7 +142,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
                 ask,
                 ..crate::llm::http::HttpConfig::new(&url, "")
             };
-            config.validate().map_err(anyhow::Error::msg)?;
+            config.validate()?;
             Some(config)
         }
         (JudgeKind::Http, None) => {
@@ -199,7 +196,7 @@ fn judge_eval(
     let bar = ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar.set_message("rolling out the agent");
-    let bank = collect_pairs(&settings).map_err(anyhow::Error::msg)?;
+    let bank = collect_pairs(&settings)?;
     // Each finished model/prompt is also logged, so long runs show partial results.
     let progress = |m: String| {
         if m.contains("controlled agreement") {
@@ -211,15 +208,12 @@ fn judge_eval(
         bar.set_message(m)
     };
     let results = match &http {
-        Some(config) => {
-            run_http(&settings, &bank, config, &progress).map_err(anyhow::Error::msg)?
-        }
-        None => run(&settings, &bank, &progress).map_err(anyhow::Error::msg)?,
+        Some(config) => run_http(&settings, &bank, config, &progress)?,
+        None => run(&settings, &bank, &progress)?,
     };
     bar.finish_and_clear();
     if record {
-        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))
-            .map_err(anyhow::Error::msg)?;
+        record_measured(&results, Path::new(crate::llm::embedded::MEASURED_FILE))?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -248,7 +242,7 @@ fn diagnosis_benchmark(
     which: &str,
 ) -> anyhow::Result<()> {
     use crate::experiment::diagnosis::{DiagnosisConfig, cases, competence, evaluate, table};
-    let config = DiagnosisConfig::load(config).map_err(anyhow::Error::msg)?;
+    let config = DiagnosisConfig::load(config)?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let status = |m: String| eprintln!("{m}");
@@ -259,20 +253,20 @@ fn diagnosis_benchmark(
         "held-out" => judged_seeds.development_seeds.clear(),
         _ => {}
     }
-    let cases = cases(&judged_seeds, agents, &status).map_err(anyhow::Error::msg)?;
+    let cases = cases(&judged_seeds, agents, &status)?;
     let max_steps = config.train.max_steps;
     let Some(base) = cases.first().map(|case| case.base.clone()) else {
         anyhow::bail!("the benchmark has no cases: list kinds and seeds");
     };
     let mut scores = Vec::new();
     for spec in judges {
-        let mut judge = spec.build(&base, 1).map_err(anyhow::Error::msg)?;
+        let mut judge = spec.build(&base, 1)?;
         status(format!(
             "judging {} cases with {}",
             cases.len(),
             judge.name()
         ));
-        let score = evaluate(&cases, max_steps, judge.as_mut()).map_err(anyhow::Error::msg)?;
+        let score = evaluate(&cases, max_steps, judge.as_mut())?;
         status(format!(
             "{}: held-out correct {}, development correct {}",
             score.judge, score.held_out.correct, score.development.correct

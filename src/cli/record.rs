@@ -50,7 +50,7 @@ pub(super) fn record(args: RecordArgs) -> anyhow::Result<()> {
         png,
     } = args;
     let (checkpoint_path, level, out) = (checkpoint.as_path(), level.as_deref(), out.as_path());
-    let device = DeviceChoice::Cpu.device().map_err(anyhow::Error::msg)?;
+    let device = DeviceChoice::Cpu.device()?;
     let loaded = checkpoint::load(checkpoint_path, &device)?;
     let world = loaded.config.training_levels()?.world_size();
     let source = match level {

@@ -67,13 +67,9 @@ fn study(
     device: DeviceChoice,
 ) -> anyhow::Result<()> {
     use crate::experiment::study::{StudyConfig, run_study};
-    let device = device.device().map_err(anyhow::Error::msg)?;
-    let config = StudyConfig::load(config)
-        .map_err(anyhow::Error::msg)?
-        .with_overrides(set)
-        .map_err(anyhow::Error::msg)?;
-    let judge = crate::llm::JudgeSpec::of_kind(judge, &config.judge_settings())
-        .map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
+    let config = StudyConfig::load(config)?.with_overrides(set)?;
+    let judge = crate::llm::JudgeSpec::of_kind(judge, &config.judge_settings())?;
     let progress = Bars::default();
     let results = run_study(&config, &judge, out, jobs, slice, &device, &progress)?;
     if slice.is_some() {

@@ -72,7 +72,7 @@ pub(super) fn train(args: TrainArgs) -> anyhow::Result<()> {
         out.as_path(),
         resume.as_deref(),
     );
-    let device = device.device().map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let holds_a_run = ["latest", "metrics.jsonl", "metrics.csv"]
         .iter()
         .any(|f| out.join(f).exists());
@@ -168,7 +168,7 @@ pub(super) fn eval(args: EvalArgs) -> anyhow::Result<()> {
         json,
         device,
     } = args;
-    let device = device.device().map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let loaded = checkpoint::load(&checkpoint_path, &device)?;
     let policy = crate::rl::Policy::new(loaded.model, device);
     let rows = evaluate_standard(&policy, &loaded.config, &levels, episodes)?;

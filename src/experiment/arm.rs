@@ -3,6 +3,7 @@
 //! `random-scenarios` (scenarios drawn from the menu at random, the judge's labels) and
 //! `random-judge` (random scenarios and random labels).
 
+use crate::errors::Invalid;
 use crate::level::{LevelSource, MixturePart};
 use crate::llm::Scenario;
 use crate::reward::RewardModel;
@@ -143,14 +144,14 @@ impl Arm {
         feedback: &Feedback,
         training: &LevelSource,
         tune: FineTune,
-    ) -> Result<(), String> {
+    ) -> Result<(), Invalid> {
         let FineTune { lambda, share } = tune;
         let source: Option<Arc<dyn ShapingReward>> = if self.uses_reward_model() {
             let model = feedback.reward_model.as_ref().ok_or_else(|| {
-                format!(
+                Invalid(format!(
                     "the {} arm needs a reward model: label pairs first",
                     self.name()
-                )
+                ))
             })?;
             Some(model.clone())
         } else if self == Arm::Ceiling {
@@ -183,18 +184,18 @@ impl From<Arm> for String {
 }
 
 impl TryFrom<String> for Arm {
-    type Error = String;
-    fn try_from(name: String) -> Result<Self, String> {
+    type Error = Invalid;
+    fn try_from(name: String) -> Result<Self, Invalid> {
         name.parse()
     }
 }
 
 impl std::str::FromStr for Arm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         Arm::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
             let names: Vec<&str> = Arm::ALL.iter().map(|a| a.name()).collect();
-            format!("unknown arm `{s}`: one of {}", names.join(", "))
+            Invalid(format!("unknown arm `{s}`: one of {}", names.join(", ")))
         })
     }
 }
@@ -205,12 +206,12 @@ pub fn designer_levels(
     training: &LevelSource,
     scenarios: &[Scenario],
     share: f64,
-) -> Result<LevelSource, String> {
+) -> Result<LevelSource, Invalid> {
     let LevelSource::Distribution { name, spec } = training else {
-        return Err(format!(
+        return Err(Invalid(format!(
             "mixing scenarios into '{}' needs a level distribution",
             training.name()
-        ));
+        )));
     };
     let changing: Vec<&Scenario> = scenarios.iter().filter(|s| s.changes_anything()).collect();
     if changing.is_empty() || share == 0.0 {
@@ -226,6 +227,7 @@ pub fn designer_levels(
         spec: s.spec.clone(),
     }));
     LevelSource::mixture(format!("{name} + {:.0}% scenarios", 100.0 * share), parts)
+        .map_err(Invalid)
 }
 
 #[cfg(test)]
@@ -280,6 +282,7 @@ mod tests {
             "designers"
                 .parse::<Arm>()
                 .expect_err("unknown")
+                .0
                 .contains("designer")
         );
     }

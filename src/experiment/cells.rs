@@ -4,6 +4,7 @@
 //! worker's lock is taken over), and the finished units read back for the reports (`--merge`).
 
 use super::study::{CellResult, ReferenceRun, StudyConfig};
+use crate::errors::{FileError, Invalid};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -84,10 +85,14 @@ pub struct Slice {
 }
 
 impl std::str::FromStr for Slice {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("--cells {s}: write I/N with 0 <= I < N, e.g. 0/4 (the first of 4)");
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let bad = || {
+            Invalid(format!(
+                "--cells {s}: write I/N with 0 <= I < N, e.g. 0/4 (the first of 4)"
+            ))
+        };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: usize = i.trim().parse().map_err(|_| bad())?;
         let count: usize = n.trim().parse().map_err(|_| bad())?;
@@ -152,12 +157,22 @@ fn is_stale(path: &Path, text: &str) -> bool {
         .is_some_and(|age| age > STALE_AFTER)
 }
 
+/// Who holds a unit's lock: its host and process, as the lock file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder(pub String);
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl UnitLock {
     /// Takes the lock of `work`, or says who holds it (`Ok(Err(holder))`).
-    pub fn take(work: Work, out: &Path) -> Result<Result<Self, String>, String> {
+    pub fn take(work: Work, out: &Path) -> Result<Result<Self, Holder>, FileError> {
         let path = work.lock_path(out);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(FileError::at(dir, "creating the folder"))?;
         }
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
@@ -168,22 +183,24 @@ impl UnitLock {
                 Ok(mut file) => {
                     use std::io::Write;
                     file.write_all(holder().as_bytes())
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                        .map_err(FileError::at(&path, "writing the lock"))?;
                     return Ok(Ok(Self::held(path)));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
                     if !is_stale(&path, &text) {
-                        return Ok(Err(text.trim().to_string()));
+                        return Ok(Err(Holder(text.trim().to_string())));
                     }
                     // A dead worker's lock: remove it and try once more (another worker doing
                     // the same at this moment wins or loses the exclusive create, never both).
                     let _ = std::fs::remove_file(&path);
                 }
-                Err(e) => return Err(format!("{}: cannot create the lock: {e}", path.display())),
+                Err(e) => return Err(FileError::at(&path, "creating the lock")(e)),
             }
         }
-        Ok(Err("another worker (it took the lock first)".into()))
+        Ok(Err(Holder(
+            "another worker (it took the lock first)".into(),
+        )))
     }
 
     fn held(path: PathBuf) -> Self {

@@ -4,7 +4,9 @@
 //! that disambiguate it ("no change" for the healthy agent). Agents of the development seeds are
 //! where prompts may be tuned; the held-out seeds (and their rollouts) are what is reported.
 
+use super::ExperimentError;
 use crate::config::{LevelRef, TrainConfig};
+use crate::errors::{FileError, Invalid};
 use crate::level::{CheesePlacement, DistributionSpec, LevelSource};
 use crate::llm::menu::{self, Diagnosis, Verdict};
 use crate::llm::text::environment_description;
@@ -37,38 +39,45 @@ pub struct DiagnosisConfig {
 }
 
 impl DiagnosisConfig {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, ExperimentError> {
+        let text =
+            std::fs::read_to_string(path).map_err(FileError::at(path, "reading the config"))?;
         let mut config: Self = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(&text)
-            .map_err(|e| crate::config::ron_error_at(path, &e))?;
+            .map_err(|e| Invalid(crate::config::ron_error_at(path, &e)))?;
         config.train.resolve_paths(path);
         config
             .validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| Invalid(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.kinds.contains(&Diagnosis::Unstated) {
-            return Err("kinds lists Unstated: an agent pursues a corner or is Healthy".into());
+            return Err(Invalid(
+                "kinds lists Unstated: an agent pursues a corner or is Healthy".into(),
+            ));
         }
         if self.kinds.is_empty() || self.held_out_seeds.is_empty() || self.regions.is_empty() {
-            return Err("kinds, regions and held_out_seeds each need at least one entry".into());
+            return Err(Invalid(
+                "kinds, regions and held_out_seeds each need at least one entry".into(),
+            ));
         }
         if let Some(s) = self
             .development_seeds
             .iter()
             .find(|s| self.held_out_seeds.contains(s))
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "seed {s} is both a development and a held-out seed: held-out agents must be ones \
                  no prompt was tuned on"
-            ));
+            )));
         }
         if self.cases_per_agent == 0 || self.inspect_rollouts == 0 {
-            return Err("cases_per_agent and inspect_rollouts must be at least 1".into());
+            return Err(Invalid(
+                "cases_per_agent and inspect_rollouts must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -79,10 +88,19 @@ impl DiagnosisConfig {
     }
 
     /// The training distribution of the agent of `kind` and `seed`.
-    pub fn training_spec(&self, kind: Diagnosis, seed: u64) -> Result<DistributionSpec, String> {
-        let base = match self.train.training_levels().map_err(|e| e.to_string())? {
+    pub fn training_spec(
+        &self,
+        kind: Diagnosis,
+        seed: u64,
+    ) -> Result<DistributionSpec, ExperimentError> {
+        let base = match self.train.training_levels()? {
             LevelSource::Distribution { spec, .. } => spec,
-            other => return Err(format!("`{}` is not a level distribution", other.name())),
+            other => {
+                return Err(ExperimentError::invalid(format!(
+                    "`{}` is not a level distribution",
+                    other.name()
+                )));
+            }
         };
         Ok(match kind {
             Diagnosis::Corner(corner) => DistributionSpec {
@@ -112,7 +130,7 @@ pub fn agent(
     seed: u64,
     dir: &Path,
     status: &dyn Fn(String),
-) -> Result<Policy, String> {
+) -> Result<Policy, ExperimentError> {
     let device = burn::tensor::Device::flex();
     let path = dir.join(agent_name(config, kind, seed));
     // Finished as the trainer counts it: whole iterations (the steps stop short of
@@ -130,11 +148,11 @@ pub fn agent(
     train.seed = seed;
     train.region = None;
     train.levels = LevelRef::Inline(config.training_spec(kind, seed)?);
-    let mut trainer = Trainer::new(train, &device).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(train, &device)?;
     while !trainer.finished() {
         trainer.iterate();
     }
-    checkpoint::save(&trainer, &path).map_err(|e| e.to_string())?;
+    checkpoint::save(&trainer, &path)?;
     Ok(trainer.policy())
 }
 
@@ -158,7 +176,7 @@ pub fn cases(
     config: &DiagnosisConfig,
     dir: &Path,
     status: &dyn Fn(String),
-) -> Result<Vec<Case>, String> {
+) -> Result<Vec<Case>, ExperimentError> {
     let mut cases = Vec::new();
     let seeds = config
         .development_seeds
@@ -335,7 +353,7 @@ pub fn evaluate(
     cases: &[Case],
     max_steps: u32,
     judge: &mut dyn Judge,
-) -> Result<JudgeScore, String> {
+) -> Result<JudgeScore, ExperimentError> {
     let started = std::time::Instant::now();
     let name = judge.name();
     let (mut held, mut dev, mut answers) = (Vec::new(), Vec::new(), Vec::new());
@@ -495,7 +513,7 @@ pub fn benchmark_judges(
     models: &[String],
     prompts: &[String],
     base_url: Option<&str>,
-) -> Result<Vec<JudgeSpec>, String> {
+) -> Result<Vec<JudgeSpec>, Invalid> {
     #[cfg(not(feature = "embedded"))]
     let _ = prompts;
     let mut specs = Vec::new();
@@ -516,9 +534,9 @@ pub fn benchmark_judges(
             }
             JudgeKind::Http => {
                 let Some(url) = base_url else {
-                    return Err(
+                    return Err(Invalid(
                         "--judges http needs --base-url (e.g. http://127.0.0.1:8080)".into(),
-                    );
+                    ));
                 };
                 let model = models.first().cloned().unwrap_or_default();
                 let http = crate::llm::http::HttpConfig::new(url, &model);
@@ -724,7 +742,7 @@ mod tests {
             ..config.clone()
         };
         let error = overlapping.validate().expect_err("seed 1 in both");
-        assert!(error.contains("seed 1 is both"), "{error}");
+        assert!(error.0.contains("seed 1 is both"), "{error}");
         let unstated = DiagnosisConfig {
             kinds: vec![Diagnosis::Unstated],
             ..config.clone()
@@ -733,6 +751,7 @@ mod tests {
             unstated
                 .validate()
                 .expect_err("no kind")
+                .0
                 .contains("Unstated")
         );
         let no_regions = DiagnosisConfig {
@@ -743,6 +762,7 @@ mod tests {
             no_regions
                 .validate()
                 .expect_err("no region")
+                .0
                 .contains("regions")
         );
         let empty = DiagnosisConfig {

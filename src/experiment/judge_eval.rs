@@ -4,10 +4,12 @@
 //! after swapping and calibration, speed, load time and memory, and how often its analyses name
 //! the corner agent's proxy (the top-right corner). `--diagnosis` is [`super::diagnosis`].
 
+use super::ExperimentError;
+use crate::files::WriteError;
 use crate::llm::embedded::{Dequantize, EmbeddedConfig, EmbeddedJudge, PairScore};
 use crate::llm::http::{HttpConfig, HttpJudge};
 use crate::llm::text::{Wording, environment_description};
-use crate::llm::{Choice, Diagnosis, Episodes, Judge};
+use crate::llm::{Choice, Diagnosis, Episodes, Judge, JudgeError};
 
 /// The proxy of the corner agent whose rollouts are judged.
 const TOP_RIGHT: Diagnosis = Diagnosis::Corner(crate::level::Corner::TopRight);
@@ -92,14 +94,16 @@ pub fn truncated(rollout: &Rollout, moves: usize) -> Rollout {
 
 /// Rolls the checkpoint's agent out on its shifted distribution until `pairs` successes and
 /// `pairs` failures are recorded.
-pub fn collect_pairs(settings: &EvalSettings) -> Result<PairBank, String> {
+pub fn collect_pairs(settings: &EvalSettings) -> Result<PairBank, ExperimentError> {
     let device = burn::tensor::Device::flex();
-    let loaded = checkpoint::load(&settings.checkpoint, &device).map_err(|e| e.to_string())?;
-    let shifted = loaded.config.shifted_levels().map_err(|e| e.to_string())?;
-    let base = match loaded.config.training_levels().map_err(|e| e.to_string())? {
+    let loaded = checkpoint::load(&settings.checkpoint, &device)?;
+    let shifted = loaded.config.shifted_levels()?;
+    let base = match loaded.config.training_levels()? {
         crate::level::LevelSource::Distribution { spec, .. } => spec,
         _ => {
-            return Err("judge-eval needs a checkpoint trained on a level distribution".into());
+            return Err(ExperimentError::invalid(
+                "judge-eval needs a checkpoint trained on a level distribution",
+            ));
         }
     };
     let world = shifted.world_size();
@@ -125,12 +129,12 @@ pub fn collect_pairs(settings: &EvalSettings) -> Result<PairBank, String> {
         }
     }
     if hits.len() < settings.pairs || misses.len() < settings.pairs {
-        return Err(format!(
+        return Err(ExperimentError::invalid(format!(
             "the agent gave {} successes and {} failures in 3200 episodes; need {} of each",
             hits.len(),
             misses.len(),
             settings.pairs
-        ));
+        )));
     }
     let original: Vec<(Rollout, Rollout)> =
         hits.into_iter().zip(misses).take(settings.pairs).collect();
@@ -160,7 +164,7 @@ impl Scorer<'_> {
         first: &Rollout,
         second: &Rollout,
         wording: Wording,
-    ) -> Result<PairScore, String> {
+    ) -> Result<PairScore, JudgeError> {
         let key = (
             self.judge.render(first, wording),
             self.judge.render(second, wording),
@@ -169,17 +173,18 @@ impl Scorer<'_> {
             return Ok(*score);
         }
         let started = std::time::Instant::now();
-        let score = self
-            .judge
-            .score_texts(&key.0, &key.1)
-            .map_err(|e| e.to_string())?;
+        let score = self.judge.score_texts(&key.0, &key.1)?;
         self.seconds += started.elapsed().as_secs_f64();
         self.computed += 1;
         self.cache.insert(key, score);
         Ok(score)
     }
 
-    fn set(&mut self, pairs: &[(Rollout, Rollout)], wording: Wording) -> Result<SetResult, String> {
+    fn set(
+        &mut self,
+        pairs: &[(Rollout, Rollout)],
+        wording: Wording,
+    ) -> Result<SetResult, JudgeError> {
         let mut out = SetResult {
             pairs: pairs.len(),
             ..SetResult::default()
@@ -212,10 +217,13 @@ pub fn run(
     settings: &EvalSettings,
     bank: &PairBank,
     progress: &dyn Fn(String),
-) -> Result<Vec<VariantResult>, String> {
+) -> Result<Vec<VariantResult>, ExperimentError> {
     let mut results = Vec::new();
     for model in &settings.models {
-        let first_prompt = settings.prompts.first().ok_or("no prompt variant given")?;
+        let first_prompt = settings
+            .prompts
+            .first()
+            .ok_or_else(|| ExperimentError::invalid("no prompt variant given"))?;
         let config = EmbeddedConfig {
             model: model.clone(),
             prompt: first_prompt.clone(),
@@ -250,7 +258,7 @@ pub fn run(
             let tag = format!("{model}/{prompt}");
             let analyses = proxy_analyses(&mut judge, bank, settings.analyses, &tag, progress);
             if let Some(error) = analyses.first_error {
-                return Err(error);
+                return Err(error.into());
             }
             progress(format!(
                 "{model}/{prompt}: controlled agreement {:.0}% (balanced {:.0}%, paraphrased {:.0}%, original {:.0}%), {:.2} pairs/s",
@@ -287,7 +295,7 @@ pub fn run_http(
     bank: &PairBank,
     config: &HttpConfig,
     progress: &dyn Fn(String),
-) -> Result<Vec<VariantResult>, String> {
+) -> Result<Vec<VariantResult>, ExperimentError> {
     let mut results = Vec::new();
     for model in &settings.models {
         let config = HttpConfig {
@@ -298,8 +306,7 @@ pub fn run_http(
             crate::llm::http::HttpAsk::Pairwise => "pairwise",
             crate::llm::http::HttpAsk::PerEpisode => "per-episode",
         };
-        let mut judge =
-            HttpJudge::new(config, bank.base.clone(), settings.seed).map_err(|e| e.to_string())?;
+        let mut judge = HttpJudge::new(config, bank.base.clone(), settings.seed)?;
         let started = std::time::Instant::now();
         let mut sets = Vec::new();
         for (pairs, wording) in [
@@ -321,8 +328,8 @@ pub fn run_http(
         // A server's failed analysis counts as not naming the proxy.
         let tag = format!("http {model}/{prompt}");
         let analyses = proxy_analyses(&mut judge, bank, settings.analyses, &tag, progress);
-        let [original, balanced, paraphrased] =
-            <[SetResult; 3]>::try_from(sets).map_err(|_| "three sets of pairs".to_string())?;
+        let [original, balanced, paraphrased] = <[SetResult; 3]>::try_from(sets)
+            .map_err(|_| ExperimentError::invalid("three sets of pairs"))?;
         progress(format!(
             "http {model}/{prompt}: controlled agreement {:.0}% (balanced {:.0}%, paraphrased {:.0}%, original {:.0}%), {:.2} pairs/s",
             50.0 * (balanced.agreement + paraphrased.agreement),
@@ -356,7 +363,7 @@ struct ProxyAnalyses {
     naming: usize,
     example: String,
     scenarios: Vec<String>,
-    first_error: Option<String>,
+    first_error: Option<JudgeError>,
 }
 
 /// `count` analyses by `judge`, each of three probe episodes of the corner agent (failures and
@@ -392,7 +399,7 @@ fn proxy_analyses(
                 }
             }
             Err(e) => {
-                out.first_error.get_or_insert_with(|| e.to_string());
+                out.first_error.get_or_insert(e);
             }
         }
     }
@@ -472,7 +479,10 @@ pub fn table(results: &[VariantResult]) -> String {
 }
 
 /// Merges the controlled agreements into the measured-agreement file the judges read.
-pub fn record_measured(results: &[VariantResult], path: &std::path::Path) -> Result<(), String> {
+pub fn record_measured(
+    results: &[VariantResult],
+    path: &std::path::Path,
+) -> Result<(), WriteError> {
     let mut table: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -490,9 +500,17 @@ pub fn record_measured(results: &[VariantResult], path: &std::path::Path) -> Res
             }),
         );
     }
-    let text = serde_json::to_string_pretty(&table).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&table).map_err(|e| WriteError {
+        path: path.to_path_buf(),
+        action: "encoding the table",
+        source: e.into(),
+    })?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteError {
+            path: dir.to_path_buf(),
+            action: "creating the folder",
+            source,
+        })?;
     }
-    crate::files::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    crate::files::write_atomic(path, text.as_bytes())
 }

@@ -2,6 +2,7 @@
 //! benchmark: every item's score, whether it disambiguates the corner, and what it proposes.
 //! No agent is read: the proposals depend only on the diagnosed corner.
 
+use crate::experiment::ExperimentError;
 use crate::experiment::diagnosis::{DiagnosisConfig, or_default};
 use crate::llm::Judge;
 use crate::llm::embedded::{DEFAULT_MODEL, DEFAULT_PROMPT, EmbeddedConfig, EmbeddedJudge};
@@ -15,7 +16,7 @@ pub fn menu_ranking(
     models: &[String],
     prompts: &[String],
     status: &dyn Fn(String),
-) -> Result<String, String> {
+) -> Result<String, ExperimentError> {
     let models = or_default(models, DEFAULT_MODEL);
     let prompts = or_default(prompts, DEFAULT_PROMPT);
     let corners: Vec<_> = config
@@ -35,7 +36,11 @@ pub fn menu_ranking(
     for model in &models {
         let first_base = match corners.first() {
             Some((kind, _)) => config.training_spec(*kind, 0)?,
-            None => return Err("the benchmark config lists no corner-seeking kind".into()),
+            None => {
+                return Err(ExperimentError::invalid(
+                    "the benchmark config lists no corner-seeking kind",
+                ));
+            }
         };
         let mut judge = EmbeddedJudge::new(
             &EmbeddedConfig {
@@ -55,7 +60,7 @@ pub fn menu_ranking(
                     "ranking the menu for a {corner} seeker with {}",
                     judge.name()
                 ));
-                let (scored, proposed) = judge.propose_for(corner).map_err(|e| e.to_string())?;
+                let (scored, proposed) = judge.propose_for(corner)?;
                 let items: Vec<_> = scored.iter().map(|(item, _)| item.clone()).collect();
                 let right = menu::right_items(&items, kind);
                 let mut order: Vec<usize> = (0..scored.len()).collect();

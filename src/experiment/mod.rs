@@ -5,6 +5,7 @@
 pub mod arm;
 pub mod cells;
 pub mod diagnosis;
+pub mod error;
 #[cfg(feature = "embedded")]
 pub mod judge_eval;
 #[cfg(feature = "embedded")]
@@ -16,5 +17,6 @@ pub mod round;
 pub mod split;
 pub mod study;
 
+pub use error::ExperimentError;
 pub use preferences::{PreferenceRound, gather_preferences};
 pub use rollouts::collect_rollouts;

@@ -43,8 +43,13 @@ pub struct Figure {
     pub png: Vec<u8>,
 }
 
+/// A figure that could not be drawn or encoded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plot: {0}")]
+pub struct PlotError(pub String);
+
 /// Registers the bundled font once (plotters' `ab_glyph` backend reads no system fonts).
-fn register_font() -> Result<(), String> {
+fn register_font() -> Result<(), PlotError> {
     static ONCE: Once = Once::new();
     let mut result = Ok(());
     ONCE.call_once(|| {
@@ -53,7 +58,7 @@ fn register_font() -> Result<(), String> {
             FontStyle::Normal,
             epaint_default_fonts::UBUNTU_LIGHT,
         )
-        .map_err(|_| "the bundled font (Ubuntu Light) did not parse".to_string());
+        .map_err(|_| PlotError("the bundled font (Ubuntu Light) did not parse".into()));
     });
     result
 }
@@ -69,7 +74,10 @@ fn region_label(r: usize, regions: &[usize]) -> String {
 }
 
 /// The figure of `series` (and the reference agent's rate, where there is one) as SVG and PNG.
-pub fn cheese_rate_plot(series: &[PlotSeries], reference: Option<Rate>) -> Result<Figure, String> {
+pub fn cheese_rate_plot(
+    series: &[PlotSeries],
+    reference: Option<Rate>,
+) -> Result<Figure, PlotError> {
     register_font()?;
     let mut svg = String::new();
     draw(
@@ -84,7 +92,7 @@ pub fn cheese_rate_plot(series: &[PlotSeries], reference: Option<Rate>) -> Resul
         reference,
     )?;
     let png = crate::sim::render::png_bytes(WIDTH as usize, HEIGHT as usize, &rgb)
-        .map_err(|e| format!("png: {e}"))?;
+        .map_err(|e| PlotError(format!("png: {e}")))?;
     Ok(Figure { svg, png })
 }
 
@@ -92,8 +100,9 @@ fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     series: &[PlotSeries],
     reference: Option<Rate>,
-) -> Result<(), String> {
-    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("drawing the figure: {e}");
+) -> Result<(), PlotError> {
+    let fail =
+        |e: DrawingAreaErrorKind<DB::ErrorType>| PlotError(format!("drawing the figure: {e}"));
     root.fill(&WHITE).map_err(fail)?;
     let (axes, legend) = root.split_horizontally(WIDTH - LEGEND);
     let mut regions: Vec<usize> = series

@@ -3,10 +3,12 @@
 //! after on the same mazes — as the functions the study, the app's trainer thread and the demo
 //! all call. Nothing else implements a step of the round.
 
+use super::ExperimentError;
 use super::arm::{Arm, Feedback, Source};
 use super::preferences::{LabeledPair, PreferenceRound, choose_pairs, gather_preferences};
 use super::rollouts::{collect_rollouts, segments};
 use super::split::Split;
+use crate::errors::Invalid;
 use crate::level::{DistributionSpec, LevelSource};
 use crate::llm::oracle::PROPOSALS;
 use crate::llm::random::{RandomJudge, random_items};
@@ -108,37 +110,41 @@ impl RoundSettings {
     }
 
     /// Every value in range, or what is wrong and how to fix it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         self.reward.validate()?;
         if !(0.0..=1.0).contains(&self.scenario_share) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "scenario_share is {}: it is the share of fine-tuning episodes drawn from the \
                  judge's scenarios, a number from 0 to 1 (e.g. 0.8)",
                 self.scenario_share
-            ));
+            )));
         }
         if !(0.0..=1.0).contains(&self.lambda) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "lambda is {}: R' = lambda * R_hat + (1 - lambda) * R needs 0 <= lambda <= 1",
                 self.lambda
-            ));
+            )));
         }
         if self.pairs == 0 {
-            return Err("pairs is 0: a round asks the judge about at least one pair".into());
-        }
-        if self.feedback_rollouts < 2 {
-            return Err(format!(
-                "feedback_rollouts is {}: pairs need at least 2 rollouts",
-                self.feedback_rollouts
+            return Err(Invalid(
+                "pairs is 0: a round asks the judge about at least one pair".into(),
             ));
         }
+        if self.feedback_rollouts < 2 {
+            return Err(Invalid(format!(
+                "feedback_rollouts is {}: pairs need at least 2 rollouts",
+                self.feedback_rollouts
+            )));
+        }
         if self.inspect_rollouts == 0 {
-            return Err("inspect_rollouts is 0: the judge reads at least one rollout".into());
+            return Err(Invalid(
+                "inspect_rollouts is 0: the judge reads at least one rollout".into(),
+            ));
         }
         if self.segment_steps == Some(0) {
-            return Err(
+            return Err(Invalid(
                 "segment_steps is 0: a segment has at least one move (or leave it unset)".into(),
-            );
+            ));
         }
         Ok(())
     }
@@ -291,7 +297,7 @@ pub fn fit_reward(
     settings: &RoundSettings,
     agent: PausedAgent,
     seed: u64,
-) -> Result<(RewardModel, RewardReport), String> {
+) -> Result<(RewardModel, RewardReport), Invalid> {
     let PausedAgent {
         policy: paused,
         training,
@@ -351,7 +357,7 @@ pub fn source_round(
     base: &DistributionSpec,
     settings: &RoundSettings,
     seed: u64,
-) -> Result<SourceRound, String> {
+) -> Result<SourceRound, ExperimentError> {
     let PausedAgent {
         policy: paused,
         training,
@@ -374,13 +380,12 @@ pub fn source_round(
         _ => label(judge, &rollouts, settings, seed, |_| true),
     };
     if labels.pairs.is_empty() {
-        return Err(format!(
-            "the judge labelled none of {} pairs ({} of {} queries failed): {}",
-            settings.pairs,
-            labels.stats.failures,
-            labels.stats.queries,
-            labels.stats.failure_reason()
-        ));
+        return Err(ExperimentError::Unlabelled {
+            pairs: settings.pairs,
+            failed: labels.stats.failures,
+            queries: labels.stats.queries,
+            reason: labels.stats.failure_reason(),
+        });
     }
     let (model, report) = fit_reward(&rollouts, &labels.pairs, settings, agent, seed)?;
     Ok(SourceRound {
@@ -571,7 +576,7 @@ mod tests {
             let mut s = settings();
             mutate(&mut s);
             let error = s.validate().expect_err("invalid");
-            assert!(error.contains(needle), "{error}");
+            assert!(error.0.contains(needle), "{error}");
         }
     }
 

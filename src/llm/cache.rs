@@ -1,6 +1,7 @@
 //! The label cache: every judge query and answer, appended to a JSONL file as it arrives and keyed
 //! by (prompt hash, backend, model), so rounds replay offline and a killed run loses no label.
 
+use crate::files::WriteError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
@@ -43,7 +44,7 @@ impl LabelCache {
     }
 
     /// Opens (or creates) the cache file and reads every complete entry.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, WriteError> {
         let mut entries = HashMap::new();
         let mut skipped_lines = 0;
         let existing = std::fs::read_to_string(path).ok();
@@ -58,11 +59,15 @@ impl LabelCache {
             }
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|source| WriteError {
+                path: parent.to_path_buf(),
+                action: "creating the folder",
+                source,
+            })?;
         }
         // A torn last line (a kill mid-write) is ended on opening, so the next answer starts a
         // line of its own instead of being glued onto the fragment and lost with it.
-        let file = crate::files::open_append(path).map_err(|e| format!("label cache: {e}"))?;
+        let file = crate::files::open_append(path)?;
         Ok(Self {
             path: Some(path.to_path_buf()),
             file: Some(file),
@@ -86,7 +91,7 @@ impl LabelCache {
         judge: &str,
         prompt: &str,
         answer: serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteError> {
         let key = Self::key(judge, prompt);
         if let Some(file) = &mut self.file {
             let entry = Entry {
@@ -95,10 +100,15 @@ impl LabelCache {
                 prompt_hash: hash_hex(prompt),
                 answer: answer.clone(),
             };
-            let line = serde_json::to_string(&entry).map_err(|e| e.to_string())?;
-            writeln!(file, "{line}")
+            serde_json::to_string(&entry)
+                .map_err(std::io::Error::from)
+                .and_then(|line| writeln!(file, "{line}"))
                 .and_then(|()| file.flush())
-                .map_err(|e| format!("label cache {:?}: {e}", self.path))?;
+                .map_err(|source| WriteError {
+                    path: self.path.clone().unwrap_or_default(),
+                    action: "appending to the label cache",
+                    source,
+                })?;
         }
         self.entries.insert(key, answer);
         Ok(())

@@ -126,6 +126,20 @@ pub enum JudgeError {
     Abandoned(String),
 }
 
+/// Why a judge could not be set up: a setting, its model, its prompts or its label cache.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Invalid(#[from] crate::errors::Invalid),
+    #[error(transparent)]
+    File(#[from] crate::errors::FileError),
+    #[cfg(feature = "embedded")]
+    #[error(transparent)]
+    Model(#[from] embedded::ModelError),
+    #[error(transparent)]
+    Judge(#[from] JudgeError),
+}
+
 /// Anything that can analyse rollouts and compare pairs of them.
 pub trait Judge: Send {
     /// Backend and model, e.g. `oracle(noise=0.1)` or `http:llama3.1:8b`; keys the label cache.
@@ -196,7 +210,7 @@ impl CachedJudge {
         let value = serde_json::to_value(&answer).map_err(|e| JudgeError::Config(e.to_string()))?;
         self.cache
             .put(&name, key, value)
-            .map_err(JudgeError::Config)?;
+            .map_err(|e| JudgeError::Config(e.to_string()))?;
         Ok(answer)
     }
 }

@@ -2,6 +2,7 @@
 //! item's letter) and validated into level distributions; anything else is rejected with a reason.
 //! The menu offered to every judge is [`super::menu`].
 
+use crate::errors::Invalid;
 use crate::level::validate_spec;
 use crate::level::{CheesePlacement, Corner, DistributionSpec, MazeSize, Quadrant};
 use serde::{Deserialize, Serialize};
@@ -49,9 +50,12 @@ pub fn near_corner_region(hi: usize) -> usize {
     (hi / 3).max(2)
 }
 
-fn corner_named(name: &str) -> Result<Corner, String> {
-    Corner::parse(name)
-        .ok_or_else(|| format!("unknown corner '{name}': one of top_left, top_right, bottom_right"))
+fn corner_named(name: &str) -> Result<Corner, Invalid> {
+    Corner::parse(name).ok_or_else(|| {
+        Invalid(format!(
+            "unknown corner '{name}': one of top_left, top_right, bottom_right"
+        ))
+    })
 }
 
 impl ScenarioEdit {
@@ -77,7 +81,7 @@ impl ScenarioEdit {
     }
 
     /// Applies the edit to the training distribution, validating the result.
-    pub fn apply(&self, base: &DistributionSpec) -> Result<Scenario, String> {
+    pub fn apply(&self, base: &DistributionSpec) -> Result<Scenario, Invalid> {
         let mut spec = base.clone();
         let (lo, hi) = base.maze_size.bounds();
         match self {
@@ -89,7 +93,7 @@ impl ScenarioEdit {
                     "top_right" => Quadrant::TopRight,
                     "bottom_left" => Quadrant::BottomLeft,
                     "bottom_right" => Quadrant::BottomRight,
-                    other => return Err(format!("unknown quadrant '{other}'")),
+                    other => return Err(Invalid(format!("unknown quadrant '{other}'"))),
                 };
                 spec.cheese = CheesePlacement::Quadrant(q);
             }
@@ -99,13 +103,16 @@ impl ScenarioEdit {
             }
             ScenarioEdit::CheeseFarFromCorner { corner, min_steps } => {
                 if *min_steps == 0 || *min_steps > 2 * hi {
-                    return Err(format!("min_steps {min_steps} is outside 1..={}", 2 * hi));
+                    return Err(Invalid(format!(
+                        "min_steps {min_steps} is outside 1..={}",
+                        2 * hi
+                    )));
                 }
                 spec.cheese = CheesePlacement::FarFrom(corner_named(corner)?, *min_steps);
             }
             ScenarioEdit::CheeseNearStart { max_steps } => {
                 if *max_steps == 0 {
-                    return Err("max_steps must be at least 1".into());
+                    return Err(Invalid("max_steps must be at least 1".into()));
                 }
                 spec.cheese = CheesePlacement::NearStart(*max_steps);
             }
@@ -123,11 +130,12 @@ impl ScenarioEdit {
                     "blocks" => crate::level::Generator::Blocks { wall_prob: 0.3 },
                     "edges" => crate::level::Generator::Edges { open_prob: 0.6 },
                     "kruskal" => crate::level::Generator::Kruskal,
-                    other => return Err(format!("unknown generator '{other}'")),
+                    other => return Err(Invalid(format!("unknown generator '{other}'"))),
                 };
             }
         }
-        validate_spec(&spec).map_err(|(field, message, _)| format!("{field}: {message}"))?;
+        validate_spec(&spec)
+            .map_err(|(field, message, _)| Invalid(format!("{field}: {message}")))?;
         Ok(Scenario {
             edit: self.clone(),
             spec,

@@ -1,10 +1,11 @@
 //! Which judge to ask, with its settings: the one description the CLI, the study, the trainer
 //! thread and the app's panels all build their judges from.
 
-use super::Judge;
 use super::http::{HttpConfig, HttpJudge, redact_url};
 use super::human::{HumanChannel, HumanJudge};
 use super::oracle::{Oracle, OracleConfig};
+use super::{Judge, SetupError};
+use crate::errors::Invalid;
 use crate::level::DistributionSpec;
 use serde::{Deserialize, Serialize};
 
@@ -105,17 +106,17 @@ impl std::fmt::Display for JudgeKind {
 }
 
 impl std::str::FromStr for JudgeKind {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(name: &str) -> Result<Self, String> {
+    fn from_str(name: &str) -> Result<Self, Invalid> {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == name)
             .ok_or_else(|| {
-                format!(
+                Invalid(format!(
                     "unknown judge `{name}`: use one of {}",
                     JUDGE_NAMES.join(", ")
-                )
+                ))
             })
     }
 }
@@ -160,19 +161,21 @@ pub struct JudgeSettings {
 impl JudgeSpec {
     /// The judge called `name` (one of [`JUDGE_NAMES`]) with its settings from `settings`, or what
     /// is missing and how to supply it.
-    pub fn named(name: &str, settings: &JudgeSettings) -> Result<Self, String> {
+    pub fn named(name: &str, settings: &JudgeSettings) -> Result<Self, Invalid> {
         Self::of_kind(name.parse()?, settings)
     }
 
     /// The judge of `kind` with its settings from `settings`, or what is missing and how to
     /// supply it.
-    pub fn of_kind(kind: JudgeKind, settings: &JudgeSettings) -> Result<Self, String> {
+    pub fn of_kind(kind: JudgeKind, settings: &JudgeSettings) -> Result<Self, Invalid> {
         match kind {
             JudgeKind::Oracle => Ok(Self::Oracle(settings.oracle.clone())),
             JudgeKind::Http => settings.http.clone().map(Self::Http).ok_or_else(|| {
-                "--judge http needs the server: an `http: (base_url: .., model: ..)` section in \
-                 the config (or --base-url and --model where the command takes them)"
-                    .to_string()
+                Invalid(
+                    "--judge http needs the server: an `http: (base_url: .., model: ..)` section \
+                     in the config (or --base-url and --model where the command takes them)"
+                        .to_string(),
+                )
             }),
             JudgeKind::Human => Ok(Self::Human),
             JudgeKind::Random => Ok(Self::Random),
@@ -180,11 +183,11 @@ impl JudgeSpec {
             #[cfg(feature = "embedded")]
             JudgeKind::Embedded => Ok(Self::Embedded(settings.embedded.clone())),
             #[cfg(not(feature = "embedded"))]
-            JudgeKind::Embedded => Err(
+            JudgeKind::Embedded => Err(Invalid(
                 "--judge embedded: this build has no embedded judge; build with \
                  `--features embedded` (on by default)"
                     .into(),
-            ),
+            )),
         }
     }
 
@@ -228,12 +231,10 @@ impl JudgeSpec {
 
     /// Builds the judge for rounds on `base` (the training distribution scenarios edit); `seed`
     /// drives the oracle's noise, the server's sampling and the controls' draws.
-    pub fn build(&self, base: &DistributionSpec, seed: u64) -> Result<Box<dyn Judge>, String> {
+    pub fn build(&self, base: &DistributionSpec, seed: u64) -> Result<Box<dyn Judge>, SetupError> {
         Ok(match self {
             Self::Oracle(o) => Box::new(Oracle::new(o.clone(), base.clone(), seed)),
-            Self::Http(h) => {
-                Box::new(HttpJudge::new(h.clone(), base.clone(), seed).map_err(|e| e.to_string())?)
-            }
+            Self::Http(h) => Box::new(HttpJudge::new(h.clone(), base.clone(), seed)?),
             Self::Human => Box::new(HumanJudge::new(HumanChannel::Terminal, base.clone())),
             #[cfg(feature = "embedded")]
             Self::Embedded(e) => Box::new(super::embedded::EmbeddedJudge::new(e, base.clone())?),
@@ -253,11 +254,11 @@ mod tests {
         for name in JUDGE_NAMES {
             match JudgeSpec::named(name, &settings) {
                 Ok(spec) => assert_eq!(spec.name(), name),
-                Err(e) => assert!(e.contains(name), "{name}: {e}"),
+                Err(e) => assert!(e.0.contains(name), "{name}: {e}"),
             }
         }
         let http = JudgeSpec::named("http", &settings).expect_err("no server configured");
-        assert!(http.contains("base_url"), "{http}");
+        assert!(http.0.contains("base_url"), "{http}");
         for kind in JudgeKind::ALL {
             assert_eq!(kind.name().parse::<JudgeKind>(), Ok(kind));
             assert_eq!(kind.to_string(), kind.name());
@@ -266,7 +267,9 @@ mod tests {
         assert_eq!(JudgeKind::Embedded.built(), cfg!(feature = "embedded"));
         let unknown = JudgeSpec::named("gpt", &settings).expect_err("unknown");
         assert!(
-            unknown.contains("oracle, http, human, embedded, random, random-answers"),
+            unknown
+                .0
+                .contains("oracle, http, human, embedded, random, random-answers"),
             "{unknown}"
         );
     }

@@ -1,6 +1,7 @@
 //! Rollouts as text for LLM judges: the maze as ASCII with the path, the moves, plain-language
 //! event captions, an environment description, and prompt templates read from `assets/prompts/`.
 
+use crate::errors::{FileError, Invalid};
 use crate::level::{Corner, Pos};
 use crate::sim::Rollout;
 use crate::sim::render;
@@ -313,7 +314,7 @@ pub struct Prompts {
 impl Prompts {
     /// Loads `system.txt`, `analyze.txt` and `compare.txt` from `dir`, and the per-episode
     /// templates `episode_system.txt` and `episode.txt` where they exist.
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    pub fn load(dir: &Path) -> Result<Self, FileError> {
         let dir = &crate::files::project_path(dir);
         let mut templates = BTreeMap::new();
         for name in ["system", "analyze", "compare", "episode_system", "episode"] {
@@ -324,12 +325,7 @@ impl Prompts {
                 }
                 Err(e)
                     if e.kind() == std::io::ErrorKind::NotFound && name.starts_with("episode") => {}
-                Err(e) => {
-                    return Err(format!(
-                        "{}: cannot read prompt template: {e}",
-                        path.display()
-                    ));
-                }
+                Err(e) => return Err(FileError::at(&path, "reading the prompt template")(e)),
             }
         }
         Ok(Self {
@@ -339,12 +335,12 @@ impl Prompts {
     }
 
     /// An error naming the first of `names` that was not loaded.
-    pub fn require(&self, names: &[&str]) -> Result<(), String> {
+    pub fn require(&self, names: &[&str]) -> Result<(), Invalid> {
         match names.iter().find(|n| !self.templates.contains_key(**n)) {
-            Some(name) => Err(format!(
-                "{}: cannot read prompt template {name}.txt (needed to ask per episode)",
+            Some(name) => Err(Invalid(format!(
+                "{}: no prompt template {name}.txt (needed to ask per episode)",
                 self.dir.display()
-            )),
+            ))),
             None => Ok(()),
         }
     }

@@ -1,5 +1,6 @@
 //! Reward-model settings: the form PPO reads R_hat in, the net's size, training and normalisation.
 
+use crate::errors::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// How PPO uses the learned reward during fine-tuning (what each form did: README, "How PPO
@@ -91,9 +92,11 @@ fn default_true() -> bool {
 
 impl RewardConfig {
     /// Every value in range, or what is wrong and how to fix it (named as in a study config).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let field = |name: &str, value: String, want: &str| {
-            Err(format!("reward.{name} is {value}: it must be {want}"))
+            Err(Invalid(format!(
+                "reward.{name} is {value}: it must be {want}"
+            )))
         };
         if self.hidden == 0 {
             return field("hidden", "0".into(), "at least 1 (e.g. 16)");

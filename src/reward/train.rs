@@ -3,6 +3,7 @@
 
 use super::dataset::{Preference, features, states};
 use super::{RewardConfig, RewardForm, RewardModel, RewardNet, RewardReport};
+use crate::errors::Invalid;
 use crate::rl::host;
 use crate::rl::model::seeded_init;
 use crate::rng::Rng;
@@ -20,13 +21,13 @@ impl RewardModel {
         config: &RewardConfig,
         seed: u64,
         device: &Device,
-    ) -> Result<(Self, RewardReport), String> {
+    ) -> Result<(Self, RewardReport), Invalid> {
         let world = rollouts
             .first()
             .map(|r| r.layout.size)
-            .ok_or("no rollouts to learn a reward from")?;
+            .ok_or_else(|| Invalid("no rollouts to learn a reward from".into()))?;
         if pairs.is_empty() {
-            return Err("no labelled pairs to learn a reward from".into());
+            return Err(Invalid("no labelled pairs to learn a reward from".into()));
         }
         let obs = obs_len(world);
         let pad_to = if config.absorbing_padding {

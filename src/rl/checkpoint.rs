@@ -177,7 +177,7 @@ pub struct RunSummary {
 
 /// The run folders (those with a `latest` file) in `folder` and one level below it (a study's
 /// arms), sorted by path; or why the folder cannot be listed.
-pub fn find_runs(folder: &Path) -> Result<Vec<RunSummary>, String> {
+pub fn find_runs(folder: &Path) -> Result<Vec<RunSummary>, CheckpointError> {
     let list = |dir: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(dir)
             .map(|entries| {
@@ -188,8 +188,7 @@ pub fn find_runs(folder: &Path) -> Result<Vec<RunSummary>, String> {
             })
             .unwrap_or_default()
     };
-    std::fs::read_dir(folder)
-        .map_err(|e| format!("{}: cannot list the folder ({e})", folder.display()))?;
+    std::fs::read_dir(folder).map_err(io(folder, "listing the folder"))?;
     let mut runs: Vec<RunSummary> = list(folder)
         .into_iter()
         .flat_map(|dir| {

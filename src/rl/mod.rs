@@ -35,16 +35,16 @@ pub enum DeviceChoice {
 
 impl DeviceChoice {
     /// The burn device, or an explanation of why it is unavailable.
-    pub fn device(self) -> Result<Device, String> {
+    pub fn device(self) -> Result<Device, crate::errors::Invalid> {
         match self {
             DeviceChoice::Cpu => Ok(Device::flex()),
             #[cfg(feature = "gpu")]
             DeviceChoice::Gpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(not(feature = "gpu"))]
-            DeviceChoice::Gpu => Err(
+            DeviceChoice::Gpu => Err(crate::errors::Invalid(
                 "this build has no GPU backend: rebuild with `cargo build --release --features gpu`"
                     .into(),
-            ),
+            )),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::sim::Rollout;
 
 impl Session {
     /// The agent `agent` names, with a name for the stage's captions.
-    fn agent(&self, agent: &AgentRef) -> Result<(Policy, String), String> {
+    fn agent(&self, agent: &AgentRef) -> Result<(Policy, String), TrainerError> {
         match agent {
             AgentRef::Live => Ok((
                 self.trainer.policy(),
@@ -20,19 +20,16 @@ impl Session {
             )),
             AgentRef::Checkpoint(path) => {
                 let device = burn::tensor::Device::flex();
-                let loaded = checkpoint::load(path, &device).map_err(|e| e.to_string())?;
-                let theirs = loaded
-                    .config
-                    .training_levels()
-                    .map_err(|e| e.to_string())?
-                    .world_size();
+                let loaded = checkpoint::load(path, &device)?;
+                let theirs = loaded.config.training_levels()?.world_size();
                 let ours = self.shifted_levels.world_size();
                 if theirs != ours {
-                    return Err(format!(
+                    return Err(crate::errors::Invalid(format!(
                         "{}: this agent sees {theirs}x{theirs} worlds and the session's mazes are \
                          {ours}x{ours}; open a run of its size first (Runs), then compare",
                         path.display()
-                    ));
+                    ))
+                    .into());
                 }
                 let name = format!(
                     "{} (step {})",

@@ -3,6 +3,7 @@
 
 use super::session::{Flow, Session};
 use super::*;
+use crate::errors::{FileError, Invalid};
 use crate::experiment::arm::{Arm, Feedback, Source};
 use crate::experiment::preferences::LabeledPair;
 use crate::experiment::round;
@@ -101,16 +102,15 @@ impl Session {
         count: usize,
         commands: &Receiver<Command>,
         out: &mut Outbox,
-    ) -> Result<Option<Policy>, String> {
+    ) -> Result<Option<Policy>, TrainerError> {
         let paused = self
             .paused_checkpoint
             .as_ref()
-            .ok_or("the agent was not saved when the round began")?
+            .ok_or_else(|| Invalid("the agent was not saved when the round began".into()))?
             .path()
             .to_path_buf();
         let feedback = self.feedback_for(arm, out)?;
-        let mut control =
-            checkpoint::resume(&paused, &self.device, &[]).map_err(|e| e.to_string())?;
+        let mut control = checkpoint::resume(&paused, &self.device, &[])?;
         arm.prepare(
             &mut control,
             &feedback,
@@ -148,17 +148,17 @@ impl Session {
         round::round_seed(config.seed, self.round.number, config.region.unwrap_or(0))
     }
 
-    pub(super) fn base_spec(&self) -> Result<DistributionSpec, String> {
+    pub(super) fn base_spec(&self) -> Result<DistributionSpec, Invalid> {
         match &self.training_levels {
             LevelSource::Distribution { spec, .. } => Ok(spec.clone()),
-            other => Err(format!(
+            other => Err(Invalid(format!(
                 "feedback rounds need one level distribution to edit; `{}` is not one",
                 other.name()
-            )),
+            ))),
         }
     }
 
-    pub(super) fn make_judge(&self, base: &DistributionSpec) -> Result<CachedJudge, String> {
+    pub(super) fn make_judge(&self, base: &DistributionSpec) -> Result<CachedJudge, TrainerError> {
         let seed = round::judge_seed(self.trainer.config.seed);
         let inner = self.settings.judge.build(base, seed)?;
         let cache = match &self.settings.label_cache {
@@ -170,12 +170,15 @@ impl Session {
 
     /// Saves the agent as it is into a temporary folder (removed with the session or the next
     /// round), where the control arms start from.
-    fn save_paused(&self) -> Result<tempfile::TempDir, String> {
+    fn save_paused(&self) -> Result<tempfile::TempDir, TrainerError> {
         let dir = tempfile::Builder::new()
             .prefix("maze-rllf-paused-")
             .tempdir()
-            .map_err(|e| format!("a temporary folder: {e}"))?;
-        checkpoint::save(&self.trainer, dir.path()).map_err(|e| e.to_string())?;
+            .map_err(FileError::at(
+                &std::env::temp_dir(),
+                "creating a temporary folder",
+            ))?;
+        checkpoint::save(&self.trainer, dir.path())?;
         Ok(dir)
     }
 
@@ -187,7 +190,7 @@ impl Session {
         let base = match self.base_spec() {
             Ok(b) => b,
             Err(e) => {
-                out.send(Event::Error(e));
+                out.send(Event::Error(e.to_string()));
                 return Flow::Continue;
             }
         };
@@ -435,7 +438,7 @@ impl Session {
 
     /// What `arm` fine-tunes with: the round's scenarios and reward model, or an LLM-free
     /// control's own.
-    fn feedback_for(&mut self, arm: Arm, out: &mut Outbox) -> Result<Feedback, String> {
+    fn feedback_for(&mut self, arm: Arm, out: &mut Outbox) -> Result<Feedback, TrainerError> {
         match arm.source() {
             Some(source @ (Source::RandomScenarios | Source::RandomJudge)) => {
                 self.control_feedback(source, out)
@@ -450,18 +453,25 @@ impl Session {
     /// The feedback of an LLM-free control (random menu scenarios, the judge's or random labels,
     /// its own reward model), computed here on the trainer thread by the round's one
     /// implementation ([`round::source_round`]).
-    fn control_feedback(&mut self, source: Source, out: &mut Outbox) -> Result<Feedback, String> {
+    fn control_feedback(
+        &mut self,
+        source: Source,
+        out: &mut Outbox,
+    ) -> Result<Feedback, TrainerError> {
         let base = self.base_spec()?;
         let paused = self
             .baseline
             .clone()
-            .ok_or("no round yet: start a feedback round first")?;
+            .ok_or_else(|| Invalid("no round yet: start a feedback round first".into()))?;
         if self.judge.is_none() {
             self.judge = Some(self.make_judge(&base)?);
         }
         let seed = self.round_seed();
         let max_steps = self.trainer.config.max_steps;
-        let judge = self.judge.as_mut().ok_or("no judge")?;
+        let judge = self
+            .judge
+            .as_mut()
+            .ok_or_else(|| Invalid("no judge".into()))?;
         out.send(Event::Status(format!(
             "{source:?}: random menu scenarios, {} labels and a reward model",
             self.settings.round.pairs

@@ -26,6 +26,45 @@ pub const EVENT_CAPACITY: usize = 256;
 /// Commands queued before `send` reports the trainer as busy.
 pub const COMMAND_CAPACITY: usize = 64;
 
+/// Why the trainer thread did not take a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the trainer is busy; try again in a moment")]
+    Busy,
+    #[error("the trainer thread has stopped")]
+    Stopped,
+}
+
+/// Why a session, a round's control arm or an agent to compare could not be set up on the
+/// trainer thread (it reports these as [`Event::Error`] and goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum TrainerError {
+    #[error(transparent)]
+    Experiment(#[from] crate::experiment::ExperimentError),
+    /// The run's metrics log could not be resumed (its causes on one line).
+    #[error("{0}")]
+    Metrics(String),
+}
+
+/// The lower layers' errors reach a [`TrainerError`] through [`ExperimentError`](crate::experiment::ExperimentError).
+macro_rules! through_experiment {
+    ($($error:ty),*) => {$(
+        impl From<$error> for TrainerError {
+            fn from(e: $error) -> Self {
+                Self::Experiment(e.into())
+            }
+        }
+    )*};
+}
+through_experiment!(
+    crate::errors::Invalid,
+    crate::errors::FileError,
+    crate::files::WriteError,
+    crate::config::ConfigError,
+    crate::rl::checkpoint::CheckpointError,
+    crate::llm::SetupError
+);
+
 /// The front end's side of a running trainer thread.
 pub struct TrainerHandle {
     commands: Sender<Command>,
@@ -61,10 +100,10 @@ impl TrainerHandle {
     }
 
     /// Queues a command without blocking.
-    pub fn send(&self, command: Command) -> Result<(), String> {
+    pub fn send(&self, command: Command) -> Result<(), SendError> {
         self.commands.try_send(command).map_err(|e| match e {
-            TrySendError::Full(_) => "the trainer is busy; try again in a moment".to_string(),
-            TrySendError::Disconnected(_) => "the trainer thread has stopped".to_string(),
+            TrySendError::Full(_) => SendError::Busy,
+            TrySendError::Disconnected(_) => SendError::Stopped,
         })
     }
 

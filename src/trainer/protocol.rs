@@ -80,8 +80,8 @@ impl SessionSettings {
 
     /// These settings on a fresh agent of the training config at `config`, or what is wrong
     /// with the file (where, and how to fix it).
-    pub fn new_run(&self, config: &std::path::Path) -> Result<Self, String> {
-        let train = TrainConfig::load(config).map_err(|e| e.to_string())?;
+    pub fn new_run(&self, config: &std::path::Path) -> Result<Self, crate::config::ConfigError> {
+        let train = TrainConfig::load(config)?;
         Ok(Self {
             train,
             checkpoint: None,

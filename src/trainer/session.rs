@@ -135,23 +135,20 @@ impl Session {
                 Some(s)
             }
             Err(e) => {
-                out.send(Event::Error(e));
+                out.send(Event::Error(e.to_string()));
                 None
             }
         }
     }
 
-    pub(super) fn try_new(settings: SessionSettings) -> Result<Self, String> {
+    pub(super) fn try_new(settings: SessionSettings) -> Result<Self, TrainerError> {
         let device = DeviceChoice::Cpu.device()?;
         let trainer = match &settings.checkpoint {
-            Some(path) => checkpoint::resume(path, &device, &[]).map_err(|e| e.to_string())?,
-            None => Trainer::new(settings.train.clone(), &device).map_err(|e| e.to_string())?,
+            Some(path) => checkpoint::resume(path, &device, &[])?,
+            None => Trainer::new(settings.train.clone(), &device)?,
         };
-        let training_levels = trainer
-            .config
-            .training_levels()
-            .map_err(|e| e.to_string())?;
-        let shifted_levels = trainer.config.shifted_levels().map_err(|e| e.to_string())?;
+        let training_levels = trainer.config.training_levels()?;
+        let shifted_levels = trainer.config.shifted_levels()?;
         let rng = Rng::new(derive_seed(
             trainer.config.seed,
             streams::run::SHOWN_EPISODES,
@@ -159,7 +156,7 @@ impl Session {
         let metrics_log = match &settings.metrics_log {
             Some(path) => Some(
                 MetricsLog::resume(path, u64::MAX)
-                    .map_err(|e| crate::errors::chain_text(&e))?
+                    .map_err(|e| TrainerError::Metrics(crate::errors::chain_text(&e)))?
                     .with_wall_clock(),
             ),
             None => None,

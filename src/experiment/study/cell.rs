@@ -229,8 +229,7 @@ impl CellRun<'_> {
                         lambda,
                         share: share.unwrap_or(0.0),
                     };
-                    arm.prepare(&mut tuned, &feedback, self.training, tune)
-                        .map_err(anyhow::Error::msg)?;
+                    arm.prepare(&mut tuned, &feedback, self.training, tune)?;
                     let curve = self.dir.join(format!("{name}-metrics.jsonl"));
                     let (outcome, validation) = finish_and_evaluate(
                         &mut tuned,
@@ -362,13 +361,8 @@ pub fn run_cell(
 
     // The feedback round: inspection, scenarios, labels, reward model.
     status(format!("{tag}: LLM analysis"));
-    let cache = LabelCache::open(&dir.join("labels.jsonl")).map_err(anyhow::Error::msg)?;
-    let mut judge = CachedJudge::new(
-        judge
-            .build(base, round::judge_seed(seed))
-            .map_err(anyhow::Error::msg)?,
-        cache,
-    );
+    let cache = LabelCache::open(&dir.join("labels.jsonl"))?;
+    let mut judge = CachedJudge::new(judge.build(base, round::judge_seed(seed))?, cache);
     let round_seed = round::round_seed(seed, 1, region);
     let inspection = round::inspect(
         &mut judge,

@@ -3,7 +3,8 @@
 //! the fine-tuning arms and their scenario shares. Study folders written before the round had its
 //! own section (its fields at the top level) still load.
 
-use crate::config::TrainConfig;
+use crate::config::{ConfigError, TrainConfig};
+use crate::errors::Invalid;
 use crate::experiment::arm::Arm;
 use crate::experiment::round::RoundSettings;
 use crate::llm::JudgeSettings;
@@ -142,25 +143,25 @@ impl StudyConfigFile {
 }
 
 impl TryFrom<StudyConfigFile> for StudyConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(file: StudyConfigFile) -> Result<Self, String> {
+    fn try_from(file: StudyConfigFile) -> Result<Self, Invalid> {
         if file.shares.is_some() && file.scenario_share.is_some() {
-            return Err(
+            return Err(Invalid(
                 "both `shares` and `scenario_share` (its older one-share form): keep `shares`"
                     .into(),
-            );
+            ));
         }
         let round = match (&file.round, file.has_top_level_round()) {
             (Some(round), false) => round.clone(),
             (None, _) => file.top_level_round(),
             (Some(_), true) => {
-                return Err(
+                return Err(Invalid(
                     "the round's settings are both in `round: (..)` and at the top level \
                      (lambda, inspect_rollouts, feedback_rollouts, pairs, reward, segment_steps): \
                      keep them in `round` only"
                         .into(),
-                );
+                ));
             }
         };
         Ok(Self {
@@ -210,12 +211,15 @@ fn default_true() -> bool {
 
 impl StudyConfig {
     /// Reads and validates a study config (RON); relative paths in it are relative to the file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut config: Self = ron::Options::default()
             .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(text.strip_prefix('\u{feff}').unwrap_or(&text))
-            .map_err(|e| crate::config::ron_error_at(path, &e))?;
+            .map_err(|e| ConfigError::parse_at(path, &e))?;
         config.train.resolve_paths(path);
         if let Some(http) = config.http.as_mut() {
             http.prompt_dir = crate::files::config_relative(&http.prompt_dir, path)
@@ -224,15 +228,21 @@ impl StudyConfig {
         }
         config
             .validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
     /// Applies `--set` overrides (dotted keys, JSON values) and validates the result.
-    pub fn with_overrides(self, assignments: &[String]) -> Result<Self, String> {
-        let config = crate::config::apply_overrides(self, assignments)
-            .map_err(|(assignment, message)| format!("--set {assignment}: {message}"))?;
-        config.validate().map_err(|e| format!("after --set: {e}"))?;
+    pub fn with_overrides(self, assignments: &[String]) -> Result<Self, ConfigError> {
+        let config = crate::config::apply_overrides(self, assignments).map_err(
+            |(assignment, message)| ConfigError::Override {
+                assignment,
+                message,
+            },
+        )?;
+        config
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("after --set: {e}")))?;
         Ok(config)
     }
 
@@ -245,49 +255,49 @@ impl StudyConfig {
     }
 
     /// Every study-level value in range, or what is wrong and how to fix it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         self.round_settings()
             .validate()
-            .map_err(|e| format!("round: {e}"))?;
+            .map_err(|e| Invalid(format!("round: {e}")))?;
         if let Some(http) = &self.http {
             http.validate()?;
         }
         if !(self.tau > 0.0 && self.tau < 1.0) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "tau is {}: the share of T trained before the judge is asked, strictly between 0 and 1 (e.g. 0.5)",
                 self.tau
-            ));
+            )));
         }
         if self.regions.is_empty() || self.seeds.is_empty() {
-            return Err(
+            return Err(Invalid(
                 "regions and seeds each need at least one entry, e.g. `regions: [4], seeds: [0]`"
                     .into(),
-            );
-        }
-        if self.eval_episodes == 0 {
-            return Err("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into());
-        }
-        if self.shares.is_empty() {
-            return Err(
-                "shares is empty: list at least one scenario share, e.g. `shares: [0.1, 0.3]`"
-                    .into(),
-            );
-        }
-        if let Some(bad) = self.shares.iter().find(|s| !(0.0..=1.0).contains(*s)) {
-            return Err(format!(
-                "shares holds {bad}: each is the share of fine-tuning episodes drawn from the \
-                 scenarios, a number from 0 to 1"
             ));
         }
+        if self.eval_episodes == 0 {
+            return Err(Invalid("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into()));
+        }
+        if self.shares.is_empty() {
+            return Err(Invalid(
+                "shares is empty: list at least one scenario share, e.g. `shares: [0.1, 0.3]`"
+                    .into(),
+            ));
+        }
+        if let Some(bad) = self.shares.iter().find(|s| !(0.0..=1.0).contains(*s)) {
+            return Err(Invalid(format!(
+                "shares holds {bad}: each is the share of fine-tuning episodes drawn from the \
+                 scenarios, a number from 0 to 1"
+            )));
+        }
         if self.validation_episodes == 0 {
-            return Err("validation_episodes is 0: the share is chosen on at least one validation maze (500 gives intervals of about 4 points)".into());
+            return Err(Invalid("validation_episodes is 0: the share is chosen on at least one validation maze (500 gives intervals of about 4 points)".into()));
         }
         if !self.arms.contains(&Arm::Baseline) {
-            return Err("arms has no `baseline`: every other arm is compared with it; add it, e.g. `arms: [baseline, designer]`".into());
+            return Err(Invalid("arms has no `baseline`: every other arm is compared with it; add it, e.g. `arms: [baseline, designer]`".into()));
         }
         for (i, arm) in self.arms.iter().enumerate() {
             if self.arms[..i].contains(arm) {
-                return Err(format!("arms lists `{arm}` twice"));
+                return Err(Invalid(format!("arms lists `{arm}` twice")));
             }
         }
         Ok(())

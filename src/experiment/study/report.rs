@@ -61,7 +61,7 @@ pub fn write_reports(
                 .collect(),
         })
         .collect();
-    let figure = cheese_rate_plot(&series, reference.map(|r| r[0])).map_err(anyhow::Error::msg)?;
+    let figure = cheese_rate_plot(&series, reference.map(|r| r[0]))?;
     write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
     Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
 }

@@ -46,7 +46,7 @@ pub fn run_study(
     if judge.asks_a_person() && jobs > 1 {
         anyhow::bail!("--judge human asks at one terminal: use --jobs 1");
     }
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate()?;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     // The record of the run names the server without any credential in its URL.
     let mut recorded = config.clone();
@@ -128,7 +128,7 @@ fn run_unit(
     let _lock = if work.is_finished(out) {
         None
     } else {
-        match UnitLock::take(work, out).map_err(anyhow::Error::msg)? {
+        match UnitLock::take(work, out)? {
             Ok(lock) => Some(lock),
             Err(holder) => {
                 status(format!(

@@ -16,7 +16,8 @@ use super::menu::{self, Diagnosis};
 use super::oracle::{CornerReading, analysis_from};
 use super::scenario::Scenario;
 use super::text::{Wording, numbered_episodes, render_parts, render_positions};
-use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError};
+use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError, SetupError};
+use crate::errors::Invalid;
 use crate::level::DistributionSpec;
 use crate::sim::Rollout;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ pub struct EmbeddedJudge {
 
 impl EmbeddedJudge {
     /// Loads the model and the prompt variant; errors say which command installs a missing model.
-    pub fn new(config: &EmbeddedConfig, base: DistributionSpec) -> Result<Self, String> {
+    pub fn new(config: &EmbeddedConfig, base: DistributionSpec) -> Result<Self, SetupError> {
         let (model_name, path, sha256) = resolve_model(&config.model);
         let (variant_name, variant) = PromptVariant::load(&config.prompt)?;
         let install = if sha256.is_some() {
@@ -65,17 +66,17 @@ impl EmbeddedJudge {
             sha256.filter(|_| config.verify_sha256),
             config.dequantize,
             &install,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let label_ids = [
             model.single_token(&variant.labels.0),
             model.single_token(&variant.labels.1),
         ];
         let [Some(a), Some(b)] = label_ids else {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "prompt variant '{variant_name}': labels {:?} must each be one token of {model_name}",
                 variant.labels
-            ));
+            ))
+            .into());
         };
         let measured = measured_agreement(&model_name, &variant_name);
         Ok(Self {
@@ -95,17 +96,18 @@ impl EmbeddedJudge {
     }
 
     /// Switches to another prompt variant, keeping the loaded model.
-    pub fn set_variant(&mut self, name_or_path: &str) -> Result<(), String> {
+    pub fn set_variant(&mut self, name_or_path: &str) -> Result<(), SetupError> {
         let (name, variant) = PromptVariant::load(name_or_path)?;
         let ids = [
             self.model.single_token(&variant.labels.0),
             self.model.single_token(&variant.labels.1),
         ];
         let [Some(a), Some(b)] = ids else {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "prompt variant '{name}': labels {:?} must each be one token of {}",
                 variant.labels, self.model_name
-            ));
+            ))
+            .into());
         };
         self.label_ids = [a, b];
         self.measured = measured_agreement(&self.model_name, &name);

@@ -201,7 +201,7 @@ impl ChatModel {
                     .into(),
             });
         }
-        let tokenizer = build_tokenizer(&content).map_err(corrupt)?;
+        let tokenizer = build_tokenizer(&content, path)?;
         let end_of_turn = tokenizer
             .token_to_id("<|im_end|>")
             .ok_or_else(|| corrupt("the vocabulary has no <|im_end|> token".into()))?;
@@ -365,12 +365,14 @@ fn load_weights<R: Read + Seek>(
 
 /// The GGUF's tokenizer; SmolLM2's `smollm` pre-tokenizer (unknown to candle) is set here:
 /// byte-level without a prefix space, digits split one by one.
-fn build_tokenizer(content: &Content) -> Result<Tokenizer, String> {
+fn build_tokenizer(content: &Content, path: &Path) -> Result<Tokenizer, ModelError> {
     use tokenizers::pre_tokenizers::byte_level::ByteLevel;
     use tokenizers::pre_tokenizers::digits::Digits;
     use tokenizers::pre_tokenizers::sequence::Sequence;
-    let mut tokenizer =
-        Tokenizer::from_gguf(content).map_err(|e| format!("cannot build the tokenizer: {e}"))?;
+    let mut tokenizer = Tokenizer::from_gguf(content).map_err(|e| ModelError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("cannot build the tokenizer: {e}"),
+    })?;
     if metadata_string(content, "tokenizer.ggml.pre").as_deref() == Some("smollm") {
         let pre = Sequence::new(vec![
             Digits::new(true).into(),

@@ -2,6 +2,8 @@
 //! proposals, its wording, and loading one by name or path.
 
 use super::VARIANT_DIR;
+use crate::errors::{FileError, Invalid};
+use crate::llm::SetupError;
 use crate::llm::text::Shown;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -177,20 +179,18 @@ fn default_analysis_show() -> Shown {
 
 impl PromptVariant {
     /// Loads a variant by name (a file in [`VARIANT_DIR`]) or path.
-    pub fn load(name_or_path: &str) -> Result<(String, Self), String> {
+    pub fn load(name_or_path: &str) -> Result<(String, Self), SetupError> {
         let path = if name_or_path.ends_with(".ron") {
             PathBuf::from(name_or_path)
         } else {
             crate::files::project_path(VARIANT_DIR).join(format!("{name_or_path}.ron"))
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "{}: cannot read the prompt variant ({e}); variants are the .ron files in {VARIANT_DIR}",
-                path.display()
-            )
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(FileError::at(
+            &path,
+            format!("reading the prompt variant (variants are the .ron files in {VARIANT_DIR})"),
+        ))?;
         let variant: Self =
-            ron::from_str(&text).map_err(|e| crate::config::ron_error_at(&path, &e))?;
+            ron::from_str(&text).map_err(|e| Invalid(crate::config::ron_error_at(&path, &e)))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

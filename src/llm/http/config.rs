@@ -2,6 +2,7 @@
 //! caps, checked before use; and URLs shown without their credentials.
 
 use super::MAX_WAIT_S;
+use crate::errors::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the HTTP judge.
@@ -142,47 +143,49 @@ impl HttpConfig {
 
 impl HttpConfig {
     /// Timeouts and backoff as durations a client can use, or what to write instead.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         for (name, value) in [
             ("connect_timeout_s", self.connect_timeout_s),
             ("read_timeout_s", self.read_timeout_s),
         ] {
             if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "http.{name} is {value}: seconds, more than 0 and at most a day (e.g. 30)"
-                ));
+                )));
             }
         }
         if !(self.backoff_s.is_finite() && (0.0..=MAX_WAIT_S).contains(&self.backoff_s)) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "http.backoff_s is {}: seconds from 0 to {MAX_WAIT_S} (e.g. 1)",
                 self.backoff_s
-            ));
+            )));
         }
         if !(self.round_deadline_s.is_finite()
             && self.round_deadline_s > 0.0
             && self.round_deadline_s <= 7.0 * 86_400.0)
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "http.round_deadline_s is {}: seconds, more than 0 and at most a week (e.g. 1800)",
                 self.round_deadline_s
-            ));
+            )));
         }
         if self.max_consecutive_failures == 0 {
-            return Err("http.max_consecutive_failures is 0: at least 1 (e.g. 5)".into());
-        }
-        if self.max_answer_bytes < 1_024 {
-            return Err(format!(
-                "http.max_answer_bytes is {}: at least 1024 (e.g. 65536)",
-                self.max_answer_bytes
+            return Err(Invalid(
+                "http.max_consecutive_failures is 0: at least 1 (e.g. 5)".into(),
             ));
         }
+        if self.max_answer_bytes < 1_024 {
+            return Err(Invalid(format!(
+                "http.max_answer_bytes is {}: at least 1024 (e.g. 65536)",
+                self.max_answer_bytes
+            )));
+        }
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "http.base_url is {:?}: a server root starting with http:// or https:// \
                  (e.g. http://127.0.0.1:8080)",
                 redact_url(&self.base_url)
-            ));
+            )));
         }
         Ok(())
     }

@@ -104,7 +104,9 @@ fn retry_after_seconds(value: &str) -> Option<Duration> {
 
 impl HttpJudge {
     pub fn new(config: HttpConfig, base: DistributionSpec, seed: u64) -> Result<Self, JudgeError> {
-        config.validate().map_err(JudgeError::Config)?;
+        config
+            .validate()
+            .map_err(|e| JudgeError::Config(e.to_string()))?;
         let api_key = match &config.api_key_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 JudgeError::Config(format!(
@@ -118,11 +120,12 @@ impl HttpJudge {
             .timeout(Duration::from_secs_f64(config.read_timeout_s))
             .build()
             .map_err(|e| JudgeError::Config(format!("HTTP client: {e}")))?;
-        let prompts = Prompts::load(Path::new(&config.prompt_dir)).map_err(JudgeError::Config)?;
+        let prompts = Prompts::load(Path::new(&config.prompt_dir))
+            .map_err(|e| JudgeError::Config(e.to_string()))?;
         if config.ask == HttpAsk::PerEpisode {
             prompts
                 .require(&["episode_system", "episode"])
-                .map_err(JudgeError::Config)?;
+                .map_err(|e| JudgeError::Config(e.to_string()))?;
         }
         Ok(Self {
             schema_form: if config.json_schema {

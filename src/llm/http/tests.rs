@@ -33,7 +33,7 @@ fn timeouts_out_of_range_are_refused_with_what_to_write() {
         let mut c = ok.clone();
         mutate(&mut c);
         let e = c.validate().expect_err("refused");
-        assert!(e.contains(needle), "{e}");
+        assert!(e.0.contains(needle), "{e}");
         let judge = HttpJudge::new(c, crate::level::DistributionSpec::training(7, 1), 0);
         assert!(judge.is_err(), "the judge is not built");
     }

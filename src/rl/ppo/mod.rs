@@ -113,8 +113,14 @@ impl Trainer {
 
     /// Trains on `source` from now on: every episode that starts from here draws its maze from
     /// it (those under way finish in theirs). The world size must stay the policy's.
-    pub fn set_training_levels(&mut self, source: LevelSource) -> Result<(), String> {
-        self.state.venv.set_source(source)
+    pub fn set_training_levels(
+        &mut self,
+        source: LevelSource,
+    ) -> Result<(), crate::errors::Invalid> {
+        self.state
+            .venv
+            .set_source(source)
+            .map_err(crate::errors::Invalid)
     }
 
     /// Rebuilds a trainer from checkpoint parts.
