@@ -14,7 +14,8 @@ use crate::reward::RewardConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Everything a study needs; every choice the paper leaves open is here.
+/// Everything a study needs; every choice the paper leaves open is here. It is read through
+/// [`StudyConfigFile`] (the defaults of fields a file leaves out live there).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StudyConfigFile")]
 pub struct StudyConfig {
@@ -26,44 +27,38 @@ pub struct StudyConfig {
     pub tau: f64,
     /// The feedback round and how arms fine-tune: lambda, N^I, N^R, pairs, the reward model
     /// (a config lists what differs from [`RoundSettings::default`], the 7x7 study's validated
-    /// round). Its `scenario_share` is not used: every scenario arm runs at each of `shares`.
+    /// round). Its `scenario_share` stays the default: every scenario arm runs at each of
+    /// `shares`, and a config that sets it is refused with that advice.
     pub round: RoundSettings,
     /// Episodes per evaluation on the shifted test mazes (what is reported).
     pub eval_episodes: usize,
     /// Episodes per evaluation on the shifted validation mazes (where the share is chosen; their
     /// level seeds never meet the test mazes', see [`crate::experiment::split`]).
-    #[serde(default = "default_validation_episodes")]
     pub validation_episodes: usize,
     pub oracle: OracleConfig,
-    #[serde(default)]
     pub http: Option<HttpConfig>,
     /// The embedded offline judge (`--judge embedded`); defaults to the chosen model and prompt.
     #[cfg(feature = "embedded")]
-    #[serde(default)]
     pub embedded: crate::llm::embedded::EmbeddedConfig,
     /// A build without the embedded judge still reads configs written for it (the section is
     /// skipped; `--judge embedded` is refused by the CLI with how to build it).
     #[cfg(not(feature = "embedded"))]
-    #[serde(default, skip_serializing)]
+    #[serde(skip_serializing)]
     pub embedded: Option<serde::de::IgnoredAny>,
     /// Keep each cell's tau*T checkpoint after the cell finishes, so that deleting a cell's
     /// `result.json` and an arm's `<arm>.json` re-runs only that arm (e.g. with other `reward`
     /// settings) and reuses the pre-training.
-    #[serde(default)]
     pub keep_pretrain: bool,
     /// The fine-tuning arms, each from the same tau*T checkpoint to T (`baseline` is required:
     /// every other arm is compared with it). Default: baseline, paper, designer and the controls
     /// scenarios-env-reward, random-scenarios, random-judge; add `ceiling` for the
     /// true-potential control.
-    #[serde(default = "default_arms")]
     pub arms: Vec<Arm>,
     /// Shares of the scenario arms' fine-tuning episodes drawn from their scenarios (each in
     /// 0..=1); every scenario arm runs at each, and the report picks one on validation mazes.
-    #[serde(default = "default_shares")]
     pub shares: Vec<f64>,
     /// Also train one reference agent per seed on the shifted distribution itself for T steps:
     /// what the arms are measured against when they cannot gain 20 points.
-    #[serde(default = "default_true")]
     pub reference: bool,
 }
 
@@ -259,6 +254,13 @@ impl StudyConfig {
         self.round_settings()
             .validate()
             .map_err(|e| Invalid(format!("round: {e}")))?;
+        let unused_share = self.round.scenario_share;
+        if unused_share != RoundSettings::default().scenario_share {
+            return Err(Invalid(format!(
+                "round.scenario_share is {unused_share}: a study runs every scenario arm at each \
+                 of `shares`; write `shares: [{unused_share}]` instead"
+            )));
+        }
         if let Some(http) = &self.http {
             http.validate()?;
         }
@@ -364,6 +366,19 @@ mod tests {
             error.to_string().contains("keep them in `round` only"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_round_share_that_a_study_would_ignore_is_refused_with_the_key_to_use() {
+        let study = StudyConfig::load(&crate::files::project_path(
+            "assets/configs/study-7x7-conv.ron",
+        ))
+        .expect("config");
+        let error = study
+            .with_overrides(&["round.scenario_share=0.5".into()])
+            .expect_err("a study reads `shares`, not the round's share");
+        assert!(matches!(error, ConfigError::Invalid(_)), "{error:?}");
+        assert!(error.to_string().contains("shares: [0.5]"), "{error}");
     }
 
     #[test]
