@@ -82,7 +82,8 @@ pub struct TrainConfig {
     pub ppo: PpoConfig,
     /// Checkpoint every this many iterations (the final one is always written).
     pub checkpoint_every: u64,
-    /// Episodes per distribution in the end-of-run evaluation.
+    /// Episodes per distribution in the end-of-run evaluation; in a study, the test mazes every
+    /// arm is evaluated on.
     pub eval_episodes: usize,
 }
 

@@ -40,7 +40,7 @@ fn run_study(out: &Path, lambda: &str) -> serde_json::Value {
         &lambda,
         "round.pairs=200",
         "round.feedback_rollouts=200",
-        "eval_episodes=300",
+        "train.eval_episodes=300",
         "validation_episodes=100",
         r#"arms=["baseline", "paper"]"#,
         "reference=false",

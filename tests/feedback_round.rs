@@ -20,7 +20,7 @@ fn tiny_study() -> StudyConfig {
         "round.pairs=24",
         "round.feedback_rollouts=60",
         "round.inspect_rollouts=4",
-        "eval_episodes=120",
+        "train.eval_episodes=120",
         "validation_episodes=40",
         "round.reward.epochs=3",
         "keep_pretrain=true",
@@ -71,7 +71,7 @@ fn the_study_and_the_trainer_thread_run_the_same_round() {
     s.checkpoint = Some(cell_dir.join("pretrain"));
     s.judge = JudgeSpec::Oracle(config.oracle.clone());
     s.round = config.round_settings();
-    s.eval_episodes = config.eval_episodes;
+    s.eval_episodes = config.train.eval_episodes;
     s.eval_every = 1000;
     s.show_episodes = 1;
     s.auto_review = true;

@@ -264,7 +264,7 @@ fn neither_the_api_key_nor_url_credentials_reach_logs_or_files() {
             "--set",
             "round.inspect_rollouts=2",
             "--set",
-            "eval_episodes=10",
+            "train.eval_episodes=10",
             "--set",
             "round.reward.epochs=2",
         ])
@@ -527,7 +527,7 @@ fn a_study_against_a_server_refusing_every_call_stops_with_the_reason() {
             "--set",
             "round.inspect_rollouts=2",
             "--set",
-            "eval_episodes=10",
+            "train.eval_episodes=10",
         ])
         .arg("--set")
         .arg(format!("http.base_url=http://127.0.0.1:{port}"))

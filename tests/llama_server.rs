@@ -205,7 +205,7 @@ fn a_real_llama_cpp_server_answers_pairwise_per_episode_and_a_tiny_study() {
             "--set",
             "round.inspect_rollouts=2",
             "--set",
-            "eval_episodes=10",
+            "train.eval_episodes=10",
         ])
         .args(["--set", "round.reward.epochs=2"])
         .arg("--set")

@@ -40,7 +40,7 @@ const STUDY: &[&str] = &[
     "--set",
     "round.inspect_rollouts=4",
     "--set",
-    "eval_episodes=40",
+    "train.eval_episodes=40",
     "--set",
     "round.reward.epochs=2",
     "--set",

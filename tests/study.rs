@@ -37,7 +37,7 @@ fn study_command(out: &Path) -> Command {
         "--set",
         "round.inspect_rollouts=4",
         "--set",
-        "eval_episodes=50",
+        "train.eval_episodes=50",
         "--set",
         "validation_episodes=50",
         "--set",
@@ -199,7 +199,7 @@ fn study_settings_out_of_range_are_refused_with_the_fix_before_anything_runs() {
     assert!(stderr.contains("unknown arm `designers`"), "{stderr}");
     for (bad, needle) in [
         ("tau=1.5", "tau is 1.5"),
-        ("eval_episodes=0", "eval_episodes is 0"),
+        ("train.eval_episodes=0", "train.eval_episodes is 0"),
         ("round.reward.hidden=0", "round: reward.hidden is 0"),
         ("round.lambda=2", "lambda is 2"),
     ] {

@@ -274,7 +274,7 @@ fn finish_and_evaluate(
         )
     };
     Ok((
-        on(Split::Test, config.eval_episodes),
+        on(Split::Test, config.train.eval_episodes),
         on(Split::Validation, config.validation_episodes),
     ))
 }

@@ -30,8 +30,6 @@ pub struct StudyConfig {
     /// round). Its `scenario_share` stays the default: every scenario arm runs at each of
     /// `shares`, and a config that sets it is refused with that advice.
     pub round: RoundSettings,
-    /// Episodes per evaluation on the shifted test mazes (what is reported).
-    pub eval_episodes: usize,
     /// Episodes per evaluation on the shifted validation mazes (where the share is chosen; their
     /// level seeds never meet the test mazes', see [`crate::experiment::split`]).
     pub validation_episodes: usize,
@@ -73,6 +71,10 @@ struct StudyConfigFile {
     tau: f64,
     #[serde(default)]
     round: Option<RoundSettings>,
+    /// The test mazes per evaluation as written before `train.eval_episodes` was their one
+    /// home (and as `--set eval_episodes=N` still writes it): it sets `train.eval_episodes`.
+    #[serde(default)]
+    eval_episodes: Option<usize>,
     // The round's fields at the top level, as written before `round: (..)`.
     #[serde(default)]
     lambda: Option<f32>,
@@ -86,7 +88,6 @@ struct StudyConfigFile {
     reward: Option<RewardConfig>,
     #[serde(default)]
     segment_steps: Option<usize>,
-    eval_episodes: usize,
     #[serde(default = "default_validation_episodes")]
     validation_episodes: usize,
     oracle: OracleConfig,
@@ -159,13 +160,16 @@ impl TryFrom<StudyConfigFile> for StudyConfig {
                 ));
             }
         };
+        let mut train = file.train;
+        if let Some(episodes) = file.eval_episodes {
+            train.eval_episodes = episodes;
+        }
         Ok(Self {
-            train: file.train,
+            train,
             regions: file.regions,
             seeds: file.seeds,
             tau: file.tau,
             round,
-            eval_episodes: file.eval_episodes,
             validation_episodes: file.validation_episodes,
             oracle: file.oracle,
             http: file.http,
@@ -227,9 +231,17 @@ impl StudyConfig {
         Ok(config)
     }
 
-    /// Applies `--set` overrides (dotted keys, JSON values) and validates the result.
+    /// Applies `--set` overrides (dotted keys, JSON values) and validates the result. The key
+    /// `eval_episodes` of older commands sets its one home, `train.eval_episodes`.
     pub fn with_overrides(self, assignments: &[String]) -> Result<Self, ConfigError> {
-        let config = crate::config::apply_overrides(self, assignments).map_err(
+        let assignments: Vec<String> = assignments
+            .iter()
+            .map(|a| match a.strip_prefix("eval_episodes=") {
+                Some(value) => format!("train.eval_episodes={value}"),
+                None => a.clone(),
+            })
+            .collect();
+        let config = crate::config::apply_overrides(self, &assignments).map_err(
             |(assignment, message)| ConfigError::Override {
                 assignment,
                 message,
@@ -276,8 +288,8 @@ impl StudyConfig {
                     .into(),
             ));
         }
-        if self.eval_episodes == 0 {
-            return Err(Invalid("eval_episodes is 0: evaluate on at least one maze (1000 gives intervals of about 3 points)".into()));
+        if self.train.eval_episodes == 0 {
+            return Err(Invalid("train.eval_episodes is 0: evaluate every arm on at least one test maze (1000 gives intervals of about 3 points)".into()));
         }
         if self.shares.is_empty() {
             return Err(Invalid(
@@ -379,6 +391,17 @@ mod tests {
             .expect_err("a study reads `shares`, not the round's share");
         assert!(matches!(error, ConfigError::Invalid(_)), "{error:?}");
         assert!(error.to_string().contains("shares: [0.5]"), "{error}");
+        let study = StudyConfig::load(&crate::files::project_path(
+            "assets/configs/study-7x7-conv.ron",
+        ))
+        .expect("config");
+        let older_key = study
+            .with_overrides(&["eval_episodes=7".into()])
+            .expect("the key of older commands");
+        assert_eq!(
+            older_key.train.eval_episodes, 7,
+            "one home for the test mazes"
+        );
     }
 
     #[test]
