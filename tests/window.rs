@@ -70,15 +70,21 @@ impl Drop for Display {
     }
 }
 
-/// SIGTERM (the process cleans up after itself), SIGKILL if that fails.
+/// SIGTERM (the process cleans up after itself), SIGKILL if that fails or it is still running
+/// after 10 s.
 fn stop(child: &mut Child) {
     let termed = Command::new("kill")
         .arg(child.id().to_string())
         .status()
         .is_ok_and(|s| s.success());
-    if !termed {
-        let _ = child.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while termed && Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
     let _ = child.wait();
 }
 

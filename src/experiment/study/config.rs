@@ -380,22 +380,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_round_share_that_a_study_would_ignore_is_refused_with_the_key_to_use() {
-        let study = StudyConfig::load(&crate::files::project_path(
+    fn shipped_conv_study() -> StudyConfig {
+        StudyConfig::load(&crate::files::project_path(
             "assets/configs/study-7x7-conv.ron",
         ))
-        .expect("config");
-        let error = study
+        .expect("config")
+    }
+
+    #[test]
+    fn a_round_share_that_a_study_would_ignore_is_refused_with_the_key_to_use() {
+        let error = shipped_conv_study()
             .with_overrides(&["round.scenario_share=0.5".into()])
             .expect_err("a study reads `shares`, not the round's share");
         assert!(matches!(error, ConfigError::Invalid(_)), "{error:?}");
         assert!(error.to_string().contains("shares: [0.5]"), "{error}");
-        let study = StudyConfig::load(&crate::files::project_path(
-            "assets/configs/study-7x7-conv.ron",
-        ))
-        .expect("config");
-        let older_key = study
+    }
+
+    #[test]
+    fn the_older_eval_episodes_key_sets_the_test_mazes_one_home() {
+        let older_key = shipped_conv_study()
             .with_overrides(&["eval_episodes=7".into()])
             .expect("the key of older commands");
         assert_eq!(
