@@ -1,10 +1,12 @@
 //! `maze-rllf bench`: env steps/s (one thread and all cores; observations written as f32, the
 //! form training and evaluation use, and as packed bits), maze generation rate, end-to-end PPO
-//! training SPS on the jaxgmg-like MLP config and on the small conv config — each entry saying
-//! what it times — and `--soak`: resident memory over a long training run; `--profile`
-//! ([`profile`]): one config's iteration phase by phase.
+//! training SPS on the jaxgmg-like MLP config and on the small conv config, the learned reward's
+//! potentials over a rollout buffer ([`reward`]) — each entry saying what it times — and
+//! `--soak`: resident memory over a long training run; `--profile` ([`profile`]): one config's
+//! iteration phase by phase.
 
 mod profile;
+mod reward;
 
 pub use profile::{ProfileResult, profile};
 
@@ -59,6 +61,7 @@ struct Report {
     env: Vec<EnvResult>,
     generation: Vec<GenResult>,
     ppo: Vec<PpoResult>,
+    reward: Vec<reward::RewardResult>,
 }
 
 /// Which cargo profile built this binary: `release` (what `scripts/run.sh` gives users, and
@@ -321,7 +324,7 @@ pub fn competence(
 pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let budget = Duration::from_millis(if quick { 100 } else { 2_000 });
-    let bar = indicatif::ProgressBar::new(10 + PPO_BENCH_CONFIGS.len() as u64);
+    let bar = indicatif::ProgressBar::new(11 + PPO_BENCH_CONFIGS.len() as u64);
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -379,6 +382,9 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> 
         ppo.push(ppo_bench(path, quick, device)?);
         bar.inc(1);
     }
+    bar.set_message("learned reward potentials");
+    let reward = reward::reward_bench(budget);
+    bar.inc(1);
     bar.finish_and_clear();
     let report = Report {
         build: build_profile(),
@@ -386,6 +392,7 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> 
         env,
         generation,
         ppo,
+        reward,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -418,6 +425,12 @@ pub fn run(json: bool, quick: bool, device: DeviceChoice) -> anyhow::Result<()> 
                 p.env_steps_per_second,
                 100.0 * p.rollout_fraction,
                 100.0 * p.update_fraction
+            );
+        }
+        for r in &report.reward {
+            println!(
+                "learned reward g(s), {} (11x11 rollout buffer): {:>8.0} states/s",
+                r.path, r.states_per_second
             );
         }
     }

@@ -43,6 +43,22 @@ pub(super) fn features(rollout: &Rollout, pad_to: usize) -> Vec<f32> {
     out
 }
 
+/// The rows whose R_hat sums to a rollout's return: its transitions ([`features`]), or with
+/// `telescoped` (a trained potential, whose rewards g(s_t+1) - g(s_t) sum to g(s_T) - g(s_0);
+/// the absorbing padding adds g(s_T) - g(s_T) = 0) the one row `[s_0, s_T]`, which costs the
+/// loss two states' scores instead of two per padded step.
+pub(super) fn return_rows(rollout: &Rollout, telescoped: bool, pad_to: usize) -> Vec<f32> {
+    let steps = rollout.path.len().saturating_sub(1);
+    if !telescoped || steps == 0 {
+        return features(rollout, pad_to);
+    }
+    let len = obs_len(rollout.layout.size);
+    let mut row = vec![0.0; 2 * len];
+    rollout.observation_at(0, &mut row[..len]);
+    rollout.observation_at(steps, &mut row[len..]);
+    row
+}
+
 /// Every state a rollout visits, `[path.len(), obs_len]`.
 pub(super) fn states(rollout: &Rollout) -> Vec<f32> {
     let len = obs_len(rollout.layout.size);

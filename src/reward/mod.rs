@@ -5,26 +5,26 @@
 
 mod config;
 mod dataset;
+mod host;
 mod net;
 mod report;
 mod train;
 
 pub use config::{RewardConfig, RewardForm};
 pub use dataset::Preference;
+pub use host::HostRewardNet;
 pub use net::RewardNet;
 pub use report::{ClassRow, RewardReport, StepProfile};
 
 use crate::level::{Layout, Pos};
-use crate::rl::host;
 use crate::rl::shaping::{ShapingForm, ShapingReward};
 use crate::sim::obs::write_observation_at;
 use crate::sim::obs_len;
-use burn::tensor::{Device, Tensor, TensorData};
 
 /// A trained reward model with its normalisation (mean/std of R_hat over training transitions).
 pub struct RewardModel {
-    net: RewardNet,
-    device: Device,
+    /// The trained network's host copy (inference reads it; training keeps the burn module).
+    net: HostRewardNet,
     world: usize,
     /// Subtracted from R_hat (a quantile over real steps; see `RewardConfig::offset_quantile`).
     pub offset: f32,
@@ -89,37 +89,26 @@ impl RewardModel {
         self.world
     }
 
-    /// Raw R_hat for a block of transition features `[n, 2 * obs_len]`.
+    /// Raw R_hat for a block of transition features `[n, 2 * obs_len]` (for a trained potential,
+    /// g(s_t+1) - g(s_t)).
     pub(crate) fn raw_rewards(&self, features: &[f32]) -> Vec<f32> {
-        let width = 2 * obs_len(self.world);
-        let n = features.len() / width;
-        if n == 0 {
-            return Vec::new();
+        if self.form != RewardForm::TrainedPotential {
+            return self.net.scores(features);
         }
-        let mut out = Vec::with_capacity(n);
-        for chunk in features.chunks(4096 * width) {
-            let rows = chunk.len() / width;
-            let x = Tensor::<2>::from_data(
-                TensorData::new(chunk.to_vec(), [rows, width]),
-                &self.device,
-            );
-            out.extend(host(self.net.forward(x)));
+        let len = obs_len(self.world);
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        for row in features.chunks_exact(2 * len) {
+            before.extend_from_slice(&row[..len]);
+            after.extend_from_slice(&row[len..]);
         }
-        out
+        let f = self.net.stay_scores(&before);
+        let f_next = self.net.stay_scores(&after);
+        f_next.iter().zip(&f).map(|(b, a)| b - a).collect()
     }
 
     /// Raw g(s, s) of the network for each observation of `states` (`[n, obs_len]`).
     pub(crate) fn raw_potentials(&self, states: &[f32]) -> Vec<f32> {
-        let len = obs_len(self.world);
-        let mut out = Vec::with_capacity(states.len() / len);
-        for chunk in states.chunks(4096 * len) {
-            let x = Tensor::<2>::from_data(
-                TensorData::new(chunk.to_vec(), [chunk.len() / len, len]),
-                &self.device,
-            );
-            out.extend(host(self.net.stay_score(x)));
-        }
-        out
+        self.net.stay_scores(states)
     }
 
     /// Normalised R_hat(g, g) of the goal state g of each transition row `[s_t, s_t+1]`: s_t

@@ -2,13 +2,18 @@
 //! summed over the grid, then a read-out; in the trained-potential form a difference of one
 //! state's scores.
 
+use super::host::HostRewardNet;
 use super::{RewardConfig, RewardForm};
+use crate::rl::host;
+use crate::rl::host_mlp::Dense;
+use crate::rl::model::burn_conv_index;
 use crate::sim::CHANNELS;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array1, Array2};
 
 /// A small conv net over `[s_t, s_t+1]` stacked as 6 channels: 3x3 convolutions (which can tell
 /// "the mouse stands on / near the cheese" at any position), summed over the grid, then a linear
@@ -119,5 +124,50 @@ impl RewardNet {
             pooled = relu(readout.forward(pooled));
         }
         self.out.forward(pooled).squeeze_dim(1)
+    }
+
+    /// A copy of the network for the host kernels ([`HostRewardNet`]), what inference reads.
+    pub fn host(&self) -> HostRewardNet {
+        let conv = |layer: &Conv2d| {
+            let [outputs, inputs, kh, kw] = layer.weight.dims();
+            let burn = host(layer.weight.val());
+            let weight = Array2::from_shape_fn((kh * kw * inputs, outputs), |(row, o)| {
+                burn[burn_conv_index(row, o, inputs, kh * kw)]
+            });
+            let bias = layer
+                .bias
+                .as_ref()
+                .map_or_else(|| vec![0.0; outputs], |b| host(b.val()));
+            Dense {
+                weight,
+                bias: Array1::from(bias),
+            }
+        };
+        let linear = |layer: &Linear| {
+            let [rows, cols] = layer.weight.dims();
+            let weight = Array2::from_shape_vec((rows, cols), host(layer.weight.val()))
+                .expect("a linear layer's weight holds rows x cols values");
+            let bias = layer
+                .bias
+                .as_ref()
+                .map_or_else(|| vec![0.0; cols], |b| host(b.val()));
+            Dense {
+                weight,
+                bias: Array1::from(bias),
+            }
+        };
+        let mut convs = self.convs.iter().map(conv);
+        let first = convs
+            .next()
+            .expect("a reward net has at least one convolution");
+        HostRewardNet::new(
+            self.world,
+            self.coordinates,
+            &first.weight,
+            first.bias.as_slice().unwrap_or(&[]),
+            convs.collect(),
+            self.readout.as_ref().map(linear),
+            linear(&self.out),
+        )
     }
 }

@@ -1,10 +1,11 @@
 //! Tests of the reward model: what its inputs let it see, its goal state, and that a trained
 //! potential telescopes.
 
-use super::dataset::{features, states};
+use super::dataset::{features, return_rows, states};
 use super::*;
 use crate::rng::Rng;
 use crate::sim::Rollout;
+use burn::tensor::{Device, Tensor, TensorData};
 
 fn device() -> Device {
     Device::default()
@@ -46,8 +47,7 @@ fn model(world: usize, coordinates: bool) -> RewardModel {
         RewardNet::new(world, &config, &device)
     });
     RewardModel {
-        net,
-        device,
+        net: net.host(),
         world,
         offset: 0.0,
         std: 1.0,
@@ -187,4 +187,115 @@ fn the_offset_and_scale_follow_the_form() {
     config.offset_quantile = Some(0.5);
     config.scale = Some(2.0);
     assert_eq!((config.offset_quantile(), config.scale()), (0.5, 2.0));
+}
+
+/// `count` random `[s, s']` rows of `size`-wide worlds: random walls, the mouse and the cheese on
+/// random cells, the mouse moved to a random cell for s'.
+fn random_transitions(size: usize, count: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let len = obs_len(size);
+    let mut rows = vec![0.0; count * 2 * len];
+    for row in rows.chunks_mut(2 * len) {
+        let mut cell = || Pos::new(rng.below(size), rng.below(size));
+        let (start, cheese, next) = (cell(), cell(), cell());
+        let mut layout = Layout {
+            walls: (0..size * size).map(|_| rng.chance(0.3)).collect(),
+            start,
+            cheese,
+            ..open_layout(size)
+        };
+        let at = layout.index(start);
+        layout.walls[at] = false;
+        write_observation_at(&layout, start, &mut row[..len]);
+        write_observation_at(&layout, next, &mut row[len..]);
+    }
+    rows
+}
+
+#[test]
+fn the_host_copy_scores_what_the_burn_network_scores() {
+    let device = device();
+    let cases = [
+        (true, 32, 2, RewardForm::TrainedPotential),
+        (false, 0, 3, RewardForm::Direct),
+        (true, 0, 1, RewardForm::Potential),
+    ];
+    for (coordinates, readout_hidden, layers, form) in cases {
+        let config = RewardConfig {
+            hidden: 8,
+            layers,
+            coordinates,
+            readout_hidden,
+            form,
+            ..RewardConfig::default()
+        };
+        for size in [5, 11] {
+            let net = crate::rl::model::seeded_init(&device, 5, || {
+                RewardNet::new(size, &config, &device)
+            });
+            let host = net.host();
+            // 150 rows: more than two of the host's chunks, the last one partial.
+            let rows = random_transitions(size, 150, size as u64);
+            let width = 2 * obs_len(size);
+            let x = Tensor::<2>::from_data(TensorData::new(rows.clone(), [150, width]), &device);
+            let burn = crate::rl::host(net.forward(x));
+            let scores = if form == RewardForm::TrainedPotential {
+                let model = RewardModel {
+                    net: host.clone(),
+                    world: size,
+                    offset: 0.0,
+                    std: 1.0,
+                    scale: 1.0,
+                    absorbing_value: false,
+                    form,
+                    goal_margin: None,
+                };
+                model.raw_rewards(&rows)
+            } else {
+                host.scores(&rows)
+            };
+            let states: Vec<f32> = rows
+                .chunks(width)
+                .flat_map(|r| r[..width / 2].to_vec())
+                .collect();
+            let x =
+                Tensor::<2>::from_data(TensorData::new(states.clone(), [150, width / 2]), &device);
+            let burn_stays = crate::rl::host(net.stay_score(x));
+            let stays = host.stay_scores(&states);
+            for (what, ours, theirs) in [
+                ("scores", &scores, &burn),
+                ("stay scores", &stays, &burn_stays),
+            ] {
+                assert_eq!(ours.len(), 150);
+                let scale = theirs.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in ours.iter().zip(theirs.iter()).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * scale.max(1.0),
+                        "{what} of row {i} ({form:?}, {size}x{size}, coordinates {coordinates}): host {a}, burn {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_trained_potential_reads_a_return_from_the_episode_ends() {
+    let size = 7;
+    let rollout = walk(size, Pos::new(0, size - 1), size - 1, size - 1);
+    let mut model = model(size, true);
+    model.form = RewardForm::TrainedPotential;
+    let whole: f32 = model.raw_rewards(&features(&rollout, 40)).iter().sum();
+    let ends = return_rows(&rollout, true, 40);
+    assert_eq!(ends.len(), 2 * obs_len(size), "one row [s_0, s_T]");
+    let telescoped: f32 = model.raw_rewards(&ends).iter().sum();
+    assert!(
+        (whole - telescoped).abs() <= 1e-4 * whole.abs().max(1.0),
+        "the summed rewards {whole} equal g(s_T) - g(s_0) {telescoped}"
+    );
+    assert_ne!(
+        whole, 0.0,
+        "the walk's ends differ, so its return is not zero"
+    );
+    assert_eq!(return_rows(&rollout, false, 40), features(&rollout, 40));
 }

@@ -1,7 +1,7 @@
 //! Training the reward model: the Bradley-Terry loss with soft labels over summed rewards of each
 //! pair's two rollouts, a held-out split, and the normalisation PPO reads R_hat with.
 
-use super::dataset::{Preference, features, states};
+use super::dataset::{Preference, features, return_rows, states};
 use super::{RewardConfig, RewardForm, RewardModel, RewardNet, RewardReport};
 use crate::errors::Invalid;
 use crate::rl::host;
@@ -39,7 +39,11 @@ impl RewardModel {
         } else {
             0
         };
-        let feats: Vec<Vec<f32>> = rollouts.iter().map(|r| features(r, pad_to)).collect();
+        let telescoped = config.form == RewardForm::TrainedPotential;
+        let feats: Vec<Vec<f32>> = rollouts
+            .iter()
+            .map(|r| return_rows(r, telescoped, pad_to))
+            .collect();
         let train_device = device.clone().autodiff();
         let mut net = seeded_init(&train_device, seed, || {
             RewardNet::new(world, config, &train_device)
@@ -65,11 +69,8 @@ impl RewardModel {
             }
             last_loss = total / train.len().max(1) as f64;
         }
-        let net = net.valid();
-        let inner = device.clone();
         let mut model = RewardModel {
-            net,
-            device: inner,
+            net: net.valid().host(),
             world,
             offset: 0.0,
             std: 1.0,

@@ -139,7 +139,7 @@ impl ConvWorkspace {
 /// sample `b`'s grid, channel-last, into the interior of `padded` (`(side + 2)^2` cells whose
 /// border stays zero; see [`pad_cells`] and [`pad_planes`]). In the padded grid the three cells of
 /// a kernel row are adjacent, so each row of `cols` is three copies.
-fn unfold(
+pub(crate) fn unfold(
     n: usize,
     side: usize,
     channels: usize,
@@ -199,7 +199,7 @@ fn unfold_grid<const RUN: usize>(padded: &[f32], side: usize, channels: usize, r
 
 /// Writes one sample's channel-last grid (`side * side` cells of `channels`) into the interior
 /// of `padded`.
-fn pad_cells(sample: &[f32], side: usize, channels: usize, padded: &mut [f32]) {
+pub(crate) fn pad_cells(sample: &[f32], side: usize, channels: usize, padded: &mut [f32]) {
     let (wide, run) = (side + 2, side * channels);
     for (y, from) in sample.chunks_exact(run.max(1)).enumerate() {
         let at = ((y + 1) * wide + 1) * channels;
@@ -210,7 +210,7 @@ fn pad_cells(sample: &[f32], side: usize, channels: usize, padded: &mut [f32]) {
 /// Writes one plane-major observation (`planes` planes of `side * side` cells, as
 /// [`crate::sim::obs::write_observation_at`] writes them) into the interior of `padded`,
 /// channel-last.
-fn pad_planes(sample: &[f32], side: usize, planes: usize, padded: &mut [f32]) {
+pub(crate) fn pad_planes(sample: &[f32], side: usize, planes: usize, padded: &mut [f32]) {
     let (wide, cells) = (side + 2, side * side);
     for cell in 0..cells {
         let at = ((cell / side + 1) * wide + cell % side + 1) * planes;

@@ -125,7 +125,7 @@ impl Workspace {
 
 /// Makes `buffer` a `rows x cols` matrix, reallocating only when its shape changes (contents are
 /// then zero; otherwise they are whatever the last pass left).
-pub(super) fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
+pub(crate) fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
     if buffer.dim() != (rows, cols) {
         *buffer = Array2::zeros((rows, cols));
     }
@@ -133,12 +133,12 @@ pub(super) fn shape(buffer: &mut Array2<f32>, rows: usize, cols: usize) {
 
 /// `max(x, 0)`, written as a select so that loops over it vectorise.
 #[inline]
-pub(super) fn relu(x: f32) -> f32 {
+pub(crate) fn relu(x: f32) -> f32 {
     if x > 0.0 { x } else { 0.0 }
 }
 
 /// `out = x W + b`.
-pub(super) fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
+pub(crate) fn dense_forward(layer: &Dense, x: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
     shape(out, x.nrows(), layer.bias.len());
     matmul(out.view_mut(), x, layer.weight.view(), false);
     Zip::from(out)

@@ -305,7 +305,7 @@ impl ActorCritic {
 
 /// Where burn keeps (flat, `[outputs, inputs, kh, kw]`) the conv weight that the host kernels keep
 /// at `[row, output]` (rows in `(tap, input)` order, `taps = kh * kw`).
-fn burn_conv_index(row: usize, output: usize, inputs: usize, taps: usize) -> usize {
+pub(crate) fn burn_conv_index(row: usize, output: usize, inputs: usize, taps: usize) -> usize {
     let (tap, input) = (row / inputs, row % inputs);
     (output * inputs + input) * taps + tap
 }
