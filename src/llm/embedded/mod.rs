@@ -48,6 +48,9 @@ pub struct EmbeddedJudge {
     prior: Option<[f64; 2]>,
     /// Per-episode answers by prompt text: (P(yes) over the two labels, label mass).
     episode_scores: std::collections::HashMap<String, (f64, f64)>,
+    /// One-axis fact answers by prompt text (corners share their quarters' row and column
+    /// ranges, so each is asked once per episode).
+    axis_odds: std::collections::HashMap<String, f64>,
     measured: Option<f64>,
 }
 
@@ -91,6 +94,7 @@ impl EmbeddedJudge {
             base,
             prior: None,
             episode_scores: std::collections::HashMap::new(),
+            axis_odds: std::collections::HashMap::new(),
             measured,
         })
     }
@@ -115,6 +119,7 @@ impl EmbeddedJudge {
         self.variant = variant;
         self.prior = None;
         self.episode_scores.clear();
+        self.axis_odds.clear();
         Ok(())
     }
 

@@ -118,6 +118,12 @@ pub struct PromptVariant {
     /// column), answered yes or no.
     #[serde(default = "default_heads_question")]
     pub heads_question: String,
+    /// Facts: when set, the cheese question is asked one axis at a time — `{episode}`,
+    /// `{cheese}`, `{axis}` ("row" or "column") and `{values}` (the quarter's numbers on that
+    /// axis, "3, 4, 5 or 6") — and the cheese is in the quarter when both answers are yes (the
+    /// lower of the two log-odds is the answer's); `cheese_question` is then unused.
+    #[serde(default)]
+    pub axis_question: Option<String>,
     /// Facts: the log-odds of yes above which an answer counts as yes.
     #[serde(default)]
     pub fact_threshold: f64,
@@ -211,5 +217,26 @@ impl PromptVariant {
             .unwrap_or_default();
         names.sort();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PromptVariant;
+
+    #[test]
+    fn every_shipped_variant_loads() {
+        let names = PromptVariant::names();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            if let Err(e) = PromptVariant::load(&name) {
+                panic!("{name}: {e}");
+            }
+        }
+        let (_, axes) = PromptVariant::load("facts-axes").expect("loads");
+        let asked = axes
+            .axis_question
+            .expect("facts-axes asks one axis at a time");
+        assert!(asked.contains("{axis}") && asked.contains("{values}"));
     }
 }

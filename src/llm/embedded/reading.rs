@@ -85,10 +85,19 @@ impl EmbeddedJudge {
     /// The log-odds of yes the model gives to `question` about `episode` (shown as positions).
     pub fn fact_odds(&mut self, question: Question, episode: &Rollout) -> Result<f64, JudgeError> {
         let layout = &episode.layout;
-        let shown = render_positions(episode);
         let asked = match question {
             Question::CheeseIn(corner) => {
                 let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
+                if let Some(template) = self.variant.axis_question.clone() {
+                    let mut odds = f64::INFINITY;
+                    for (axis, [low, high]) in [("row", rows), ("column", columns)] {
+                        let asked = template
+                            .replace("{axis}", axis)
+                            .replace("{values}", &one_of(low, high));
+                        odds = odds.min(self.axis_odds(&asked, episode)?);
+                    }
+                    return Ok(odds);
+                }
                 self.variant
                     .cheese_question
                     .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
@@ -109,7 +118,27 @@ impl EmbeddedJudge {
                     .replace("{corner}", corner.words())
             }
         };
-        let cheese = layout.cheese;
+        self.episode_fact(&asked, episode)
+    }
+
+    /// [`Self::episode_fact`] of a one-axis question, each prompt asked once.
+    fn axis_odds(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
+        let key = format!("{asked}\n{}", render_positions(episode));
+        if let Some(&odds) = self.axis_odds.get(&key) {
+            return Ok(odds);
+        }
+        let odds = self.episode_fact(asked, episode)?;
+        if self.axis_odds.len() > 4096 {
+            self.axis_odds.clear();
+        }
+        self.axis_odds.insert(key, odds);
+        Ok(odds)
+    }
+
+    /// The model's log-odds of yes to `asked` with `{episode}` and `{cheese}` filled in.
+    fn episode_fact(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
+        let shown = render_positions(episode);
+        let cheese = episode.layout.cheese;
         let asked = asked.replace("{episode}", &shown).replace(
             "{cheese}",
             &format!("row {}, column {}", cheese.row, cheese.col),
@@ -256,5 +285,27 @@ impl EmbeddedJudge {
         );
         let context = format!("{environment}\n\n{words}\n\n");
         Ok((diagnosis, words, context))
+    }
+}
+
+/// `low..=high` as words: "3", "3 or 4", "3, 4, 5 or 6".
+fn one_of(low: usize, high: usize) -> String {
+    let values: Vec<String> = (low..=high).map(|v| v.to_string()).collect();
+    match values.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_of;
+
+    #[test]
+    fn an_axis_range_reads_as_its_values() {
+        assert_eq!(one_of(3, 3), "3");
+        assert_eq!(one_of(3, 4), "3 or 4");
+        assert_eq!(one_of(3, 6), "3, 4, 5 or 6");
     }
 }
