@@ -8,7 +8,7 @@ use crate::rl::host;
 use crate::rl::host_mlp::Dense;
 use crate::rl::model::burn_conv_index;
 use crate::sim::CHANNELS;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
@@ -128,33 +128,27 @@ impl RewardNet {
 
     /// A copy of the network for the host kernels ([`HostRewardNet`]), what inference reads.
     pub fn host(&self) -> HostRewardNet {
+        let dense = |weight: Array2<f32>, bias: Option<&Param<Tensor<1>>>| {
+            let outputs = weight.ncols();
+            let bias = bias.map_or_else(|| vec![0.0; outputs], |b| host(b.val()));
+            Dense {
+                weight,
+                bias: Array1::from(bias),
+            }
+        };
         let conv = |layer: &Conv2d| {
             let [outputs, inputs, kh, kw] = layer.weight.dims();
             let burn = host(layer.weight.val());
             let weight = Array2::from_shape_fn((kh * kw * inputs, outputs), |(row, o)| {
                 burn[burn_conv_index(row, o, inputs, kh * kw)]
             });
-            let bias = layer
-                .bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; outputs], |b| host(b.val()));
-            Dense {
-                weight,
-                bias: Array1::from(bias),
-            }
+            dense(weight, layer.bias.as_ref())
         };
         let linear = |layer: &Linear| {
             let [rows, cols] = layer.weight.dims();
             let weight = Array2::from_shape_vec((rows, cols), host(layer.weight.val()))
                 .expect("a linear layer's weight holds rows x cols values");
-            let bias = layer
-                .bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; cols], |b| host(b.val()));
-            Dense {
-                weight,
-                bias: Array1::from(bias),
-            }
+            dense(weight, layer.bias.as_ref())
         };
         let mut convs = self.convs.iter().map(conv);
         let first = convs
