@@ -1,7 +1,8 @@
 //! The learned reward R_hat(s_t, s_t+1): a small conv net over both observations, trained with
 //! the Bradley-Terry loss on soft preference labels, normalised for PPO, and read as per-step
-//! rewards, as potentials and as heatmaps. `config` holds its settings, `net` the network,
-//! `dataset` what it learns from, `train` the training, `report` what a trained model is judged by.
+//! rewards, as potentials and as heatmaps. `config` holds its settings, `net` the network, `host`
+//! its copy that inference runs on, `dataset` what it learns from, `train` the training, `report`
+//! what a trained model is judged by.
 
 mod config;
 mod dataset;

@@ -1,5 +1,6 @@
 //! Training the reward model: the Bradley-Terry loss with soft labels over summed rewards of each
-//! pair's two rollouts, a held-out split, and the normalisation PPO reads R_hat with.
+//! pair's two rollouts (a trained potential's sum read off the episode's ends), a held-out split,
+//! and the normalisation PPO reads R_hat with.
 
 use super::dataset::{Preference, features, return_rows, states};
 use super::{RewardConfig, RewardForm, RewardModel, RewardNet, RewardReport};
