@@ -296,7 +296,9 @@ pub fn ron_error_at(path: &Path, e: &ron::error::SpannedError) -> String {
     )
 }
 
-fn ron_options() -> ron::Options {
+/// RON as every file the project reads is parsed: an optional field may be written without
+/// `Some(...)`.
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }
 

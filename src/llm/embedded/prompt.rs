@@ -195,8 +195,9 @@ impl PromptVariant {
             &path,
             format!("reading the prompt variant (variants are the .ron files in {VARIANT_DIR})"),
         ))?;
-        let variant: Self =
-            ron::from_str(&text).map_err(|e| Invalid(crate::config::ron_error_at(&path, &e)))?;
+        let variant: Self = crate::config::ron_options()
+            .from_str(&text)
+            .map_err(|e| Invalid(crate::config::ron_error_at(&path, &e)))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
