@@ -168,6 +168,33 @@ fn a_killed_study_resumes_without_redoing_cells_or_losing_labels() {
             && report.contains("reference (trained on the shifted mazes"),
         "{report}"
     );
+    // What each cell cost: r=4 ran whole in the first run, r=1 was resumed by the second.
+    let cost = |r: usize| -> serde_json::Value {
+        let text = std::fs::read(cell(&out, r).join("result.json")).expect("result");
+        let result: serde_json::Value = serde_json::from_slice(&text).expect("json");
+        result["cost"].clone()
+    };
+    let (whole, resumed) = (cost(4), cost(1));
+    assert_eq!(whole["resumed"], false, "{whole}");
+    assert_eq!(resumed["resumed"], true, "{resumed}");
+    for part in ["pretrain_seconds", "round_seconds", "judge_seconds"] {
+        let seconds = whole[part].as_f64().expect(part);
+        assert!(seconds >= 0.0 && seconds.is_finite(), "{part}: {whole}");
+    }
+    assert!(
+        whole["round_seconds"].as_f64() > Some(0.0)
+            && whole["round_seconds"].as_f64() >= whole["judge_seconds"].as_f64(),
+        "the round took time and the judge's share is part of it: {whole}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(whole["peak_memory_mib"].as_f64() > Some(1.0), "{whole}");
+    }
+    assert!(
+        report.contains("## What each cell cost")
+            && report.contains("- r=4 s=0: ")
+            && report.contains("resumed; this run's part: "),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

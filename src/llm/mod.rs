@@ -176,6 +176,8 @@ pub struct CachedJudge {
     pub cache: LabelCache,
     pub hits: usize,
     pub misses: usize,
+    /// Wall time the inner judge took to answer (cached answers take none).
+    pub seconds: f64,
 }
 
 impl CachedJudge {
@@ -185,6 +187,7 @@ impl CachedJudge {
             cache,
             hits: 0,
             misses: 0,
+            seconds: 0.0,
         }
     }
 }
@@ -206,7 +209,10 @@ impl CachedJudge {
             return Ok(answer);
         }
         self.misses += 1;
-        let answer = ask(self.inner.as_mut())?;
+        let started = std::time::Instant::now();
+        let answer = ask(self.inner.as_mut());
+        self.seconds += started.elapsed().as_secs_f64();
+        let answer = answer?;
         let value = serde_json::to_value(&answer).map_err(|e| JudgeError::Config(e.to_string()))?;
         self.cache
             .put(&name, key, value)

@@ -73,6 +73,29 @@ pub struct CellResult {
     pub pretrain_steps: u64,
     pub arm_steps: u64,
     pub seconds: f64,
+    /// Where the run that finished the cell spent its time (None in cells finished before it
+    /// was recorded).
+    #[serde(default)]
+    pub cost: Option<CellCost>,
+}
+
+/// What the run that finished a cell spent on it, beside each arm's [`ArmRun::seconds`]. A run
+/// that resumed a cell counts only its own part: `resumed` says so.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellCost {
+    /// Pre-training to tau * T (what was left of it when resumed).
+    pub pretrain_seconds: f64,
+    /// The feedback round of every source the arms need: rollouts, the judge's analysis and
+    /// labels, the reward models.
+    pub round_seconds: f64,
+    /// Of the round, the judge's own answering time (analysis and labels; replayed answers cost
+    /// nothing).
+    pub judge_seconds: f64,
+    /// The process's peak resident memory when the cell finished (Linux; with `--jobs` above 1
+    /// the workers share one process, so it covers them all).
+    pub peak_memory_mib: Option<f64>,
+    /// The run found pre-training checkpoints or cached judge answers from an earlier one.
+    pub resumed: bool,
 }
 
 impl CellResult {
@@ -344,12 +367,13 @@ pub fn run_cell(
 
     // Train with R for tau * T.
     let pretrain_dir = dir.join("pretrain");
-    let mut trainer = match checkpoint::resume(&pretrain_dir, device, &[]) {
-        Ok(t) => t,
-        Err(_) => Trainer::new(train.clone(), device)?,
+    let (mut trainer, resumed) = match checkpoint::resume(&pretrain_dir, device, &[]) {
+        Ok(t) => (t, true),
+        Err(_) => (Trainer::new(train.clone(), device)?, false),
     };
     status(format!("{tag}: training to tau*T"));
     train_until(&mut trainer, pause_at, &pretrain_dir)?;
+    let pretrain_seconds = started.elapsed().as_secs_f64();
     let paused = trainer.policy();
     let batch = train.ppo.batch_size() as u64;
     let pretrain_steps = trainer.state.iteration * batch;
@@ -393,6 +417,7 @@ pub fn run_cell(
         &settings,
         round_seed,
     )?;
+    let round_seconds = started.elapsed().as_secs_f64() - pretrain_seconds;
     let arms = cell.fine_tune_arms(&sources, settings.lambda)?;
     let judge_round = sources.iter().find(|s| s.source == Source::Judge);
     let random_round = sources.iter().find(|s| s.source != Source::Judge);
@@ -424,6 +449,13 @@ pub fn run_cell(
         pretrain_steps,
         arm_steps: total_iterations.saturating_sub(pause_at) * batch,
         seconds: started.elapsed().as_secs_f64(),
+        cost: Some(CellCost {
+            pretrain_seconds,
+            round_seconds,
+            judge_seconds: judge.seconds,
+            peak_memory_mib: crate::files::peak_rss_mib(),
+            resumed: resumed || judge.hits > 0,
+        }),
     };
     let json = serde_json::to_vec_pretty(&result)?;
     write_atomic(&result_path, &json)?;

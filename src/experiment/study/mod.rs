@@ -13,7 +13,7 @@ mod report;
 mod run;
 mod tables;
 
-pub use cell::{ArmRun, CellResult, ReferenceRun, run_cell, run_reference};
+pub use cell::{ArmRun, CellCost, CellResult, ReferenceRun, run_cell, run_reference};
 pub use config::StudyConfig;
 pub use report::write_reports;
 pub use run::{StudyProgress, merge, run_study};

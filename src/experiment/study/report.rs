@@ -37,14 +37,7 @@ pub fn write_reports(
     let mut md = outcomes_table(config, results, &rows, share, reference.as_ref());
     md.push_str(&per_arm_section(config, &rows, reference.as_ref()));
     md.push_str(&controls_section(results, config, share, low_share));
-    md.push_str(&format!(
-        "\nWall time per cell: {}.\n",
-        results
-            .iter()
-            .map(|r| format!("r={} s={}: {:.0} s", r.region, r.seed, r.seconds))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    md.push_str(&cost_section(results));
     md.push_str(&reward_model_section(config, results));
     md.push_str(&judge_section(results));
     md.push_str(&failures_section(failures));
@@ -64,6 +57,52 @@ pub fn write_reports(
     let figure = cheese_rate_plot(&series, reference.map(|r| r[0]))?;
     write_atomic(&out.join("plot.svg"), figure.svg.as_bytes())?;
     Ok(write_atomic(&out.join("plot.png"), &figure.png)?)
+}
+
+/// What each cell cost: its wall time, the parts of it the run that finished it recorded, each
+/// arm's time, its env steps and peak memory. A list, not a table: the report's tables hold what
+/// a merge must reproduce exactly, and times differ from run to run.
+fn cost_section(results: &[CellResult]) -> String {
+    let mut md = String::from("\n## What each cell cost\n\n");
+    for r in results {
+        let arms: Vec<String> = r
+            .arms
+            .iter()
+            .map(|a| {
+                let share = a.share.map_or(String::new(), |s| format!(" at {s}"));
+                format!("{}{share} {:.0} s", a.arm.name(), a.seconds)
+            })
+            .collect();
+        let steps = r.pretrain_steps + r.arm_steps * r.arms.len() as u64;
+        let parts = match &r.cost {
+            Some(c) => format!(
+                "{}pre-training {:.0} s, the round {:.0} s (the judge {:.0} s), ",
+                if c.resumed {
+                    "resumed; this run's part: "
+                } else {
+                    ""
+                },
+                c.pretrain_seconds,
+                c.round_seconds,
+                c.judge_seconds
+            ),
+            None => String::new(),
+        };
+        let memory = r
+            .cost
+            .as_ref()
+            .and_then(|c| c.peak_memory_mib)
+            .map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
+        md.push_str(&format!(
+            "- r={} s={}: {:.0} s ({parts}arms: {}), {:.1} M env steps{memory}\n",
+            r.region,
+            r.seed,
+            r.seconds,
+            arms.join(", "),
+            steps as f64 / 1e6
+        ));
+    }
+    md
 }
 
 /// `results.csv`: every arm's test and validation outcomes per cell, and the reference agents'.
