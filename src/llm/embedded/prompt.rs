@@ -240,4 +240,29 @@ mod tests {
             .expect("facts-axes asks one axis at a time");
         assert!(asked.contains("{axis}") && asked.contains("{values}"));
     }
+
+    #[test]
+    fn a_variant_with_a_bad_value_names_its_file_and_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.ron");
+        let shipped = std::fs::read_to_string(crate::files::project_path(
+            "assets/prompts/embedded/facts-axes.ron",
+        ))
+        .expect("facts-axes");
+        let bad = shipped.replacen("axis_question: \"", "axis_question: 5, x: \"", 1);
+        assert_ne!(bad, shipped);
+        std::fs::write(&path, &bad).expect("write");
+        let line = bad
+            .lines()
+            .position(|l| l.contains("axis_question: 5"))
+            .expect("the bad line")
+            + 1;
+        let error = PromptVariant::load(&path.to_string_lossy())
+            .expect_err("a number is not a question")
+            .to_string();
+        assert!(
+            error.contains(&format!("bad.ron:{line}:")),
+            "names the file and line {line}: {error}"
+        );
+    }
 }

@@ -118,16 +118,17 @@ impl EmbeddedJudge {
                     .replace("{corner}", corner.words())
             }
         };
-        self.episode_fact(&asked, episode)
+        self.episode_fact(&asked, &render_positions(episode), episode)
     }
 
     /// [`Self::episode_fact`] of a one-axis question, each prompt asked once.
     fn axis_odds(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
-        let key = format!("{asked}\n{}", render_positions(episode));
+        let shown = render_positions(episode);
+        let key = format!("{asked}\n{shown}");
         if let Some(&odds) = self.axis_odds.get(&key) {
             return Ok(odds);
         }
-        let odds = self.episode_fact(asked, episode)?;
+        let odds = self.episode_fact(asked, &shown, episode)?;
         if self.axis_odds.len() > 4096 {
             self.axis_odds.clear();
         }
@@ -135,11 +136,16 @@ impl EmbeddedJudge {
         Ok(odds)
     }
 
-    /// The model's log-odds of yes to `asked` with `{episode}` and `{cheese}` filled in.
-    fn episode_fact(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
-        let shown = render_positions(episode);
+    /// The model's log-odds of yes to `asked` with `{episode}` (`shown`, the episode's positions)
+    /// and `{cheese}` filled in.
+    fn episode_fact(
+        &mut self,
+        asked: &str,
+        shown: &str,
+        episode: &Rollout,
+    ) -> Result<f64, JudgeError> {
         let cheese = episode.layout.cheese;
-        let asked = asked.replace("{episode}", &shown).replace(
+        let asked = asked.replace("{episode}", shown).replace(
             "{cheese}",
             &format!("row {}, column {}", cheese.row, cheese.col),
         );
