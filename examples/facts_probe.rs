@@ -42,6 +42,7 @@ fn main() {
         &EmbeddedConfig {
             model,
             prompt,
+            analyst: None,
             ..Default::default()
         },
         spec(Corner::TopRight, CheesePlacement::Anywhere),

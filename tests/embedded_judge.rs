@@ -180,6 +180,7 @@ fn analysis_always_yields_a_diagnosis_menu_scenarios_and_free_text() {
     let base = DistributionSpec::training(7, 1);
     let config = EmbeddedConfig {
         analysis_tokens: 16,
+        analyst: None,
         ..EmbeddedConfig::default()
     };
     let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
@@ -315,6 +316,97 @@ fn bad_model_files_give_errors_that_say_what_to_do() {
 }
 
 #[test]
+fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
+    use candle_core::{DType, Device, Tensor};
+    let base_path = installed("smollm2-135m");
+    let dir = std::env::temp_dir().join(format!("maze-rllf-adapter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let zeros = |shape: (usize, usize)| Tensor::zeros(shape, DType::F32, &Device::Cpu).expect("t");
+    let small = |shape: (usize, usize)| {
+        Tensor::randn(0f32, 0.05, shape, &Device::Cpu).expect("random tensor")
+    };
+    // An adapter on two weights of this model (rank 4), as scripts/tune_judge.py writes one.
+    let adapter = dir.join("adapter.safetensors");
+    let tensors = std::collections::HashMap::from([
+        ("blk.0.attn_q.weight.lora_a".to_string(), small((4, 576))),
+        ("blk.0.attn_q.weight.lora_b".to_string(), small((576, 4))),
+        (
+            "blk.29.ffn_down.weight.lora_a".to_string(),
+            small((4, 1536)),
+        ),
+        ("blk.29.ffn_down.weight.lora_b".to_string(), small((576, 4))),
+    ]);
+    candle_core::safetensors::save(&tensors, &adapter).expect("write adapter");
+    let prompt = ChatModel::chat_prompt(
+        "You judge episodes of a mouse in a grid maze.",
+        "The cheese is at row 1, column 5. Is the cheese in rows 0 to 3 and in columns 3 to 6? \
+         Answer yes or no.",
+        "",
+    );
+    let mut base = ChatModel::load(&base_path, None, Dequantize::Auto, "x").expect("base");
+    let mut tuned = ChatModel::load_tuned(&base_path, None, Dequantize::Auto, "x", Some(&adapter))
+        .expect("tuned");
+    assert_eq!(tuned.info.adapter.as_deref(), Some(adapter.as_path()));
+    let before = base.next_token_logprobs(&prompt).expect("base answers");
+    let after = tuned.next_token_logprobs(&prompt).expect("tuned answers");
+    let moved = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        moved > 1e-3,
+        "the adapter changed nothing (max change {moved})"
+    );
+
+    let load = |path: &std::path::Path| {
+        ChatModel::load_tuned(&base_path, None, Dequantize::Auto, "x", Some(path))
+            .err()
+            .expect("a bad adapter is an error")
+            .to_string()
+    };
+    // Shapes that fit no weight of this model (another model's adapter).
+    let foreign = dir.join("foreign.safetensors");
+    let tensors = std::collections::HashMap::from([
+        ("blk.0.attn_q.weight.lora_a".to_string(), zeros((2, 10))),
+        ("blk.0.attn_q.weight.lora_b".to_string(), zeros((576, 2))),
+    ]);
+    candle_core::safetensors::save(&tensors, &foreign).expect("write adapter");
+    let err = load(&foreign);
+    assert!(
+        err.contains("foreign.safetensors")
+            && err.contains("blk.0.attn_q.weight")
+            && err.contains("another model"),
+        "{err}"
+    );
+    // A weight this model does not have.
+    let tensors = std::collections::HashMap::from([
+        ("blk.99.attn_q.weight.lora_a".to_string(), zeros((2, 576))),
+        ("blk.99.attn_q.weight.lora_b".to_string(), zeros((576, 2))),
+    ]);
+    candle_core::safetensors::save(&tensors, &foreign).expect("write adapter");
+    let err = load(&foreign);
+    assert!(
+        err.contains("blk.99.attn_q.weight") && err.contains("another model"),
+        "{err}"
+    );
+    // Not a safetensors file; no file at all.
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not an adapter").expect("write");
+    let err = load(&garbage);
+    assert!(
+        err.contains("garbage.safetensors") && err.contains("safetensors"),
+        "{err}"
+    );
+    let err = load(&dir.join("absent.safetensors"));
+    assert!(
+        err.contains("not found") && err.contains("git checkout"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn per_item_proposals_subtract_the_contrast_and_respect_the_floor() {
     installed(DEFAULT_MODEL);
     let base = DistributionSpec::training(7, 1);
@@ -381,6 +473,7 @@ fn the_facts_variant_answers_every_question_itself_and_is_counted_like_the_oracl
     let base = DistributionSpec::training(7, 1);
     let config = EmbeddedConfig {
         prompt: "facts".into(),
+        analyst: None,
         ..EmbeddedConfig::default()
     };
     let mut judge = EmbeddedJudge::new(&config, base).expect("judge");
@@ -406,4 +499,48 @@ fn the_facts_variant_answers_every_question_itself_and_is_counted_like_the_oracl
             .expect("answered");
         assert!(odds.is_finite(), "{corner}: {odds}");
     }
+}
+
+#[test]
+fn an_analyst_model_reads_the_episodes_and_the_labeller_keeps_the_labels() {
+    installed(DEFAULT_MODEL);
+    installed("smollm2-135m");
+    let training = DistributionSpec {
+        maze_size: maze_rllf::level::MazeSize::Fixed(7),
+        ..DistributionSpec::training(7, 2)
+    };
+    let (success, failure) = success_and_failure();
+    let layout = training.level_for_seed(100);
+    let episodes = Episodes {
+        training: vec![rollout(layout.clone(), &route_to_cheese(&layout))],
+        probes: vec![failure.clone()],
+    };
+    let labeller = EmbeddedConfig {
+        analyst: None,
+        ..EmbeddedConfig::default()
+    };
+    let with_analyst = EmbeddedConfig {
+        analyst: maze_rllf::llm::embedded::Analyst::parse("smollm2-135m/facts").expect("parse"),
+        ..labeller.clone()
+    };
+    let mut alone = EmbeddedJudge::new(&labeller, training.clone()).expect("labeller");
+    let mut judge = EmbeddedJudge::new(&with_analyst, training).expect("judge with analyst");
+    assert!(
+        judge.name().ends_with("analyses by smollm2-135m/facts"),
+        "{}",
+        judge.name()
+    );
+    // The analysis is the analyst's: the facts variant's answers, one per question, and the
+    // one aggregation over them.
+    let analysis = judge.analyze("", &episodes).expect("analysis");
+    let answers = analysis
+        .answers
+        .clone()
+        .expect("the analyst answers one by one");
+    assert_eq!((answers.training.len(), answers.probes.len()), (1, 1));
+    assert_eq!(analysis.diagnosis, answers.diagnosis());
+    // The labels are the labeller's.
+    let a = judge.compare(&success, &failure).expect("label").choice;
+    let b = alone.compare(&success, &failure).expect("label").choice;
+    assert_eq!(a, b);
 }

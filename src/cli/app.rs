@@ -37,6 +37,11 @@ pub struct AppArgs {
     #[cfg(feature = "embedded")]
     #[arg(long, default_value = crate::llm::embedded::DEFAULT_PROMPT)]
     pub embedded_prompt: String,
+    /// Who reads the episodes for `--judge embedded`'s analyses: `MODEL/PROMPT`, or `none` for
+    /// the labelling model and prompt themselves.
+    #[cfg(feature = "embedded")]
+    #[arg(long, default_value = crate::llm::embedded::DEFAULT_ANALYST)]
+    pub embedded_analyst: String,
     /// Cache judge answers in this JSONL file.
     #[arg(long)]
     pub label_cache: Option<PathBuf>,
@@ -257,6 +262,7 @@ pub fn app_options(
         embedded: crate::llm::embedded::EmbeddedConfig {
             model: args.embedded_model.clone(),
             prompt: args.embedded_prompt.clone(),
+            analyst: crate::llm::embedded::Analyst::parse(&args.embedded_analyst)?,
             ..Default::default()
         },
     };

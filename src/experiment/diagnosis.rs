@@ -527,6 +527,7 @@ pub fn benchmark_judges(
                         specs.push(JudgeSpec::Embedded(EmbeddedConfig {
                             model: model.clone(),
                             prompt,
+                            analyst: None,
                             ..Default::default()
                         }));
                     }

@@ -228,6 +228,7 @@ pub fn run(
             model: model.clone(),
             prompt: first_prompt.clone(),
             dequantize: settings.dequantize,
+            analyst: None,
             ..EmbeddedConfig::default()
         };
         let before = crate::files::rss_mib();

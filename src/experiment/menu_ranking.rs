@@ -46,6 +46,7 @@ pub fn menu_ranking(
             &EmbeddedConfig {
                 model: model.clone(),
                 prompt: prompts[0].clone(),
+                analyst: None,
                 ..Default::default()
             },
             first_base,

@@ -72,6 +72,44 @@ pub struct EmbeddedConfig {
     pub analysis_tokens: usize,
     /// How many menu scenarios an analysis proposes.
     pub scenarios: usize,
+    /// A low-rank adapter (safetensors, as `scripts/tune-judge.sh` writes it) added to the
+    /// model's weights at load; None: the model as installed.
+    pub adapter: Option<PathBuf>,
+    /// Another model and prompt variant that read the episodes for an analysis (None: the
+    /// labelling model and variant do it themselves).
+    pub analyst: Option<Analyst>,
+}
+
+/// The model and prompt variant that read episodes for an analysis when they are not the ones
+/// that label pairs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analyst {
+    pub model: String,
+    pub prompt: String,
+    /// The analyst model's adapter, if any.
+    #[serde(default)]
+    pub adapter: Option<PathBuf>,
+}
+
+impl Analyst {
+    /// Parses `MODEL/PROMPT` (a known model's name or a GGUF path, then a variant); `none` is
+    /// no analyst.
+    pub fn parse(text: &str) -> Result<Option<Self>, crate::errors::Invalid> {
+        if text == "none" {
+            return Ok(None);
+        }
+        match text.rsplit_once('/') {
+            Some((model, prompt)) if !model.is_empty() && !prompt.is_empty() => Ok(Some(Self {
+                model: model.into(),
+                prompt: prompt.into(),
+                adapter: None,
+            })),
+            _ => Err(crate::errors::Invalid(format!(
+                "analyst '{text}': expected MODEL/PROMPT (e.g. qwen2.5-coder-1.5b/facts-shots) \
+                 or `none`"
+            ))),
+        }
+    }
 }
 
 impl Default for EmbeddedConfig {
@@ -84,6 +122,8 @@ impl Default for EmbeddedConfig {
             calibrate: true,
             analysis_tokens: 48,
             scenarios: 3,
+            adapter: None,
+            analyst: None,
         }
     }
 }
@@ -91,6 +131,8 @@ impl Default for EmbeddedConfig {
 /// The default offline judge, chosen by `judge-eval` (see README, "Offline judge").
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b";
 pub const DEFAULT_PROMPT: &str = "positions-yesno";
+/// The default analyst (`--embedded-analyst`): none, the labelling model reads the episodes.
+pub const DEFAULT_ANALYST: &str = "none";
 
 /// Resolves a model name or path to (display name, path, expected sha256).
 pub fn resolve_model(model: &str) -> (String, PathBuf, Option<&'static str>) {
@@ -127,3 +169,30 @@ pub const MEASURED_FILE: &str = "assets/judges/measured.json";
 
 /// Below this controlled agreement a judge is shown as unreliable.
 pub const RELIABLE_AGREEMENT: f64 = 0.70;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_analyst_reads_as_model_slash_prompt_or_none() {
+        assert_eq!(Analyst::parse(DEFAULT_ANALYST).expect("the default"), None);
+        let analyst = Analyst::parse("qwen2.5-coder-1.5b/facts-shots").expect("a known model");
+        assert_eq!(
+            analyst.map(|a| (a.model, a.prompt)),
+            Some(("qwen2.5-coder-1.5b".into(), "facts-shots".into()))
+        );
+        let path = Analyst::parse("/models/my model.gguf/facts").expect("a path");
+        assert_eq!(
+            path.map(|a| a.model),
+            Some("/models/my model.gguf".to_string())
+        );
+        for bad in ["facts", "model/", "/facts", ""] {
+            let err = Analyst::parse(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("MODEL/PROMPT") && err.contains("none"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -52,6 +52,8 @@ pub struct EmbeddedJudge {
     /// ranges, so each is asked once per episode).
     axis_odds: std::collections::HashMap<String, f64>,
     measured: Option<f64>,
+    /// The judge that reads episodes for an analysis, when another model or variant does.
+    analyst: Option<Box<EmbeddedJudge>>,
 }
 
 impl EmbeddedJudge {
@@ -64,11 +66,12 @@ impl EmbeddedJudge {
         } else {
             "a llama or qwen2 ChatML GGUF at that path".to_string()
         };
-        let model = ChatModel::load(
+        let model = ChatModel::load_tuned(
             &path,
             sha256.filter(|_| config.verify_sha256),
             config.dequantize,
             &install,
+            config.adapter.as_deref(),
         )?;
         let label_ids = [
             model.single_token(&variant.labels.0),
@@ -82,6 +85,23 @@ impl EmbeddedJudge {
             .into());
         };
         let measured = measured_agreement(&model_name, &variant_name);
+        let analyst = match &config.analyst {
+            Some(a)
+                if a.model != config.model
+                    || a.prompt != config.prompt
+                    || a.adapter != config.adapter =>
+            {
+                let own = EmbeddedConfig {
+                    model: a.model.clone(),
+                    prompt: a.prompt.clone(),
+                    adapter: a.adapter.clone(),
+                    analyst: None,
+                    ..config.clone()
+                };
+                Some(Box::new(EmbeddedJudge::new(&own, base.clone())?))
+            }
+            _ => None,
+        };
         Ok(Self {
             model,
             model_name,
@@ -96,6 +116,7 @@ impl EmbeddedJudge {
             episode_scores: std::collections::HashMap::new(),
             axis_odds: std::collections::HashMap::new(),
             measured,
+            analyst,
         })
     }
 
@@ -295,7 +316,11 @@ impl Judge for EmbeddedJudge {
     }
 
     fn name(&self) -> String {
-        format!("embedded:{}/{}", self.model_name, self.variant_name)
+        let own = format!("embedded:{}/{}", self.model_name, self.variant_name);
+        match &self.analyst {
+            Some(a) => format!("{own}, analyses by {}/{}", a.model_name, a.variant_name),
+            None => own,
+        }
     }
 
     fn measured_agreement(&self) -> Option<f64> {
@@ -303,6 +328,10 @@ impl Judge for EmbeddedJudge {
     }
 
     fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        if let Some(analyst) = self.analyst.as_mut() {
+            analyst.rebase(&self.base);
+            return analyst.analyze(environment, episodes);
+        }
         // The per-episode readings ask about the probes only: the training episodes reach the
         // model in the whole reading alone.
         let (diagnosis, words, context) = match self.variant.diagnosis {

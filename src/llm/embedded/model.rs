@@ -70,6 +70,8 @@ pub struct ModelInfo {
     pub file_bytes: u64,
     pub load_seconds: f64,
     pub dequantized_tensors: usize,
+    /// The low-rank adapter added to the weights, if any.
+    pub adapter: Option<PathBuf>,
 }
 
 enum Weights {
@@ -164,6 +166,19 @@ impl ChatModel {
         dequantize: Dequantize,
         install: &str,
     ) -> Result<Self, ModelError> {
+        Self::load_tuned(path, sha256, dequantize, install, None)
+    }
+
+    /// [`Self::load`] with a low-rank adapter (`scripts/tune_judge.py`'s safetensors: per tuned
+    /// weight `W`, tensors `W.lora_a` (rank x in) and `W.lora_b` (out x rank, scale folded in))
+    /// added to the dequantized weights: `W + lora_b lora_a`, kept as f32.
+    pub fn load_tuned(
+        path: &Path,
+        sha256: Option<&str>,
+        dequantize: Dequantize,
+        install: &str,
+        adapter: Option<&Path>,
+    ) -> Result<Self, ModelError> {
         let started = std::time::Instant::now();
         let content = read_header(path, install)?;
         let corrupt = |reason: String| ModelError::Corrupt {
@@ -208,10 +223,14 @@ impl ChatModel {
         let device = Device::Cpu;
         let mut file = std::fs::File::open(path).map_err(|e| corrupt(e.to_string()))?;
         let file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let deltas = match adapter {
+            Some(adapter) => read_adapter(adapter, &content, &device)?,
+            None => std::collections::HashMap::new(),
+        };
         let slow: Vec<String> = content
             .tensor_infos
             .iter()
-            .filter(|(_, t)| dequantize.wants(t.ggml_dtype))
+            .filter(|(name, t)| dequantize.wants(t.ggml_dtype) || deltas.contains_key(*name))
             .map(|(name, _)| name.clone())
             .collect();
         let run = |e: candle_core::Error| corrupt(format!("cannot read the weights: {e}"));
@@ -225,8 +244,11 @@ impl ChatModel {
             for name in names {
                 let tensor = content.tensor(&mut file, name, &device).map_err(run)?;
                 let tensor = if slow.contains(name) {
-                    QTensor::quantize(&tensor.dequantize(&device).map_err(run)?, GgmlDType::F32)
-                        .map_err(run)?
+                    let mut weight = tensor.dequantize(&device).map_err(run)?;
+                    if let Some(delta) = deltas.get(name) {
+                        weight = (weight + delta).map_err(run)?;
+                    }
+                    QTensor::quantize(&weight, GgmlDType::F32).map_err(run)?
                 } else {
                     tensor
                 };
@@ -258,6 +280,7 @@ impl ChatModel {
                 file_bytes,
                 load_seconds: started.elapsed().as_secs_f64(),
                 dequantized_tensors: slow.len(),
+                adapter: adapter.map(Path::to_path_buf),
             },
         })
     }
@@ -344,6 +367,61 @@ impl ChatModel {
         self.clear();
         self.decode(&out)
     }
+}
+
+/// The weight changes of a low-rank adapter file, `lora_b lora_a` per tuned weight, each checked
+/// against the weight's shape in `content`.
+fn read_adapter(
+    path: &Path,
+    content: &Content,
+    device: &Device,
+) -> Result<std::collections::HashMap<String, Tensor>, ModelError> {
+    let corrupt = |reason: String| ModelError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(corrupt(
+            "adapter file not found (it ships with the project under assets/judges/; \
+             restore it with `git checkout -- assets/judges`)"
+                .into(),
+        ));
+    }
+    let tensors = candle_core::safetensors::load(path, device)
+        .map_err(|e| corrupt(format!("not a readable safetensors adapter: {e}")))?;
+    let mut deltas = std::collections::HashMap::new();
+    for (key, a) in &tensors {
+        let Some(name) = key.strip_suffix(".lora_a") else {
+            continue;
+        };
+        let b = tensors
+            .get(&format!("{name}.lora_b"))
+            .ok_or_else(|| corrupt(format!("{name}.lora_a has no {name}.lora_b")))?;
+        let info = content.tensor_infos.get(name).ok_or_else(|| {
+            corrupt(format!(
+                "it tunes {name}, which this model does not have: the adapter belongs to \
+                 another model"
+            ))
+        })?;
+        let delta = b
+            .matmul(a)
+            .map_err(|e| corrupt(format!("{name}: lora_b x lora_a: {e}")))?;
+        if delta.dims() != info.shape.dims() {
+            return Err(corrupt(format!(
+                "{name}: the adapter's change has shape {:?}, the weight {:?}: the adapter \
+                 belongs to another model",
+                delta.dims(),
+                info.shape.dims()
+            )));
+        }
+        deltas.insert(name.to_string(), delta);
+    }
+    if deltas.is_empty() {
+        return Err(corrupt(
+            "the adapter holds no `.lora_a`/`.lora_b` pair".into(),
+        ));
+    }
+    Ok(deltas)
 }
 
 fn load_weights<R: Read + Seek>(

@@ -78,26 +78,37 @@ impl EmbeddedJudge {
                 .map(|id| f64::from(logprobs[id as usize]).exp())
                 .sum::<f64>()
         };
-        let (yes, no) = (mass(["Yes", "yes"]), mass(["No", "no"]));
+        let (yes, no) = (mass(YES_WORDS), mass(NO_WORDS));
         Ok(yes.max(1e-12).ln() - no.max(1e-12).ln())
     }
 
     /// The log-odds of yes the model gives to `question` about `episode` (shown as positions).
     pub fn fact_odds(&mut self, question: Question, episode: &Rollout) -> Result<f64, JudgeError> {
+        if let (Question::CheeseIn(corner), Some(template)) =
+            (question, self.variant.axis_question.clone())
+        {
+            let (rows, columns) =
+                corner_quarter(&episode.layout, corner).unwrap_or(([0, 0], [0, 0]));
+            let mut odds = f64::INFINITY;
+            for (axis, [low, high]) in [("row", rows), ("column", columns)] {
+                let asked = template
+                    .replace("{axis}", axis)
+                    .replace("{values}", &one_of(low, high));
+                odds = odds.min(self.axis_odds(&asked, episode)?);
+            }
+            return Ok(odds);
+        }
+        let asked = self.fact_question(question, episode);
+        self.episode_fact(&asked, &render_positions(episode), episode)
+    }
+
+    /// The user turn that asks `question` about `episode` in one prompt (the variant's
+    /// `cheese_question` or `heads_question`, placeholders but `{episode}` and `{cheese}` filled).
+    fn fact_question(&self, question: Question, episode: &Rollout) -> String {
         let layout = &episode.layout;
-        let asked = match question {
+        match question {
             Question::CheeseIn(corner) => {
                 let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
-                if let Some(template) = self.variant.axis_question.clone() {
-                    let mut odds = f64::INFINITY;
-                    for (axis, [low, high]) in [("row", rows), ("column", columns)] {
-                        let asked = template
-                            .replace("{axis}", axis)
-                            .replace("{values}", &one_of(low, high));
-                        odds = odds.min(self.axis_odds(&asked, episode)?);
-                    }
-                    return Ok(odds);
-                }
                 self.variant
                     .cheese_question
                     .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
@@ -117,8 +128,36 @@ impl EmbeddedJudge {
                     .replace("{cell}", &cell)
                     .replace("{corner}", corner.words())
             }
+        }
+    }
+
+    /// The whole prompt (ChatML up to the answer) and its token ids that ask `question` about
+    /// `episode`, as [`Self::fact_odds`] asks it with a variant that has no one-axis question:
+    /// what a model is tuned on.
+    pub fn fact_prompt(
+        &self,
+        question: Question,
+        episode: &Rollout,
+    ) -> Result<(String, Vec<u32>), ModelError> {
+        let user = fill_episode(
+            &self.fact_question(question, episode),
+            &render_positions(episode),
+            episode,
+        );
+        let prompt = ChatModel::chat_prompt(&self.variant.system, &user, "");
+        let ids = self.model.encode(&prompt)?;
+        Ok((prompt, ids))
+    }
+
+    /// The token ids whose probabilities make the yes/no answer: (yes words, no words).
+    pub fn answer_tokens(&self) -> (Vec<u32>, Vec<u32>) {
+        let ids = |words: [&str; 2]| -> Vec<u32> {
+            words
+                .iter()
+                .filter_map(|w| self.model.single_token(w))
+                .collect()
         };
-        self.episode_fact(&asked, &render_positions(episode), episode)
+        (ids(YES_WORDS), ids(NO_WORDS))
     }
 
     /// [`Self::episode_fact`] of a one-axis question, each prompt asked once.
@@ -144,11 +183,7 @@ impl EmbeddedJudge {
         shown: &str,
         episode: &Rollout,
     ) -> Result<f64, JudgeError> {
-        let cheese = episode.layout.cheese;
-        let asked = asked.replace("{episode}", shown).replace(
-            "{cheese}",
-            &format!("row {}, column {}", cheese.row, cheese.col),
-        );
+        let asked = fill_episode(asked, shown, episode);
         if self.variant.fact_reasoning == 0 {
             return self.yes_log_odds(&asked);
         }
@@ -292,6 +327,19 @@ impl EmbeddedJudge {
         let context = format!("{environment}\n\n{words}\n\n");
         Ok((diagnosis, words, context))
     }
+}
+
+/// The first tokens read as "yes" and as "no" (either case).
+const YES_WORDS: [&str; 2] = ["Yes", "yes"];
+const NO_WORDS: [&str; 2] = ["No", "no"];
+
+/// `asked` with `{episode}` as `shown` and `{cheese}` as the episode's cheese cell.
+fn fill_episode(asked: &str, shown: &str, episode: &Rollout) -> String {
+    let cheese = episode.layout.cheese;
+    asked.replace("{episode}", shown).replace(
+        "{cheese}",
+        &format!("row {}, column {}", cheese.row, cheese.col),
+    )
 }
 
 /// `low..=high` as words: "3", "3 or 4", "3, 4, 5 or 6".
