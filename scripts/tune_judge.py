@@ -144,9 +144,17 @@ class Llama(torch.nn.Module):
 
 
 def accuracy(model, rows):
+    """Balanced accuracy: the mean of the shares right among true and among false questions."""
+    hits = {True: [0, 0], False: [0, 0]}
     with torch.no_grad():
-        right = [(model(r["tokens"], r.get("frozen")).item() > 0) == r["truth"] for r in rows]
-    return sum(right) / max(len(right), 1)
+        for r in rows:
+            said = model(r["tokens"], r.get("frozen")).item() > 0
+            hits[r["truth"]][0] += int(said == r["truth"])
+            hits[r["truth"]][1] += 1
+    shares = [right / count for right, count in hits.values() if count]
+    print(f"    true questions right {hits[True][0]}/{hits[True][1]}, false ones "
+          f"{hits[False][0]}/{hits[False][1]}", flush=True)
+    return sum(shares) / max(len(shares), 1)
 
 
 def main():
@@ -163,6 +171,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validation", default="", help="agents of DATA kept for validation")
     p.add_argument("--valid-data", help="another file of questions for validation")
+    p.add_argument("--questions", default="",
+                   help="only these question kinds, comma-separated (e.g. CheeseIn)")
+    p.add_argument("--balance", action="store_true",
+                   help="weigh true answers by false/true so both count alike")
     p.add_argument("--check", action="store_true", help="compare with the reference odds and stop")
     p.add_argument("--evaluate", metavar="ADAPTER",
                    help="report ADAPTER's accuracy on DATA per question kind (OUT unused)")
@@ -197,6 +209,12 @@ def main():
         with open(args.valid_data) as f:
             f.readline()
             valid += [json.loads(line) for line in f]
+    kinds = set(k for k in args.questions.split(",") if k)
+    if kinds:
+        train = [r for r in train if r["question"].split("(")[0] in kinds]
+        valid = [r for r in valid if r["question"].split("(")[0] in kinds]
+    true_count = max(sum(r["truth"] for r in train), 1)
+    weight_true = (len(train) - true_count) / true_count if args.balance else 1.0
     started = time.time()
     for r in train + valid:
         r["frozen"] = model.frozen(r["tokens"])
@@ -208,7 +226,9 @@ def main():
     steps = args.epochs * math.ceil(len(train) / args.batch)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 1 - s / max(steps, 1))
     best = (accuracy(model, valid) if valid else 0.0, 0)
-    print(f"epoch 0: validation accuracy {best[0]:.3f}", flush=True)
+    measure = ("validation balanced accuracy" if valid
+               else "training accuracy (running, no validation set)")
+    print(f"epoch 0: {measure} {best[0]:.3f}", flush=True)
     save(model, args, best, hp)
     started = time.time()
     for epoch in range(1, args.epochs + 1):
@@ -221,6 +241,8 @@ def main():
                 odds = model(r["tokens"], r["frozen"])
                 target = torch.tensor(1.0 if r["truth"] else 0.0)
                 loss = F.binary_cross_entropy_with_logits(odds, target) / len(batch)
+                if r["truth"]:
+                    loss = loss * weight_true
                 loss.backward()
                 total += loss.item() * len(batch)
                 right += int((odds.item() > 0) == r["truth"])
@@ -232,13 +254,13 @@ def main():
                       f"train accuracy {right / done:.3f} ({time.time() - started:.0f} s)",
                       flush=True)
         score = accuracy(model, valid) if valid else right / len(train)
-        print(f"epoch {epoch}: validation accuracy {score:.3f} ({time.time() - started:.0f} s)",
+        print(f"epoch {epoch}: {measure} {score:.3f} ({time.time() - started:.0f} s)",
               flush=True)
         save(model, args, (score, epoch), hp, args.out.replace(".safetensors", f"-epoch{epoch}.safetensors"))
         if score >= best[0]:
             best = (score, epoch)
             save(model, args, best, hp)
-    print(f"kept epoch {best[1]} (validation accuracy {best[0]:.3f}) in {args.out}")
+    print(f"kept epoch {best[1]} ({measure} {best[0]:.3f}) in {args.out}")
 
 
 def evaluate(model, path, rows):

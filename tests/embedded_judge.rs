@@ -358,6 +358,19 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
         moved > 1e-3,
         "the adapter changed nothing (max change {moved})"
     );
+    // A judge on a tuned model is named apart from the model as installed.
+    let judge = EmbeddedJudge::new(
+        &EmbeddedConfig {
+            model: "smollm2-135m".into(),
+            prompt: "facts".into(),
+            adapter: Some(adapter.clone()),
+            analyst: None,
+            ..EmbeddedConfig::default()
+        },
+        DistributionSpec::training(7, 1),
+    )
+    .expect("tuned judge");
+    assert_eq!(judge.name(), "embedded:smollm2-135m+adapter/facts");
 
     let load = |path: &std::path::Path| {
         ChatModel::load_tuned(&base_path, None, Dequantize::Auto, "x", Some(path))
@@ -400,7 +413,7 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
     );
     let err = load(&dir.join("absent.safetensors"));
     assert!(
-        err.contains("not found") && err.contains("git checkout"),
+        err.contains("not found") && err.contains("tune-judge"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -72,6 +72,10 @@ pub struct JudgeEvalArgs {
     /// disambiguates, what would be proposed); no agent is read, so it is for development.
     #[arg(long)]
     pub rank_menu: bool,
+    /// With `--diagnosis`: a low-rank adapter (`scripts/tune-judge.sh`) added to every embedded
+    /// model judged.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 /// Checks the arguments and runs the evaluation.
@@ -96,7 +100,14 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
         agents,
         cases,
         rank_menu,
+        adapter,
     } = args;
+    if adapter.is_some() && (diagnosis.is_none() || rank_menu) {
+        anyhow::bail!(
+            "--adapter is read by the diagnosis benchmark only: add --diagnosis CONFIG (without \
+             --rank-menu)"
+        );
+    }
     if rank_menu {
         let Some(config) = diagnosis else {
             anyhow::bail!("--rank-menu needs --diagnosis CONFIG (the proxy corners it ranks for)");
@@ -120,6 +131,7 @@ pub(super) fn run(args: JudgeEvalArgs) -> anyhow::Result<()> {
             &judges,
             &model,
             &prompt,
+            adapter.as_deref(),
             base_url.as_deref(),
         )?;
         return diagnosis_benchmark(&config, &judges, dirs, &cases);

@@ -506,16 +506,17 @@ pub fn or_default(given: &[String], default: &str) -> Vec<String> {
 }
 
 /// The judges a benchmark scores, by name (`--judges`): the embedded judge once per model and
-/// prompt (the defaults when none are given), the server's judge with the first model at
-/// `base_url`, every other judge with its default settings.
+/// prompt (the defaults when none are given; `adapter` added to each model), the server's judge
+/// with the first model at `base_url`, every other judge with its default settings.
 pub fn benchmark_judges(
     names: &[String],
     models: &[String],
     prompts: &[String],
+    adapter: Option<&Path>,
     base_url: Option<&str>,
 ) -> Result<Vec<JudgeSpec>, Invalid> {
     #[cfg(not(feature = "embedded"))]
-    let _ = prompts;
+    let _ = (prompts, adapter);
     let mut specs = Vec::new();
     for name in names {
         match name.parse::<JudgeKind>()? {
@@ -527,6 +528,7 @@ pub fn benchmark_judges(
                         specs.push(JudgeSpec::Embedded(EmbeddedConfig {
                             model: model.clone(),
                             prompt,
+                            adapter: adapter.map(Path::to_path_buf),
                             analyst: None,
                             ..Default::default()
                         }));

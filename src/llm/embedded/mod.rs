@@ -84,6 +84,17 @@ impl EmbeddedJudge {
             ))
             .into());
         };
+        // A tuned model is another judge: its name carries the adapter's.
+        let model_name = match &config.adapter {
+            Some(adapter) => format!(
+                "{model_name}+{}",
+                adapter.file_stem().map_or_else(
+                    || adapter.display().to_string(),
+                    |s| s.to_string_lossy().into()
+                )
+            ),
+            None => model_name,
+        };
         let measured = measured_agreement(&model_name, &variant_name);
         let analyst = match &config.analyst {
             Some(a)

@@ -382,8 +382,8 @@ fn read_adapter(
     };
     if !path.exists() {
         return Err(corrupt(
-            "adapter file not found (it ships with the project under assets/judges/; \
-             restore it with `git checkout -- assets/judges`)"
+            "adapter file not found: give the file `scripts/tune-judge.sh` wrote (by default \
+             runs/tune-judge/adapter.safetensors)"
                 .into(),
         ));
     }
