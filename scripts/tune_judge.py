@@ -10,8 +10,11 @@ answer read the way the judge reads it: log P(yes words) - log P(no words) of th
 token. Agents listed in --validation are not trained on: they choose the epoch kept.
 
 python scripts/tune_judge.py MODEL.gguf DATA.jsonl OUT.safetensors [--rank 8] [--epochs 3]
-    [--lr 1e-3] [--validation top_right-s2,...] [--valid-data VALID.jsonl] [--check]
-    [--evaluate ADAPTER]
+    [--lr 1e-3] [--tuned-layers 10] [--validation top_right-s2,...] [--valid-data VALID.jsonl]
+    [--questions CheeseIn,HeadsFor] [--balance] [--check] [--evaluate ADAPTER]
+
+The prompts must come from a variant without a one-axis question (`facts`, `facts-shots`): those
+are asked in one prompt each, which is what `EmbeddedJudge::fact_prompt` writes.
 """
 
 import argparse
