@@ -326,17 +326,22 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
         Tensor::randn(0f32, 0.05, shape, &Device::Cpu).expect("random tensor")
     };
     // An adapter on two weights of this model (rank 4), as scripts/tune_judge.py writes one.
+    // Per tuned weight: its name, `lora_a` (rank x in) and `lora_b` (out x rank).
+    let write_adapter = |path: &std::path::Path, pairs: Vec<(&str, Tensor, Tensor)>| {
+        let tensors: std::collections::HashMap<String, Tensor> = pairs
+            .into_iter()
+            .flat_map(|(w, a, b)| [(format!("{w}.lora_a"), a), (format!("{w}.lora_b"), b)])
+            .collect();
+        candle_core::safetensors::save(&tensors, path).expect("write adapter");
+    };
     let adapter = dir.join("adapter.safetensors");
-    let tensors = std::collections::HashMap::from([
-        ("blk.0.attn_q.weight.lora_a".to_string(), small((4, 576))),
-        ("blk.0.attn_q.weight.lora_b".to_string(), small((576, 4))),
-        (
-            "blk.29.ffn_down.weight.lora_a".to_string(),
-            small((4, 1536)),
-        ),
-        ("blk.29.ffn_down.weight.lora_b".to_string(), small((576, 4))),
-    ]);
-    candle_core::safetensors::save(&tensors, &adapter).expect("write adapter");
+    write_adapter(
+        &adapter,
+        vec![
+            ("blk.0.attn_q.weight", small((4, 576)), small((576, 4))),
+            ("blk.29.ffn_down.weight", small((4, 1536)), small((576, 4))),
+        ],
+    );
     let prompt = ChatModel::chat_prompt(
         "You judge episodes of a mouse in a grid maze.",
         "The cheese is at row 1, column 5. Is the cheese in rows 0 to 3 and in columns 3 to 6? \
@@ -380,11 +385,10 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
     };
     // Shapes that fit no weight of this model (another model's adapter).
     let foreign = dir.join("foreign.safetensors");
-    let tensors = std::collections::HashMap::from([
-        ("blk.0.attn_q.weight.lora_a".to_string(), zeros((2, 10))),
-        ("blk.0.attn_q.weight.lora_b".to_string(), zeros((576, 2))),
-    ]);
-    candle_core::safetensors::save(&tensors, &foreign).expect("write adapter");
+    write_adapter(
+        &foreign,
+        vec![("blk.0.attn_q.weight", zeros((2, 10)), zeros((576, 2)))],
+    );
     let err = load(&foreign);
     assert!(
         err.contains("foreign.safetensors")
@@ -393,11 +397,10 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
         "{err}"
     );
     // A weight this model does not have.
-    let tensors = std::collections::HashMap::from([
-        ("blk.99.attn_q.weight.lora_a".to_string(), zeros((2, 576))),
-        ("blk.99.attn_q.weight.lora_b".to_string(), zeros((576, 2))),
-    ]);
-    candle_core::safetensors::save(&tensors, &foreign).expect("write adapter");
+    write_adapter(
+        &foreign,
+        vec![("blk.99.attn_q.weight", zeros((2, 576)), zeros((576, 2)))],
+    );
     let err = load(&foreign);
     assert!(
         err.contains("blk.99.attn_q.weight") && err.contains("another model"),
