@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 import time
 
@@ -40,7 +41,8 @@ def field(reader, key):
 
 
 def load_gguf(path):
-    """The model's hyper-parameters and its weights as float32 tensors, shaped (out, in)."""
+    """The model's hyper-parameters, its weights as float32 tensors shaped (out, in), and its
+    vocabulary (token strings by id)."""
     reader = gguf.GGUFReader(path)
     arch = bytes(field(reader, "general.architecture")).decode()
     if arch != "llama":
@@ -56,7 +58,9 @@ def load_gguf(path):
     for t in reader.tensors:
         array = gguf.quants.dequantize(t.data, t.tensor_type)
         weights[t.name] = torch.from_numpy(np.array(array, dtype=np.float32))
-    return hp, weights
+    tokens = reader.fields["tokenizer.ggml.tokens"]
+    vocabulary = [bytes(tokens.parts[i]).decode("utf-8", "replace") for i in tokens.data]
+    return hp, weights, vocabulary
 
 
 class Lora(torch.nn.Module):
@@ -108,37 +112,45 @@ class Llama(torch.nn.Module):
         return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
 
     def frozen(self, ids):
-        """The hidden states entering the first tuned layer (nothing below it trains)."""
+        """The hidden states entering the first tuned layer, shaped (tokens, dim): nothing below
+        it trains, so they are computed once per question."""
         with torch.no_grad():
-            x = self.w["token_embd.weight"][ids].unsqueeze(0)
-            return self.layers(x, 0, self.first_tuned)
+            x = self.w["token_embd.weight"][torch.tensor(ids)].unsqueeze(0)
+            return self.layers(x, 0, self.first_tuned)[0]
 
-    def forward(self, ids, frozen=None):
-        """log P(yes words) - log P(no words) after the last token of `ids` (`frozen`: the
-        hidden states `frozen(ids)` gave, if kept)."""
-        x = self.frozen(ids) if frozen is None else frozen
+    def forward(self, frozen):
+        """log P(yes words) - log P(no words) after the last token of each question, for a list
+        of `frozen(ids)` states: one batch, right-padded (the causal mask keeps every question's
+        tokens from seeing the padding after them)."""
+        lengths = torch.tensor([f.shape[0] for f in frozen])
+        x = torch.nn.utils.rnn.pad_sequence(frozen, batch_first=True)
         x = self.layers(x, self.first_tuned, self.hp["layers"])
         w = self.w
-        last = self.rms(x[0, -1], w["output_norm.weight"])
+        last = self.rms(x[torch.arange(len(frozen)), lengths - 1], w["output_norm.weight"])
         head = w.get("output.weight", w["token_embd.weight"])
         logprobs = torch.log_softmax(last @ head.T, dim=-1)
-        return torch.logsumexp(logprobs[self.yes], 0) - torch.logsumexp(logprobs[self.no], 0)
+        return (torch.logsumexp(logprobs[:, self.yes], -1)
+                - torch.logsumexp(logprobs[:, self.no], -1))
+
+    def odds(self, ids):
+        """The log-odds for one question's token ids."""
+        return self.forward([self.frozen(ids)])[0]
 
     def layers(self, x, first, end):
         hp = self.hp
         w = self.w
-        seq = x.shape[1]
+        batch, seq = x.shape[0], x.shape[1]
         for i in range(first, end):
             h = self.rms(x, w[f"blk.{i}.attn_norm.weight"])
-            q = self.linear(i, "attn_q", h).view(1, seq, hp["heads"], self.head_dim).transpose(1, 2)
-            k = self.linear(i, "attn_k", h).view(1, seq, hp["kv_heads"], self.head_dim).transpose(1, 2)
-            v = self.linear(i, "attn_v", h).view(1, seq, hp["kv_heads"], self.head_dim).transpose(1, 2)
+            q = self.linear(i, "attn_q", h).view(batch, seq, hp["heads"], self.head_dim).transpose(1, 2)
+            k = self.linear(i, "attn_k", h).view(batch, seq, hp["kv_heads"], self.head_dim).transpose(1, 2)
+            v = self.linear(i, "attn_v", h).view(batch, seq, hp["kv_heads"], self.head_dim).transpose(1, 2)
             q, k = self.rope(q), self.rope(k)
             groups = hp["heads"] // hp["kv_heads"]
             k = k.repeat_interleave(groups, dim=1)
             v = v.repeat_interleave(groups, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            a = a.transpose(1, 2).reshape(1, seq, -1)
+            a = a.transpose(1, 2).reshape(batch, seq, -1)
             x = x + self.linear(i, "attn_output", a)
             h = self.rms(x, w[f"blk.{i}.ffn_norm.weight"])
             gate = F.silu(self.linear(i, "ffn_gate", h))
@@ -146,18 +158,47 @@ class Llama(torch.nn.Module):
         return x
 
 
-def accuracy(model, rows):
+def batches(rows, size, shuffle):
+    """Batches of questions of similar length (little padding), in random order if `shuffle`."""
+    order = sorted(rows, key=lambda r: len(r["tokens"]))
+    groups = [order[i:i + size] for i in range(0, len(order), size)]
+    if shuffle:
+        random.shuffle(groups)
+    return groups
+
+
+def accuracy(model, rows, size=16):
     """Balanced accuracy: the mean of the shares right among true and among false questions."""
     hits = {True: [0, 0], False: [0, 0]}
     with torch.no_grad():
-        for r in rows:
-            said = model(r["tokens"], r.get("frozen")).item() > 0
-            hits[r["truth"]][0] += int(said == r["truth"])
-            hits[r["truth"]][1] += 1
+        for group in batches(rows, size, shuffle=False):
+            odds = model([r["frozen"] for r in group])
+            for r, o in zip(group, odds.tolist()):
+                hits[r["truth"]][0] += int((o > 0) == r["truth"])
+                hits[r["truth"]][1] += 1
     shares = [right / count for right, count in hits.values() if count]
     print(f"    true questions right {hits[True][0]}/{hits[True][1]}, false ones "
           f"{hits[False][0]}/{hits[False][1]}", flush=True)
     return sum(shares) / max(len(shares), 1)
+
+
+def cheese_cell(reader_tokens, ids):
+    """The cheese's cell as the prompt states it ("The cheese is at row R, column C")."""
+    text = "".join(reader_tokens[t] for t in ids).replace("\u0120", " ")
+    found = re.search(r"cheese is at row (\d+), column (\d+)", text)
+    return found.groups() if found else None
+
+
+def per_fact(rows, cap, vocabulary):
+    """At most `cap` questions per (question, cheese cell): the answer to a cheese question
+    depends on nothing else, and agents trained on one corner repeat the same few cells."""
+    kept, seen = [], {}
+    for r in rows:
+        key = (r["question"], cheese_cell(vocabulary, r["tokens"]))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= cap:
+            kept.append(r)
+    return kept
 
 
 def main():
@@ -176,6 +217,8 @@ def main():
     p.add_argument("--valid-data", help="another file of questions for validation")
     p.add_argument("--questions", default="",
                    help="only these question kinds, comma-separated (e.g. CheeseIn)")
+    p.add_argument("--per-fact", type=int, default=0,
+                   help="at most N training questions per (question, cheese cell); 0: all")
     p.add_argument("--balance", action="store_true",
                    help="weigh true answers by false/true so both count alike")
     p.add_argument("--check", action="store_true", help="compare with the reference odds and stop")
@@ -189,14 +232,14 @@ def main():
     with open(args.data) as f:
         header = json.loads(f.readline())
         rows = [json.loads(line) for line in f]
-    hp, weights = load_gguf(args.model)
+    hp, weights, vocabulary = load_gguf(args.model)
     model = Llama(hp, weights, args.rank, args.alpha, args.tuned_layers)
     model.yes, model.no = header["yes"], header["no"]
 
     reference = [r for r in rows if "odds" in r]
     if reference:
         with torch.no_grad():
-            diffs = [abs(model(r["tokens"]).item() - r["odds"]) for r in reference]
+            diffs = [abs(model.odds(r["tokens"]).item() - r["odds"]) for r in reference]
         print(f"forward check on {len(reference)} questions: max |odds - judge's odds| = "
               f"{max(diffs):.3f}, mean {sum(diffs) / len(diffs):.3f}", flush=True)
     if args.check:
@@ -216,6 +259,8 @@ def main():
     if kinds:
         train = [r for r in train if r["question"].split("(")[0] in kinds]
         valid = [r for r in valid if r["question"].split("(")[0] in kinds]
+    if args.per_fact:
+        train = per_fact(train, args.per_fact, vocabulary)
     true_count = max(sum(r["truth"] for r in train), 1)
     weight_true = (len(train) - true_count) / true_count if args.balance else 1.0
     started = time.time()
@@ -237,22 +282,21 @@ def main():
     for epoch in range(1, args.epochs + 1):
         random.shuffle(train)
         total, right = 0.0, 0
-        for start in range(0, len(train), args.batch):
-            batch = train[start:start + args.batch]
+        done = 0
+        for step, batch in enumerate(batches(train, args.batch, shuffle=True)):
             optimiser.zero_grad()
-            for r in batch:
-                odds = model(r["tokens"], r["frozen"])
-                target = torch.tensor(1.0 if r["truth"] else 0.0)
-                loss = F.binary_cross_entropy_with_logits(odds, target) / len(batch)
-                if r["truth"]:
-                    loss = loss * weight_true
-                loss.backward()
-                total += loss.item() * len(batch)
-                right += int((odds.item() > 0) == r["truth"])
+            odds = model([r["frozen"] for r in batch])
+            target = torch.tensor([1.0 if r["truth"] else 0.0 for r in batch])
+            weight = torch.tensor([weight_true if r["truth"] else 1.0 for r in batch])
+            loss = (F.binary_cross_entropy_with_logits(odds, target, reduction="none")
+                    * weight).mean()
+            loss.backward()
             optimiser.step()
             schedule.step()
-            done = start + len(batch)
-            if (start // args.batch) % 25 == 0:
+            done += len(batch)
+            total += loss.item() * len(batch)
+            right += sum(int((o > 0) == r["truth"]) for o, r in zip(odds.tolist(), batch))
+            if step % 25 == 0:
                 print(f"  epoch {epoch}: {done}/{len(train)} loss {total / done:.3f} "
                       f"train accuracy {right / done:.3f} ({time.time() - started:.0f} s)",
                       flush=True)
@@ -274,16 +318,18 @@ def evaluate(model, path, rows):
     with torch.no_grad():
         for key, adapter in model.adapters.items():
             name = model.names[key]
-            adapter.a.copy_(torch.from_numpy(tensors[f"{name}.lora_a"]))
-            adapter.b.copy_(torch.from_numpy(tensors[f"{name}.lora_b"]) / adapter.scale)
+            adapter.a.copy_(torch.from_numpy(tensors[f"{name}.lora_a"].astype(np.float32)))
+            adapter.b.copy_(torch.from_numpy(tensors[f"{name}.lora_b"].astype(np.float32))
+                            / adapter.scale)
     table = {}
     with torch.no_grad():
-        for r in rows:
-            kind = r["question"].split("(")[0]
-            said = model(r["tokens"]).item() > 0
-            cell = table.setdefault((kind, r["truth"]), [0, 0])
-            cell[0] += int(said)
-            cell[1] += 1
+        for group in batches(rows, 16, shuffle=False):
+            odds = model([model.frozen(r["tokens"]) for r in group])
+            for r, o in zip(group, odds.tolist()):
+                kind = r["question"].split("(")[0]
+                cell = table.setdefault((kind, r["truth"]), [0, 0])
+                cell[0] += int(o > 0)
+                cell[1] += 1
     for kind in sorted({k for k, _ in table}):
         yes_true, true = table.get((kind, True), [0, 0])
         yes_false, false = table.get((kind, False), [0, 0])
@@ -296,8 +342,10 @@ def save(model, args, best, hp, out=None):
     tensors = {}
     for key, adapter in model.adapters.items():
         name = model.names[key]
-        tensors[f"{name}.lora_a"] = adapter.a.detach().numpy().copy()
-        tensors[f"{name}.lora_b"] = (adapter.b.detach() * adapter.scale).numpy().copy()
+        # Half precision: the adapter is a shipped asset, and f16 keeps its change to the
+        # weights within ~1e-3 of the f32 one.
+        tensors[f"{name}.lora_a"] = adapter.a.detach().numpy().astype(np.float16)
+        tensors[f"{name}.lora_b"] = (adapter.b.detach() * adapter.scale).numpy().astype(np.float16)
     save_file(tensors, out or args.out, metadata={
         "rank": str(args.rank),
         "epoch": str(best[1]),

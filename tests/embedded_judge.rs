@@ -363,6 +363,25 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
         moved > 1e-3,
         "the adapter changed nothing (max change {moved})"
     );
+    // The same adapter stored in half precision (as tune_judge.py writes it) acts the same.
+    let half = dir.join("half.safetensors");
+    let halved: std::collections::HashMap<String, Tensor> =
+        candle_core::safetensors::load(&adapter, &Device::Cpu)
+            .expect("read the adapter back")
+            .into_iter()
+            .map(|(name, t)| (name, t.to_dtype(DType::F16).expect("to f16")))
+            .collect();
+    candle_core::safetensors::save(&halved, &half).expect("write the f16 adapter");
+    let mut tuned_half =
+        ChatModel::load_tuned(&base_path, None, Dequantize::Auto, "x", Some(&half))
+            .expect("an f16 adapter loads");
+    let after_half = tuned_half.next_token_logprobs(&prompt).expect("answers");
+    let apart = after
+        .iter()
+        .zip(&after_half)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(apart < 0.05, "f16 and f32 adapters differ by {apart}");
     // A judge on a tuned model is named apart from the model as installed.
     let judge = EmbeddedJudge::new(
         &EmbeddedConfig {
@@ -559,4 +578,47 @@ fn an_analyst_model_reads_the_episodes_and_the_labeller_keeps_the_labels() {
     let a = judge.compare(&success, &failure).expect("label").choice;
     let b = alone.compare(&success, &failure).expect("label").choice;
     assert_eq!(a, b);
+}
+
+#[test]
+fn questions_about_one_episode_answer_as_if_each_were_asked_alone() {
+    let path = installed("smollm2-135m");
+    let mut sharing = ChatModel::load(&path, None, Dequantize::Auto, "x").expect("model");
+    let mut alone = ChatModel::load(&path, None, Dequantize::Auto, "x").expect("model");
+    let episode = "An episode of the mouse:\nThe maze spans rows 0 to 6 and columns 0 to 6.\n\
+                   The mouse starts at row 6, column 0. The cheese is at row 2, column 4.\n\
+                   The cells the mouse stands on, in order (row, column): (6, 0) (6, 1) (5, 1) \
+                   (4, 1) (4, 2) (3, 2) (2, 2) (2, 3) (2, 4)";
+    for (i, corner) in ["top-left", "top-right", "bottom-right"].iter().enumerate() {
+        let prompt = ChatModel::chat_prompt(
+            "You judge episodes of a mouse in a grid maze.",
+            &format!("{episode}\n\nIs the cheese in the {corner} quarter? Answer yes or no."),
+            "",
+        );
+        let shared = sharing.next_token_logprobs(&prompt).expect("answers");
+        // The other model reads something else first, so it runs each prompt whole.
+        alone
+            .next_token_logprobs("<|im_start|>user\nHello<|im_end|>")
+            .expect("answers");
+        let whole = alone.next_token_logprobs(&prompt).expect("answers");
+        assert_eq!(alone.reused_tokens(), 0);
+        if i == 0 {
+            assert_eq!(sharing.reused_tokens(), 0, "the first prompt runs whole");
+        } else {
+            assert!(
+                sharing.reused_tokens() > 60,
+                "question {i} should reuse the episode's tokens, reused {}",
+                sharing.reused_tokens()
+            );
+        }
+        let apart = shared
+            .iter()
+            .zip(&whole)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            apart < 1e-3,
+            "question {i}: the reused state changes the answer by {apart}"
+        );
+    }
 }

@@ -92,21 +92,31 @@ pub struct Analyst {
 }
 
 impl Analyst {
-    /// Parses `MODEL/PROMPT` (a known model's name or a GGUF path, then a variant); `none` is
-    /// no analyst.
+    /// Parses `MODEL/PROMPT` (a known model's name or a GGUF path, then a variant), optionally
+    /// followed by `+ADAPTER` (the analyst model's adapter file); `none` is no analyst.
     pub fn parse(text: &str) -> Result<Option<Self>, crate::errors::Invalid> {
         if text == "none" {
             return Ok(None);
         }
-        match text.rsplit_once('/') {
-            Some((model, prompt)) if !model.is_empty() && !prompt.is_empty() => Ok(Some(Self {
-                model: model.into(),
-                prompt: prompt.into(),
-                adapter: None,
-            })),
+        let (spec, adapter) = match text.split_once('+') {
+            Some((spec, adapter)) => (spec, Some(adapter)),
+            None => (text, None),
+        };
+        match (spec.rsplit_once('/'), adapter) {
+            (_, Some("")) => Err(crate::errors::Invalid(format!(
+                "analyst '{text}': nothing after `+`; give the adapter file \
+                 (MODEL/PROMPT+ADAPTER) or leave the `+` out"
+            ))),
+            (Some((model, prompt)), _) if !model.is_empty() && !prompt.is_empty() => {
+                Ok(Some(Self {
+                    model: model.into(),
+                    prompt: prompt.into(),
+                    adapter: adapter.map(PathBuf::from),
+                }))
+            }
             _ => Err(crate::errors::Invalid(format!(
-                "analyst '{text}': expected MODEL/PROMPT (e.g. qwen2.5-coder-1.5b/facts-shots) \
-                 or `none`"
+                "analyst '{text}': expected MODEL/PROMPT (e.g. qwen2.5-coder-1.5b/facts-shots), \
+                 MODEL/PROMPT+ADAPTER (a tuned model) or `none`"
             ))),
         }
     }
@@ -187,7 +197,22 @@ mod tests {
             path.map(|a| a.model),
             Some("/models/my model.gguf".to_string())
         );
-        for bad in ["facts", "model/", "/facts", ""] {
+        let tuned = Analyst::parse("smollm2-135m/facts+runs/tune judge/a.safetensors")
+            .expect("a tuned analyst")
+            .expect("some");
+        assert_eq!(
+            (tuned.model.as_str(), tuned.prompt.as_str()),
+            ("smollm2-135m", "facts")
+        );
+        assert_eq!(
+            tuned.adapter,
+            Some(PathBuf::from("runs/tune judge/a.safetensors"))
+        );
+        let err = Analyst::parse("smollm2-135m/facts+")
+            .expect_err("no adapter")
+            .to_string();
+        assert!(err.contains("nothing after `+`"), "{err}");
+        for bad in ["facts", "model/", "/facts", "", "facts+a.safetensors"] {
             let err = Analyst::parse(bad).expect_err(bad).to_string();
             assert!(
                 err.contains("MODEL/PROMPT") && err.contains("none"),

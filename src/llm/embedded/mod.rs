@@ -66,12 +66,15 @@ impl EmbeddedJudge {
         } else {
             "a llama or qwen2 ChatML GGUF at that path".to_string()
         };
+        // A relative adapter path is found from the working directory or the project's root,
+        // as the shipped assets are.
+        let adapter = config.adapter.as_deref().map(crate::files::project_path);
         let model = ChatModel::load_tuned(
             &path,
             sha256.filter(|_| config.verify_sha256),
             config.dequantize,
             &install,
-            config.adapter.as_deref(),
+            adapter.as_deref(),
         )?;
         let label_ids = [
             model.single_token(&variant.labels.0),

@@ -79,6 +79,58 @@ enum Weights {
     Qwen2(quantized_qwen2::ModelWeights),
 }
 
+impl Weights {
+    /// A copy that shares the weights and holds its own attention cache (llama models only:
+    /// candle's qwen2 model cannot be copied).
+    fn snapshot(&self) -> Option<Weights> {
+        match self {
+            Weights::Llama(m) => Some(Weights::Llama(m.clone())),
+            Weights::Qwen2(_) => None,
+        }
+    }
+
+    /// The next token's logits after `ids`, which start at `position` (the attention cache
+    /// holds the tokens before it).
+    fn logits(
+        &mut self,
+        ids: &[u32],
+        position: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>, ModelError> {
+        let run = |e: candle_core::Error| ModelError::Run(e.to_string());
+        let input = Tensor::new(ids, device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(run)?;
+        let logits = match self {
+            Weights::Llama(m) => m.forward(&input, position),
+            Weights::Qwen2(m) => m.forward(&input, position),
+        }
+        .map_err(run)?;
+        logits
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(run)
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
+/// A model's state after the first tokens of a prompt, kept while the next prompts begin with
+/// them: the questions about one episode share the episode's text and differ in their last
+/// sentence, so each runs only its own tokens after the first two.
+struct SharedPrefix {
+    ids: Vec<u32>,
+    state: Weights,
+}
+
+/// Prompts that share fewer tokens than this run whole (a copy of the state is not worth it).
+const MIN_SHARED_TOKENS: usize = 32;
+
 /// A loaded chat model.
 pub struct ChatModel {
     weights: Weights,
@@ -86,6 +138,9 @@ pub struct ChatModel {
     end_of_turn: u32,
     device: Device,
     pub info: ModelInfo,
+    /// The last prompt's tokens, to find what the next one shares with it.
+    last_prompt: Vec<u32>,
+    shared: Option<SharedPrefix>,
 }
 
 /// Hex sha256 of a file, streamed.
@@ -282,6 +337,8 @@ impl ChatModel {
                 dequantized_tensors: slow.len(),
                 adapter: adapter.map(Path::to_path_buf),
             },
+            last_prompt: Vec::new(),
+            shared: None,
         })
     }
 
@@ -317,37 +374,66 @@ impl ChatModel {
     }
 
     fn forward(&mut self, ids: &[u32], position: usize) -> Result<Vec<f32>, ModelError> {
-        let run = |e: candle_core::Error| ModelError::Run(e.to_string());
-        let input = Tensor::new(ids, &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(run)?;
-        let logits = match &mut self.weights {
-            Weights::Llama(m) => m.forward(&input, position),
-            Weights::Qwen2(m) => m.forward(&input, position),
-        }
-        .map_err(run)?;
-        logits
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(run)
+        self.weights.logits(ids, position, &self.device)
     }
 
     fn clear(&mut self) {
-        match &mut self.weights {
-            Weights::Llama(m) => m.clear_kv_cache(),
-            Weights::Qwen2(m) => m.clear_kv_cache(),
-        }
+        self.weights.clear();
     }
 
-    /// Log-probabilities of the next token after `prompt` (a fresh context each call).
+    /// Log-probabilities of the next token after `prompt` (a fresh context each call; the
+    /// tokens it shares with the previous prompt run once, on llama models).
     pub fn next_token_logprobs(&mut self, prompt: &str) -> Result<Vec<f32>, ModelError> {
         let ids = self.encode(prompt)?;
         if ids.is_empty() {
             return Err(ModelError::Run("empty prompt".into()));
         }
-        self.clear();
-        let logits = self.forward(&ids, 0)?;
+        let logits = self.logits_sharing_prefix(&ids)?;
+        self.last_prompt = ids;
         Ok(log_softmax(&logits))
+    }
+
+    /// How many tokens of the last prompt came from a kept state (0: it ran whole).
+    pub fn reused_tokens(&self) -> usize {
+        self.shared
+            .as_ref()
+            .filter(|shared| self.last_prompt.starts_with(&shared.ids))
+            .map_or(0, |shared| shared.ids.len())
+    }
+
+    /// The logits after `ids`, from the kept state of a prefix they extend, or by keeping the
+    /// state of the prefix they share with the previous prompt, or from scratch.
+    fn logits_sharing_prefix(&mut self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        if let Some(shared) = &self.shared
+            && ids.len() > shared.ids.len()
+            && ids.starts_with(&shared.ids)
+            && let Some(mut state) = shared.state.snapshot()
+        {
+            return state.logits(&ids[shared.ids.len()..], shared.ids.len(), &self.device);
+        }
+        let common = self
+            .last_prompt
+            .iter()
+            .zip(ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if common >= MIN_SHARED_TOKENS
+            && common < ids.len()
+            && let Some(mut state) = self.weights.snapshot()
+        {
+            state.clear();
+            state.logits(&ids[..common], 0, &self.device)?;
+            let kept = state.snapshot();
+            let logits = state.logits(&ids[common..], common, &self.device)?;
+            self.shared = kept.map(|state| SharedPrefix {
+                ids: ids[..common].to_vec(),
+                state,
+            });
+            return Ok(logits);
+        }
+        self.shared = None;
+        self.clear();
+        self.forward(ids, 0)
     }
 
     /// Greedy continuation of `prompt`, at most `max_tokens`, stopping at the end of the turn.
@@ -403,8 +489,11 @@ fn read_adapter(
                  another model"
             ))
         })?;
+        // Adapters may be stored in half precision (`tune_judge.py` writes f16); the change is
+        // added to the f32 weights.
         let delta = b
-            .matmul(a)
+            .to_dtype(candle_core::DType::F32)
+            .and_then(|b| b.matmul(&a.to_dtype(candle_core::DType::F32)?))
             .map_err(|e| corrupt(format!("{name}: lora_b x lora_a: {e}")))?;
         if delta.dims() != info.shape.dims() {
             return Err(corrupt(format!(
