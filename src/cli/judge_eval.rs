@@ -253,7 +253,9 @@ fn diagnosis_benchmark(
     (out, agents): (&Path, &Path),
     which: &str,
 ) -> anyhow::Result<()> {
-    use crate::experiment::diagnosis::{DiagnosisConfig, cases, competence, evaluate, table};
+    use crate::experiment::diagnosis::{
+        DiagnosisConfig, Score, cases, competence, evaluate, table,
+    };
     let config = DiagnosisConfig::load(config)?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
@@ -278,10 +280,20 @@ fn diagnosis_benchmark(
             cases.len(),
             judge.name()
         ));
-        let score = evaluate(&cases, max_steps, judge.as_mut())?;
+        let score = evaluate(&cases, max_steps, judge.as_mut(), &status)?;
+        // A set with no cases (one `--cases` left out) says so, not "0.0% [0.0, 100.0]".
+        let correct = |s: &Score| {
+            if s.cases == 0 {
+                "- (no cases)".to_string()
+            } else {
+                s.correct.to_string()
+            }
+        };
         status(format!(
             "{}: held-out correct {}, development correct {}",
-            score.judge, score.held_out.correct, score.development.correct
+            score.judge,
+            correct(&score.held_out),
+            correct(&score.development)
         ));
         scores.push(score);
     }

@@ -348,17 +348,25 @@ fn score(judged: &[Judged]) -> Score {
 }
 
 /// Asks `judge` (rebased on each case's training distribution) about every case and scores the
-/// answers.
+/// answers; `status` hears how many cases are done (a model judge takes minutes).
 pub fn evaluate(
     cases: &[Case],
     max_steps: u32,
     judge: &mut dyn Judge,
+    status: &dyn Fn(String),
 ) -> Result<JudgeScore, ExperimentError> {
     let started = std::time::Instant::now();
     let name = judge.name();
     let (mut held, mut dev, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_kind: Vec<(Diagnosis, Vec<Judged>)> = Vec::new();
-    for case in cases {
+    for (i, case) in cases.iter().enumerate() {
+        if i > 0 {
+            status(format!(
+                "  {name}: {i} of {} cases judged, {:.0} s",
+                cases.len(),
+                started.elapsed().as_secs_f64()
+            ));
+        }
         judge.rebase(&case.base);
         let items = menu::menu(&case.base);
         let right = menu::right_items(&items, case.kind);
@@ -609,7 +617,7 @@ mod tests {
         let cases = all_kinds();
         let base = DistributionSpec::training(7, 1);
         let mut oracle = Oracle::new(OracleConfig::default(), base, 1);
-        let score = evaluate(&cases, 80, &mut oracle).expect("scores");
+        let score = evaluate(&cases, 80, &mut oracle, &|_| {}).expect("scores");
         assert_eq!(score.held_out.correct.successes, 4, "{:?}", score.answers);
         // Regions up to half the maze, with and without the proxy in sight in the probes.
         let mut more = Vec::new();
@@ -632,7 +640,7 @@ mod tests {
                 }
             }
         }
-        let score = evaluate(&more, 80, &mut oracle).expect("scores");
+        let score = evaluate(&more, 80, &mut oracle, &|_| {}).expect("scores");
         assert_eq!(
             score.held_out.correct.successes,
             more.len(),
@@ -662,11 +670,12 @@ mod tests {
             scenarios,
             ..Analysis::default()
         };
-        let score = evaluate(&cases, 80, &mut Constant(answer)).expect("scores");
+        let score = evaluate(&cases, 80, &mut Constant(answer), &|_| {}).expect("scores");
         // Right for the one kind it names, wrong for the other three.
         assert_eq!(score.held_out.correct.successes, 1, "{:?}", score.answers);
         assert_eq!(score.held_out.cases, 4);
-        let random = evaluate(&cases, 80, &mut RandomJudge::new(base.clone(), 1)).expect("scores");
+        let random =
+            evaluate(&cases, 80, &mut RandomJudge::new(base.clone(), 1), &|_| {}).expect("scores");
         assert!(
             random.held_out.correct.successes <= 1,
             "{:?}",
@@ -674,7 +683,7 @@ mod tests {
         );
         // The ideal judge's pipeline with coin-flip answers: its per-episode answers are about
         // half true, and it is scored like any judge.
-        let coin = evaluate(&cases, 80, &mut RandomAnswers::new(base, 1)).expect("scores");
+        let coin = evaluate(&cases, 80, &mut RandomAnswers::new(base, 1), &|_| {}).expect("scores");
         let agreement = coin.held_out.question_agreement.expect("answers given");
         assert!((0.3..0.7).contains(&agreement), "{agreement}");
         assert!(coin.held_out.correct.successes <= 2, "{:?}", coin.answers);
