@@ -354,11 +354,7 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
     assert_eq!(tuned.info.adapter.as_deref(), Some(adapter.as_path()));
     let before = base.next_token_logprobs(&prompt).expect("base answers");
     let after = tuned.next_token_logprobs(&prompt).expect("tuned answers");
-    let moved = before
-        .iter()
-        .zip(&after)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let moved = largest_gap(&before, &after);
     assert!(
         moved > 1e-3,
         "the adapter changed nothing (max change {moved})"
@@ -376,11 +372,7 @@ fn a_tuned_adapter_changes_the_model_and_a_foreign_or_missing_one_is_refused() {
         ChatModel::load_tuned(&base_path, None, Dequantize::Auto, "x", Some(&half))
             .expect("an f16 adapter loads");
     let after_half = tuned_half.next_token_logprobs(&prompt).expect("answers");
-    let apart = after
-        .iter()
-        .zip(&after_half)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let apart = largest_gap(&after, &after_half);
     assert!(apart < 0.05, "f16 and f32 adapters differ by {apart}");
     // A judge on a tuned model is named apart from the model as installed.
     let judge = EmbeddedJudge::new(
@@ -611,14 +603,18 @@ fn questions_about_one_episode_answer_as_if_each_were_asked_alone() {
                 sharing.reused_tokens()
             );
         }
-        let apart = shared
-            .iter()
-            .zip(&whole)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let apart = largest_gap(&shared, &whole);
         assert!(
             apart < 1e-3,
             "question {i}: the reused state changes the answer by {apart}"
         );
     }
+}
+
+/// The largest difference between two log-probability vectors.
+fn largest_gap(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
 }
