@@ -122,7 +122,7 @@ impl Weights {
 
 /// A model's state after the first tokens of a prompt, kept while the next prompts begin with
 /// them: the questions about one episode share the episode's text and differ in their last
-/// sentence, so each runs only its own tokens after the first two.
+/// sentence, so from the third question on each runs only its own tokens.
 struct SharedPrefix {
     ids: Vec<u32>,
     state: Weights,
@@ -393,7 +393,8 @@ impl ChatModel {
         Ok(log_softmax(&logits))
     }
 
-    /// How many tokens of the last prompt came from a kept state (0: it ran whole).
+    /// How many of the last prompt's first tokens ran apart from the rest and are kept for the
+    /// prompts that begin with them (0: it ran whole).
     pub fn reused_tokens(&self) -> usize {
         self.shared
             .as_ref()
