@@ -6,7 +6,8 @@
 //! accuracy, mean log-odds, seconds per question.
 //!
 //! `cargo run --release --no-default-features --features embedded --example facts_probe --
-//! MODEL VARIANT MAZES` (defaults: qwen2.5-coder-0.5b, facts, 24).
+//! MODEL VARIANT MAZES [KINDS]` (defaults: qwen2.5-coder-0.5b, facts, 24, both; KINDS `cheese`
+//! or `heads` asks only that kind of question).
 use maze_rllf::level::{CheesePlacement, Corner, DistributionSpec, Layout, MazeSize, Pos};
 use maze_rllf::llm::embedded::{EmbeddedConfig, EmbeddedJudge};
 use maze_rllf::llm::facts::Question;
@@ -33,6 +34,7 @@ fn main() {
     let model = args.get(1).cloned().unwrap_or("qwen2.5-coder-0.5b".into());
     let prompt = args.get(2).cloned().unwrap_or("facts".into());
     let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(24);
+    let kinds = args.get(4).cloned().unwrap_or("both".into());
     let spec = |corner, cheese| DistributionSpec {
         maze_size: MazeSize::Fixed(7),
         cheese,
@@ -81,6 +83,9 @@ fn main() {
                 (0, Question::CheeseIn(c), &training),
                 (1, Question::HeadsFor(c), &probe),
             ] {
+                if (k == 0 && kinds == "heads") || (k == 1 && kinds == "cheese") {
+                    continue;
+                }
                 let odds = judge.fact_odds(q, r).expect("answer");
                 let truth = q.truth(r);
                 let cell = &mut table[k][usize::from(truth)];

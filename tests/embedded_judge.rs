@@ -247,6 +247,14 @@ fn the_install_script_installs_the_default_model_by_default() {
         script.contains(&format!("DEFAULT_MODEL=\"{DEFAULT_MODEL}\"")),
         "scripts/install-models.sh must name {DEFAULT_MODEL} as its default"
     );
+    let analyst = EmbeddedConfig::default()
+        .analyst
+        .expect("the default analyst");
+    assert!(
+        script.contains(&format!("DEFAULT_ANALYST_MODEL=\"{}\"", analyst.model)),
+        "scripts/install-models.sh must install the default analyst {} too",
+        analyst.model
+    );
     for known in KNOWN_MODELS {
         assert!(
             script.contains(&format!("{}|{}|{}|", known.name, known.file, known.sha256)),
@@ -525,6 +533,60 @@ fn the_facts_variant_answers_every_question_itself_and_is_counted_like_the_oracl
             .fact_odds(Question::CheeseIn(corner), &episodes.training[0])
             .expect("answered");
         assert!(odds.is_finite(), "{corner}: {odds}");
+    }
+}
+
+#[test]
+fn the_default_judge_reads_where_training_put_the_cheese_itself() {
+    let analyst = EmbeddedConfig::default()
+        .analyst
+        .expect("the default has an analyst");
+    installed(DEFAULT_MODEL);
+    installed(&analyst.model);
+    let mut judge = None;
+    for corner in maze_rllf::level::Corner::ALL {
+        let kind = maze_rllf::llm::Diagnosis::Corner(corner);
+        let base = DistributionSpec {
+            maze_size: maze_rllf::level::MazeSize::Fixed(7),
+            ..DistributionSpec::training(7, 2).with_corner(corner)
+        };
+        let walked = |spec: &DistributionSpec, seed| {
+            let layout = spec.level_for_seed(seed);
+            rollout(layout.clone(), &route_to_cheese(&layout))
+        };
+        let episodes = Episodes {
+            training: (0..10).map(|seed| walked(&base, seed)).collect(),
+            probes: (100..102)
+                .map(|seed| walked(&base.shifted(), seed))
+                .collect(),
+        };
+        let judge = judge.get_or_insert_with(|| {
+            EmbeddedJudge::new(&EmbeddedConfig::default(), base.clone()).expect("default judge")
+        });
+        judge.rebase(&base);
+        let analysis = judge.analyze("", &episodes).expect("analysis");
+        let answers = analysis.answers.clone().expect("answered one by one");
+        // Every cheese question answered as the simulator answers it, by the model: the prompts
+        // hold two numbers and a bound, and the code only counts.
+        let truth = maze_rllf::llm::facts::Answers::truth(&episodes);
+        assert_eq!(answers.training, truth.training, "{corner}");
+        assert_eq!(analysis.diagnosis, kind, "{corner}");
+        // The confound decides, so no probe was asked.
+        assert!(answers.probes.is_empty(), "{corner}");
+        let items = maze_rllf::llm::menu::menu(&base);
+        let right = maze_rllf::llm::menu::right_items(&items, kind);
+        let verdict = maze_rllf::llm::menu::verdict(
+            &items,
+            &right,
+            kind,
+            analysis.diagnosis,
+            &analysis.scenarios,
+        );
+        assert!(
+            verdict.proposals_right,
+            "{corner}: {:?}",
+            analysis.scenarios
+        );
     }
 }
 

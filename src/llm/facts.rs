@@ -126,22 +126,27 @@ impl Answers {
         episodes: &Episodes,
         mut answer: impl FnMut(Question, &Rollout) -> Result<bool, E>,
     ) -> Result<Self, E> {
-        let mut per = |rollouts: &[Rollout], question: fn(Corner) -> Question| {
-            rollouts
-                .iter()
-                .map(|r| -> Result<[bool; 3], E> {
-                    let mut row = [false; 3];
-                    for (i, corner) in Corner::ALL.into_iter().enumerate() {
-                        row[i] = answer(question(corner), r)?;
-                    }
-                    Ok(row)
-                })
-                .collect::<Result<Vec<_>, E>>()
-        };
         Ok(Self {
-            training: per(&episodes.training, Question::CheeseIn)?,
-            probes: per(&episodes.probes, Question::HeadsFor)?,
+            training: rows(&episodes.training, Question::CheeseIn, &mut answer)?,
+            probes: rows(&episodes.probes, Question::HeadsFor, &mut answer)?,
         })
+    }
+
+    /// As [`Self::ask`], but the probes are asked only when the training answers show no
+    /// confound — the aggregation reads them only then; otherwise `probes` stays empty. For a
+    /// model, whose every answer costs seconds.
+    pub fn ask_training_first<E>(
+        episodes: &Episodes,
+        mut answer: impl FnMut(Question, &Rollout) -> Result<bool, E>,
+    ) -> Result<Self, E> {
+        let mut answers = Self {
+            training: rows(&episodes.training, Question::CheeseIn, &mut answer)?,
+            probes: Vec::new(),
+        };
+        if answers.confound().is_none() {
+            answers.probes = rows(&episodes.probes, Question::HeadsFor, &mut answer)?;
+        }
+        Ok(answers)
     }
 
     /// The simulator's answers.
@@ -231,6 +236,24 @@ impl Answers {
     }
 }
 
+/// `question` about each corner, asked of each of `rollouts`.
+fn rows<E>(
+    rollouts: &[Rollout],
+    question: fn(Corner) -> Question,
+    answer: &mut impl FnMut(Question, &Rollout) -> Result<bool, E>,
+) -> Result<Vec<[bool; 3]>, E> {
+    rollouts
+        .iter()
+        .map(|r| {
+            let mut row = [false; 3];
+            for (i, corner) in Corner::ALL.into_iter().enumerate() {
+                row[i] = answer(question(corner), r)?;
+            }
+            Ok(row)
+        })
+        .collect()
+}
+
 fn count(rows: &[[bool; 3]]) -> [usize; 3] {
     let mut counts = [0; 3];
     for row in rows {
@@ -291,6 +314,35 @@ mod tests {
         }
         // 16 cases x 10 draws: a coin per question names the kind far less often than the truth.
         assert!(random_right < 80, "{random_right} of 160");
+    }
+
+    #[test]
+    fn training_first_asks_the_probes_only_without_a_confound() {
+        for (kind, probes) in [
+            (Diagnosis::Corner(Corner::TopRight), Probes::ToCheese),
+            (Diagnosis::Healthy, Probes::ViaCorner(Corner::BottomRight)),
+        ] {
+            let episodes = handmade::episodes(&handmade::training_spec(kind, 2), probes);
+            let mut asked = 0;
+            let answers = Answers::ask_training_first(&episodes, |q, r| {
+                asked += 1;
+                Ok::<_, std::convert::Infallible>(q.truth(r))
+            })
+            .unwrap_or_else(|never| match never {});
+            let truth = Answers::truth(&episodes);
+            assert_eq!(answers.diagnosis(), truth.diagnosis(), "{kind:?}");
+            assert_eq!(answers.training, truth.training);
+            let probe_questions = 3 * episodes.probes.len();
+            // The first agent's training shows the confound, the second's does not.
+            assert_eq!(truth.confound().is_some(), kind != Diagnosis::Healthy);
+            if truth.confound().is_some() {
+                assert!(answers.probes.is_empty());
+                assert_eq!(asked, 3 * episodes.training.len());
+            } else {
+                assert_eq!(answers.probes, truth.probes);
+                assert_eq!(asked, 3 * episodes.training.len() + probe_questions);
+            }
+        }
     }
 
     #[test]

@@ -133,7 +133,11 @@ impl Default for EmbeddedConfig {
             analysis_tokens: 48,
             scenarios: 3,
             adapter: None,
-            analyst: None,
+            analyst: Some(Analyst {
+                model: DEFAULT_ANALYST_MODEL.into(),
+                prompt: DEFAULT_ANALYST_PROMPT.into(),
+                adapter: None,
+            }),
         }
     }
 }
@@ -141,8 +145,12 @@ impl Default for EmbeddedConfig {
 /// The default offline judge, chosen by `judge-eval` (see README, "Offline judge").
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b";
 pub const DEFAULT_PROMPT: &str = "positions-yesno";
-/// The default analyst (`--embedded-analyst`): none, the labelling model reads the episodes.
-pub const DEFAULT_ANALYST: &str = "none";
+/// The default analyst (`--embedded-analyst`): the 1.5B model answering the ideal judge's
+/// questions one by one, the cheese's place as comparisons of two numbers (README, "Offline
+/// judge": the regions benchmark).
+pub const DEFAULT_ANALYST: &str = "qwen2.5-coder-1.5b/facts-bounds";
+const DEFAULT_ANALYST_MODEL: &str = "qwen2.5-coder-1.5b";
+const DEFAULT_ANALYST_PROMPT: &str = "facts-bounds";
 
 /// Resolves a model name or path to (display name, path, expected sha256).
 pub fn resolve_model(model: &str) -> (String, PathBuf, Option<&'static str>) {
@@ -186,7 +194,11 @@ mod tests {
 
     #[test]
     fn an_analyst_reads_as_model_slash_prompt_or_none() {
-        assert_eq!(Analyst::parse(DEFAULT_ANALYST).expect("the default"), None);
+        assert_eq!(Analyst::parse("none").expect("no analyst"), None);
+        assert_eq!(
+            Analyst::parse(DEFAULT_ANALYST).expect("the default"),
+            EmbeddedConfig::default().analyst
+        );
         let analyst = Analyst::parse("qwen2.5-coder-1.5b/facts-shots").expect("a known model");
         assert_eq!(
             analyst.map(|a| (a.model, a.prompt)),

@@ -49,7 +49,7 @@ pub struct EmbeddedJudge {
     /// Per-episode answers by prompt text: (P(yes) over the two labels, label mass).
     episode_scores: std::collections::HashMap<String, (f64, f64)>,
     /// One-axis fact answers by prompt text (corners share their quarters' row and column
-    /// ranges, so each is asked once per episode).
+    /// ranges, so each is asked once per episode, or once per number when no episode is shown).
     axis_odds: std::collections::HashMap<String, f64>,
     measured: Option<f64>,
     /// The judge that reads episodes for an analysis, when another model or variant does.
@@ -351,7 +351,9 @@ impl Judge for EmbeddedJudge {
         let (diagnosis, words, context) = match self.variant.diagnosis {
             DiagnosisMode::Facts => {
                 let threshold = self.variant.fact_threshold;
-                let answers = Answers::ask(episodes, |q, r| Ok(self.fact_odds(q, r)? > threshold))?;
+                let answers = Answers::ask_training_first(episodes, |q, r| {
+                    Ok(self.fact_odds(q, r)? > threshold)
+                })?;
                 return Ok(analysis_from(&answers, &self.base, "The model's answers"));
             }
             DiagnosisMode::Whole => self.read_whole(environment, episodes)?,

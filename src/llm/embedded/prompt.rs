@@ -111,7 +111,8 @@ pub struct PromptVariant {
     #[serde(default)]
     pub item_min_odds: Option<f64>,
     /// Facts: `{episode}` (positions), `{cheese}` (its row and column), `{corner}`, `{rows}` and
-    /// `{columns}` (the corner's quarter of the maze), answered yes or no.
+    /// `{columns}` (the corner's quarter of the maze) or `{cells}` (every cell of that quarter,
+    /// written as `{cheese}` is), answered yes or no.
     #[serde(default = "default_cheese_question")]
     pub cheese_question: String,
     /// Facts: `{episode}` (positions), `{cheese}`, `{corner}` and `{cell}` (the corner's row and
@@ -119,11 +120,18 @@ pub struct PromptVariant {
     #[serde(default = "default_heads_question")]
     pub heads_question: String,
     /// Facts: when set, the cheese question is asked one axis at a time — `{episode}`,
-    /// `{cheese}`, `{axis}` ("row" or "column") and `{values}` (the quarter's numbers on that
-    /// axis, "3, 4, 5 or 6") — and the cheese is in the quarter when both answers are yes (the
-    /// lower of the two log-odds is the answer's); `cheese_question` is then unused.
+    /// `{cheese}`, `{axis}` ("row" or "column"), `{value}` (the cheese's number on that axis),
+    /// `{values}` (the quarter's numbers on that axis, "3, 4, 5 or 6") and `{bound}` (the same
+    /// as a bound: "at most 3" or "at least 3") — and the cheese is in the quarter when both
+    /// answers are yes (the lower of the two log-odds is the answer's); `cheese_question` is
+    /// then unused.
     #[serde(default)]
     pub axis_question: Option<String>,
+    /// Facts: with `axis_question`, a second question per axis whose log-odds is subtracted,
+    /// `{bound}` then the numbers outside the quarter ("at least 4" for "at most 3"): the
+    /// model's lean to "yes" cancels, and 0 is the natural threshold.
+    #[serde(default)]
+    pub axis_contrast: Option<String>,
     /// Facts: the log-odds of yes above which an answer counts as yes.
     #[serde(default)]
     pub fact_threshold: f64,

@@ -3,6 +3,7 @@
 //! one, and the menu items it proposes for a diagnosed corner.
 
 use super::*;
+use crate::level::Corner;
 
 impl EmbeddedJudge {
     /// The `count` options of `question` asked after `context`, best first: each letter's
@@ -89,12 +90,36 @@ impl EmbeddedJudge {
         {
             let (rows, columns) =
                 corner_quarter(&episode.layout, corner).unwrap_or(([0, 0], [0, 0]));
+            let cheese = episode.layout.cheese;
+            // A quarter touches the maze's first row (or column) or its last: its numbers on
+            // that axis are "at most {high}" or "at least {low}", the others the opposite.
+            let top = corner != Corner::BottomRight;
+            let left = corner == Corner::TopLeft;
             let mut odds = f64::INFINITY;
-            for (axis, [low, high]) in [("row", rows), ("column", columns)] {
-                let asked = template
-                    .replace("{axis}", axis)
-                    .replace("{values}", &one_of(low, high));
-                odds = odds.min(self.axis_odds(&asked, episode)?);
+            for (axis, [low, high], value, first) in [
+                ("row", rows, cheese.row, top),
+                ("column", columns, cheese.col, left),
+            ] {
+                let (bound, outside) = if first {
+                    (format!("at most {high}"), format!("at least {}", high + 1))
+                } else {
+                    (
+                        format!("at least {low}"),
+                        format!("at most {}", low.saturating_sub(1)),
+                    )
+                };
+                let fill = |asked: &str, bound: &str| {
+                    asked
+                        .replace("{axis}", axis)
+                        .replace("{values}", &one_of(low, high))
+                        .replace("{value}", &value.to_string())
+                        .replace("{bound}", bound)
+                };
+                let mut axis_odds = self.axis_odds(&fill(&template, &bound), episode)?;
+                if let Some(contrast) = self.variant.axis_contrast.clone() {
+                    axis_odds -= self.axis_odds(&fill(&contrast, &outside), episode)?;
+                }
+                odds = odds.min(axis_odds);
             }
             return Ok(odds);
         }
@@ -109,8 +134,12 @@ impl EmbeddedJudge {
         match question {
             Question::CheeseIn(corner) => {
                 let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
+                let cells: Vec<String> = (rows[0]..=rows[1])
+                    .flat_map(|row| (columns[0]..=columns[1]).map(move |col| cell_words(row, col)))
+                    .collect();
                 self.variant
                     .cheese_question
+                    .replace("{cells}", &cells.join("; "))
                     .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
                     .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
                     .replace("{corner}", corner.words())
@@ -120,9 +149,7 @@ impl EmbeddedJudge {
                     .maze_corners()
                     .into_iter()
                     .find(|(c, _)| *c == corner)
-                    .map_or(String::new(), |(_, p)| {
-                        format!("row {}, column {}", p.row, p.col)
-                    });
+                    .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
                 self.variant
                     .heads_question
                     .replace("{cell}", &cell)
@@ -160,10 +187,11 @@ impl EmbeddedJudge {
         (ids(YES_WORDS), ids(NO_WORDS))
     }
 
-    /// [`Self::episode_fact`] of a one-axis question, each prompt asked once.
+    /// [`Self::episode_fact`] of a one-axis question, each prompt asked once (a question that
+    /// shows no episode is asked once for every episode with the same cheese row or column).
     fn axis_odds(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
         let shown = render_positions(episode);
-        let key = format!("{asked}\n{shown}");
+        let key = fill_episode(asked, &shown, episode);
         if let Some(&odds) = self.axis_odds.get(&key) {
             return Ok(odds);
         }
@@ -204,7 +232,7 @@ impl EmbeddedJudge {
     /// leans to yes; otherwise none.
     pub(super) fn read_corners(&mut self, episode: &str) -> Result<Diagnosis, JudgeError> {
         let mut best: Option<(crate::level::Corner, f64)> = None;
-        for corner in crate::level::Corner::ALL {
+        for corner in Corner::ALL {
             let asked = self
                 .variant
                 .corner_question
@@ -336,10 +364,14 @@ const NO_WORDS: [&str; 2] = ["No", "no"];
 /// `asked` with `{episode}` as `shown` and `{cheese}` as the episode's cheese cell.
 fn fill_episode(asked: &str, shown: &str, episode: &Rollout) -> String {
     let cheese = episode.layout.cheese;
-    asked.replace("{episode}", shown).replace(
-        "{cheese}",
-        &format!("row {}, column {}", cheese.row, cheese.col),
-    )
+    asked
+        .replace("{episode}", shown)
+        .replace("{cheese}", &cell_words(cheese.row, cheese.col))
+}
+
+/// A cell as the prompts write it: "row 1, column 5".
+fn cell_words(row: usize, col: usize) -> String {
+    format!("row {row}, column {col}")
 }
 
 /// `low..=high` as words: "3", "3 or 4", "3, 4, 5 or 6".
