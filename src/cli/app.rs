@@ -204,34 +204,42 @@ fn app_judge(name: &str) -> Result<JudgeKind, Invalid> {
     }
 }
 
-/// The app's judge when none is chosen: the embedded model when it is installed, otherwise the
-/// oracle, with a note that says why.
-fn default_app_judge() -> (JudgeKind, Option<String>) {
+/// The app's judge when none is chosen: the embedded judge when the models it needs (`models`:
+/// its labeller and its analyst) are installed, otherwise the oracle, with a note that says why.
+fn default_app_judge(models: &[&str]) -> (JudgeKind, Option<String>) {
     #[cfg(feature = "embedded")]
     {
-        use crate::llm::embedded::{DEFAULT_MODEL, install_command, resolve_model};
-        let (_, path, _) = resolve_model(DEFAULT_MODEL);
-        if path.exists() {
+        use crate::llm::embedded::{install_command, resolve_model};
+        let missing: Vec<&str> = models
+            .iter()
+            .copied()
+            .filter(|m| !resolve_model(m).1.exists())
+            .collect();
+        if missing.is_empty() {
             return (JudgeKind::Embedded, None);
         }
         (
             JudgeKind::Oracle,
             Some(format!(
-                "the embedded judge's model ({DEFAULT_MODEL}) is not installed, so the scripted \
-                 oracle labels the pairs (`{}` installs it)",
-                install_command(DEFAULT_MODEL)
+                "the embedded judge's model ({}) is not installed, so the scripted oracle labels \
+                 the pairs (`{}` installs it)",
+                missing.join(", "),
+                install_command(&missing.join(" "))
             )),
         )
     }
     #[cfg(not(feature = "embedded"))]
-    (
-        JudgeKind::Oracle,
-        Some(
-            "this build has no embedded judge (`--features embedded`), so the scripted oracle \
-             labels the pairs"
-                .to_string(),
-        ),
-    )
+    {
+        let _ = models;
+        (
+            JudgeKind::Oracle,
+            Some(
+                "this build has no embedded judge (`--features embedded`), so the scripted \
+                 oracle labels the pairs"
+                    .to_string(),
+            ),
+        )
+    }
 }
 
 /// Session settings and window options from the app's arguments.
@@ -248,9 +256,22 @@ pub fn app_options(
     settings.label_cache = args.label_cache.clone();
     settings.metrics_log = args.metrics_log.clone();
     settings.auto_review = args.auto_review;
+    #[cfg(feature = "embedded")]
+    let embedded = crate::llm::embedded::EmbeddedConfig {
+        model: args.embedded_model.clone(),
+        prompt: args.embedded_prompt.clone(),
+        analyst: crate::llm::embedded::Analyst::parse(&args.embedded_analyst)?,
+        ..Default::default()
+    };
+    #[cfg(feature = "embedded")]
+    let models: Vec<&str> = std::iter::once(embedded.model.as_str())
+        .chain(embedded.analyst.as_ref().map(|a| a.model.as_str()))
+        .collect();
+    #[cfg(not(feature = "embedded"))]
+    let models: Vec<&str> = Vec::new();
     let (judge, judge_note) = match &args.judge {
         Some(judge) => (*judge, None),
-        None => default_app_judge(),
+        None => default_app_judge(&models),
     };
     let judges = JudgeSettings {
         oracle: OracleConfig::default(),
@@ -259,12 +280,7 @@ pub fn app_options(
             &args.http_model,
         )),
         #[cfg(feature = "embedded")]
-        embedded: crate::llm::embedded::EmbeddedConfig {
-            model: args.embedded_model.clone(),
-            prompt: args.embedded_prompt.clone(),
-            analyst: crate::llm::embedded::Analyst::parse(&args.embedded_analyst)?,
-            ..Default::default()
-        },
+        embedded,
     };
     settings.judge = JudgeSpec::of_kind(judge, &judges)?;
     let window = args

@@ -219,7 +219,7 @@ impl JudgeSpec {
             Self::Http(h) => format!("http {} at {}", h.model, redact_url(&h.base_url)),
             Self::Human => "human (terminal)".into(),
             #[cfg(feature = "embedded")]
-            Self::Embedded(e) => format!("embedded {} ({} prompt)", e.model, e.prompt),
+            Self::Embedded(e) => format!("embedded {}", e.describe()),
             Self::Random | Self::RandomAnswers => self.kind().title().into(),
         }
     }

@@ -72,7 +72,7 @@ impl DemoJudge {
             JudgeSpec::Human => "a person at the terminal".into(),
             JudgeSpec::Random | JudgeSpec::RandomAnswers => judge.label(),
             #[cfg(feature = "embedded")]
-            JudgeSpec::Embedded(e) => format!("{} ({} prompt)", e.model, e.prompt),
+            JudgeSpec::Embedded(e) => e.describe(),
         };
         Self {
             backend: judge.name().into(),

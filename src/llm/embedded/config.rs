@@ -142,6 +142,18 @@ impl Default for EmbeddedConfig {
     }
 }
 
+impl EmbeddedConfig {
+    /// The models and prompts in words: "M (P prompt)", and ", analyses by M (P prompt)" when
+    /// an analyst reads the episodes.
+    pub fn describe(&self) -> String {
+        let own = format!("{} ({} prompt)", self.model, self.prompt);
+        match &self.analyst {
+            Some(a) => format!("{own}, analyses by {} ({} prompt)", a.model, a.prompt),
+            None => own,
+        }
+    }
+}
+
 /// The default offline judge, chosen by `judge-eval` (see README, "Offline judge").
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b";
 pub const DEFAULT_PROMPT: &str = "positions-yesno";
@@ -195,6 +207,11 @@ mod tests {
     #[test]
     fn an_analyst_reads_as_model_slash_prompt_or_none() {
         assert_eq!(Analyst::parse("none").expect("no analyst"), None);
+        assert_eq!(
+            EmbeddedConfig::default().describe(),
+            "qwen2.5-coder-0.5b (positions-yesno prompt), analyses by qwen2.5-coder-1.5b \
+             (facts-bounds prompt)"
+        );
         assert_eq!(
             Analyst::parse(DEFAULT_ANALYST).expect("the default"),
             EmbeddedConfig::default().analyst
