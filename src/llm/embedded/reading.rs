@@ -134,12 +134,20 @@ impl EmbeddedJudge {
         match question {
             Question::CheeseIn(corner) => {
                 let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
-                let cells: Vec<String> = (rows[0]..=rows[1])
-                    .flat_map(|row| (columns[0]..=columns[1]).map(move |col| cell_words(row, col)))
-                    .collect();
-                self.variant
-                    .cheese_question
-                    .replace("{cells}", &cells.join("; "))
+                let asked = &self.variant.cheese_question;
+                // The quarter's cells are written out only for a variant that shows them.
+                let cells = if asked.contains("{cells}") {
+                    (rows[0]..=rows[1])
+                        .flat_map(|row| {
+                            (columns[0]..=columns[1]).map(move |col| cell_words(row, col))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                } else {
+                    String::new()
+                };
+                asked
+                    .replace("{cells}", &cells)
                     .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
                     .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
                     .replace("{corner}", corner.words())
