@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use maze_rllf::experiment::preferences::{choose_pairs, gather_preferences};
 use maze_rllf::level::DistributionSpec;
-use maze_rllf::llm::http::{HttpAsk, HttpConfig, HttpJudge};
+use maze_rllf::llm::http::{HttpAnalysis, HttpAsk, HttpConfig, HttpJudge};
 use maze_rllf::llm::{Choice, Judge, JudgeError};
 use maze_rllf::rng::Rng;
 use maze_rllf::sim::Action;
@@ -559,4 +559,110 @@ fn a_study_against_a_server_refusing_every_call_stops_with_the_reason() {
         "{report}"
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The user turn of a chat request.
+fn user_turn(request: &str) -> String {
+    let body = &request[request.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["messages"][1]["content"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A server that compares numbers: "Is 2 at most 3?" answered truly, with log-probabilities.
+fn comparing_server(request: &str) -> (u16, String) {
+    let user = user_turn(request);
+    let numbers: Vec<usize> = user
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let yes = match numbers[..] {
+        [value, bound] if user.contains("at most") => value <= bound,
+        [value, bound] if user.contains("at least") => value >= bound,
+        _ => {
+            return (
+                400,
+                format!("{{\"error\": \"not a comparison: {user:?}\"}}"),
+            );
+        }
+    };
+    let (yes, no) = if yes { (-0.05, -3.2) } else { (-2.9, -0.06) };
+    let body = serde_json::json!({"choices": [{
+        "message": {"content": if yes > no { "Yes" } else { "No" }},
+        "logprobs": {"content": [{"token": "Yes", "logprob": yes, "top_logprobs": [
+            {"token": "Yes", "logprob": yes}, {"token": "No", "logprob": no}]}]}
+    }]});
+    (200, body.to_string())
+}
+
+#[test]
+fn the_facts_reading_asks_a_server_one_comparison_at_a_time_and_names_the_confound() {
+    let url = serve_with(comparing_server);
+    for corner in maze_rllf::level::Corner::ALL {
+        let base = DistributionSpec {
+            maze_size: maze_rllf::level::MazeSize::Fixed(7),
+            ..DistributionSpec::training(7, 2).with_corner(corner)
+        };
+        let straight = |seed| {
+            let layout = base.level_for_seed(seed);
+            Rollout::from_path(
+                layout.clone(),
+                vec![layout.start, layout.cheese],
+                Vec::new(),
+            )
+        };
+        let episodes = maze_rllf::llm::Episodes {
+            training: (0..10).map(straight).collect(),
+            probes: (100..102).map(straight).collect(),
+        };
+        let config = HttpConfig {
+            analysis: HttpAnalysis::Facts,
+            ..config(&url)
+        };
+        let mut j = HttpJudge::new(config, base.clone(), 1).expect("judge");
+        assert!(j.name().ends_with("/analysis=facts-bounds"), "{}", j.name());
+        let analysis = j.analyze("", &episodes).expect("analysis");
+        let answers = analysis.answers.clone().expect("answered one by one");
+        let truth = maze_rllf::llm::facts::Answers::truth(&episodes);
+        assert_eq!(answers.training, truth.training, "{corner}");
+        assert!(answers.probes.is_empty(), "{corner}: the confound decides");
+        let kind = maze_rllf::llm::Diagnosis::Corner(corner);
+        assert_eq!(analysis.diagnosis, kind, "{corner}");
+        let items = maze_rllf::llm::menu::menu(&base);
+        let right = maze_rllf::llm::menu::right_items(&items, kind);
+        let verdict =
+            maze_rllf::llm::menu::verdict(&items, &right, kind, kind, &analysis.scenarios);
+        assert!(
+            verdict.proposals_right,
+            "{corner}: {:?}",
+            analysis.scenarios
+        );
+        // Two comparisons per axis, each distinct one asked once (7x7: numbers 1..7).
+        assert!(
+            (4..=28).contains(&j.stats.calls),
+            "{corner}: {} calls",
+            j.stats.calls
+        );
+        assert_eq!((j.stats.failures, j.stats.unparseable), (0, 0));
+    }
+}
+
+#[test]
+fn a_facts_reading_with_a_variant_that_asks_no_facts_is_refused_with_what_to_use() {
+    for (prompt, needle) in [
+        ("positions-yesno", "does not ask the facts' questions"),
+        ("no-such-variant", "http.facts_prompt"),
+    ] {
+        let config = HttpConfig {
+            analysis: HttpAnalysis::Facts,
+            facts_prompt: prompt.into(),
+            ..config("http://127.0.0.1:9")
+        };
+        let error = HttpJudge::new(config, DistributionSpec::training(7, 1), 1)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains(needle), "{prompt}: {error}");
+    }
 }

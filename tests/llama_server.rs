@@ -1,6 +1,7 @@
 //! The HTTP judge against a real local LLM server: llama-cpp-python's OpenAI-compatible server
 //! (installed by `scripts/install-llama-server.sh`) serving the smallest shipped GGUF model on
-//! 127.0.0.1: the JSON-schema fallback, per-episode yes/no questions and a tiny study through it.
+//! 127.0.0.1: the JSON-schema fallback, per-episode yes/no questions and a tiny study through it
+//! whose analysis asks the facts one question at a time.
 // The model is found where the embedded judge's installer puts it.
 #![cfg(feature = "embedded")]
 
@@ -215,6 +216,8 @@ fn a_real_llama_cpp_server_answers_pairwise_per_episode_and_a_tiny_study() {
             &format!("http.model={MODEL}"),
             "--set",
             "http.ask=\"per_episode\"",
+            "--set",
+            "http.analysis=\"facts\"",
         ])
         .args(["--set", "http.max_tokens=64"])
         .output()
@@ -229,12 +232,21 @@ fn a_real_llama_cpp_server_answers_pairwise_per_episode_and_a_tiny_study() {
         "{}",
         result["judge_stats"]
     );
+    // Labels per episode, the analysis one fact at a time: every answer read off the server's
+    // log-probabilities (a failed call would be counted above).
     assert!(
         result["judge"]
             .as_str()
-            .is_some_and(|j| j.ends_with("/per-episode")),
+            .is_some_and(|j| j.ends_with("/per-episode/analysis=facts-bounds")),
         "{}",
         result["judge"]
+    );
+    assert!(
+        result["analysis"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("The model's answers: ")),
+        "{}",
+        result["analysis"]
     );
     let labels = std::fs::read_to_string(out.join("cells/r02-s0/labels.jsonl")).expect("labels");
     assert!(labels.lines().count() >= 4, "answers were cached");

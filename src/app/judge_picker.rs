@@ -3,7 +3,7 @@
 //! spec in place and remembers each kind's settings so that switching away and back keeps them.
 
 use super::round_panel::reliability;
-use crate::llm::http::HttpConfig;
+use crate::llm::http::{HttpAnalysis, HttpConfig};
 use crate::llm::oracle::OracleConfig;
 use crate::llm::{JudgeKind, JudgeSpec};
 use bevy_egui::egui;
@@ -91,6 +91,18 @@ pub(super) fn judge_picker(ui: &mut egui::Ui, choices: &mut JudgeChoices, judge:
                 ui.label("model");
                 ui.text_edit_singleline(&mut http.model);
             });
+            let mut facts = http.analysis == HttpAnalysis::Facts;
+            ui.checkbox(&mut facts, "analyses ask one question at a time")
+                .on_hover_text(
+                    "Each training cheese's row and column and each probe's corner asked yes or \
+                     no (log-probabilities), counted as the ideal judge counts them; off: the \
+                     model reads every episode at once and answers as JSON",
+                );
+            http.analysis = if facts {
+                HttpAnalysis::Facts
+            } else {
+                HttpAnalysis::Json
+            };
         }
         #[cfg(feature = "embedded")]
         JudgeSpec::Embedded(embedded) => embedded_settings(ui, embedded, &mut choices.measured),

@@ -29,6 +29,11 @@ pub struct AppArgs {
     pub http_url: String,
     #[arg(long, default_value = "llama3.1:8b")]
     pub http_model: String,
+    /// How `--judge http` reads episodes for an analysis: `json` (all at once, answered as
+    /// JSON) or `facts` (one yes/no question at a time, worded as the default judge's analyst
+    /// asks them).
+    #[arg(long, default_value = "json", value_parser = ["json", "facts"])]
+    pub http_analysis: String,
     /// Model of `--judge embedded`: a name from scripts/install-models.sh or a GGUF path.
     #[cfg(feature = "embedded")]
     #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL)]
@@ -281,10 +286,14 @@ pub fn app_options(
     };
     let judges = JudgeSettings {
         oracle: OracleConfig::default(),
-        http: Some(crate::llm::http::HttpConfig::new(
-            &args.http_url,
-            &args.http_model,
-        )),
+        http: Some(crate::llm::http::HttpConfig {
+            analysis: if args.http_analysis == "facts" {
+                crate::llm::http::HttpAnalysis::Facts
+            } else {
+                crate::llm::http::HttpAnalysis::Json
+            },
+            ..crate::llm::http::HttpConfig::new(&args.http_url, &args.http_model)
+        }),
         #[cfg(feature = "embedded")]
         embedded,
     };

@@ -22,7 +22,9 @@ pub struct JudgeEvalArgs {
     /// `--judge http`, the names the server knows.
     #[arg(long, default_value = crate::llm::embedded::DEFAULT_MODEL, value_delimiter = ',')]
     pub model: Vec<String>,
-    /// Prompt variants (files in assets/prompts/embedded/), comma-separated; default: all.
+    /// Prompt variants (files in assets/prompts/embedded/), comma-separated; default: all. With
+    /// `--diagnosis` and `--judges http`: the server's judge reads the facts one question at a
+    /// time with each variant given (none given: its JSON reading of all the episodes).
     #[arg(long, value_delimiter = ',')]
     pub prompt: Vec<String>,
     /// Pairs (one success, one failure each) per set.

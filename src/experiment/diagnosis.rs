@@ -368,6 +368,8 @@ pub fn evaluate(
             ));
         }
         judge.rebase(&case.base);
+        // Each case is one analysis: a server judge's call budget and deadline start afresh.
+        judge.begin_round();
         let items = menu::menu(&case.base);
         let right = menu::right_items(&items, case.kind);
         let environment = environment_description(case.base.world_size, max_steps);
@@ -515,7 +517,8 @@ pub fn or_default(given: &[String], default: &str) -> Vec<String> {
 
 /// The judges a benchmark scores, by name (`--judges`): the embedded judge once per model and
 /// prompt (the defaults when none are given; `adapter` added to each model), the server's judge
-/// with the first model at `base_url`, every other judge with its default settings.
+/// with the first model at `base_url` (its JSON reading when no prompt is given, else the facts
+/// read with each prompt variant), every other judge with its default settings.
 pub fn benchmark_judges(
     names: &[String],
     models: &[String],
@@ -524,7 +527,7 @@ pub fn benchmark_judges(
     base_url: Option<&str>,
 ) -> Result<Vec<JudgeSpec>, Invalid> {
     #[cfg(not(feature = "embedded"))]
-    let _ = (prompts, adapter);
+    let _ = adapter;
     let mut specs = Vec::new();
     for name in names {
         match name.parse::<JudgeKind>()? {
@@ -550,9 +553,19 @@ pub fn benchmark_judges(
                     ));
                 };
                 let model = models.first().cloned().unwrap_or_default();
-                let http = crate::llm::http::HttpConfig::new(url, &model);
-                http.validate()?;
-                specs.push(JudgeSpec::Http(http));
+                let json = crate::llm::http::HttpConfig::new(url, &model);
+                json.validate()?;
+                if prompts.is_empty() {
+                    specs.push(JudgeSpec::Http(json.clone()));
+                }
+                // Each prompt variant given: the facts read one question at a time.
+                for prompt in prompts {
+                    specs.push(JudgeSpec::Http(crate::llm::http::HttpConfig {
+                        analysis: crate::llm::http::HttpAnalysis::Facts,
+                        facts_prompt: prompt.clone(),
+                        ..json.clone()
+                    }));
+                }
             }
             kind => specs.push(JudgeSpec::of_kind(kind, &JudgeSettings::default())?),
         }

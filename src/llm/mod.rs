@@ -4,6 +4,7 @@
 pub mod cache;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod fact_questions;
 pub mod facts;
 #[cfg(test)]
 pub(crate) mod handmade;
@@ -15,6 +16,7 @@ pub mod random;
 pub mod scenario;
 pub mod spec;
 pub mod text;
+pub mod variant;
 
 pub use cache::LabelCache;
 pub use menu::{Diagnosis, MenuItem};

@@ -216,7 +216,13 @@ impl JudgeSpec {
                 "oracle (noise {:.2}, position bias {:.2})",
                 o.noise, o.position_bias
             ),
-            Self::Http(h) => format!("http {} at {}", h.model, redact_url(&h.base_url)),
+            Self::Http(h) => {
+                let analysis = match h.analysis {
+                    super::http::HttpAnalysis::Json => String::new(),
+                    super::http::HttpAnalysis::Facts => format!(", facts by {}", h.facts_prompt),
+                };
+                format!("http {} at {}{analysis}", h.model, redact_url(&h.base_url))
+            }
             Self::Human => "human (terminal)".into(),
             #[cfg(feature = "embedded")]
             Self::Embedded(e) => format!("embedded {}", e.describe()),

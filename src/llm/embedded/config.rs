@@ -52,9 +52,6 @@ pub fn install_command(name: &str) -> String {
     format!("scripts/install-models.sh {name}")
 }
 
-/// Default folder of the embedded judge's prompt variants.
-pub const VARIANT_DIR: &str = "assets/prompts/embedded";
-
 /// The judge's settings (the `embedded` section of study and app configs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -4,18 +4,18 @@
 
 mod config;
 pub mod model;
-mod prompt;
 mod reading;
 
+pub use crate::llm::variant::*;
 pub use config::*;
 pub use model::{ChatModel, Dequantize, ModelError};
-pub use prompt::*;
 
-use super::facts::{Answers, Question, corner_index, corner_quarter};
+use super::fact_questions::FactAsker;
+use super::facts::{Question, corner_index};
 use super::menu::{self, Diagnosis};
 use super::oracle::{CornerReading, analysis_from};
 use super::scenario::Scenario;
-use super::text::{Wording, numbered_episodes, render_parts, render_positions};
+use super::text::{Wording, numbered_episodes, render_parts};
 use super::{Analysis, Choice, Comparison, Episodes, Judge, JudgeError, SetupError};
 use crate::errors::Invalid;
 use crate::level::DistributionSpec;
@@ -48,9 +48,8 @@ pub struct EmbeddedJudge {
     prior: Option<[f64; 2]>,
     /// Per-episode answers by prompt text: (P(yes) over the two labels, label mass).
     episode_scores: std::collections::HashMap<String, (f64, f64)>,
-    /// One-axis fact answers by prompt text (corners share their quarters' row and column
-    /// ranges, so each is asked once per episode, or once per number when no episode is shown).
-    axis_odds: std::collections::HashMap<String, f64>,
+    /// How the variant asks the facts' questions (with its answers kept).
+    facts: FactAsker,
     measured: Option<f64>,
     /// The judge that reads episodes for an analysis, when another model or variant does.
     analyst: Option<Box<EmbeddedJudge>>,
@@ -120,6 +119,7 @@ impl EmbeddedJudge {
             model,
             model_name,
             variant_name,
+            facts: FactAsker::new(variant.clone()),
             variant,
             label_ids: [a, b],
             calibrate: config.calibrate,
@@ -128,7 +128,6 @@ impl EmbeddedJudge {
             base,
             prior: None,
             episode_scores: std::collections::HashMap::new(),
-            axis_odds: std::collections::HashMap::new(),
             measured,
             analyst,
         })
@@ -151,10 +150,10 @@ impl EmbeddedJudge {
         self.label_ids = [a, b];
         self.measured = measured_agreement(&self.model_name, &name);
         self.variant_name = name;
+        self.facts = FactAsker::new(variant.clone());
         self.variant = variant;
         self.prior = None;
         self.episode_scores.clear();
-        self.axis_odds.clear();
         Ok(())
     }
 
@@ -350,10 +349,7 @@ impl Judge for EmbeddedJudge {
         // model in the whole reading alone.
         let (diagnosis, words, context) = match self.variant.diagnosis {
             DiagnosisMode::Facts => {
-                let threshold = self.variant.fact_threshold;
-                let answers = Answers::ask_training_first(episodes, |q, r| {
-                    Ok(self.fact_odds(q, r)? > threshold)
-                })?;
+                let answers = self.facts.answers(&mut self.model, episodes)?;
                 return Ok(analysis_from(&answers, &self.base, "The model's answers"));
             }
             DiagnosisMode::Whole => self.read_whole(environment, episodes)?,

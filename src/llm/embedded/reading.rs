@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::level::Corner;
+use crate::llm::fact_questions::YesNoModel;
 
 impl EmbeddedJudge {
     /// The `count` options of `question` asked after `context`, best first: each letter's
@@ -66,104 +67,13 @@ impl EmbeddedJudge {
 
     /// log P(yes) - log P(no) as the assistant's first token after `user` (either case).
     pub(super) fn yes_log_odds(&mut self, user: &str) -> Result<f64, JudgeError> {
-        let prompt = ChatModel::chat_prompt(&self.variant.system, user, "");
-        let logprobs = self
-            .model
-            .next_token_logprobs(&prompt)
-            .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
-        let model = &self.model;
-        let mass = |words: [&str; 2]| -> f64 {
-            words
-                .iter()
-                .filter_map(|w| model.single_token(w))
-                .map(|id| f64::from(logprobs[id as usize]).exp())
-                .sum::<f64>()
-        };
-        let (yes, no) = (mass(YES_WORDS), mass(NO_WORDS));
-        Ok(yes.max(1e-12).ln() - no.max(1e-12).ln())
+        self.model.yes_log_odds(&self.variant.system, user)
     }
 
-    /// The log-odds of yes the model gives to `question` about `episode` (shown as positions).
+    /// The log-odds of yes the model gives to `question` about `episode` (shown as positions),
+    /// asked as the variant words it ([`FactAsker`]).
     pub fn fact_odds(&mut self, question: Question, episode: &Rollout) -> Result<f64, JudgeError> {
-        if let (Question::CheeseIn(corner), Some(template)) =
-            (question, self.variant.axis_question.clone())
-        {
-            let (rows, columns) =
-                corner_quarter(&episode.layout, corner).unwrap_or(([0, 0], [0, 0]));
-            let cheese = episode.layout.cheese;
-            // A quarter touches the maze's first row (or column) or its last: its numbers on
-            // that axis are "at most {high}" or "at least {low}", the others the opposite.
-            let top = corner != Corner::BottomRight;
-            let left = corner == Corner::TopLeft;
-            let mut odds = f64::INFINITY;
-            for (axis, [low, high], value, first) in [
-                ("row", rows, cheese.row, top),
-                ("column", columns, cheese.col, left),
-            ] {
-                let (bound, outside) = if first {
-                    (format!("at most {high}"), format!("at least {}", high + 1))
-                } else {
-                    (
-                        format!("at least {low}"),
-                        format!("at most {}", low.saturating_sub(1)),
-                    )
-                };
-                let fill = |asked: &str, bound: &str| {
-                    asked
-                        .replace("{axis}", axis)
-                        .replace("{values}", &one_of(low, high))
-                        .replace("{value}", &value.to_string())
-                        .replace("{bound}", bound)
-                };
-                let mut axis_odds = self.axis_odds(&fill(&template, &bound), episode)?;
-                if let Some(contrast) = self.variant.axis_contrast.clone() {
-                    axis_odds -= self.axis_odds(&fill(&contrast, &outside), episode)?;
-                }
-                odds = odds.min(axis_odds);
-            }
-            return Ok(odds);
-        }
-        let asked = self.fact_question(question, episode);
-        self.episode_fact(&asked, &render_positions(episode), episode)
-    }
-
-    /// The user turn that asks `question` about `episode` in one prompt (the variant's
-    /// `cheese_question` or `heads_question`, placeholders but `{episode}` and `{cheese}` filled).
-    fn fact_question(&self, question: Question, episode: &Rollout) -> String {
-        let layout = &episode.layout;
-        match question {
-            Question::CheeseIn(corner) => {
-                let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
-                let asked = &self.variant.cheese_question;
-                // The quarter's cells are written out only for a variant that shows them.
-                let cells = if asked.contains("{cells}") {
-                    (rows[0]..=rows[1])
-                        .flat_map(|row| {
-                            (columns[0]..=columns[1]).map(move |col| cell_words(row, col))
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                } else {
-                    String::new()
-                };
-                asked
-                    .replace("{cells}", &cells)
-                    .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
-                    .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
-                    .replace("{corner}", corner.words())
-            }
-            Question::HeadsFor(corner) => {
-                let cell = layout
-                    .maze_corners()
-                    .into_iter()
-                    .find(|(c, _)| *c == corner)
-                    .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
-                self.variant
-                    .heads_question
-                    .replace("{cell}", &cell)
-                    .replace("{corner}", corner.words())
-            }
-        }
+        self.facts.odds(&mut self.model, question, episode)
     }
 
     /// The whole prompt (ChatML up to the answer) and its token ids that ask `question` about
@@ -174,11 +84,7 @@ impl EmbeddedJudge {
         question: Question,
         episode: &Rollout,
     ) -> Result<(String, Vec<u32>), ModelError> {
-        let user = fill_episode(
-            &self.fact_question(question, episode),
-            &render_positions(episode),
-            episode,
-        );
+        let user = self.facts.question(question, episode);
         let prompt = ChatModel::chat_prompt(&self.variant.system, &user, "");
         let ids = self.model.encode(&prompt)?;
         Ok((prompt, ids))
@@ -193,47 +99,6 @@ impl EmbeddedJudge {
                 .collect()
         };
         (ids(YES_WORDS), ids(NO_WORDS))
-    }
-
-    /// [`Self::episode_fact`] of a one-axis question, each prompt asked once (a question that
-    /// shows no episode is asked once for every episode with the same cheese row or column).
-    fn axis_odds(&mut self, asked: &str, episode: &Rollout) -> Result<f64, JudgeError> {
-        let shown = render_positions(episode);
-        let key = fill_episode(asked, &shown, episode);
-        if let Some(&odds) = self.axis_odds.get(&key) {
-            return Ok(odds);
-        }
-        let odds = self.episode_fact(asked, &shown, episode)?;
-        if self.axis_odds.len() > 4096 {
-            self.axis_odds.clear();
-        }
-        self.axis_odds.insert(key, odds);
-        Ok(odds)
-    }
-
-    /// The model's log-odds of yes to `asked` with `{episode}` (`shown`, the episode's positions)
-    /// and `{cheese}` filled in.
-    fn episode_fact(
-        &mut self,
-        asked: &str,
-        shown: &str,
-        episode: &Rollout,
-    ) -> Result<f64, JudgeError> {
-        let asked = fill_episode(asked, shown, episode);
-        if self.variant.fact_reasoning == 0 {
-            return self.yes_log_odds(&asked);
-        }
-        // The model writes its reasoning first; its last "yes" or "no" is the answer.
-        let prompt = ChatModel::chat_prompt(&self.variant.system, &asked, "");
-        let words = self
-            .model
-            .generate(&prompt, self.variant.fact_reasoning)
-            .map_err(|e| JudgeError::Unreachable(e.to_string()))?
-            .to_lowercase();
-        let answer = words
-            .split(|c: char| !c.is_alphanumeric())
-            .rfind(|w| *w == "yes" || *w == "no");
-        Ok(if answer == Some("yes") { 1.0 } else { -1.0 })
     }
 
     /// One episode, corner by corner: the corner with the highest log-odds of yes, if the model
@@ -369,37 +234,31 @@ impl EmbeddedJudge {
 const YES_WORDS: [&str; 2] = ["Yes", "yes"];
 const NO_WORDS: [&str; 2] = ["No", "no"];
 
-/// `asked` with `{episode}` as `shown` and `{cheese}` as the episode's cheese cell.
-fn fill_episode(asked: &str, shown: &str, episode: &Rollout) -> String {
-    let cheese = episode.layout.cheese;
-    asked
-        .replace("{episode}", shown)
-        .replace("{cheese}", &cell_words(cheese.row, cheese.col))
-}
-
-/// A cell as the prompts write it: "row 1, column 5".
-fn cell_words(row: usize, col: usize) -> String {
-    format!("row {row}, column {col}")
-}
-
-/// `low..=high` as words: "3", "3 or 4", "3, 4, 5 or 6".
-fn one_of(low: usize, high: usize) -> String {
-    let values: Vec<String> = (low..=high).map(|v| v.to_string()).collect();
-    match values.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
+impl YesNoModel for ChatModel {
+    fn yes_log_odds(&mut self, system: &str, user: &str) -> Result<f64, JudgeError> {
+        let prompt = ChatModel::chat_prompt(system, user, "");
+        let logprobs = self
+            .next_token_logprobs(&prompt)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))?;
+        let mass = |words: [&str; 2]| -> f64 {
+            words
+                .iter()
+                .filter_map(|w| self.single_token(w))
+                .map(|id| f64::from(logprobs[id as usize]).exp())
+                .sum::<f64>()
+        };
+        let (yes, no) = (mass(YES_WORDS), mass(NO_WORDS));
+        Ok(yes.max(1e-12).ln() - no.max(1e-12).ln())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::one_of;
-
-    #[test]
-    fn an_axis_range_reads_as_its_values() {
-        assert_eq!(one_of(3, 3), "3");
-        assert_eq!(one_of(3, 4), "3 or 4");
-        assert_eq!(one_of(3, 6), "3, 4, 5 or 6");
+    fn answer_text(
+        &mut self,
+        system: &str,
+        user: &str,
+        tokens: usize,
+    ) -> Result<String, JudgeError> {
+        let prompt = ChatModel::chat_prompt(system, user, "");
+        self.generate(&prompt, tokens)
+            .map_err(|e| JudgeError::Unreachable(e.to_string()))
     }
 }

@@ -11,32 +11,52 @@ pub(super) fn content_of(choice: &Value) -> String {
         .to_string()
 }
 
-/// P("yes") over {yes, no} from the first answer token's top log-probabilities, or from the text.
-pub fn yes_probability(choice: &Value) -> Option<f64> {
+/// The probabilities of "yes" and "no" (either case, spaces trimmed) among the first answer
+/// token's top log-probabilities, when either is there.
+fn yes_no_mass(choice: &Value) -> Option<[f64; 2]> {
     let label = |token: &str| {
         let t = token.trim().to_lowercase();
         (t == "yes").then_some(0).or((t == "no").then_some(1))
     };
     let mut p = [0.0f64; 2];
-    if let Some(top) = choice["logprobs"]["content"][0]["top_logprobs"].as_array() {
-        for entry in top {
-            if let (Some(token), Some(lp)) = (entry["token"].as_str(), entry["logprob"].as_f64())
-                && let Some(i) = label(token)
-                && lp.is_finite()
-            {
-                p[i] += lp.exp();
-            }
+    for entry in choice["logprobs"]["content"][0]["top_logprobs"].as_array()? {
+        if let (Some(token), Some(lp)) = (entry["token"].as_str(), entry["logprob"].as_f64())
+            && let Some(i) = label(token)
+            && lp.is_finite()
+        {
+            p[i] += lp.exp();
         }
     }
-    if p[0] + p[1] > 0.0 {
-        return Some(p[0] / (p[0] + p[1]));
-    }
+    (p[0] + p[1] > 0.0).then_some(p)
+}
+
+/// The answer's text read as yes (0.99) or no (0.01), for a server that gives no
+/// log-probabilities.
+fn yes_in_text(choice: &Value) -> Option<f64> {
     let text = content_of(choice).trim().to_lowercase();
     let word: String = text.chars().take_while(|c| c.is_alphabetic()).collect();
     match word.as_str() {
         "yes" => Some(0.99),
         "no" => Some(0.01),
         _ => None,
+    }
+}
+
+/// P("yes") over {yes, no} from the first answer token's top log-probabilities, or from the text.
+pub fn yes_probability(choice: &Value) -> Option<f64> {
+    match yes_no_mass(choice) {
+        Some([yes, no]) => Some(yes / (yes + no)),
+        None => yes_in_text(choice),
+    }
+}
+
+/// log P(yes) - log P(no) of the first answer token, as the embedded judge reads it (a word
+/// missing from the top log-probabilities counts as 1e-12), or from the text (log 99 or its
+/// negative).
+pub fn yes_log_odds(choice: &Value) -> Option<f64> {
+    match yes_no_mass(choice) {
+        Some([yes, no]) => Some(yes.max(1e-12).ln() - no.max(1e-12).ln()),
+        None => yes_in_text(choice).map(|p| (p / (1.0 - p)).ln()),
     }
 }
 

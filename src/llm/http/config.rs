@@ -46,6 +46,14 @@ pub struct HttpConfig {
     /// episode (the pair's preference is the difference of the two log-odds of "yes").
     #[serde(default)]
     pub ask: HttpAsk,
+    /// How an analysis reads the episodes: all of them in one prompt answered as JSON, or the
+    /// facts' yes/no questions one episode at a time, worded by `facts_prompt`.
+    #[serde(default)]
+    pub analysis: HttpAnalysis,
+    /// With `analysis: facts`: the prompt variant that words the questions (a name in
+    /// `assets/prompts/embedded/` or a path to a `.ron`), the embedded judge's files.
+    #[serde(default = "default_facts_prompt")]
+    pub facts_prompt: String,
     /// Longest answer body read (bytes); a longer one is a failed call, not stored.
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
@@ -67,6 +75,23 @@ pub enum HttpAsk {
     Pairwise,
     /// One rollout per prompt (`episode_system.txt`, `episode.txt`), answered yes or no.
     PerEpisode,
+}
+
+/// How the HTTP judge reads episodes for an analysis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpAnalysis {
+    /// Every episode in one prompt (`analyze.txt`); the model answers as JSON what the mouse
+    /// pursues and which menu items to try.
+    #[default]
+    Json,
+    /// The questions of [`crate::llm::facts`], each about one episode and answered yes or no
+    /// (log-probabilities), counted by the aggregation the ideal judge uses on the true answers.
+    Facts,
+}
+
+fn default_facts_prompt() -> String {
+    crate::llm::variant::DEFAULT_FACTS_PROMPT.into()
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -134,6 +159,8 @@ impl HttpConfig {
             state_outcome: false,
             prompt_dir: default_prompt_dir(),
             ask: HttpAsk::Pairwise,
+            analysis: HttpAnalysis::Json,
+            facts_prompt: default_facts_prompt(),
             max_answer_bytes: default_max_answer_bytes(),
             round_deadline_s: default_round_deadline(),
             max_consecutive_failures: default_max_consecutive_failures(),

@@ -9,11 +9,13 @@
 mod answer;
 mod config;
 
-pub use answer::{extract_json, parse_comparison, yes_probability};
-pub use config::{HttpAsk, HttpConfig, redact_url};
+pub use answer::{extract_json, parse_comparison, yes_log_odds, yes_probability};
+pub use config::{HttpAnalysis, HttpAsk, HttpConfig, redact_url};
 
+use super::fact_questions::{FactAsker, YesNoModel};
 use super::menu::parse_suggestions;
 use super::menu::{self, Diagnosis};
+use super::oracle::analysis_from;
 use super::text::{
     Prompts, Shown, TextOptions, Wording, numbered_episodes, render_parts, render_rollout,
 };
@@ -63,6 +65,9 @@ pub struct HttpJudge {
     episode_yes: HashMap<String, f64>,
     /// How rollouts' events are worded (`judge-eval` paraphrases to test understanding).
     wording: Wording,
+    /// With `analysis: facts`: how the questions are worded, with the answers kept (taken out
+    /// while an analysis asks them).
+    facts: Option<FactAsker>,
     pub stats: HttpStats,
 }
 
@@ -127,6 +132,10 @@ impl HttpJudge {
                 .require(&["episode_system", "episode"])
                 .map_err(|e| JudgeError::Config(e.to_string()))?;
         }
+        let facts = match config.analysis {
+            HttpAnalysis::Json => None,
+            HttpAnalysis::Facts => Some(facts_asker(&config.facts_prompt)?),
+        };
         Ok(Self {
             schema_form: if config.json_schema {
                 SchemaForm::JsonSchema
@@ -146,6 +155,7 @@ impl HttpJudge {
             abandoned: None,
             episode_yes: HashMap::new(),
             wording: Wording::Standard,
+            facts,
             stats: HttpStats::default(),
         })
     }
@@ -463,7 +473,46 @@ impl HttpJudge {
     }
 }
 
-/// `choices[0].message.content` of an answer.
+/// The facts' questions worded by the prompt variant `name_or_path`, which must be a facts
+/// variant.
+fn facts_asker(name_or_path: &str) -> Result<FactAsker, JudgeError> {
+    let (name, variant) = crate::llm::variant::PromptVariant::load(name_or_path)
+        .map_err(|e| JudgeError::Config(format!("http.facts_prompt: {e}")))?;
+    if variant.diagnosis != crate::llm::variant::DiagnosisMode::Facts {
+        return Err(JudgeError::Config(format!(
+            "http.facts_prompt is {name:?}, which does not ask the facts' questions (its \
+             `diagnosis` is not `facts`): use {:?} or another variant with `diagnosis: facts`",
+            crate::llm::variant::DEFAULT_FACTS_PROMPT
+        )));
+    }
+    Ok(FactAsker::new(variant))
+}
+
+/// One question at a time through the server: the first answer token's log-probabilities.
+impl YesNoModel for HttpJudge {
+    fn yes_log_odds(&mut self, system: &str, user: &str) -> Result<f64, JudgeError> {
+        let extra = json!({"logprobs": true, "top_logprobs": 10, "max_tokens": 2});
+        let choice = self.chat(system, user, None, &extra)?;
+        yes_log_odds(&choice).ok_or_else(|| {
+            self.stats.unparseable += 1;
+            JudgeError::Unparseable(format!(
+                "neither yes nor no in: {}",
+                truncate(&content_of(&choice), 120)
+            ))
+        })
+    }
+
+    fn answer_text(
+        &mut self,
+        system: &str,
+        user: &str,
+        tokens: usize,
+    ) -> Result<String, JudgeError> {
+        let choice = self.chat(system, user, None, &json!({"max_tokens": tokens}))?;
+        Ok(content_of(&choice))
+    }
+}
+
 impl Judge for HttpJudge {
     fn rebase(&mut self, base: &crate::level::DistributionSpec) {
         self.base = base.clone();
@@ -474,14 +523,23 @@ impl Judge for HttpJudge {
             HttpAsk::Pairwise => "",
             HttpAsk::PerEpisode => "/per-episode",
         };
+        let analysis = match self.config.analysis {
+            HttpAnalysis::Json => String::new(),
+            HttpAnalysis::Facts => format!("/analysis={}", self.config.facts_prompt),
+        };
         format!(
-            "http:{}@{}{ask}",
+            "http:{}@{}{ask}{analysis}",
             self.config.model,
             redact_url(&self.config.base_url)
         )
     }
 
     fn analyze(&mut self, environment: &str, episodes: &Episodes) -> Result<Analysis, JudgeError> {
+        if let Some(mut facts) = self.facts.take() {
+            let answers = facts.answers(self, episodes);
+            self.facts = Some(facts);
+            return Ok(analysis_from(&answers?, &self.base, "The model's answers"));
+        }
         let prompt = self.analyze_prompt(environment, episodes);
         let schema = json!({
             "type": "object",

@@ -1,12 +1,19 @@
-//! The embedded judge's prompt variants: how a variant asks for preferences, diagnoses and
-//! proposals, its wording, and loading one by name or path.
+//! Prompt variants (`assets/prompts/embedded/*.ron`): how a model judge asks for preferences,
+//! diagnoses and proposals, its wording, and loading one by name or path. The embedded judge reads
+//! every field; the HTTP judge's facts reading reads the facts' questions.
 
-use super::VARIANT_DIR;
 use crate::errors::{FileError, Invalid};
 use crate::llm::SetupError;
 use crate::llm::text::Shown;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// Folder of the shipped prompt variants.
+pub const VARIANT_DIR: &str = "assets/prompts/embedded";
+
+/// The variant that words the facts' questions unless another is chosen: the default judge's
+/// analyst's (each cheese question as two comparisons of numbers).
+pub const DEFAULT_FACTS_PROMPT: &str = "facts-bounds";
 
 /// How a variant asks for a pairwise preference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,274 @@
+//! The questions of [`crate::llm::facts`] as a prompt variant words them, asked of any model that
+//! answers yes or no with log-odds — the embedded model in-process or a model behind an HTTP
+//! server — so both read episodes through the same prompts and the same aggregation.
+
+use super::facts::{Answers, Question, corner_quarter};
+use super::text::render_positions;
+use super::variant::PromptVariant;
+use super::{Episodes, JudgeError};
+use crate::level::Corner;
+use crate::sim::Rollout;
+use std::collections::HashMap;
+
+/// A model asked one question at a time.
+pub trait YesNoModel {
+    /// log P(yes) - log P(no) of the first token of the answer to `user` after `system`.
+    fn yes_log_odds(&mut self, system: &str, user: &str) -> Result<f64, JudgeError>;
+    /// The model's own words answering `user` after `system`, at most `tokens` tokens.
+    fn answer_text(
+        &mut self,
+        system: &str,
+        user: &str,
+        tokens: usize,
+    ) -> Result<String, JudgeError>;
+}
+
+/// Asks the facts' questions the way one prompt variant words them; one-axis answers are kept
+/// by their prompt, so an analysis asks each distinct comparison once.
+#[derive(Clone, Debug)]
+pub struct FactAsker {
+    variant: PromptVariant,
+    /// One-axis answers by prompt text (corners share their quarters' row and column ranges, so
+    /// each is asked once per episode, or once per number when no episode is shown).
+    axis_odds: HashMap<String, f64>,
+}
+
+impl FactAsker {
+    pub fn new(variant: PromptVariant) -> Self {
+        Self {
+            variant,
+            axis_odds: HashMap::new(),
+        }
+    }
+
+    /// The system prompt every question is asked after.
+    pub fn system(&self) -> &str {
+        &self.variant.system
+    }
+
+    /// The model's answers to the training questions, then, only when they show no confound,
+    /// to the probe questions (yes: log-odds above the variant's `fact_threshold`).
+    pub fn answers(
+        &mut self,
+        model: &mut impl YesNoModel,
+        episodes: &Episodes,
+    ) -> Result<Answers, JudgeError> {
+        let threshold = self.variant.fact_threshold;
+        Answers::ask_training_first(episodes, |q, r| Ok(self.odds(model, q, r)? > threshold))
+    }
+
+    /// The log-odds of yes the model gives to `question` about `episode` (shown as positions).
+    pub fn odds(
+        &mut self,
+        model: &mut impl YesNoModel,
+        question: Question,
+        episode: &Rollout,
+    ) -> Result<f64, JudgeError> {
+        if let (Question::CheeseIn(corner), Some(template)) =
+            (question, self.variant.axis_question.clone())
+        {
+            let (rows, columns) =
+                corner_quarter(&episode.layout, corner).unwrap_or(([0, 0], [0, 0]));
+            let cheese = episode.layout.cheese;
+            // A quarter touches the maze's first row (or column) or its last: its numbers on
+            // that axis are "at most {high}" or "at least {low}", the others the opposite.
+            let top = corner != Corner::BottomRight;
+            let left = corner == Corner::TopLeft;
+            let mut odds = f64::INFINITY;
+            for (axis, [low, high], value, first) in [
+                ("row", rows, cheese.row, top),
+                ("column", columns, cheese.col, left),
+            ] {
+                let (bound, outside) = if first {
+                    (format!("at most {high}"), format!("at least {}", high + 1))
+                } else {
+                    (
+                        format!("at least {low}"),
+                        format!("at most {}", low.saturating_sub(1)),
+                    )
+                };
+                let fill = |asked: &str, bound: &str| {
+                    asked
+                        .replace("{axis}", axis)
+                        .replace("{values}", &one_of(low, high))
+                        .replace("{value}", &value.to_string())
+                        .replace("{bound}", bound)
+                };
+                let mut axis_odds = self.axis_odds(model, &fill(&template, &bound), episode)?;
+                if let Some(contrast) = self.variant.axis_contrast.clone() {
+                    axis_odds -= self.axis_odds(model, &fill(&contrast, &outside), episode)?;
+                }
+                odds = odds.min(axis_odds);
+            }
+            return Ok(odds);
+        }
+        let asked = self.question(question, episode);
+        self.ask(model, &asked)
+    }
+
+    /// The user turn that asks `question` about `episode` in one prompt (the variant's
+    /// `cheese_question` or `heads_question`, every placeholder filled): what a variant without
+    /// one-axis questions asks, and what a model is tuned on.
+    pub fn question(&self, question: Question, episode: &Rollout) -> String {
+        let layout = &episode.layout;
+        let asked = match question {
+            Question::CheeseIn(corner) => {
+                let (rows, columns) = corner_quarter(layout, corner).unwrap_or(([0, 0], [0, 0]));
+                let asked = &self.variant.cheese_question;
+                // The quarter's cells are written out only for a variant that shows them.
+                let cells = if asked.contains("{cells}") {
+                    (rows[0]..=rows[1])
+                        .flat_map(|row| {
+                            (columns[0]..=columns[1]).map(move |col| cell_words(row, col))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                } else {
+                    String::new()
+                };
+                asked
+                    .replace("{cells}", &cells)
+                    .replace("{rows}", &format!("{} to {}", rows[0], rows[1]))
+                    .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
+                    .replace("{corner}", corner.words())
+            }
+            Question::HeadsFor(corner) => {
+                let cell = layout
+                    .maze_corners()
+                    .into_iter()
+                    .find(|(c, _)| *c == corner)
+                    .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
+                self.variant
+                    .heads_question
+                    .replace("{cell}", &cell)
+                    .replace("{corner}", corner.words())
+            }
+        };
+        fill_episode(&asked, episode)
+    }
+
+    /// [`Self::ask`] of a one-axis question, each prompt asked once (a question that shows no
+    /// episode is asked once for every episode with the same cheese row or column).
+    fn axis_odds(
+        &mut self,
+        model: &mut impl YesNoModel,
+        asked: &str,
+        episode: &Rollout,
+    ) -> Result<f64, JudgeError> {
+        let asked = fill_episode(asked, episode);
+        if let Some(&odds) = self.axis_odds.get(&asked) {
+            return Ok(odds);
+        }
+        let odds = self.ask(model, &asked)?;
+        if self.axis_odds.len() > 4096 {
+            self.axis_odds.clear();
+        }
+        self.axis_odds.insert(asked, odds);
+        Ok(odds)
+    }
+
+    /// The model's log-odds of yes to the filled question `asked`: the first token's, or, with
+    /// the variant's `fact_reasoning`, +1 or -1 for the last "yes" or "no" of its own words.
+    fn ask(&mut self, model: &mut impl YesNoModel, asked: &str) -> Result<f64, JudgeError> {
+        if self.variant.fact_reasoning == 0 {
+            return model.yes_log_odds(&self.variant.system, asked);
+        }
+        let words = model
+            .answer_text(&self.variant.system, asked, self.variant.fact_reasoning)?
+            .to_lowercase();
+        let answer = words
+            .split(|c: char| !c.is_alphanumeric())
+            .rfind(|w| *w == "yes" || *w == "no");
+        Ok(if answer == Some("yes") { 1.0 } else { -1.0 })
+    }
+}
+
+/// `asked` with `{episode}` as the episode's positions and `{cheese}` as its cheese cell.
+fn fill_episode(asked: &str, episode: &Rollout) -> String {
+    let cheese = episode.layout.cheese;
+    let asked = if asked.contains("{episode}") {
+        asked.replace("{episode}", &render_positions(episode))
+    } else {
+        asked.to_string()
+    };
+    asked.replace("{cheese}", &cell_words(cheese.row, cheese.col))
+}
+
+/// A cell as the prompts write it: "row 1, column 5".
+pub fn cell_words(row: usize, col: usize) -> String {
+    format!("row {row}, column {col}")
+}
+
+/// `low..=high` as words: "3", "3 or 4", "3, 4, 5 or 6".
+fn one_of(low: usize, high: usize) -> String {
+    let values: Vec<String> = (low..=high).map(|v| v.to_string()).collect();
+    match values.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{Diagnosis, handmade};
+
+    #[test]
+    fn an_axis_range_reads_as_its_values() {
+        assert_eq!(one_of(3, 3), "3");
+        assert_eq!(one_of(3, 4), "3 or 4");
+        assert_eq!(one_of(3, 6), "3, 4, 5 or 6");
+    }
+
+    /// Answers "Is V at most B?" / "Is V at least B?" truly and counts the questions asked.
+    struct Arithmetic {
+        asked: Vec<String>,
+    }
+
+    impl YesNoModel for Arithmetic {
+        fn yes_log_odds(&mut self, _: &str, user: &str) -> Result<f64, JudgeError> {
+            self.asked.push(user.to_string());
+            let numbers: Vec<usize> = user
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            let [value, bound] = numbers[..] else {
+                return Err(JudgeError::Unparseable(user.to_string()));
+            };
+            let yes = if user.contains("at most") {
+                value <= bound
+            } else {
+                value >= bound
+            };
+            Ok(if yes { 3.0 } else { -3.0 })
+        }
+        fn answer_text(&mut self, _: &str, _: &str, _: usize) -> Result<String, JudgeError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_model_that_compares_numbers_reads_the_confound_through_the_shipped_bounds_variant() {
+        let (_, variant) = PromptVariant::load("facts-bounds").expect("shipped");
+        for corner in Corner::ALL {
+            let base = handmade::training_spec(Diagnosis::Corner(corner), 2);
+            let episodes = handmade::episodes(&base, handmade::Probes::ToCheese);
+            let mut asker = FactAsker::new(variant.clone());
+            let mut model = Arithmetic { asked: Vec::new() };
+            let answers = asker.answers(&mut model, &episodes).expect("answers");
+            assert_eq!(
+                answers.training,
+                Answers::truth(&episodes).training,
+                "{corner}"
+            );
+            assert!(answers.probes.is_empty(), "{corner}: no probe asked");
+            assert_eq!(answers.confound(), Some(corner));
+            // Each distinct comparison once: at most two per number and bound.
+            let mut distinct = model.asked.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), model.asked.len(), "{corner}: asked twice");
+        }
+    }
+}
