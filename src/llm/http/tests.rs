@@ -97,6 +97,26 @@ fn yes_or_no_is_read_from_log_probabilities_first() {
         yes_probability(&json!({"message": {"content": "perhaps"}})),
         None
     );
+    // The log-odds, as the embedded judge reads them: both words summed over their forms, a
+    // word missing from the top log-probabilities at 1e-12.
+    let odds = yes_log_odds(&choice).expect("odds");
+    assert!((odds - 1.0).abs() < 1e-9, "{odds}");
+    let forms = json!({"message": {"content": "Yes"}, "logprobs": {"content": [
+        {"top_logprobs": [{"token": "Yes", "logprob": -1.0}, {"token": "yes", "logprob": -1.0},
+                          {"token": "No", "logprob": -2.0}, {"token": "The", "logprob": -0.1}]}
+    ]}});
+    let odds = yes_log_odds(&forms).expect("odds");
+    assert!((odds - (2.0f64.ln() + 1.0)).abs() < 1e-9, "{odds}");
+    let yes_only = json!({"message": {"content": "Yes"}, "logprobs": {"content": [
+        {"top_logprobs": [{"token": "Yes", "logprob": 0.0}]}
+    ]}});
+    assert!((yes_log_odds(&yes_only).expect("odds") - 1e12f64.ln()).abs() < 1e-9);
+    let from_text = yes_log_odds(&json!({"message": {"content": "No"}})).expect("odds");
+    assert!((from_text + 99f64.ln()).abs() < 1e-9, "{from_text}");
+    assert_eq!(
+        yes_log_odds(&json!({"message": {"content": "perhaps"}})),
+        None
+    );
 }
 
 #[test]
