@@ -36,7 +36,7 @@ pub enum DiagnosisMode {
     Whole,
     /// The model answers `episode_question` for each inspected episode on its own (one letter:
     /// a corner, or none); the episodes it names a corner for are counted with the oracle's rule
-    /// ([`CornerReading::diagnosis`]): the model reads, the count is fixed.
+    /// ([`crate::llm::oracle::CornerReading::diagnosis`]): the model reads, the count is fixed.
     PerEpisode,
     /// The model answers `corner_question` (yes or no) for each episode and each corner; an
     /// episode heads for the corner with the highest log-odds of yes, if it is above even, and
