@@ -23,21 +23,21 @@ pub trait YesNoModel {
     ) -> Result<String, JudgeError>;
 }
 
-/// Asks the facts' questions the way one prompt variant words them; one-axis answers are kept
-/// by their prompt, so an analysis asks each distinct comparison once.
+/// Asks the facts' questions the way one prompt variant words them; one-axis answers and
+/// contrasts are kept by their prompt, so an analysis asks each distinct one once.
 #[derive(Clone, Debug)]
 pub struct FactAsker {
     variant: PromptVariant,
-    /// One-axis answers by prompt text (corners share their quarters' row and column ranges, so
-    /// each is asked once per episode, or once per number when no episode is shown).
-    axis_odds: HashMap<String, f64>,
+    /// Answers by prompt text to the questions asked once: one-axis questions (corners share
+    /// their quarters' row and column ranges) and contrasts.
+    kept: HashMap<String, f64>,
 }
 
 impl FactAsker {
     pub fn new(variant: PromptVariant) -> Self {
         Self {
             variant,
-            axis_odds: HashMap::new(),
+            kept: HashMap::new(),
         }
     }
 
@@ -103,7 +103,14 @@ impl FactAsker {
             return Ok(odds);
         }
         let asked = self.question(question, episode);
-        self.ask(model, &asked)
+        let odds = self.ask(model, &asked)?;
+        match (question, self.variant.heads_contrast.clone()) {
+            (Question::HeadsFor(corner), Some(contrast)) => {
+                let contrast = fill_episode(&heads_text(&contrast, corner, episode), episode);
+                Ok(odds - self.kept_odds(model, &contrast)?)
+            }
+            _ => Ok(odds),
+        }
     }
 
     /// The user turn that asks `question` about `episode` in one prompt (the variant's
@@ -132,38 +139,33 @@ impl FactAsker {
                     .replace("{columns}", &format!("{} to {}", columns[0], columns[1]))
                     .replace("{corner}", corner.words())
             }
-            Question::HeadsFor(corner) => {
-                let cell = layout
-                    .maze_corners()
-                    .into_iter()
-                    .find(|(c, _)| *c == corner)
-                    .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
-                self.variant
-                    .heads_question
-                    .replace("{cell}", &cell)
-                    .replace("{corner}", corner.words())
-            }
+            Question::HeadsFor(corner) => heads_text(&self.variant.heads_question, corner, episode),
         };
         fill_episode(&asked, episode)
     }
 
-    /// [`Self::ask`] of a one-axis question, each prompt asked once (a question that shows no
-    /// episode is asked once for every episode with the same cheese row or column).
+    /// [`Self::kept_odds`] of a one-axis question about `episode`.
     fn axis_odds(
         &mut self,
         model: &mut impl YesNoModel,
         asked: &str,
         episode: &Rollout,
     ) -> Result<f64, JudgeError> {
-        let asked = fill_episode(asked, episode);
-        if let Some(&odds) = self.axis_odds.get(&asked) {
+        self.kept_odds(model, &fill_episode(asked, episode))
+    }
+
+    /// [`Self::ask`], each filled prompt asked once (a question that shows no episode is asked
+    /// once for every episode it fits: an axis question for every cheese with that row or
+    /// column, a content-free contrast for every probe).
+    fn kept_odds(&mut self, model: &mut impl YesNoModel, asked: &str) -> Result<f64, JudgeError> {
+        if let Some(&odds) = self.kept.get(asked) {
             return Ok(odds);
         }
-        let odds = self.ask(model, &asked)?;
-        if self.axis_odds.len() > 4096 {
-            self.axis_odds.clear();
+        let odds = self.ask(model, asked)?;
+        if self.kept.len() > 4096 {
+            self.kept.clear();
         }
-        self.axis_odds.insert(asked, odds);
+        self.kept.insert(asked.to_string(), odds);
         Ok(odds)
     }
 
@@ -181,6 +183,20 @@ impl FactAsker {
             .rfind(|w| *w == "yes" || *w == "no");
         Ok(if answer == Some("yes") { 1.0 } else { -1.0 })
     }
+}
+
+/// A heads question `template` about `corner`: `{corner}` and `{cell}` (the corner's row and
+/// column in `episode`'s maze) filled.
+fn heads_text(template: &str, corner: Corner, episode: &Rollout) -> String {
+    let cell = episode
+        .layout
+        .maze_corners()
+        .into_iter()
+        .find(|(c, _)| *c == corner)
+        .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
+    template
+        .replace("{cell}", &cell)
+        .replace("{corner}", corner.words())
 }
 
 /// `asked` with `{episode}` as the episode's positions and `{cheese}` as its cheese cell.
@@ -246,6 +262,40 @@ mod tests {
         fn answer_text(&mut self, _: &str, _: &str, _: usize) -> Result<String, JudgeError> {
             Ok(String::new())
         }
+    }
+
+    /// Leans to "yes" by 2 about no episode, answers 0.5 about any episode; counts questions.
+    struct Leaning {
+        asked: Vec<String>,
+    }
+
+    impl YesNoModel for Leaning {
+        fn yes_log_odds(&mut self, _: &str, user: &str) -> Result<f64, JudgeError> {
+            self.asked.push(user.to_string());
+            Ok(if user.contains("N/A") { 2.0 } else { 0.5 })
+        }
+        fn answer_text(&mut self, _: &str, _: &str, _: usize) -> Result<String, JudgeError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_heads_contrast_is_subtracted_and_a_content_free_one_asked_once_per_corner() {
+        let (_, variant) = PromptVariant::load("facts-bounds-calibrated").expect("shipped");
+        let base = handmade::training_spec(Diagnosis::Healthy, 2);
+        let episodes = handmade::episodes(&base, handmade::Probes::ViaCorner(Corner::TopLeft));
+        let mut asker = FactAsker::new(variant);
+        let mut model = Leaning { asked: Vec::new() };
+        for probe in &episodes.probes[..2] {
+            for corner in Corner::ALL {
+                let odds = asker
+                    .odds(&mut model, Question::HeadsFor(corner), probe)
+                    .expect("odds");
+                assert!((odds - (0.5 - 2.0)).abs() < 1e-12, "{odds}");
+            }
+        }
+        let contrasts = model.asked.iter().filter(|q| q.contains("N/A")).count();
+        assert_eq!((model.asked.len(), contrasts), (6 + 3, 3));
     }
 
     #[test]

@@ -126,6 +126,12 @@ pub struct PromptVariant {
     /// column), answered yes or no.
     #[serde(default = "default_heads_question")]
     pub heads_question: String,
+    /// Facts: a second question per probe and corner (the `heads_question`'s placeholders)
+    /// whose log-odds is subtracted from the heads question's, e.g. the same question about no
+    /// episode at all (`N/A` in place of `{episode}`): the model's lean towards one corner
+    /// cancels. None by default.
+    #[serde(default)]
+    pub heads_contrast: Option<String>,
     /// Facts: when set, the cheese question is asked one axis at a time — `{episode}`,
     /// `{cheese}`, `{axis}` ("row" or "column"), `{value}` (the cheese's number on that axis),
     /// `{values}` (the quarter's numbers on that axis, "3, 4, 5 or 6") and `{bound}` (the same
