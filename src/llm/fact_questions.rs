@@ -23,6 +23,12 @@ pub trait YesNoModel {
     ) -> Result<String, JudgeError>;
 }
 
+/// log P(yes) - log P(no) from the two words' probabilities, each floored at 1e-12 (a word the
+/// model gives no probability to): how every model judge reads a yes/no answer.
+pub fn log_odds(yes: f64, no: f64) -> f64 {
+    yes.max(1e-12).ln() - no.max(1e-12).ln()
+}
+
 /// Asks the facts' questions the way one prompt variant words them; one-axis answers and
 /// contrasts are kept by their prompt, so an analysis asks each distinct one once.
 #[derive(Clone, Debug)]

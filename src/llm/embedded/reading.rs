@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::level::Corner;
-use crate::llm::fact_questions::YesNoModel;
+use crate::llm::fact_questions::{YesNoModel, log_odds};
 
 impl EmbeddedJudge {
     /// The `count` options of `question` asked after `context`, best first: each letter's
@@ -247,8 +247,7 @@ impl YesNoModel for ChatModel {
                 .map(|id| f64::from(logprobs[id as usize]).exp())
                 .sum::<f64>()
         };
-        let (yes, no) = (mass(YES_WORDS), mass(NO_WORDS));
-        Ok(yes.max(1e-12).ln() - no.max(1e-12).ln())
+        Ok(log_odds(mass(YES_WORDS), mass(NO_WORDS)))
     }
 
     fn answer_text(

@@ -55,7 +55,7 @@ pub fn yes_probability(choice: &Value) -> Option<f64> {
 /// negative).
 pub fn yes_log_odds(choice: &Value) -> Option<f64> {
     match yes_no_mass(choice) {
-        Some([yes, no]) => Some(yes.max(1e-12).ln() - no.max(1e-12).ln()),
+        Some([yes, no]) => Some(crate::llm::fact_questions::log_odds(yes, no)),
         None => yes_in_text(choice).map(|p| (p / (1.0 - p)).ln()),
     }
 }
