@@ -649,6 +649,38 @@ fn the_facts_reading_asks_a_server_one_comparison_at_a_time_and_names_the_confou
 }
 
 #[test]
+fn a_server_answering_neither_yes_nor_no_to_a_fact_fails_the_analysis_with_the_reason() {
+    let url = serve_with(|_| {
+        let body = serde_json::json!({"choices": [{"message": {"content": "perhaps"},
+            "logprobs": {"content": [{"token": "per", "logprob": -0.1,
+                "top_logprobs": [{"token": "per", "logprob": -0.1}]}]}}]});
+        (200, body.to_string())
+    });
+    let config = HttpConfig {
+        analysis: HttpAnalysis::Facts,
+        ..config(&url)
+    };
+    let base = DistributionSpec::training(7, 2);
+    let mut j = HttpJudge::new(config, base.clone(), 1).expect("judge");
+    let layout = base.level_for_seed(0);
+    let episode = Rollout::from_path(
+        layout.clone(),
+        vec![layout.start, layout.cheese],
+        Vec::new(),
+    );
+    let episodes = maze_rllf::llm::Episodes {
+        training: vec![episode.clone()],
+        probes: vec![episode],
+    };
+    let result = j.analyze("", &episodes);
+    assert!(
+        matches!(&result, Err(JudgeError::Unparseable(reason)) if reason.contains("perhaps")),
+        "{result:?}"
+    );
+    assert_eq!(j.stats.unparseable, 1);
+}
+
+#[test]
 fn a_facts_reading_with_a_variant_that_asks_no_facts_is_refused_with_what_to_use() {
     for (prompt, needle) in [
         ("positions-yesno", "does not ask the facts' questions"),

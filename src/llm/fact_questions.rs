@@ -47,11 +47,6 @@ impl FactAsker {
         }
     }
 
-    /// The system prompt every question is asked after.
-    pub fn system(&self) -> &str {
-        &self.variant.system
-    }
-
     /// The model's answers to the training questions, then, only when they show no confound,
     /// to the probe questions (yes: log-odds above the variant's `fact_threshold`).
     pub fn answers(
