@@ -162,4 +162,46 @@ mod tests {
         assert_eq!((cache.len(), cache.skipped_lines), (3, 1));
         let _ = std::fs::remove_file(&path);
     }
+
+    /// A question asked twice in one run is a repeat; only an answer an earlier run stored
+    /// counts as replayed (what marks a study cell as resumed).
+    #[test]
+    fn a_repeated_question_is_not_a_replay_of_an_earlier_run() {
+        use crate::level::Corner;
+        use crate::llm::handmade::{self, Probes};
+        use crate::llm::oracle::{Oracle, OracleConfig};
+        use crate::llm::{CachedJudge, Judge};
+
+        let path = std::env::temp_dir().join(format!(
+            "maze-rllf-cache-replay-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let base = handmade::training_spec(crate::llm::Diagnosis::Corner(Corner::TopRight), 2);
+        let episodes = handmade::episodes(&base, Probes::ToCheese);
+        let (first, second) = (&episodes.training[0], &episodes.training[1]);
+        let judge = |cache| {
+            CachedJudge::new(
+                Box::new(Oracle::new(OracleConfig::default(), base.clone(), 7)),
+                cache,
+            )
+        };
+
+        let mut this_run = judge(LabelCache::open(&path).expect("open"));
+        let answer = this_run.compare(first, second).expect("asked");
+        assert_eq!(this_run.compare(first, second).expect("repeated"), answer);
+        assert_eq!(
+            (this_run.misses, this_run.hits, this_run.replayed),
+            (1, 1, 0)
+        );
+        drop(this_run);
+
+        let mut next_run = judge(LabelCache::open(&path).expect("reopen"));
+        assert_eq!(next_run.compare(first, second).expect("replayed"), answer);
+        assert_eq!(
+            (next_run.misses, next_run.hits, next_run.replayed),
+            (0, 1, 1)
+        );
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -176,8 +176,14 @@ pub trait Judge: Send {
 pub struct CachedJudge {
     pub inner: Box<dyn Judge>,
     pub cache: LabelCache,
+    /// Answers served from the cache: `replayed` of them stored by an earlier run, the rest
+    /// questions this judge had already answered (two rollouts that read the same, for instance).
     pub hits: usize,
+    /// Answers stored by an earlier run and served again (a resumed round).
+    pub replayed: usize,
     pub misses: usize,
+    /// Cache keys this judge answered itself: a hit on one is a repeat, not a replay.
+    answered: std::collections::HashSet<String>,
     /// Wall time the inner judge took to answer (cached answers take none).
     pub seconds: f64,
 }
@@ -188,7 +194,9 @@ impl CachedJudge {
             inner,
             cache,
             hits: 0,
+            replayed: 0,
             misses: 0,
+            answered: std::collections::HashSet::new(),
             seconds: 0.0,
         }
     }
@@ -208,6 +216,9 @@ impl CachedJudge {
             .and_then(|v| serde_json::from_value(v.clone()).ok())
         {
             self.hits += 1;
+            if !self.answered.contains(key) {
+                self.replayed += 1;
+            }
             return Ok(answer);
         }
         self.misses += 1;
@@ -219,6 +230,7 @@ impl CachedJudge {
         self.cache
             .put(&name, key, value)
             .map_err(|e| JudgeError::Config(e.to_string()))?;
+        self.answered.insert(key.to_string());
         Ok(answer)
     }
 }

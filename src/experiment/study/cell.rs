@@ -67,7 +67,8 @@ pub struct CellResult {
     pub random_scenarios: Vec<ScenarioEdit>,
     pub rejected_scenarios: Vec<String>,
     pub analysis: String,
-    /// Judge answers replayed from the label cache (a resumed cell asks nothing twice).
+    /// Judge answers served from the label cache: a resumed cell asks nothing twice, and a
+    /// question repeated within the round (two rollouts that read the same) is asked once.
     pub cached_answers: usize,
     /// Env steps of pre-training (tau * T) and of each arm's fine-tuning.
     pub pretrain_steps: u64,
@@ -454,7 +455,7 @@ pub fn run_cell(
             round_seconds,
             judge_seconds: judge.seconds,
             peak_memory_mib: crate::files::peak_rss_mib(),
-            resumed: resumed || judge.hits > 0,
+            resumed: resumed || judge.replayed > 0,
         }),
     };
     let json = serde_json::to_vec_pretty(&result)?;
