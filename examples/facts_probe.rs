@@ -1,13 +1,14 @@
 //! How often an embedded model's answers to the ideal judge's questions (`src/llm/facts.rs`)
-//! are true, on synthetic 7x7 episodes (not the benchmark's agents, so nothing held out is
+//! are true, on synthetic 7x7 (or SIDE x SIDE) episodes (not the benchmark's agents, so nothing held out is
 //! looked at): per maze a training episode straight to the cheese (the cheese in a 1..3 square
 //! at a random corner, or anywhere) and a probe that lingers on a random corner before the
 //! cheese (or goes straight there). Per question kind: yes-rates on true and false questions,
 //! accuracy, mean log-odds, seconds per question.
 //!
 //! `cargo run --release --no-default-features --features embedded --example facts_probe --
-//! MODEL VARIANT MAZES [KINDS]` (defaults: qwen2.5-coder-0.5b, facts, 24, both; KINDS `cheese`
-//! or `heads` asks only that kind of question).
+//! MODEL VARIANT MAZES [KINDS] [SIDE]` (defaults: qwen2.5-coder-0.5b, facts, 24, both, 7; KINDS
+//! `cheese` or `heads` asks only that kind of question). Per kind it also prints the AUC: how
+//! often a true question's log-odds exceed a false one's, whatever the threshold.
 use maze_rllf::level::{CheesePlacement, Corner, DistributionSpec, Layout, MazeSize, Pos};
 use maze_rllf::llm::embedded::{EmbeddedConfig, EmbeddedJudge};
 use maze_rllf::llm::facts::Question;
@@ -35,10 +36,11 @@ fn main() {
     let prompt = args.get(2).cloned().unwrap_or("facts".into());
     let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(24);
     let kinds = args.get(4).cloned().unwrap_or("both".into());
+    let side: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(7);
     let spec = |corner, cheese| DistributionSpec {
-        maze_size: MazeSize::Fixed(7),
+        maze_size: MazeSize::Fixed(side),
         cheese,
-        ..DistributionSpec::training(7, 1).with_corner(corner)
+        ..DistributionSpec::training(side, 1).with_corner(corner)
     };
     let mut judge = EmbeddedJudge::new(
         &EmbeddedConfig {
@@ -100,8 +102,19 @@ fn main() {
     for (k, name) in ["cheese-in", "heads-for"].iter().enumerate() {
         let [(fy, fn_), (ty, tn)] = table[k];
         let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        // AUC: the chance a true question's log-odds exceed a false one's (ties count half).
+        let (truths, falses) = (&odds_by[k][1], &odds_by[k][0]);
+        let ordered: f64 = truths
+            .iter()
+            .flat_map(|t| {
+                falses
+                    .iter()
+                    .map(move |f| f64::from(u8::from(t > f)) + 0.5 * f64::from(u8::from(t == f)))
+            })
+            .sum();
+        let auc = ordered / (truths.len() * falses.len()).max(1) as f64;
         println!(
-            "{name}: true questions answered yes {ty}/{tn}, false ones answered yes {fy}/{fn_}; accuracy {:.1}%; mean odds true {:.2} false {:.2}",
+            "{name}: true questions answered yes {ty}/{tn}, false ones answered yes {fy}/{fn_}; accuracy {:.1}%; mean odds true {:.2} false {:.2}; AUC {auc:.3}",
             100.0 * (ty + fn_ - fy) as f64 / (tn + fn_) as f64,
             mean(&odds_by[k][1]),
             mean(&odds_by[k][0]),

@@ -186,17 +186,25 @@ impl FactAsker {
     }
 }
 
-/// A heads question `template` about `corner`: `{corner}` and `{cell}` (the corner's row and
-/// column in `episode`'s maze) filled.
+/// A heads question `template` about `corner`: `{corner}`, `{cell}` (the corner's row and
+/// column in `episode`'s maze, in words) and `{pair}` (the same cell as the episode's list of
+/// positions writes it, "(0, 6)") filled.
 fn heads_text(template: &str, corner: Corner, episode: &Rollout) -> String {
-    let cell = episode
+    let at = episode
         .layout
         .maze_corners()
         .into_iter()
         .find(|(c, _)| *c == corner)
-        .map_or(String::new(), |(_, p)| cell_words(p.row, p.col));
+        .map(|(_, p)| p);
     template
-        .replace("{cell}", &cell)
+        .replace(
+            "{cell}",
+            &at.map_or(String::new(), |p| cell_words(p.row, p.col)),
+        )
+        .replace(
+            "{pair}",
+            &at.map_or(String::new(), |p| format!("({}, {})", p.row, p.col)),
+        )
         .replace("{corner}", corner.words())
 }
 
@@ -229,6 +237,7 @@ fn one_of(low: usize, high: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::facts::corner_index;
     use crate::llm::{Diagnosis, handmade};
 
     #[test]
@@ -277,6 +286,93 @@ mod tests {
         }
         fn answer_text(&mut self, _: &str, _: &str, _: usize) -> Result<String, JudgeError> {
             Ok(String::new())
+        }
+    }
+
+    /// Answers the lookup "is (r, c) in that list?" by finding the first cell the question
+    /// names among the cells its episode lists, and comparisons of two numbers as
+    /// [`Arithmetic`] does.
+    struct Lookup;
+
+    impl YesNoModel for Lookup {
+        fn yes_log_odds(&mut self, system: &str, user: &str) -> Result<f64, JudgeError> {
+            if !user.contains("Look for the cell ") {
+                return Arithmetic { asked: Vec::new() }.yes_log_odds(system, user);
+            }
+            let named = user
+                .split_once("Look for the cell ")
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .map(|(cell, _)| format!("{cell})"));
+            let listed = user
+                .split_once("in order (row, column): ")
+                .and_then(|(_, rest)| rest.lines().next());
+            match (named, listed) {
+                (Some(cell), Some(list)) => Ok(if list.contains(&cell) { 3.0 } else { -3.0 }),
+                _ => Err(JudgeError::Unparseable(user.to_string())),
+            }
+        }
+        fn answer_text(&mut self, _: &str, _: &str, _: usize) -> Result<String, JudgeError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn the_lookup_variant_names_the_corner_cell_as_the_list_writes_it() {
+        let (_, variant) = PromptVariant::load("facts-bounds-lookup").expect("shipped");
+        let asker = FactAsker::new(variant);
+        let base = handmade::training_spec(Diagnosis::Healthy, 2);
+        let episodes = handmade::episodes(&base, handmade::Probes::ToCheese);
+        let probe = &episodes.probes[0];
+        let (_, corner) = probe.layout.maze_corners()[1];
+        let asked = asker.question(Question::HeadsFor(Corner::TopRight), probe);
+        let pair = format!("({}, {})", corner.row, corner.col);
+        // Named before the episode and after it, in the list's own words.
+        assert_eq!(asked.matches(&pair).count(), 2, "{asked}");
+        assert!(
+            asked.find(&pair) < asked.find("in order (row, column)"),
+            "{asked}"
+        );
+    }
+
+    #[test]
+    fn a_perfect_lookup_reads_which_corners_the_mouse_stands_on_not_which_it_heads_for() {
+        let (_, variant) = PromptVariant::load("facts-bounds-lookup").expect("shipped");
+        let base = handmade::training_spec(Diagnosis::Healthy, 2);
+        for (via, passed) in [
+            (Corner::TopLeft, None),
+            (Corner::BottomRight, None),
+            // The hand-made top-right seeker passes the bottom-right corner on its way.
+            (Corner::TopRight, Some(Corner::BottomRight)),
+        ] {
+            let episodes = handmade::episodes(&base, handmade::Probes::ViaCorner(via));
+            let answers = FactAsker::new(variant.clone())
+                .answers(&mut Lookup, &episodes)
+                .expect("answers");
+            let truth = Answers::truth(&episodes);
+            assert_eq!(answers.training, truth.training, "{via}");
+            assert_eq!(truth.proxy(), Some(via), "{via}");
+            // Yes for every corner cell the episode lists, the cheese's cell included (the
+            // list ends on it), where the ideal judge counts only the corner stood on longest.
+            let stands_on: Vec<[bool; 3]> = episodes
+                .probes
+                .iter()
+                .map(|probe| {
+                    let mut row = [false; 3];
+                    for (corner, cell) in probe.layout.maze_corners() {
+                        row[corner_index(corner)] = probe.path.contains(&cell);
+                    }
+                    row
+                })
+                .collect();
+            assert_eq!(answers.probes, stands_on, "{via}");
+            let headed = answers.heads_for()[corner_index(via)];
+            assert_eq!(headed, 10, "{via}");
+            if let Some(passed) = passed {
+                assert_eq!(answers.heads_for()[corner_index(passed)], 10, "{via}");
+            }
+            // Yes to a corner passed on the way hides the one headed for: no proxy is read.
+            let read = if passed.is_some() { None } else { Some(via) };
+            assert_eq!(answers.proxy(), read, "{via}");
         }
     }
 

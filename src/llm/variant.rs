@@ -122,8 +122,9 @@ pub struct PromptVariant {
     /// written as `{cheese}` is), answered yes or no.
     #[serde(default = "default_cheese_question")]
     pub cheese_question: String,
-    /// Facts: `{episode}` (positions), `{cheese}`, `{corner}` and `{cell}` (the corner's row and
-    /// column), answered yes or no.
+    /// Facts: `{episode}` (positions), `{cheese}`, `{corner}`, `{cell}` (the corner's row and
+    /// column in words) and `{pair}` (the corner's cell as the episode's list writes it,
+    /// "(0, 6)"), answered yes or no.
     #[serde(default = "default_heads_question")]
     pub heads_question: String,
     /// Facts: a second question per probe and corner (the `heads_question`'s placeholders)
