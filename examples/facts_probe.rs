@@ -1,6 +1,6 @@
 //! How often an embedded model's answers to the ideal judge's questions (`src/llm/facts.rs`)
-//! are true, on synthetic 7x7 (or SIDE x SIDE) episodes (not the benchmark's agents, so nothing held out is
-//! looked at): per maze a training episode straight to the cheese (the cheese in a 1..3 square
+//! are true, on synthetic 7x7 (or SIDE x SIDE) episodes (not the benchmark's agents, so nothing
+//! held out is looked at): per maze a training episode straight to the cheese (the cheese in a 1..3 square
 //! at a random corner, or anywhere) and a probe that lingers on a random corner before the
 //! cheese (or goes straight there). Per question kind: yes-rates on true and false questions,
 //! accuracy, mean log-odds, seconds per question.
