@@ -9,7 +9,9 @@
 //! MODEL VARIANT MAZES [KINDS] [SIDE]` (defaults: qwen2.5-coder-0.5b, facts, 24, both, 7; KINDS
 //! `cheese` or `heads` asks only that kind of question). Per kind it also prints the AUC: how
 //! often a true question's log-odds exceed a false one's, whatever the threshold.
-use maze_rllf::level::{CheesePlacement, Corner, DistributionSpec, Layout, MazeSize, Pos};
+use maze_rllf::level::{
+    CheesePlacement, Corner, DistributionSpec, Layout, MazeSize, Pos, validate_spec,
+};
 use maze_rllf::llm::embedded::{EmbeddedConfig, EmbeddedJudge};
 use maze_rllf::llm::facts::Question;
 use maze_rllf::rng::Rng;
@@ -34,24 +36,41 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let model = args.get(1).cloned().unwrap_or("qwen2.5-coder-0.5b".into());
     let prompt = args.get(2).cloned().unwrap_or("facts".into());
-    let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(24);
+    let number = |at: usize, name: &str, default: usize| match args.get(at) {
+        None => default,
+        Some(text) => text.parse().unwrap_or_else(|_| {
+            eprintln!("facts_probe: {name} must be a whole number, got {text:?}");
+            std::process::exit(2)
+        }),
+    };
+    let n = number(3, "MAZES", 24);
     let kinds = args.get(4).cloned().unwrap_or("both".into());
-    let side: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(7);
+    let side = number(5, "SIDE", 7);
     let spec = |corner, cheese| DistributionSpec {
         maze_size: MazeSize::Fixed(side),
         cheese,
         ..DistributionSpec::training(side, 1).with_corner(corner)
     };
+    // The largest cheese square drawn below is 3: the side must hold it.
+    if let Err((field, problem, fix)) =
+        validate_spec(&spec(Corner::TopRight, CheesePlacement::Region(3)))
+    {
+        eprintln!("facts_probe: SIDE {side}: {field}: {problem}; {fix}");
+        std::process::exit(2);
+    }
     let mut judge = EmbeddedJudge::new(
         &EmbeddedConfig {
-            model,
-            prompt,
+            model: model.clone(),
+            prompt: prompt.clone(),
             analyst: None,
             ..Default::default()
         },
         spec(Corner::TopRight, CheesePlacement::Anywhere),
     )
-    .expect("judge");
+    .unwrap_or_else(|e| {
+        eprintln!("facts_probe: cannot load model {model:?} with variant {prompt:?}: {e}");
+        std::process::exit(2)
+    });
     let mut rng = Rng::new(11);
     let started = std::time::Instant::now();
     let mut asked = 0;
@@ -88,7 +107,10 @@ fn main() {
                 if (k == 0 && kinds == "heads") || (k == 1 && kinds == "cheese") {
                     continue;
                 }
-                let odds = judge.fact_odds(q, r).expect("answer");
+                let odds = judge.fact_odds(q, r).unwrap_or_else(|e| {
+                    eprintln!("facts_probe: the model gave no answer: {e}");
+                    std::process::exit(1)
+                });
                 let truth = q.truth(r);
                 let cell = &mut table[k][usize::from(truth)];
                 cell.0 += usize::from(odds > 0.0);
@@ -112,9 +134,12 @@ fn main() {
                     .map(move |f| f64::from(u8::from(t > f)) + 0.5 * f64::from(u8::from(t == f)))
             })
             .sum();
-        let auc = ordered / (truths.len() * falses.len()).max(1) as f64;
+        let auc = match truths.len() * falses.len() {
+            0 => "- (needs true and false questions)".to_string(),
+            pairs => format!("{:.3}", ordered / pairs as f64),
+        };
         println!(
-            "{name}: true questions answered yes {ty}/{tn}, false ones answered yes {fy}/{fn_}; accuracy {:.1}%; mean odds true {:.2} false {:.2}; AUC {auc:.3}",
+            "{name}: true questions answered yes {ty}/{tn}, false ones answered yes {fy}/{fn_}; accuracy {:.1}%; mean odds true {:.2} false {:.2}; AUC {auc}",
             100.0 * (ty + fn_ - fy) as f64 / (tn + fn_) as f64,
             mean(&odds_by[k][1]),
             mean(&odds_by[k][0]),
