@@ -37,13 +37,24 @@ pub struct FactAsker {
     /// Answers by prompt text to the questions asked once: one-axis questions (corners share
     /// their quarters' row and column ranges) and contrasts.
     kept: HashMap<String, f64>,
+    /// The numbers the model read off episodes (`axis_read`), by prompt text: corners share an
+    /// axis, so each episode's row and column are read once.
+    read: HashMap<String, Option<usize>>,
 }
+
+/// Tokens the model may write when it reads a number off an episode (`axis_read`): enough for
+/// "10." in any tokenizer the shipped models use.
+pub const READ_TOKENS: usize = 4;
+
+/// The log-odds an axis gets when the model wrote no number for it: a firm no.
+pub const UNREAD_ODDS: f64 = -20.0;
 
 impl FactAsker {
     pub fn new(variant: PromptVariant) -> Self {
         Self {
             variant,
             kept: HashMap::new(),
+            read: HashMap::new(),
         }
     }
 
@@ -80,6 +91,20 @@ impl FactAsker {
                 ("row", rows, cheese.row, top),
                 ("column", columns, cheese.col, left),
             ] {
+                // The model's own reading of the number, when the variant asks for it.
+                let value = match self.variant.axis_read.clone() {
+                    Some(read) => {
+                        let asked = fill_episode(&read.replace("{axis}", axis), episode);
+                        match self.read_number(model, &asked)? {
+                            Some(value) => value,
+                            None => {
+                                odds = odds.min(UNREAD_ODDS);
+                                continue;
+                            }
+                        }
+                    }
+                    None => value,
+                };
                 let (bound, outside) = if first {
                     (format!("at most {high}"), format!("at least {}", high + 1))
                 } else {
@@ -153,6 +178,28 @@ impl FactAsker {
         episode: &Rollout,
     ) -> Result<f64, JudgeError> {
         self.kept_odds(model, &fill_episode(asked, episode))
+    }
+
+    /// The first whole number in the model's words answering `asked` (each prompt asked once),
+    /// None when it wrote none.
+    fn read_number(
+        &mut self,
+        model: &mut impl YesNoModel,
+        asked: &str,
+    ) -> Result<Option<usize>, JudgeError> {
+        if let Some(&value) = self.read.get(asked) {
+            return Ok(value);
+        }
+        let words = model.answer_text(&self.variant.system, asked, READ_TOKENS)?;
+        let value = words
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .and_then(|w| w.parse().ok());
+        if self.read.len() > 4096 {
+            self.read.clear();
+        }
+        self.read.insert(asked.to_string(), value);
+        Ok(value)
     }
 
     /// [`Self::ask`], each filled prompt asked once (a question that shows no episode is asked
@@ -393,6 +440,121 @@ mod tests {
         }
         let contrasts = model.asked.iter().filter(|q| q.contains("N/A")).count();
         assert_eq!((model.asked.len(), contrasts), (6 + 3, 3));
+    }
+
+    /// Reads the cheese's row or column off the episode it is shown ("The cheese is at row R,
+    /// column C."), plus `misread`, or writes no number at all; compares numbers as
+    /// [`Arithmetic`] does. Keeps what it was asked.
+    struct Reader {
+        misread: Option<usize>,
+        read: Vec<String>,
+        compared: Vec<String>,
+    }
+
+    impl YesNoModel for Reader {
+        fn yes_log_odds(&mut self, system: &str, user: &str) -> Result<f64, JudgeError> {
+            if !user.starts_with("Is ") {
+                // A probe question: no.
+                return Ok(-1.0);
+            }
+            self.compared.push(user.to_string());
+            Arithmetic { asked: Vec::new() }.yes_log_odds(system, user)
+        }
+        fn answer_text(&mut self, _: &str, user: &str, _: usize) -> Result<String, JudgeError> {
+            self.read.push(user.to_string());
+            let Some(misread) = self.misread else {
+                return Ok("I cannot tell.".into());
+            };
+            let cell = user
+                .split_once("The cheese is at row ")
+                .map(|(_, rest)| rest)
+                .ok_or_else(|| JudgeError::Unparseable(user.to_string()))?;
+            let numbers: Vec<usize> = cell
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|w| w.parse().ok())
+                .take(2)
+                .collect();
+            let axis = usize::from(user.ends_with("cheese's column? Answer with the number only."));
+            Ok(format!("{}.", numbers[axis] + misread))
+        }
+    }
+
+    #[test]
+    fn the_read_variant_compares_the_numbers_the_model_read_off_the_episode() {
+        let (_, variant) = PromptVariant::load("facts-read").expect("shipped");
+        for corner in Corner::ALL {
+            let base = handmade::training_spec(Diagnosis::Corner(corner), 2);
+            let episodes = handmade::episodes(&base, handmade::Probes::ToCheese);
+            let truth = Answers::truth(&episodes);
+            let mut reader = Reader {
+                misread: Some(0),
+                read: Vec::new(),
+                compared: Vec::new(),
+            };
+            let answers = FactAsker::new(variant.clone())
+                .answers(&mut reader, &episodes)
+                .expect("answers");
+            assert_eq!(answers.training, truth.training, "{corner}");
+            assert_eq!(answers.confound(), Some(corner));
+            // Each distinct training episode shown whole and asked its row and its column once.
+            let mut shown: Vec<String> = episodes.training.iter().map(render_positions).collect();
+            shown.sort();
+            shown.dedup();
+            assert_eq!(reader.read.len(), 2 * shown.len(), "{corner}");
+            for episode in &shown {
+                let asked = reader.read.iter().filter(|a| a.contains(episode.as_str()));
+                assert_eq!(asked.count(), 2, "{corner}: {episode}");
+            }
+            // The comparisons show no episode: only the model's number and a bound.
+            assert!(
+                reader
+                    .compared
+                    .iter()
+                    .all(|c| !c.contains("The cheese is at"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_misread_number_or_none_is_what_the_read_variant_compares() {
+        let (_, variant) = PromptVariant::load("facts-read").expect("shipped");
+        let base = handmade::training_spec(Diagnosis::Corner(Corner::TopRight), 2);
+        let episodes = handmade::episodes(&base, handmade::Probes::ToCheese);
+        // Every number read 20 too high: the comparisons ask about the model's numbers, which
+        // put every cheese in the bottom-right quarter, so that corner is read as the confound
+        // although the episodes show the cheese at the top right.
+        let mut reader = Reader {
+            misread: Some(20),
+            read: Vec::new(),
+            compared: Vec::new(),
+        };
+        let answers = FactAsker::new(variant.clone())
+            .answers(&mut reader, &episodes)
+            .expect("answers");
+        let first_number = |c: &String| -> usize {
+            c.split(|ch: char| !ch.is_ascii_digit())
+                .find_map(|w| w.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(!reader.compared.is_empty());
+        assert!(
+            reader.compared.iter().all(|c| first_number(c) >= 20),
+            "{:?}",
+            reader.compared
+        );
+        assert!(answers.training.iter().all(|&a| a == [false, false, true]));
+        assert_eq!(answers.confound(), Some(Corner::BottomRight));
+        // No number written: every cheese answer is no, and nothing is compared.
+        let mut silent = Reader {
+            misread: None,
+            read: Vec::new(),
+            compared: Vec::new(),
+        };
+        let answers = FactAsker::new(variant)
+            .answers(&mut silent, &episodes)
+            .expect("answers");
+        assert!(answers.training.iter().flatten().all(|yes| !yes));
+        assert!(silent.compared.iter().all(|c| !c.starts_with("Is ")));
     }
 
     #[test]

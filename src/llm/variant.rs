@@ -146,6 +146,13 @@ pub struct PromptVariant {
     /// model's lean to "yes" cancels, and 0 is the natural threshold.
     #[serde(default)]
     pub axis_contrast: Option<String>,
+    /// Facts: with `axis_question`, the model first reads the cheese's number on each axis
+    /// off the episode in its own words (`{episode}`, `{axis}`; a few tokens), and the first
+    /// whole number it writes is the `{value}` its comparisons ask about; an axis it writes no
+    /// number for is answered no. None: the code writes the cheese's number into the
+    /// comparisons.
+    #[serde(default)]
+    pub axis_read: Option<String>,
     /// Facts: the log-odds of yes above which an answer counts as yes.
     #[serde(default)]
     pub fact_threshold: f64,
