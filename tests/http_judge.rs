@@ -648,6 +648,78 @@ fn the_facts_reading_asks_a_server_one_comparison_at_a_time_and_names_the_confou
     }
 }
 
+/// Questions [`reading_server`] answered with a number read off an episode.
+static NUMBERS_READ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A server that reads the cheese's row or column off the episode it is shown ("What is the
+/// cheese's row?" answered with the number in words) and compares numbers as
+/// [`comparing_server`] does.
+fn reading_server(request: &str) -> (u16, String) {
+    let user = user_turn(request);
+    let Some((_, cell)) = user.split_once("The cheese is at row ") else {
+        return comparing_server(request);
+    };
+    NUMBERS_READ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let numbers: Vec<usize> = cell
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .take(2)
+        .collect();
+    let axis = usize::from(user.contains("What is the cheese's column?"));
+    let body = serde_json::json!({"choices": [{
+        "message": {"content": format!("{}", numbers[axis])}
+    }]});
+    (200, body.to_string())
+}
+
+#[test]
+fn a_server_reads_the_numbers_off_the_episodes_with_the_read_variant() {
+    let url = serve_with(reading_server);
+    for corner in maze_rllf::level::Corner::ALL {
+        let base = DistributionSpec {
+            maze_size: maze_rllf::level::MazeSize::Fixed(7),
+            ..DistributionSpec::training(7, 2).with_corner(corner)
+        };
+        let straight = |seed| {
+            let layout = base.level_for_seed(seed);
+            Rollout::from_path(
+                layout.clone(),
+                vec![layout.start, layout.cheese],
+                Vec::new(),
+            )
+        };
+        let episodes = maze_rllf::llm::Episodes {
+            training: (0..10).map(straight).collect(),
+            probes: Vec::new(),
+        };
+        let config = HttpConfig {
+            analysis: HttpAnalysis::Facts,
+            facts_prompt: "facts-read".into(),
+            ..config(&url)
+        };
+        let mut j = HttpJudge::new(config, base.clone(), 1).expect("judge");
+        assert!(j.name().ends_with("/analysis=facts-read"), "{}", j.name());
+        let read_before = NUMBERS_READ.load(std::sync::atomic::Ordering::SeqCst);
+        let analysis = j.analyze("", &episodes).expect("analysis");
+        // Each training episode shown to the server, the row and column of each one it shows
+        // differently (here: each cheese cell) read once.
+        let read = NUMBERS_READ.load(std::sync::atomic::Ordering::SeqCst) - read_before;
+        let mut cheeses: Vec<_> = episodes.training.iter().map(|r| r.layout.cheese).collect();
+        cheeses.sort_by_key(|p| (p.row, p.col));
+        cheeses.dedup();
+        assert_eq!(read, 2 * cheeses.len(), "{corner}");
+        let answers = analysis.answers.clone().expect("answered one by one");
+        let truth = maze_rllf::llm::facts::Answers::truth(&episodes);
+        assert_eq!(answers.training, truth.training, "{corner}");
+        assert_eq!(
+            analysis.diagnosis,
+            maze_rllf::llm::Diagnosis::Corner(corner),
+            "{corner}"
+        );
+        assert_eq!((j.stats.failures, j.stats.unparseable), (0, 0));
+    }
+}
+
 #[test]
 fn a_server_answering_neither_yes_nor_no_to_a_fact_fails_the_analysis_with_the_reason() {
     let url = serve_with(|_| {
