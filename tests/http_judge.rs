@@ -596,26 +596,36 @@ fn comparing_server(request: &str) -> (u16, String) {
     (200, body.to_string())
 }
 
+/// Ten training episodes and `probes` probes of 7x7 mazes with the cheese in the 2x2 square at
+/// `corner`, each walked straight from the start to the cheese, and their distribution.
+fn straight_episodes(
+    corner: maze_rllf::level::Corner,
+    probes: u64,
+) -> (DistributionSpec, maze_rllf::llm::Episodes) {
+    let base = DistributionSpec {
+        maze_size: maze_rllf::level::MazeSize::Fixed(7),
+        ..DistributionSpec::training(7, 2).with_corner(corner)
+    };
+    let straight = |seed| {
+        let layout = base.level_for_seed(seed);
+        Rollout::from_path(
+            layout.clone(),
+            vec![layout.start, layout.cheese],
+            Vec::new(),
+        )
+    };
+    let episodes = maze_rllf::llm::Episodes {
+        training: (0..10).map(straight).collect(),
+        probes: (100..100 + probes).map(straight).collect(),
+    };
+    (base, episodes)
+}
+
 #[test]
 fn the_facts_reading_asks_a_server_one_comparison_at_a_time_and_names_the_confound() {
     let url = serve_with(comparing_server);
     for corner in maze_rllf::level::Corner::ALL {
-        let base = DistributionSpec {
-            maze_size: maze_rllf::level::MazeSize::Fixed(7),
-            ..DistributionSpec::training(7, 2).with_corner(corner)
-        };
-        let straight = |seed| {
-            let layout = base.level_for_seed(seed);
-            Rollout::from_path(
-                layout.clone(),
-                vec![layout.start, layout.cheese],
-                Vec::new(),
-            )
-        };
-        let episodes = maze_rllf::llm::Episodes {
-            training: (0..10).map(straight).collect(),
-            probes: (100..102).map(straight).collect(),
-        };
+        let (base, episodes) = straight_episodes(corner, 2);
         let config = HttpConfig {
             analysis: HttpAnalysis::Facts,
             ..config(&url)
@@ -676,28 +686,13 @@ fn reading_server(request: &str) -> (u16, String) {
 fn a_server_reads_the_numbers_off_the_episodes_with_the_read_variant() {
     let url = serve_with(reading_server);
     for corner in maze_rllf::level::Corner::ALL {
-        let base = DistributionSpec {
-            maze_size: maze_rllf::level::MazeSize::Fixed(7),
-            ..DistributionSpec::training(7, 2).with_corner(corner)
-        };
-        let straight = |seed| {
-            let layout = base.level_for_seed(seed);
-            Rollout::from_path(
-                layout.clone(),
-                vec![layout.start, layout.cheese],
-                Vec::new(),
-            )
-        };
-        let episodes = maze_rllf::llm::Episodes {
-            training: (0..10).map(straight).collect(),
-            probes: Vec::new(),
-        };
+        let (base, episodes) = straight_episodes(corner, 0);
         let config = HttpConfig {
             analysis: HttpAnalysis::Facts,
             facts_prompt: "facts-read".into(),
             ..config(&url)
         };
-        let mut j = HttpJudge::new(config, base.clone(), 1).expect("judge");
+        let mut j = HttpJudge::new(config, base, 1).expect("judge");
         assert!(j.name().ends_with("/analysis=facts-read"), "{}", j.name());
         let read_before = NUMBERS_READ.load(std::sync::atomic::Ordering::SeqCst);
         let analysis = j.analyze("", &episodes).expect("analysis");
