@@ -227,6 +227,15 @@ impl PromptVariant {
         let variant: Self = crate::config::ron_options()
             .from_str(&text)
             .map_err(|e| Invalid(crate::config::ron_error_at(&path, &e)))?;
+        if variant.axis_read.is_some() && variant.axis_question.is_none() {
+            return Err(Invalid(format!(
+                "{}: axis_read is set but axis_question is not: the number the model reads is \
+                 only compared by a one-axis question; add axis_question (as facts-read.ron \
+                 does) or remove axis_read",
+                path.display()
+            ))
+            .into());
+        }
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -268,6 +277,30 @@ mod tests {
             .axis_question
             .expect("facts-axes asks one axis at a time");
         assert!(asked.contains("{axis}") && asked.contains("{values}"));
+    }
+
+    #[test]
+    fn a_number_read_with_nothing_to_compare_it_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("lone-read.ron");
+        let shipped = std::fs::read_to_string(crate::files::project_path(
+            "assets/prompts/embedded/facts-read.ron",
+        ))
+        .expect("facts-read");
+        let lone: String = shipped
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("axis_question:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(lone, shipped);
+        std::fs::write(&path, &lone).expect("write");
+        let error = PromptVariant::load(&path.to_string_lossy())
+            .expect_err("a read number must be compared")
+            .to_string();
+        assert!(
+            error.contains("lone-read.ron") && error.contains("add axis_question"),
+            "{error}"
+        );
     }
 
     #[test]
