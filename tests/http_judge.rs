@@ -626,8 +626,10 @@ fn the_facts_reading_asks_a_server_one_comparison_at_a_time_and_names_the_confou
     let url = serve_with(comparing_server);
     for corner in maze_rllf::level::Corner::ALL {
         let (base, episodes) = straight_episodes(corner, 2);
+        // The code's numbers compared (`facts-bounds`), not the default's own reading.
         let config = HttpConfig {
             analysis: HttpAnalysis::Facts,
+            facts_prompt: "facts-bounds".into(),
             ..config(&url)
         };
         let mut j = HttpJudge::new(config, base.clone(), 1).expect("judge");
@@ -687,9 +689,9 @@ fn a_server_reads_the_numbers_off_the_episodes_with_the_read_variant() {
     let url = serve_with(reading_server);
     for corner in maze_rllf::level::Corner::ALL {
         let (base, episodes) = straight_episodes(corner, 0);
+        // The default facts prompt is the read variant.
         let config = HttpConfig {
             analysis: HttpAnalysis::Facts,
-            facts_prompt: "facts-read".into(),
             ..config(&url)
         };
         let mut j = HttpJudge::new(config, base, 1).expect("judge");

@@ -237,7 +237,7 @@ fn a_real_llama_cpp_server_answers_pairwise_per_episode_and_a_tiny_study() {
     assert!(
         result["judge"]
             .as_str()
-            .is_some_and(|j| j.ends_with("/per-episode/analysis=facts-bounds")),
+            .is_some_and(|j| j.ends_with("/per-episode/analysis=facts-read")),
         "{}",
         result["judge"]
     );

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 pub const VARIANT_DIR: &str = "assets/prompts/embedded";
 
 /// The variant that words the facts' questions unless another is chosen: the default judge's
-/// analyst's (each cheese question as two comparisons of numbers).
-pub const DEFAULT_FACTS_PROMPT: &str = "facts-bounds";
+/// analyst's (the model reads the cheese's row and column off each training episode, then
+/// compares its own numbers; README, "Offline judge").
+pub const DEFAULT_FACTS_PROMPT: &str = "facts-read";
 
 /// How a variant asks for a pairwise preference.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -155,11 +155,11 @@ impl EmbeddedConfig {
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b";
 pub const DEFAULT_PROMPT: &str = "positions-yesno";
 /// The default analyst (`--embedded-analyst`): the 1.5B model answering the ideal judge's
-/// questions one by one, the cheese's place as comparisons of two numbers (README, "Offline
-/// judge": the regions benchmark).
-pub const DEFAULT_ANALYST: &str = "qwen2.5-coder-1.5b/facts-bounds";
+/// questions one by one, reading the cheese's row and column off each training episode and
+/// comparing its own numbers (README, "Offline judge": the regions benchmark).
+pub const DEFAULT_ANALYST: &str = "qwen2.5-coder-1.5b/facts-read";
 const DEFAULT_ANALYST_MODEL: &str = "qwen2.5-coder-1.5b";
-const DEFAULT_ANALYST_PROMPT: &str = "facts-bounds";
+const DEFAULT_ANALYST_PROMPT: &str = crate::llm::variant::DEFAULT_FACTS_PROMPT;
 
 /// Resolves a model name or path to (display name, path, expected sha256).
 pub fn resolve_model(model: &str) -> (String, PathBuf, Option<&'static str>) {
@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(
             EmbeddedConfig::default().describe(),
             "qwen2.5-coder-0.5b (positions-yesno prompt), analyses by qwen2.5-coder-1.5b \
-             (facts-bounds prompt)"
+             (facts-read prompt)"
         );
         assert_eq!(
             Analyst::parse(DEFAULT_ANALYST).expect("the default"),
