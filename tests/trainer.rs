@@ -1,9 +1,11 @@
 //! The trainer thread driven over its channels, as the app drives it: training streams metrics,
 //! episodes and evaluations; a feedback round goes analysis -> scenario review -> labels ->
 //! overrides -> reward model -> fine-tuning; the baseline comparison pairs episodes on the same
-//! mazes; and a front end that never reads its events never stalls the trainer.
+//! mazes; a round with a control arm reproduces maze for maze; and a front end that never
+//! reads its events never stalls the trainer.
 
 use maze_rllf::config::TrainConfig;
+use maze_rllf::experiment::arm::Arm;
 use maze_rllf::trainer::{
     AgentRef, COMPARE_EPISODES, Command, EpisodeSource, Event, Phase, SessionSettings, ShowLevels,
     TrainerHandle,
@@ -218,6 +220,41 @@ fn training_streams_and_a_reviewed_feedback_round_runs_to_fine_tuning() {
         .all(|(b, a)| b.layout == a.layout);
     assert!(same_mazes, "before and after are played on the same mazes");
     assert!(trainer.shutdown(Duration::from_secs(30)));
+}
+
+/// Trains `settings` to its budget, runs one feedback round through to its before/after table
+/// (reviews automatic) and returns the table.
+fn round_table(settings: SessionSettings) -> maze_rllf::trainer::BeforeAfter {
+    let mut trainer = TrainerHandle::spawn(settings).expect("the trainer thread starts");
+    wait_phase(&trainer, Phase::Paused, 30);
+    trainer.send(Command::Run).expect("send");
+    wait_phase(&trainer, Phase::Finished, 120);
+    trainer.send(Command::BeginFeedbackRound).expect("send");
+    let table = wait_for(&trainer, 300, "the before/after table", |e| match e {
+        Event::BeforeAfter(t) => Some((**t).clone()),
+        _ => None,
+    });
+    assert!(trainer.shutdown(Duration::from_secs(30)));
+    table
+}
+
+#[test]
+fn a_round_with_a_control_arm_reproduces_maze_for_maze_however_often_the_scene_is_fed() {
+    let with_stream = |show_interval_s: f64| SessionSettings {
+        auto_review: true,
+        controls: vec![Arm::ScenariosEnvReward],
+        show_interval_s,
+        ..settings()
+    };
+    let often = round_table(with_stream(0.0));
+    let never = round_table(with_stream(1e9));
+    assert_eq!(often.controls.len(), 1);
+    assert_eq!(often.before.outcomes, never.before.outcomes);
+    assert_eq!(often.after.outcomes, never.after.outcomes, "the designer");
+    assert_eq!(
+        often.controls[0].outcome.outcomes, never.controls[0].outcome.outcomes,
+        "the control arm"
+    );
 }
 
 #[test]
