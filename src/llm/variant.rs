@@ -280,24 +280,34 @@ mod tests {
         assert!(asked.contains("{axis}") && asked.contains("{values}"));
     }
 
+    /// The shipped variant `name` with `edit` applied, loaded from `file` in a temporary folder:
+    /// the edited text and the load's error.
+    fn load_edited(name: &str, file: &str, edit: impl Fn(&str) -> String) -> (String, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(file);
+        let shipped = std::fs::read_to_string(crate::files::project_path(format!(
+            "{}/{name}.ron",
+            super::VARIANT_DIR
+        )))
+        .expect("a shipped variant");
+        let edited = edit(&shipped);
+        assert_ne!(edited, shipped, "the edit changed {name}");
+        std::fs::write(&path, &edited).expect("write");
+        let error = PromptVariant::load(&path.to_string_lossy())
+            .expect_err("the edited variant is refused")
+            .to_string();
+        (edited, error)
+    }
+
     #[test]
     fn a_number_read_with_nothing_to_compare_it_is_refused_with_the_fix() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("lone-read.ron");
-        let shipped = std::fs::read_to_string(crate::files::project_path(
-            "assets/prompts/embedded/facts-read.ron",
-        ))
-        .expect("facts-read");
-        let lone: String = shipped
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("axis_question:"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert_ne!(lone, shipped);
-        std::fs::write(&path, &lone).expect("write");
-        let error = PromptVariant::load(&path.to_string_lossy())
-            .expect_err("a read number must be compared")
-            .to_string();
+        let (_, error) = load_edited("facts-read", "lone-read.ron", |shipped| {
+            shipped
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("axis_question:"))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        });
         assert!(
             error.contains("lone-read.ron") && error.contains("add axis_question"),
             "{error}"
@@ -306,23 +316,14 @@ mod tests {
 
     #[test]
     fn a_variant_with_a_bad_value_names_its_file_and_line() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bad.ron");
-        let shipped = std::fs::read_to_string(crate::files::project_path(
-            "assets/prompts/embedded/facts-axes.ron",
-        ))
-        .expect("facts-axes");
-        let bad = shipped.replacen("axis_question: \"", "axis_question: 5, x: \"", 1);
-        assert_ne!(bad, shipped);
-        std::fs::write(&path, &bad).expect("write");
+        let (bad, error) = load_edited("facts-axes", "bad.ron", |shipped| {
+            shipped.replacen("axis_question: \"", "axis_question: 5, x: \"", 1)
+        });
         let line = bad
             .lines()
             .position(|l| l.contains("axis_question: 5"))
             .expect("the bad line")
             + 1;
-        let error = PromptVariant::load(&path.to_string_lossy())
-            .expect_err("a number is not a question")
-            .to_string();
         assert!(
             error.contains(&format!("bad.ron:{line}:")),
             "names the file and line {line}: {error}"
